@@ -1,0 +1,201 @@
+/* adview: one ad's per-term table; see adview.h. */
+#include "adview.h"
+
+#include "json.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int row_by_term_id(const void *a, const void *b)
+{
+    const struct adview_row *x = a, *y = b;
+    return x->term_id < y->term_id ? -1 : x->term_id > y->term_id;
+}
+
+struct order {
+    const struct terms *terms;
+    enum adview_sort sort;
+    int ascending;
+};
+
+static int term_cmp(const struct order *o, uint32_t a, uint32_t b)
+{
+    uint32_t la, lb;
+    const char *sa = terms_get(o->terms, a, &la);
+    const char *sb = terms_get(o->terms, b, &lb);
+    int c = memcmp(sa, sb, la < lb ? la : lb);
+    return c ? c : (la > lb) - (la < lb);
+}
+
+static int key_cmp(const struct order *o, const struct adview_row *x,
+                   const struct adview_row *y)
+{
+    switch (o->sort) {
+    case ADVIEW_IMPRESSIONS:
+        return (x->impressions > y->impressions) -
+               (x->impressions < y->impressions);
+    case ADVIEW_CLICKS:
+        return (x->clicks > y->clicks) - (x->clicks < y->clicks);
+    case ADVIEW_CTR: {
+        /* x.c / x.i vs y.c / y.i without division; 0/0 counts as 0. */
+        unsigned __int128 l = (unsigned __int128)x->clicks * y->impressions;
+        unsigned __int128 r = (unsigned __int128)y->clicks * x->impressions;
+        if (!x->impressions || !y->impressions)
+            return (x->impressions && x->clicks) - (y->impressions && y->clicks);
+        return (l > r) - (l < r);
+    }
+    case ADVIEW_TERM:
+        return term_cmp(o, x->term_id, y->term_id);
+    }
+    return 0;
+}
+
+static int row_cmp(const void *a, const void *b, void *ctx)
+{
+    const struct order *o = ctx;
+    const struct adview_row *x = a, *y = b;
+    int c = key_cmp(o, x, y);
+    if (c)
+        return o->ascending ? c : -c;
+    return term_cmp(o, x->term_id, y->term_id);
+}
+
+int adview_build(const struct countmap *cm, const struct terms *terms,
+                 uint64_t ad_id, int64_t from_ms, int64_t to_ms,
+                 enum adview_sort sort, int ascending, struct adview *out)
+{
+    *out = (struct adview){.ad_id = ad_id, .from_ms = from_ms, .to_ms = to_ms};
+    size_t n;
+    const struct cm_bucket *b = cm_ad_buckets(cm, ad_id, &n);
+    struct adview_row *rows = malloc((n ? n : 1) * sizeof *rows);
+    if (!rows)
+        return CTRD_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t t = (int64_t)b[i].minute * 60000;
+        if (t < from_ms || t >= to_ms)
+            continue;
+        rows[k++] = (struct adview_row){b[i].term_id, b[i].impressions,
+                                        b[i].clicks};
+        out->impressions += b[i].impressions;
+        out->clicks += b[i].clicks;
+    }
+    qsort(rows, k, sizeof *rows, row_by_term_id);
+    size_t m = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (m && rows[m - 1].term_id == rows[i].term_id) {
+            rows[m - 1].impressions += rows[i].impressions;
+            rows[m - 1].clicks += rows[i].clicks;
+        } else {
+            rows[m++] = rows[i];
+        }
+    }
+    struct order o = {terms, sort, ascending};
+    qsort_r(rows, m, sizeof *rows, row_cmp, &o);
+    out->rows = rows;
+    out->n_rows = m;
+    return 0;
+}
+
+void adview_free(struct adview *v)
+{
+    free(v->rows);
+    v->rows = NULL;
+}
+
+static void put_time_or_null(FILE *f, int64_t ms, int64_t none)
+{
+    if (ms == none)
+        fputs("null", f);
+    else
+        fprintf(f, "%" PRId64, ms);
+}
+
+void adview_write_json(FILE *f, const struct adview *v,
+                       const struct terms *terms, int64_t as_of_ms,
+                       size_t offset, size_t limit)
+{
+    fprintf(f, "{\"ad_id\":\"%" PRIu64 "\",\"from\":", v->ad_id);
+    put_time_or_null(f, v->from_ms, INT64_MIN);
+    fputs(",\"to\":", f);
+    put_time_or_null(f, v->to_ms, INT64_MAX);
+    fputs(",\"as_of\":", f);
+    put_time_or_null(f, as_of_ms, -1);
+    fprintf(f, ",\"total_terms\":%zu,\"totals\":{\"impressions\":%" PRIu64
+               ",\"clicks\":%" PRIu64 ",\"ctr\":",
+            v->n_rows, v->impressions, v->clicks);
+    json_put_ratio(f, v->clicks, v->impressions);
+    fputs("},\"terms\":[", f);
+    for (size_t i = offset; i < v->n_rows && i - offset < limit; i++) {
+        const struct adview_row *r = &v->rows[i];
+        uint32_t len;
+        const char *term = terms_get(terms, r->term_id, &len);
+        fputs(i > offset ? ",{\"term\":" : "{\"term\":", f);
+        json_put_string(f, term, len);
+        fprintf(f, ",\"impressions\":%" PRIu64 ",\"clicks\":%" PRIu64
+                   ",\"ctr\":",
+                r->impressions, r->clicks);
+        json_put_ratio(f, r->clicks, r->impressions);
+        putc('}', f);
+    }
+    fputs("]}\n", f);
+}
+
+/* A CSV field per RFC 4180: quoted when it holds a comma, quote, CR or LF
+ * or starts/ends with a space. */
+static void put_csv_field(FILE *f, const char *s, size_t len)
+{
+    int quote = len > 0 && (s[0] == ' ' || s[len - 1] == ' ');
+    for (size_t i = 0; i < len && !quote; i++)
+        quote = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
+    if (!quote) {
+        fwrite(s, 1, len, f);
+        return;
+    }
+    putc('"', f);
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '"')
+            putc('"', f);
+        putc(s[i], f);
+    }
+    putc('"', f);
+}
+
+void adview_write_csv_rows(FILE *f, const struct adview *v,
+                           const struct terms *terms, size_t limit)
+{
+    for (size_t i = 0; i < v->n_rows && i < limit; i++) {
+        const struct adview_row *r = &v->rows[i];
+        uint32_t len;
+        const char *term = terms_get(terms, r->term_id, &len);
+        fprintf(f, "%" PRIu64 ",", v->ad_id);
+        put_csv_field(f, term, len);
+        fprintf(f, ",%" PRIu64 ",%" PRIu64 ",", r->impressions, r->clicks);
+        json_put_ratio(f, r->clicks, r->impressions);
+        putc('\n', f);
+    }
+}
+
+void adview_write_table(FILE *f, const struct adview *v,
+                        const struct terms *terms, size_t limit)
+{
+    fprintf(f, "ad %" PRIu64 ": %" PRIu64 " impressions, %" PRIu64
+               " clicks, CTR %.2f%%, %zu terms\n",
+            v->ad_id, v->impressions, v->clicks,
+            v->impressions ? 100.0 * (double)v->clicks / (double)v->impressions
+                           : 0.0,
+            v->n_rows);
+    fprintf(f, "%12s %8s %8s  %s\n", "impressions", "clicks", "ctr", "term");
+    for (size_t i = 0; i < v->n_rows && i < limit; i++) {
+        const struct adview_row *r = &v->rows[i];
+        uint32_t len;
+        const char *term = terms_get(terms, r->term_id, &len);
+        fprintf(f, "%12" PRIu64 " %8" PRIu64 " %7.2f%%  %.*s\n",
+                r->impressions, r->clicks,
+                r->impressions ? 100.0 * (double)r->clicks /
+                                     (double)r->impressions
+                               : 0.0,
+                (int)len, term);
+    }
+}

@@ -1,0 +1,49 @@
+/* adview: what an advertiser looks at — one ad's per-term table over a
+ * range of minutes, read from QueryMap/ClickMap, sorted and written as
+ * JSON (the shape of GET /v1/ads/{id}/terms), CSV or a text table.
+ *
+ * Owns the table it builds (adview_free). Reads the countmap and the term
+ * dictionary; the caller keeps both unchanged meanwhile. */
+#ifndef CTRD_ADVIEW_H
+#define CTRD_ADVIEW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "countmap.h"
+#include "terms.h"
+
+enum adview_sort { ADVIEW_IMPRESSIONS, ADVIEW_CLICKS, ADVIEW_CTR, ADVIEW_TERM };
+
+struct adview_row {
+    uint32_t term_id;
+    uint64_t impressions, clicks;
+};
+
+struct adview {
+    uint64_t ad_id;
+    int64_t from_ms, to_ms; /* [from, to); INT64_MIN / INT64_MAX: all time */
+    uint64_t impressions, clicks;
+    struct adview_row *rows;
+    size_t n_rows;
+};
+
+/* Builds the table of ad_id over the query minutes in [from_ms, to_ms),
+ * sorted by sort (descending unless ascending is set; ties by term bytes
+ * ascending). 0 or CTRD_ENOMEM. */
+int adview_build(const struct countmap *cm, const struct terms *terms,
+                 uint64_t ad_id, int64_t from_ms, int64_t to_ms,
+                 enum adview_sort sort, int ascending, struct adview *out);
+void adview_free(struct adview *v);
+
+/* Writers: rows [offset, offset + limit) of the table. */
+void adview_write_json(FILE *f, const struct adview *v,
+                       const struct terms *terms, int64_t as_of_ms,
+                       size_t offset, size_t limit);
+void adview_write_csv_rows(FILE *f, const struct adview *v,
+                           const struct terms *terms, size_t limit);
+void adview_write_table(FILE *f, const struct adview *v,
+                        const struct terms *terms, size_t limit);
+
+#endif

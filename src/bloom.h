@@ -1,0 +1,24 @@
+/* bloom: a blocked Bloom filter over 64-bit hashes, the RAM part of the
+ * QueryStore's index ("is this query_id possibly in this run?").
+ *
+ * One 64-byte block per key (one cache miss per probe), BLOOM_PROBES bits
+ * set inside it; about 1 % false positives at BLOOM_BITS_PER_KEY. The bit
+ * array is a plain byte buffer so it can be written to and mapped from a
+ * file: the caller owns the buffer (bloom_bytes_for() tells its size). */
+#ifndef CTRD_BLOOM_H
+#define CTRD_BLOOM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BLOOM_BLOCK_BYTES 64
+#define BLOOM_BITS_PER_KEY 10
+
+/* Size of the filter for n keys: a whole number of blocks, at least one. */
+size_t bloom_bytes_for(uint64_t n_keys);
+
+/* bits: bloom_bytes_for(n) zeroed bytes; hash: a hash_u64() of the key. */
+void bloom_add(uint8_t *bits, size_t n_bytes, uint64_t hash);
+int bloom_may_contain(const uint8_t *bits, size_t n_bytes, uint64_t hash);
+
+#endif

@@ -1,0 +1,94 @@
+/* cli: shared flag parsers; see cli.h. */
+#include "cli.h"
+
+#include "record.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int cli_parse_u64(const char *s, uint64_t *v)
+{
+    uint64_t x = 0;
+    if (!*s)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        unsigned d = (unsigned)(*s - '0');
+        if (x > (UINT64_MAX - d) / 10)
+            return -1;
+        x = x * 10 + d;
+    }
+    *v = x;
+    return 0;
+}
+
+/* Splits "123unit" into the number and the unit suffix. */
+static int split_number(const char *s, uint64_t *num, const char **unit)
+{
+    char digits[32];
+    size_t n = strspn(s, "0123456789");
+    if (n == 0 || n >= sizeof digits)
+        return -1;
+    memcpy(digits, s, n);
+    digits[n] = '\0';
+    *unit = s + n;
+    return cli_parse_u64(digits, num);
+}
+
+int cli_parse_duration_ms(const char *s, int64_t *ms)
+{
+    static const struct { const char *unit; uint64_t ms; } units[] = {
+        {"ms", 1}, {"s", 1000}, {"", 1000}, {"m", 60000}, {"h", 3600000},
+    };
+    uint64_t n;
+    const char *unit;
+    if (split_number(s, &n, &unit) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(unit, units[i].unit) == 0) {
+            if (n > (uint64_t)INT64_MAX / units[i].ms)
+                return -1;
+            *ms = (int64_t)(n * units[i].ms);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int cli_parse_size_bytes(const char *s, uint64_t *bytes)
+{
+    static const struct { const char *unit; uint64_t mult; } units[] = {
+        {"", 1}, {"K", 1ull << 10}, {"M", 1ull << 20}, {"G", 1ull << 30},
+    };
+    uint64_t n;
+    const char *unit;
+    if (split_number(s, &n, &unit) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(unit, units[i].unit) == 0) {
+            if (n > UINT64_MAX / units[i].mult)
+                return -1;
+            *bytes = n * units[i].mult;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int cli_parse_time_ms(const char *s, int64_t *ms)
+{
+    return rec_parse_time(s, strlen(s), ms);
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "ctrd %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'ctrd %s --help'.\n", cmd);
+    return 2;
+}

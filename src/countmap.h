@@ -1,0 +1,54 @@
+/* countmap: QueryMap and ClickMap of the design — impressions and clicks per
+ * (ad, term, minute), organised by ad so one ad's table or series is read
+ * without touching any other ad.
+ *
+ * Owns all buckets. Counts only grow. The map is split into SHARD_COUNT
+ * count shards by sharder_count_shard(ad_id): cm_add() for ads of
+ * different shards may run on different threads at once; everything else
+ * needs the map to itself.
+ *
+ * Snapshot file (counts-<seq>.dat, little-endian):
+ *   | "CTRDCNT1" | u64 ads | then per ad: u64 ad_id, u64 n |
+ *   | n buckets {u32 term id, u32 minute, u64 impressions, u64 clicks} |
+ * minute = floor(time_ms / 60000), the minute of the QUERY. */
+#ifndef CTRD_COUNTMAP_H
+#define CTRD_COUNTMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct countmap;
+
+struct cm_bucket {
+    uint32_t term_id;
+    uint32_t minute;
+    uint64_t impressions;
+    uint64_t clicks;
+};
+
+int cm_create(struct countmap **out);
+void cm_free(struct countmap *cm);
+
+/* Adds to the bucket (ad, term, minute). 0 or CTRD_ENOMEM. */
+int cm_add(struct countmap *cm, uint64_t ad_id, uint32_t term_id,
+           uint32_t minute, uint64_t impressions, uint64_t clicks);
+
+/* The buckets of one ad, in no particular order (owned by the map, valid
+ * until the next cm_add). n is 0 for an ad never counted. */
+const struct cm_bucket *cm_ad_buckets(const struct countmap *cm,
+                                      uint64_t ad_id, size_t *n);
+
+/* Every counted ad id, ascending, in a malloc'd array the caller frees. */
+int cm_ads(const struct countmap *cm, uint64_t **ads, size_t *n);
+
+uint64_t cm_bucket_count(const struct countmap *cm);
+
+/* Writes the whole map to path (fsync'd). */
+int cm_save(const struct countmap *cm, const char *path, char *err);
+
+/* Adds the contents of a snapshot file to the map. */
+int cm_load(struct countmap *cm, const char *path, char *err);
+
+#endif

@@ -1,0 +1,849 @@
+/* engine: the pipeline and its durability; see engine.h.
+ *
+ * MANIFEST (text, one fact a line, replaced atomically by a checkpoint):
+ *   ctrd-manifest 1
+ *   seq N                    checkpoint number; names the files it wrote
+ *   max_query_time MS        latest query time seen (as_of, retention)
+ *   terms_bytes N            committed prefix of terms.dat
+ *   counts FILE              QueryMap/ClickMap snapshot (countmap.h)
+ *   pending FILE             clicks waiting for their query (below)
+ *   run HOUR FILE            QueryStore run (querystore.c)
+ *   marks HOUR FILE          QueryStore clicked pairs (querystore.c)
+ *   input KEY OFFSET LINES   progress of one input
+ * PENDING FILE (pending-<seq>.dat): records of five little-endian 64-bit
+ * words {query_id, ad_id, time_ms, arrived_ms, line}.
+ *
+ * BATCH PHASES (each a barrier across the workers):
+ *   parse  worker i parses chunk i, packs every valid record into
+ *          routed[owner of its join shard], counts rejects;
+ *   join   worker j feeds routed[j] of every chunk, in chunk order, to its
+ *          joiner; deltas go to deltas[owner of the ad's count shard];
+ *   count  worker k applies deltas[k] of every worker to the countmap. */
+#include "engine.h"
+
+#include "fsutil.h"
+#include "querystore.h"
+#include "sharder.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#define MANIFEST "MANIFEST"
+#define MANIFEST_MAGIC "ctrd-manifest 1"
+/* Queries dated further ahead than this of the wall clock do not move the
+ * retention horizon, so one bogus future time cannot expire the store. */
+#define HORIZON_FUTURE_SLACK_MS INT64_C(3600000)
+#define INPUT_KEY_MAX 64
+
+struct bytes {
+    char *p;
+    size_t len, cap;
+};
+
+struct packed_query {
+    uint64_t query_id;
+    int64_t time_ms;
+    uint64_t line;
+    uint32_t input;
+    uint16_t term_len;
+    uint8_t n_ads;
+    uint8_t pad;
+    /* then n_ads u64 ad ids, then term_len bytes, padded to 8 */
+};
+
+struct packed_click {
+    struct rec_click click;
+    uint64_t line;
+    uint32_t input;
+    uint32_t pad;
+};
+
+struct input_progress {
+    char key[INPUT_KEY_MAX];
+    uint64_t offset, lines;
+};
+
+struct worker {
+    struct engine *e;
+    unsigned id;
+    pthread_t thread;
+    struct joiner *joiner;
+    struct bytes *routed; /* [n_workers], filled by the parse phase */
+    struct bytes *deltas; /* [n_workers], filled by the join phase */
+    uint64_t lines;
+    int64_t max_query_ms;
+    uint64_t rejects[REC_REASON_COUNT];
+    struct engine_reject samples[ENGINE_REJECT_SAMPLES];
+    size_t n_samples;
+    int rc;
+};
+
+typedef void phase_fn(struct engine *e, struct worker *w);
+
+struct engine {
+    struct engine_config cfg;
+    char dir[512];
+    int lock_fd;
+    unsigned n_workers;
+    uint64_t seq;
+    int64_t max_query_ms;
+    int64_t now_ms;
+    uint64_t terms_bytes;
+    char counts_file[64];
+    int counts_dirty;
+    struct terms *terms;
+    struct countmap *counts;
+    struct qs *qs;
+    struct input_progress *inputs;
+    size_t n_inputs;
+    struct engine_stats stats; /* lines, rejects, samples; join from joiners */
+    uint64_t parse_rejected[2];
+    /* the batch being processed */
+    enum engine_kind kind;
+    enum rec_format fmt;
+    const struct engine_chunk *chunks;
+    unsigned n_chunks;
+    /* the worker pool */
+    pthread_mutex_t mu;
+    pthread_cond_t cv_go, cv_done;
+    phase_fn *phase;
+    unsigned generation, finished;
+    int stopping, threads_started;
+    struct worker workers[];
+};
+
+/* ---- small helpers ---- */
+
+static int bytes_reserve(struct bytes *b, size_t more)
+{
+    if (b->len + more <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap * 2 : 65536;
+    while (cap < b->len + more)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p)
+        return CTRD_ENOMEM;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int reject_before(const struct engine_reject *a,
+                         const struct engine_reject *b)
+{
+    return a->input != b->input ? a->input < b->input : a->line < b->line;
+}
+
+static int reject_cmp(const void *a, const void *b)
+{
+    const struct engine_reject *x = a, *y = b;
+    return reject_before(x, y) ? -1 : reject_before(y, x);
+}
+
+static void worker_reject(struct worker *w, enum rec_reason reason,
+                          uint32_t input, uint64_t line)
+{
+    w->rejects[reason]++;
+    if (w->n_samples < ENGINE_REJECT_SAMPLES)
+        w->samples[w->n_samples++] = (struct engine_reject){input, line,
+                                                            reason};
+}
+
+/* ---- the worker pool ---- */
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct engine *e = w->e;
+    unsigned seen = 0;
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        while (e->generation == seen && !e->stopping)
+            pthread_cond_wait(&e->cv_go, &e->mu);
+        if (e->stopping)
+            break;
+        seen = e->generation;
+        phase_fn *fn = e->phase;
+        pthread_mutex_unlock(&e->mu);
+        fn(e, w);
+        pthread_mutex_lock(&e->mu);
+        if (++e->finished == e->n_workers)
+            pthread_cond_signal(&e->cv_done);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
+static void run_phase(struct engine *e, phase_fn *fn)
+{
+    if (e->n_workers == 1) {
+        fn(e, &e->workers[0]);
+        return;
+    }
+    pthread_mutex_lock(&e->mu);
+    e->phase = fn;
+    e->finished = 0;
+    e->generation++;
+    pthread_cond_broadcast(&e->cv_go);
+    while (e->finished < e->n_workers)
+        pthread_cond_wait(&e->cv_done, &e->mu);
+    pthread_mutex_unlock(&e->mu);
+}
+
+static int start_threads(struct engine *e, char *err)
+{
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv_go, NULL);
+    pthread_cond_init(&e->cv_done, NULL);
+    e->threads_started = 1;
+    if (e->n_workers == 1)
+        return 0;
+    for (unsigned i = 0; i < e->n_workers; i++) {
+        int rc = pthread_create(&e->workers[i].thread, NULL, worker_main,
+                                &e->workers[i]);
+        if (rc != 0) {
+            e->n_workers = i; /* join the ones that started */
+            return ctrd_fail(err, CTRD_EIO, "cannot start worker: %s",
+                             strerror(rc));
+        }
+    }
+    return 0;
+}
+
+static void stop_threads(struct engine *e)
+{
+    if (!e->threads_started)
+        return;
+    pthread_mutex_lock(&e->mu);
+    e->stopping = 1;
+    pthread_cond_broadcast(&e->cv_go);
+    pthread_mutex_unlock(&e->mu);
+    for (unsigned i = 0; e->n_workers > 1 && i < e->n_workers; i++)
+        pthread_join(e->workers[i].thread, NULL);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->cv_go);
+    pthread_cond_destroy(&e->cv_done);
+}
+
+/* ---- phase 1: parse and route by join shard ---- */
+
+static int pack_query(struct bytes *b, const struct rec_query *q,
+                      uint32_t input, uint64_t line)
+{
+    size_t size = sizeof(struct packed_query) + 8 * (size_t)q->n_ads +
+                  ((q->term_len + 7u) & ~7u);
+    if (bytes_reserve(b, size) != 0)
+        return CTRD_ENOMEM;
+    char *p = b->p + b->len;
+    struct packed_query h = {q->query_id, q->time_ms, line,  input,
+                             (uint16_t)q->term_len, (uint8_t)q->n_ads, 0};
+    memcpy(p, &h, sizeof h);
+    memcpy(p + sizeof h, q->ads, 8 * (size_t)q->n_ads);
+    memcpy(p + sizeof h + 8 * (size_t)q->n_ads, q->term, q->term_len);
+    b->len += size;
+    return 0;
+}
+
+/* Reads the packed query at p into q; returns its size. */
+static size_t unpack_query(const char *p, struct rec_query *q,
+                           struct join_src *src)
+{
+    struct packed_query h;
+    memcpy(&h, p, sizeof h);
+    q->query_id = h.query_id;
+    q->time_ms = h.time_ms;
+    q->n_ads = h.n_ads;
+    q->term_len = h.term_len;
+    memcpy(q->ads, p + sizeof h, 8 * (size_t)h.n_ads);
+    memcpy(q->term, p + sizeof h + 8 * (size_t)h.n_ads, h.term_len);
+    *src = (struct join_src){h.input, h.line};
+    return sizeof h + 8 * (size_t)h.n_ads + ((h.term_len + 7u) & ~7u);
+}
+
+static int route_line(struct engine *e, struct worker *w, const char *line,
+                      size_t len, const struct engine_chunk *c,
+                      uint64_t line_no)
+{
+    enum rec_reason r;
+    if (e->kind == ENGINE_QUERIES) {
+        struct rec_query q;
+        r = rec_parse_query(e->fmt, line, len, &q);
+        if (r == REC_OK) {
+            if (q.time_ms > w->max_query_ms &&
+                q.time_ms <= e->now_ms + HORIZON_FUTURE_SLACK_MS)
+                w->max_query_ms = q.time_ms;
+            unsigned owner = sharder_worker(sharder_join_shard(q.query_id),
+                                            e->n_workers);
+            return pack_query(&w->routed[owner], &q, c->input, line_no);
+        }
+    } else {
+        struct packed_click pc = {.line = line_no, .input = c->input};
+        r = rec_parse_click(e->fmt, line, len, &pc.click);
+        if (r == REC_OK) {
+            unsigned owner = sharder_worker(
+                sharder_join_shard(pc.click.query_id), e->n_workers);
+            struct bytes *b = &w->routed[owner];
+            if (bytes_reserve(b, sizeof pc) != 0)
+                return CTRD_ENOMEM;
+            memcpy(b->p + b->len, &pc, sizeof pc);
+            b->len += sizeof pc;
+            return 0;
+        }
+    }
+    if (r != REC_EMPTY)
+        worker_reject(w, r, c->input, line_no);
+    return 0;
+}
+
+static void phase_parse(struct engine *e, struct worker *w)
+{
+    if (w->id >= e->n_chunks)
+        return;
+    const struct engine_chunk *c = &e->chunks[w->id];
+    const char *p = c->data, *end = c->data + c->len;
+    uint64_t line_no = c->first_line;
+    while (p < end && w->rc == 0) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *eol = nl ? nl : end;
+        w->rc = route_line(e, w, p, (size_t)(eol - p), c, line_no++);
+        w->lines++;
+        p = nl ? nl + 1 : end;
+    }
+}
+
+/* ---- phase 2: join ---- */
+
+static int sink_emit(void *ctx, const struct count_delta *d)
+{
+    struct worker *w = ctx;
+    unsigned owner = sharder_worker(sharder_count_shard(d->ad_id),
+                                    w->e->n_workers);
+    struct bytes *b = &w->deltas[owner];
+    if (bytes_reserve(b, sizeof *d) != 0)
+        return CTRD_ENOMEM;
+    memcpy(b->p + b->len, d, sizeof *d);
+    b->len += sizeof *d;
+    return 0;
+}
+
+static void sink_reject(void *ctx, enum rec_reason reason,
+                        struct join_src src)
+{
+    worker_reject(ctx, reason, src.input, src.line);
+}
+
+static void phase_join(struct engine *e, struct worker *w)
+{
+    struct join_sink sink = {w, sink_emit, sink_reject};
+    for (unsigned i = 0; i < e->n_chunks && w->rc == 0; i++) {
+        const struct bytes *b = &e->workers[i].routed[w->id];
+        const char *p = b->p, *end = b->p + b->len;
+        while (p < end && w->rc == 0) {
+            if (e->kind == ENGINE_QUERIES) {
+                struct rec_query q;
+                struct join_src src;
+                p += unpack_query(p, &q, &src);
+                w->rc = joiner_add_query(w->joiner, &q, src, &sink);
+            } else {
+                struct packed_click pc;
+                memcpy(&pc, p, sizeof pc);
+                p += sizeof pc;
+                w->rc = joiner_add_click(w->joiner, &pc.click,
+                                         (struct join_src){pc.input, pc.line},
+                                         e->now_ms, &sink);
+            }
+        }
+    }
+}
+
+/* ---- phase 3: count ---- */
+
+static void phase_count(struct engine *e, struct worker *w)
+{
+    for (unsigned j = 0; j < e->n_workers && w->rc == 0; j++) {
+        const struct bytes *b = &e->workers[j].deltas[w->id];
+        const struct count_delta *d = (const struct count_delta *)b->p;
+        size_t n = b->len / sizeof *d;
+        for (size_t i = 0; i < n && w->rc == 0; i++)
+            w->rc = cm_add(e->counts, d[i].ad_id, d[i].term_id, d[i].minute,
+                           !d[i].is_click, d[i].is_click);
+    }
+}
+
+/* Folds the workers' batch results into the engine and resets them. */
+static int collect_batch(struct engine *e, char *err)
+{
+    int rc = 0;
+    struct engine_stats *s = &e->stats;
+    for (unsigned i = 0; i < e->n_workers; i++) {
+        struct worker *w = &e->workers[i];
+        if (w->rc && !rc)
+            rc = w->rc;
+        w->rc = 0;
+        *(e->kind == ENGINE_QUERIES ? &s->query_lines : &s->click_lines) +=
+            w->lines;
+        w->lines = 0;
+        if (w->max_query_ms > e->max_query_ms)
+            e->max_query_ms = w->max_query_ms;
+        for (int r = 0; r < REC_REASON_COUNT; r++) {
+            s->rejects[r] += w->rejects[r];
+            if (r < REC_CLICK_OUTSIDE_WINDOW)
+                e->parse_rejected[e->kind] += w->rejects[r];
+            w->rejects[r] = 0;
+        }
+        for (size_t k = 0; k < w->n_samples; k++) {
+            if (s->n_samples < ENGINE_REJECT_SAMPLES)
+                s->samples[s->n_samples++] = w->samples[k];
+            else if (reject_before(&w->samples[k],
+                                   &s->samples[ENGINE_REJECT_SAMPLES - 1]))
+                s->samples[ENGINE_REJECT_SAMPLES - 1] = w->samples[k];
+            qsort(s->samples, s->n_samples, sizeof *s->samples, reject_cmp);
+        }
+        w->n_samples = 0;
+        for (unsigned j = 0; j < e->n_workers; j++) {
+            w->routed[j].len = 0;
+            w->deltas[j].len = 0;
+        }
+    }
+    if (rc != 0)
+        return ctrd_fail(err, rc, "processing failed: %s", ctrd_strerror(rc));
+    return 0;
+}
+
+int engine_process(struct engine *e, enum engine_kind kind,
+                   enum rec_format fmt, const struct engine_chunk *chunks,
+                   unsigned n, int64_t now_ms, char *err)
+{
+    if (n > e->n_workers)
+        return ctrd_fail(err, CTRD_EINVAL, "%u chunks for %u workers", n,
+                         e->n_workers);
+    e->kind = kind;
+    e->fmt = fmt;
+    e->chunks = chunks;
+    e->n_chunks = n;
+    e->now_ms = now_ms;
+    for (unsigned i = 0; i < e->n_workers; i++)
+        joiner_expire(e->workers[i].joiner, now_ms);
+    run_phase(e, phase_parse);
+    run_phase(e, phase_join);
+    run_phase(e, phase_count);
+    e->counts_dirty = 1;
+    return collect_batch(e, err);
+}
+
+/* ---- progress ---- */
+
+int engine_progress_get(const struct engine *e, const char *key,
+                        uint64_t *offset, uint64_t *lines)
+{
+    for (size_t i = 0; i < e->n_inputs; i++) {
+        if (strcmp(e->inputs[i].key, key) == 0) {
+            *offset = e->inputs[i].offset;
+            *lines = e->inputs[i].lines;
+            return 0;
+        }
+    }
+    return CTRD_ENOTFOUND;
+}
+
+int engine_progress_set(struct engine *e, const char *key, uint64_t offset,
+                        uint64_t lines)
+{
+    size_t i = 0;
+    while (i < e->n_inputs && strcmp(e->inputs[i].key, key) != 0)
+        i++;
+    if (i == e->n_inputs) {
+        if (strlen(key) >= INPUT_KEY_MAX || strpbrk(key, " \t\n"))
+            return CTRD_EINVAL;
+        struct input_progress *in =
+            realloc(e->inputs, (e->n_inputs + 1) * sizeof *in);
+        if (!in)
+            return CTRD_ENOMEM;
+        e->inputs = in;
+        snprintf(in[i].key, sizeof in[i].key, "%s", key);
+        e->n_inputs++;
+    }
+    e->inputs[i].offset = offset;
+    e->inputs[i].lines = lines;
+    return 0;
+}
+
+/* ---- checkpoint ---- */
+
+static int put_pending(void *ctx, const struct pending_click *p)
+{
+    uint64_t rec[5] = {p->query_id, p->ad_id, (uint64_t)p->time_ms,
+                       (uint64_t)p->arrived_ms, p->src.line};
+    fs_writer_put(ctx, rec, sizeof rec);
+    return 0;
+}
+
+/* Writes the waiting clicks of every joiner; *file empty when none. */
+static int write_pending(struct engine *e, char *file, size_t file_len,
+                         char *err)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < e->n_workers; i++)
+        n += joiner_pending_count(e->workers[i].joiner);
+    file[0] = '\0';
+    if (n == 0)
+        return 0;
+    snprintf(file, file_len, "pending-%" PRIu64 ".dat", e->seq);
+    char path[FS_PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", e->dir, file);
+    struct fs_writer *w = malloc(sizeof *w);
+    if (!w)
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    int rc = fs_writer_open(w, path, 0, err);
+    for (unsigned i = 0; rc == 0 && i < e->n_workers; i++)
+        joiner_foreach_pending(e->workers[i].joiner, put_pending, w);
+    if (rc == 0)
+        rc = fs_writer_close(w, 1, err);
+    free(w);
+    return rc;
+}
+
+static int is_data_file(const char *name)
+{
+    static const char *const suffixes[] = {".run", ".marks", ".dat", ".tmp"};
+    size_t n = strlen(name);
+    if (strcmp(name, "terms.dat") == 0)
+        return 0;
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        size_t k = strlen(suffixes[i]);
+        if (n > k && strcmp(name + n - k, suffixes[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Deletes the data files the manifest text does not name. */
+static void remove_garbage(struct engine *e, const char *manifest)
+{
+    DIR *d = opendir(e->dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    char needle[300], path[FS_PATH_MAX];
+    while ((de = readdir(d)) != NULL) {
+        if (!is_data_file(de->d_name))
+            continue;
+        snprintf(needle, sizeof needle, " %s\n", de->d_name);
+        if (strstr(manifest, needle))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", e->dir, de->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
+int engine_checkpoint(struct engine *e, char *err)
+{
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *m = open_memstream(&text, &text_len);
+    if (!m)
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    e->seq++;
+    int64_t horizon = e->max_query_ms < 0 ? INT64_MIN
+                                          : e->max_query_ms - e->cfg.retention_ms;
+    char pending[64];
+    int rc = terms_sync(e->terms, &e->terms_bytes, err);
+    if (rc == 0) {
+        fprintf(m, "%s\nseq %" PRIu64 "\nmax_query_time %" PRId64
+                   "\nterms_bytes %" PRIu64 "\n",
+                MANIFEST_MAGIC, e->seq, e->max_query_ms, e->terms_bytes);
+        rc = qs_checkpoint(e->qs, e->seq, horizon, m, err);
+    }
+    if (rc == 0)
+        rc = write_pending(e, pending, sizeof pending, err);
+    if (rc == 0 && (e->counts_dirty || !e->counts_file[0])) {
+        char path[FS_PATH_MAX];
+        snprintf(e->counts_file, sizeof e->counts_file,
+                 "counts-%" PRIu64 ".dat", e->seq);
+        snprintf(path, sizeof path, "%s/%s", e->dir, e->counts_file);
+        rc = cm_save(e->counts, path, err);
+        e->counts_dirty = 0;
+    }
+    if (rc == 0) {
+        fprintf(m, "counts %s\n", e->counts_file);
+        if (pending[0])
+            fprintf(m, "pending %s\n", pending);
+        for (size_t i = 0; i < e->n_inputs; i++)
+            fprintf(m, "input %s %" PRIu64 " %" PRIu64 "\n", e->inputs[i].key,
+                    e->inputs[i].offset, e->inputs[i].lines);
+    }
+    if (fclose(m) != 0 && rc == 0)
+        rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = fs_fsync_dir(e->dir, err);
+    if (rc == 0)
+        rc = fs_replace_file(e->dir, MANIFEST, text, text_len, err);
+    if (rc == 0)
+        remove_garbage(e, text);
+    free(text);
+    return rc;
+}
+
+/* ---- recovery ---- */
+
+static int load_pending(struct engine *e, const char *file, char *err)
+{
+    char path[FS_PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", e->dir, file);
+    void *map;
+    size_t len;
+    int rc = fs_map_file(path, &map, &len, err);
+    if (rc != 0)
+        return rc;
+    if (len % 40) {
+        fs_unmap(map, len);
+        return ctrd_fail(err, CTRD_ECORRUPT, "%s: truncated", path);
+    }
+    const uint64_t *rec = map;
+    for (size_t i = 0; rc == 0 && i < len / 40; i++, rec += 5) {
+        struct pending_click p = {rec[0], rec[1], (int64_t)rec[2],
+                                  (int64_t)rec[3],
+                                  {ENGINE_INPUT_EARLIER, rec[4]}};
+        unsigned owner = sharder_worker(sharder_join_shard(p.query_id),
+                                        e->n_workers);
+        rc = joiner_restore_pending(e->workers[owner].joiner, &p);
+    }
+    fs_unmap(map, len);
+    return rc ? ctrd_fail(err, rc, "out of memory loading %s", path) : 0;
+}
+
+/* Applies one manifest line to the engine being opened. */
+static int apply_manifest_line(struct engine *e, char *line, char *err)
+{
+    char kind[32], a[64], b[64];
+    unsigned long long x, y;
+    int n = sscanf(line, "%31s %63s %63s", kind, a, b);
+    if (n < 2)
+        return ctrd_fail(err, CTRD_ECORRUPT, "MANIFEST: bad line '%s'", line);
+    if (strcmp(kind, "seq") == 0)
+        e->seq = strtoull(a, NULL, 10);
+    else if (strcmp(kind, "max_query_time") == 0)
+        e->max_query_ms = strtoll(a, NULL, 10);
+    else if (strcmp(kind, "terms_bytes") == 0)
+        e->terms_bytes = strtoull(a, NULL, 10);
+    else if (strcmp(kind, "counts") == 0)
+        snprintf(e->counts_file, sizeof e->counts_file, "%s", a);
+    else if (e->cfg.readonly)
+        return 0;
+    else if (strcmp(kind, "pending") == 0)
+        return load_pending(e, a, err);
+    else if ((strcmp(kind, "run") == 0 || strcmp(kind, "marks") == 0) &&
+             n == 3)
+        return qs_load(e->qs, kind, strtoll(a, NULL, 10), b, err);
+    else if (strcmp(kind, "input") == 0 &&
+             sscanf(line, "input %63s %llu %llu", a, &x, &y) == 3)
+        return engine_progress_set(e, a, x, y) == 0
+                   ? 0
+                   : ctrd_fail(err, CTRD_ECORRUPT, "MANIFEST: bad input");
+    else
+        return ctrd_fail(err, CTRD_ECORRUPT, "MANIFEST: bad line '%s'", line);
+    return 0;
+}
+
+/* Runs fn over the manifest lines after the magic line; first pass for the
+ * scalar facts (which the later components need), second for the rest. */
+static int apply_manifest(struct engine *e, char *text, int scalars,
+                          char *err)
+{
+    static const char *const scalar_kinds[] = {"seq ", "max_query_time ",
+                                               "terms_bytes ", "counts "};
+    if (strncmp(text, MANIFEST_MAGIC "\n", strlen(MANIFEST_MAGIC) + 1) != 0)
+        return ctrd_fail(err, CTRD_ECORRUPT, "%s/MANIFEST: not a manifest",
+                         e->dir);
+    char *line = text + strlen(MANIFEST_MAGIC) + 1;
+    while (*line) {
+        char *nl = strchr(line, '\n');
+        if (!nl)
+            return ctrd_fail(err, CTRD_ECORRUPT, "MANIFEST: truncated");
+        *nl = '\0';
+        int is_scalar = 0;
+        for (size_t i = 0; i < 4; i++)
+            is_scalar |= strncmp(line, scalar_kinds[i],
+                                 strlen(scalar_kinds[i])) == 0;
+        int rc = is_scalar == scalars ? apply_manifest_line(e, line, err) : 0;
+        *nl = '\n';
+        if (rc != 0)
+            return rc;
+        line = nl + 1;
+    }
+    return 0;
+}
+
+static int lock_dir(struct engine *e, char *err)
+{
+    char path[FS_PATH_MAX];
+    snprintf(path, sizeof path, "%s/LOCK", e->dir);
+    e->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (e->lock_fd < 0)
+        return ctrd_fail(err, CTRD_EIO, "cannot open %s: %s", path,
+                         strerror(errno));
+    if (flock(e->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return ctrd_fail(err, CTRD_EBUSY, "%s is in use by another ctrd "
+                         "process", e->dir);
+    return 0;
+}
+
+static int open_workers(struct engine *e, char *err)
+{
+    struct joiner_config jc = {e->cfg.join_window_ms, e->cfg.click_timeout_ms};
+    int64_t horizon = e->max_query_ms < 0 ? INT64_MIN
+                                          : e->max_query_ms - e->cfg.retention_ms;
+    int rc = qs_open(e->dir, e->n_workers, horizon, &e->qs, err);
+    for (unsigned i = 0; rc == 0 && i < e->n_workers; i++) {
+        struct worker *w = &e->workers[i];
+        w->routed = calloc(e->n_workers, sizeof *w->routed);
+        w->deltas = calloc(e->n_workers, sizeof *w->deltas);
+        if (!w->routed || !w->deltas ||
+            joiner_create(i, e->qs, e->terms, &jc, &w->joiner) != 0)
+            rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    }
+    return rc;
+}
+
+int engine_open(const struct engine_config *cfg, struct engine **out,
+                char *err)
+{
+    unsigned n = cfg->n_workers ? cfg->n_workers
+                                : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (n > SHARD_WORKERS_MAX)
+        n = SHARD_WORKERS_MAX;
+    struct engine *e = calloc(1, sizeof *e + n * sizeof e->workers[0]);
+    if (!e)
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    e->cfg = *cfg;
+    e->n_workers = n;
+    e->lock_fd = -1;
+    e->max_query_ms = -1;
+    snprintf(e->dir, sizeof e->dir, "%s", cfg->data_dir);
+    for (unsigned i = 0; i < n; i++)
+        e->workers[i] = (struct worker){.e = e, .id = i, .max_query_ms = -1};
+    char *text = NULL;
+    size_t len;
+    int rc = 0;
+    if (!cfg->readonly) {
+        rc = fs_mkdirs(e->dir, err);
+        if (rc == 0)
+            rc = lock_dir(e, err);
+    }
+    if (rc == 0) {
+        char path[FS_PATH_MAX];
+        snprintf(path, sizeof path, "%s/" MANIFEST, e->dir);
+        rc = fs_read_file(path, &text, &len, err);
+        if (rc == CTRD_ENOTFOUND && !cfg->readonly)
+            rc = 0;
+        else if (rc == CTRD_ENOTFOUND)
+            ctrd_fail(err, rc, "%s holds no ctrd data", e->dir);
+    }
+    if (rc == 0 && text)
+        rc = apply_manifest(e, text, 1, err);
+    if (rc == 0)
+        rc = terms_open(e->dir, e->terms_bytes, !cfg->readonly, &e->terms,
+                        err);
+    if (rc == 0)
+        rc = cm_create(&e->counts) ? CTRD_ENOMEM : 0;
+    if (rc == 0 && e->counts_file[0]) {
+        char path[FS_PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", e->dir, e->counts_file);
+        rc = cm_load(e->counts, path, err);
+    }
+    if (rc == 0 && !cfg->readonly)
+        rc = open_workers(e, err);
+    if (rc == 0 && text && !cfg->readonly)
+        rc = apply_manifest(e, text, 0, err);
+    if (rc == 0 && !cfg->readonly) {
+        remove_garbage(e, text ? text : "");
+        rc = start_threads(e, err);
+    }
+    free(text);
+    if (rc != 0) {
+        engine_close(e);
+        return rc;
+    }
+    *out = e;
+    return 0;
+}
+
+void engine_close(struct engine *e)
+{
+    if (!e)
+        return;
+    stop_threads(e);
+    for (unsigned i = 0; i < e->n_workers; i++) {
+        struct worker *w = &e->workers[i];
+        for (unsigned j = 0; w->routed && j < e->n_workers; j++)
+            free(w->routed[j].p);
+        for (unsigned j = 0; w->deltas && j < e->n_workers; j++)
+            free(w->deltas[j].p);
+        free(w->routed);
+        free(w->deltas);
+        joiner_free(w->joiner);
+    }
+    qs_close(e->qs);
+    cm_free(e->counts);
+    terms_close(e->terms);
+    free(e->inputs);
+    if (e->lock_fd >= 0)
+        close(e->lock_fd);
+    free(e);
+}
+
+/* ---- reads ---- */
+
+void engine_get_stats(const struct engine *e, struct engine_stats *out)
+{
+    *out = e->stats;
+    out->join = (struct join_stats){0};
+    for (unsigned i = 0; e->qs && i < e->n_workers; i++) {
+        const struct join_stats *j = joiner_stats(e->workers[i].joiner);
+        out->join.queries_accepted += j->queries_accepted;
+        out->join.queries_duplicate += j->queries_duplicate;
+        out->join.queries_rejected += j->queries_rejected;
+        out->join.clicks_joined += j->clicks_joined;
+        out->join.clicks_duplicate += j->clicks_duplicate;
+        out->join.clicks_rejected += j->clicks_rejected;
+        out->join.clicks_deferred += j->clicks_deferred;
+        out->join.clicks_unjoined += j->clicks_unjoined;
+        out->clicks_pending += joiner_pending_count(e->workers[i].joiner);
+    }
+    out->queries_rejected = e->parse_rejected[ENGINE_QUERIES] +
+                            out->join.queries_rejected;
+    out->clicks_rejected = e->parse_rejected[ENGINE_CLICKS] +
+                           out->join.clicks_rejected;
+}
+
+unsigned engine_workers(const struct engine *e)
+{
+    return e->n_workers;
+}
+
+const struct countmap *engine_counts(const struct engine *e)
+{
+    return e->counts;
+}
+
+const struct terms *engine_terms(const struct engine *e)
+{
+    return e->terms;
+}
+
+int64_t engine_as_of_ms(const struct engine *e)
+{
+    return e->max_query_ms;
+}

@@ -1,0 +1,110 @@
+/* engine: one ctrd data directory — the pipeline parse -> shard -> join ->
+ * count over worker threads, checkpoints, and recovery.
+ *
+ * Owns the QueryStore, the term dictionary, the joiners (one per worker),
+ * QueryMap/ClickMap, the per-input progress, the worker threads and the
+ * directory's lock. Data flows one way: engine_process() parses chunks of
+ * log lines in parallel (one chunk per worker), routes each record by
+ * hash(query_id) to the worker owning its join shard, which joins it and
+ * routes count deltas by hash(ad_id) to the worker owning the count shard.
+ * Chunks of one call are applied in order, so "first record wins" follows
+ * input order.
+ *
+ * Durability: nothing is durable until engine_checkpoint(), which writes the
+ * new state files, fsyncs them and then atomically replaces DIR/MANIFEST,
+ * the single commit point; files the manifest does not name are deleted.
+ * Input progress is committed in the same manifest, so a restart resumes
+ * each input exactly where the counts it reflects end: exactly once.
+ *
+ * Threads: all engine_* calls from one thread; the engine runs its own
+ * workers inside engine_process(). */
+#ifndef CTRD_ENGINE_H
+#define CTRD_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "countmap.h"
+#include "error.h"
+#include "joiner.h"
+#include "record.h"
+#include "terms.h"
+
+/* src.input of a click restored from a checkpoint (its input is gone). */
+#define ENGINE_INPUT_EARLIER UINT32_MAX
+#define ENGINE_REJECT_SAMPLES 100
+
+struct engine_config {
+    const char *data_dir;
+    unsigned n_workers;       /* 0: one per core */
+    int readonly;             /* counts and terms only, no lock, no writes */
+    int64_t join_window_ms;   /* SPEC §2, default 24 h */
+    int64_t click_timeout_ms; /* default 10 min */
+    int64_t retention_ms;     /* queries kept for joins; >= join window */
+};
+
+enum engine_kind { ENGINE_QUERIES, ENGINE_CLICKS };
+
+/* Whole lines of one input, in input order. */
+struct engine_chunk {
+    const char *data;
+    size_t len;
+    uint64_t first_line; /* 1-based number of its first line */
+    uint32_t input;      /* the caller's input number, for reports */
+};
+
+struct engine_reject {
+    uint32_t input;
+    uint64_t line;
+    enum rec_reason reason;
+};
+
+/* What this process has done since engine_open(). */
+struct engine_stats {
+    uint64_t query_lines, click_lines;
+    struct join_stats join;
+    uint64_t clicks_pending; /* waiting now */
+    uint64_t rejects[REC_REASON_COUNT];
+    uint64_t queries_rejected, clicks_rejected; /* parse + join */
+    /* The first rejects by (input, line), at most ENGINE_REJECT_SAMPLES. */
+    struct engine_reject samples[ENGINE_REJECT_SAMPLES];
+    size_t n_samples;
+};
+
+struct engine;
+
+/* Locks the directory (CTRD_EBUSY if another process has it), creates it if
+ * needed and recovers the last checkpoint. */
+int engine_open(const struct engine_config *cfg, struct engine **out,
+                char *err);
+void engine_close(struct engine *e);
+
+/* Parses, joins and counts n chunks of one kind of input. now_ms is the
+ * processing time (clicks wait by it). A negative code means memory ran
+ * out mid-way: the engine must be closed without a checkpoint. */
+int engine_process(struct engine *e, enum engine_kind kind,
+                   enum rec_format fmt, const struct engine_chunk *chunks,
+                   unsigned n, int64_t now_ms, char *err);
+
+/* Progress of an input, by a key the caller derives from its identity:
+ * 0 and the committed offset and line count, or CTRD_ENOTFOUND. */
+int engine_progress_get(const struct engine *e, const char *key,
+                        uint64_t *offset, uint64_t *lines);
+/* Records progress, committed by the next checkpoint. key: no white space,
+ * < 64 bytes. */
+int engine_progress_set(struct engine *e, const char *key, uint64_t offset,
+                        uint64_t lines);
+
+int engine_checkpoint(struct engine *e, char *err);
+
+void engine_get_stats(const struct engine *e, struct engine_stats *out);
+unsigned engine_workers(const struct engine *e);
+
+/* The counts, the dictionary that names their terms, and the event time up
+ * to which they are complete (the latest query time; -1 when empty). Owned
+ * by the engine; read them only between engine_process() calls. */
+const struct countmap *engine_counts(const struct engine *e);
+const struct terms *engine_terms(const struct engine *e);
+int64_t engine_as_of_ms(const struct engine *e);
+
+#endif

@@ -1,0 +1,47 @@
+/* main: the ctrd command line — dispatches to one module per command.
+ * Exit status: 0 ok, 1 runtime failure, 2 usage error (SPEC §4). */
+#include "gen.h"
+#include "ingest.h"
+#include "query.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: ctrd COMMAND [ARGS]   (ctrd COMMAND --help for each)\n"
+    "\n"
+    "ctrd measures the click-through rate of every ad for every search term:\n"
+    "it joins a query log and a click log on query_id, exactly once, and\n"
+    "keeps impressions and clicks per (ad, term, minute).\n"
+    "\n"
+    "commands:\n"
+    "  ingest   batch (re)processing of query and click log files\n"
+    "  query    per-term CTR table of an ad\n"
+    "  gen      deterministic synthetic query and click logs\n";
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+    } commands[] = {
+        {"ingest", ingest_command},
+        {"query", query_command},
+        {"gen", gen_command},
+    };
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "ctrd: unknown command '%s'\nTry 'ctrd --help'.\n",
+            argv[1]);
+    return 2;
+}

@@ -1,0 +1,821 @@
+/* querystore: the QueryStore; see querystore.h.
+ *
+ * RUN FILE (q<hour>-<seq>-<n>.run, little-endian, all sections 8-aligned):
+ *   offset  size          field
+ *   0       8             magic "CTRDRUN1"
+ *   8       8             n: queries in the run
+ *   16      8             n_ads: ad ids in the ads section
+ *   24      8             bloom_bytes (a multiple of 64)
+ *   32      8             hour: partition, floor(time_ms / 3600000)
+ *   40      24            zero
+ *   64      bloom_bytes   blocked Bloom filter of hash_u64(query_id)
+ *   ...     8 n           query_ids, strictly increasing
+ *   ...     16 (n + 1)    entries {u32 ms within the hour, u32 term id,
+ *                         u64 first ad index}; entry n is a sentinel whose
+ *                         ad index is n_ads, so query i has the ads
+ *                         [entry[i].ad, entry[i+1].ad)
+ *   ...     8 n_ads       ad ids
+ * MARKS FILE (m<hour>-<seq>.marks): pairs {u64 query_id, u64 ad_id}.
+ * Files are written whole and fsync'd before a manifest names them, and
+ * never changed after. */
+#include "querystore.h"
+
+#include "bloom.h"
+#include "fsutil.h"
+#include "hash.h"
+#include "sharder.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define RUN_MAGIC "CTRDRUN1"
+#define RUN_HEADER_BYTES 64
+#define SPARSE_STRIDE 64
+#define MARK_FILES_MAX 8
+
+struct run_entry {
+    uint32_t ms_in_hour;
+    uint32_t term_id;
+    uint64_t ad;
+};
+
+struct run {
+    char file[64];
+    void *map;
+    size_t map_len;
+    uint64_t n;
+    const uint8_t *bloom;
+    size_t bloom_bytes;
+    const uint64_t *keys;
+    const struct run_entry *entries;
+    const uint64_t *ads;
+    uint64_t *sparse; /* keys[0], keys[SPARSE_STRIDE], ... */
+};
+
+/* Open-addressing set of (query_id, ad) pairs with an int64 payload;
+ * query_id 0 marks an empty slot. */
+struct pair_slot {
+    uint64_t query_id, ad_id;
+    int64_t value;
+};
+struct pairset {
+    struct pair_slot *slots;
+    uint64_t cap, used;
+};
+
+struct partition {
+    int64_t hour;
+    struct run **runs; /* oldest first; sizes non-increasing-ish */
+    size_t n_runs;
+    struct pairset marks;
+    char (*mark_files)[64];
+    size_t n_mark_files;
+};
+
+struct mem_entry {
+    uint64_t query_id;
+    int64_t time_ms;
+    uint32_t term_id;
+    uint32_t n_ads;
+    uint64_t ad; /* index in mem->ads */
+};
+
+/* One worker's queries and clicks since the last checkpoint. */
+struct memtable {
+    uint32_t *slots; /* entry index + 1; 0 = empty */
+    uint64_t slot_mask;
+    struct mem_entry *entries;
+    uint64_t n, cap;
+    uint64_t *ads;
+    uint64_t n_ads, cap_ads;
+    struct pairset marks; /* value: partition hour */
+};
+
+struct qs {
+    char dir[512];
+    unsigned n_workers;
+    int64_t horizon_hour; /* partitions below it are gone */
+    struct partition *parts; /* ascending hour */
+    size_t n_parts;
+    unsigned files_written; /* per checkpoint, for unique names */
+    struct memtable mem[];
+};
+
+/* ---- pair sets ---- */
+
+static int pairset_grow(struct pairset *s)
+{
+    uint64_t cap = s->cap ? s->cap * 2 : 64;
+    struct pair_slot *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return CTRD_ENOMEM;
+    for (uint64_t i = 0; i < s->cap; i++) {
+        struct pair_slot *o = &s->slots[i];
+        if (!o->query_id)
+            continue;
+        uint64_t j = hash_u64(o->query_id ^ hash_u64(o->ad_id)) & (cap - 1);
+        while (slots[j].query_id)
+            j = (j + 1) & (cap - 1);
+        slots[j] = *o;
+    }
+    free(s->slots);
+    s->slots = slots;
+    s->cap = cap;
+    return 0;
+}
+
+static struct pair_slot *pairset_find(const struct pairset *s,
+                                      uint64_t query_id, uint64_t ad_id)
+{
+    if (!s->cap)
+        return NULL;
+    uint64_t j = hash_u64(query_id ^ hash_u64(ad_id)) & (s->cap - 1);
+    for (; s->slots[j].query_id; j = (j + 1) & (s->cap - 1)) {
+        if (s->slots[j].query_id == query_id && s->slots[j].ad_id == ad_id)
+            return &s->slots[j];
+    }
+    return NULL;
+}
+
+/* Adds a pair known to be absent. */
+static int pairset_add(struct pairset *s, uint64_t query_id, uint64_t ad_id,
+                       int64_t value)
+{
+    if ((s->used + 1) * 4 > s->cap * 3 && pairset_grow(s) != 0)
+        return CTRD_ENOMEM;
+    uint64_t j = hash_u64(query_id ^ hash_u64(ad_id)) & (s->cap - 1);
+    while (s->slots[j].query_id)
+        j = (j + 1) & (s->cap - 1);
+    s->slots[j] = (struct pair_slot){query_id, ad_id, value};
+    s->used++;
+    return 0;
+}
+
+static void pairset_clear(struct pairset *s)
+{
+    free(s->slots);
+    *s = (struct pairset){0};
+}
+
+/* ---- runs ---- */
+
+static void run_free(struct run *r)
+{
+    if (!r)
+        return;
+    fs_unmap(r->map, r->map_len);
+    free(r->sparse);
+    free(r);
+}
+
+static int run_open(struct qs *qs, const char *file, int64_t hour,
+                    struct run **out, char *err)
+{
+    char path[FS_PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", qs->dir, file);
+    struct run *r = calloc(1, sizeof *r);
+    if (!r)
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    snprintf(r->file, sizeof r->file, "%s", file);
+    int rc = fs_map_file(path, &r->map, &r->map_len, err);
+    if (rc != 0)
+        goto fail;
+    const unsigned char *p = r->map;
+    uint64_t n_ads, bloom_bytes;
+    int64_t file_hour;
+    rc = CTRD_ECORRUPT;
+    if (r->map_len < RUN_HEADER_BYTES || memcmp(p, RUN_MAGIC, 8) != 0)
+        goto corrupt;
+    memcpy(&r->n, p + 8, 8);
+    memcpy(&n_ads, p + 16, 8);
+    memcpy(&bloom_bytes, p + 24, 8);
+    memcpy(&file_hour, p + 32, 8);
+    uint64_t want = RUN_HEADER_BYTES + bloom_bytes + 8 * r->n +
+                    sizeof(struct run_entry) * (r->n + 1) + 8 * n_ads;
+    if (file_hour != hour || bloom_bytes % BLOOM_BLOCK_BYTES ||
+        r->n > r->map_len || n_ads > r->map_len || want != r->map_len)
+        goto corrupt;
+    r->bloom = p + RUN_HEADER_BYTES;
+    r->bloom_bytes = bloom_bytes;
+    r->keys = (const uint64_t *)(r->bloom + bloom_bytes);
+    r->entries = (const struct run_entry *)(r->keys + r->n);
+    r->ads = (const uint64_t *)(r->entries + r->n + 1);
+    uint64_t n_sparse = (r->n + SPARSE_STRIDE - 1) / SPARSE_STRIDE;
+    r->sparse = malloc((n_sparse ? n_sparse : 1) * sizeof *r->sparse);
+    if (!r->sparse) {
+        rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (uint64_t i = 0; i < n_sparse; i++)
+        r->sparse[i] = r->keys[i * SPARSE_STRIDE];
+    *out = r;
+    return 0;
+corrupt:
+    rc = ctrd_fail(err, CTRD_ECORRUPT, "%s: not a valid run file", path);
+fail:
+    run_free(r);
+    return rc;
+}
+
+/* Index of query_id in the run, or -1. */
+static int64_t run_find(const struct run *r, uint64_t query_id)
+{
+    if (!bloom_may_contain(r->bloom, r->bloom_bytes, hash_u64(query_id)))
+        return -1;
+    /* Last sparse key <= query_id, then a binary search in its stride. */
+    uint64_t lo = 0, hi = (r->n + SPARSE_STRIDE - 1) / SPARSE_STRIDE;
+    while (lo < hi) {
+        uint64_t mid = (lo + hi) / 2;
+        if (r->sparse[mid] <= query_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return -1;
+    uint64_t b = (lo - 1) * SPARSE_STRIDE;
+    uint64_t e = b + SPARSE_STRIDE < r->n ? b + SPARSE_STRIDE : r->n;
+    while (b < e) {
+        uint64_t mid = (b + e) / 2;
+        if (r->keys[mid] < query_id)
+            b = mid + 1;
+        else
+            e = mid;
+    }
+    return (b < r->n && r->keys[b] == query_id) ? (int64_t)b : -1;
+}
+
+/* A run being built in memory before it is written. */
+struct run_builder {
+    uint64_t n, n_ads;
+    uint64_t *keys;
+    struct run_entry *entries;
+    uint64_t *ads;
+};
+
+static void builder_free(struct run_builder *b)
+{
+    free(b->keys);
+    free(b->entries);
+    free(b->ads);
+}
+
+static int builder_init(struct run_builder *b, uint64_t n, uint64_t n_ads)
+{
+    b->n = 0;
+    b->n_ads = 0;
+    b->keys = malloc((n ? n : 1) * 8);
+    b->entries = malloc((n + 1) * sizeof *b->entries);
+    b->ads = malloc((n_ads ? n_ads : 1) * 8);
+    if (b->keys && b->entries && b->ads)
+        return 0;
+    builder_free(b);
+    return CTRD_ENOMEM;
+}
+
+static void builder_add(struct run_builder *b, uint64_t query_id,
+                        uint32_t ms_in_hour, uint32_t term_id,
+                        const uint64_t *ads, uint32_t n_ads)
+{
+    b->keys[b->n] = query_id;
+    b->entries[b->n] = (struct run_entry){ms_in_hour, term_id, b->n_ads};
+    memcpy(b->ads + b->n_ads, ads, (size_t)n_ads * 8);
+    b->n_ads += n_ads;
+    b->n++;
+}
+
+/* Writes the builder as a new run file of the partition and maps it. */
+static int builder_write(struct qs *qs, struct run_builder *b, int64_t hour,
+                         uint64_t seq, struct run **out, char *err)
+{
+    char file[64], path[FS_PATH_MAX];
+    snprintf(file, sizeof file, "q%lld-%llu-%u.run", (long long)hour,
+             (unsigned long long)seq, qs->files_written++);
+    snprintf(path, sizeof path, "%s/%s", qs->dir, file);
+    size_t bloom_bytes = bloom_bytes_for(b->n);
+    uint8_t *bloom = calloc(1, bloom_bytes);
+    struct fs_writer *w = malloc(sizeof *w);
+    int rc = CTRD_ENOMEM;
+    if (!bloom || !w) {
+        rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory writing %s", path);
+        goto done;
+    }
+    for (uint64_t i = 0; i < b->n; i++)
+        bloom_add(bloom, bloom_bytes, hash_u64(b->keys[i]));
+    b->entries[b->n] = (struct run_entry){0, 0, b->n_ads};
+    unsigned char header[RUN_HEADER_BYTES] = {0};
+    uint64_t bloom_u64 = bloom_bytes;
+    memcpy(header, RUN_MAGIC, 8);
+    memcpy(header + 8, &b->n, 8);
+    memcpy(header + 16, &b->n_ads, 8);
+    memcpy(header + 24, &bloom_u64, 8);
+    memcpy(header + 32, &hour, 8);
+    rc = fs_writer_open(w, path, 0, err);
+    if (rc != 0)
+        goto done;
+    fs_writer_put(w, header, sizeof header);
+    fs_writer_put(w, bloom, bloom_bytes);
+    fs_writer_put(w, b->keys, b->n * 8);
+    fs_writer_put(w, b->entries, (b->n + 1) * sizeof *b->entries);
+    fs_writer_put(w, b->ads, b->n_ads * 8);
+    rc = fs_writer_close(w, 1, err);
+    if (rc == 0)
+        rc = run_open(qs, file, hour, out, err);
+done:
+    free(bloom);
+    free(w);
+    return rc;
+}
+
+/* Merges two runs of one partition (disjoint keys) into a new run. */
+static int runs_merge(struct qs *qs, const struct run *a, const struct run *b,
+                      int64_t hour, uint64_t seq, struct run **out, char *err)
+{
+    struct run_builder m;
+    uint64_t a_ads = a->entries[a->n].ad, b_ads = b->entries[b->n].ad;
+    if (builder_init(&m, a->n + b->n, a_ads + b_ads) != 0)
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory merging runs");
+    uint64_t i = 0, j = 0;
+    while (i < a->n || j < b->n) {
+        const struct run *r;
+        uint64_t k;
+        if (j >= b->n || (i < a->n && a->keys[i] < b->keys[j])) {
+            r = a;
+            k = i++;
+        } else {
+            r = b;
+            k = j++;
+        }
+        const struct run_entry *e = &r->entries[k];
+        builder_add(&m, r->keys[k], e->ms_in_hour, e->term_id, r->ads + e->ad,
+                    (uint32_t)(e[1].ad - e->ad));
+    }
+    int rc = builder_write(qs, &m, hour, seq, out, err);
+    builder_free(&m);
+    return rc;
+}
+
+/* ---- partitions ---- */
+
+static struct partition *partition_find(const struct qs *qs, int64_t hour)
+{
+    size_t lo = 0, hi = qs->n_parts;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (qs->parts[mid].hour < hour)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (lo < qs->n_parts && qs->parts[lo].hour == hour) ? &qs->parts[lo]
+                                                            : NULL;
+}
+
+static struct partition *partition_get(struct qs *qs, int64_t hour)
+{
+    struct partition *p = partition_find(qs, hour);
+    if (p)
+        return p;
+    struct partition *parts =
+        realloc(qs->parts, (qs->n_parts + 1) * sizeof *parts);
+    if (!parts)
+        return NULL;
+    qs->parts = parts;
+    size_t at = 0;
+    while (at < qs->n_parts && parts[at].hour < hour)
+        at++;
+    memmove(parts + at + 1, parts + at, (qs->n_parts - at) * sizeof *parts);
+    parts[at] = (struct partition){.hour = hour};
+    qs->n_parts++;
+    return &parts[at];
+}
+
+static void partition_free(struct partition *p)
+{
+    for (size_t i = 0; i < p->n_runs; i++)
+        run_free(p->runs[i]);
+    free(p->runs);
+    pairset_clear(&p->marks);
+    free(p->mark_files);
+}
+
+static int partition_add_run(struct partition *p, struct run *r)
+{
+    struct run **runs = realloc(p->runs, (p->n_runs + 1) * sizeof *runs);
+    if (!runs)
+        return CTRD_ENOMEM;
+    p->runs = runs;
+    p->runs[p->n_runs++] = r;
+    return 0;
+}
+
+static int partition_add_mark_file(struct partition *p, const char *file)
+{
+    char(*files)[64] =
+        realloc(p->mark_files, (p->n_mark_files + 1) * sizeof *files);
+    if (!files)
+        return CTRD_ENOMEM;
+    p->mark_files = files;
+    snprintf(files[p->n_mark_files++], sizeof *files, "%s", file);
+    return 0;
+}
+
+/* Keeps the runs of a partition few: merges the newest two while the
+ * newest is at least half the size of the one before (a binary counter). */
+static int partition_compact(struct qs *qs, struct partition *p, uint64_t seq,
+                             char *err)
+{
+    while (p->n_runs >= 2) {
+        struct run *older = p->runs[p->n_runs - 2];
+        struct run *newer = p->runs[p->n_runs - 1];
+        if (newer->n * 2 < older->n)
+            break;
+        struct run *merged;
+        int rc = runs_merge(qs, older, newer, p->hour, seq, &merged, err);
+        if (rc != 0)
+            return rc;
+        run_free(older);
+        run_free(newer);
+        p->n_runs -= 2;
+        p->runs[p->n_runs++] = merged;
+    }
+    return 0;
+}
+
+/* ---- open, load, close ---- */
+
+int qs_open(const char *dir, unsigned n_workers, int64_t horizon_ms,
+            struct qs **out, char *err)
+{
+    struct qs *qs = calloc(1, sizeof *qs + n_workers * sizeof qs->mem[0]);
+    if (!qs)
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    snprintf(qs->dir, sizeof qs->dir, "%s", dir);
+    qs->n_workers = n_workers;
+    qs->horizon_hour = horizon_ms / QS_PARTITION_MS;
+    *out = qs;
+    return 0;
+}
+
+static void memtable_clear(struct memtable *m)
+{
+    free(m->slots);
+    free(m->entries);
+    free(m->ads);
+    pairset_clear(&m->marks);
+    *m = (struct memtable){0};
+}
+
+void qs_close(struct qs *qs)
+{
+    if (!qs)
+        return;
+    for (size_t i = 0; i < qs->n_parts; i++)
+        partition_free(&qs->parts[i]);
+    free(qs->parts);
+    for (unsigned w = 0; w < qs->n_workers; w++)
+        memtable_clear(&qs->mem[w]);
+    free(qs);
+}
+
+static int load_marks(struct qs *qs, struct partition *p, const char *file,
+                      char *err)
+{
+    char path[FS_PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", qs->dir, file);
+    void *map;
+    size_t len;
+    int rc = fs_map_file(path, &map, &len, err);
+    if (rc != 0)
+        return rc;
+    if (len % 16) {
+        fs_unmap(map, len);
+        return ctrd_fail(err, CTRD_ECORRUPT, "%s: truncated", path);
+    }
+    const uint64_t *pairs = map;
+    for (size_t i = 0; rc == 0 && i < len / 16; i++) {
+        uint64_t q = pairs[2 * i], ad = pairs[2 * i + 1];
+        if (!pairset_find(&p->marks, q, ad))
+            rc = pairset_add(&p->marks, q, ad, 0);
+    }
+    fs_unmap(map, len);
+    if (rc == 0)
+        rc = partition_add_mark_file(p, file);
+    return rc ? ctrd_fail(err, rc, "out of memory loading %s", path) : 0;
+}
+
+int qs_load(struct qs *qs, const char *kind, int64_t hour, const char *file,
+            char *err)
+{
+    struct partition *p = partition_get(qs, hour);
+    if (!p)
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    if (strcmp(kind, "marks") == 0)
+        return load_marks(qs, p, file, err);
+    struct run *r;
+    int rc = run_open(qs, file, hour, &r, err);
+    if (rc == 0 && partition_add_run(p, r) != 0) {
+        run_free(r);
+        rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    }
+    return rc;
+}
+
+/* ---- the worker path ---- */
+
+static uint64_t mem_slot(const struct memtable *m, uint64_t query_id)
+{
+    uint64_t j = hash_u64(query_id) & m->slot_mask;
+    while (m->slots[j] && m->entries[m->slots[j] - 1].query_id != query_id)
+        j = (j + 1) & m->slot_mask;
+    return j;
+}
+
+int qs_get(struct qs *qs, unsigned worker, uint64_t query_id,
+           struct qs_query *out)
+{
+    const struct memtable *m = &qs->mem[worker];
+    if (m->slots) {
+        uint32_t idx = m->slots[mem_slot(m, query_id)];
+        if (idx) {
+            const struct mem_entry *e = &m->entries[idx - 1];
+            *out = (struct qs_query){query_id, e->time_ms, e->term_id,
+                                     e->n_ads, m->ads + e->ad};
+            return 0;
+        }
+    }
+    for (size_t i = qs->n_parts; i-- > 0;) {
+        const struct partition *p = &qs->parts[i];
+        for (size_t r = p->n_runs; r-- > 0;) {
+            const struct run *run = p->runs[r];
+            int64_t k = run_find(run, query_id);
+            if (k < 0)
+                continue;
+            const struct run_entry *e = &run->entries[k];
+            *out = (struct qs_query){
+                query_id, p->hour * QS_PARTITION_MS + e->ms_in_hour,
+                e->term_id, (uint32_t)(e[1].ad - e->ad), run->ads + e->ad};
+            return 0;
+        }
+    }
+    return CTRD_ENOTFOUND;
+}
+
+static int mem_grow(struct memtable *m)
+{
+    uint64_t cap = m->cap ? m->cap * 2 : 4096;
+    struct mem_entry *entries = realloc(m->entries, cap * sizeof *entries);
+    if (!entries)
+        return CTRD_ENOMEM;
+    m->entries = entries;
+    m->cap = cap;
+    uint64_t n_slots = cap * 2;
+    uint32_t *slots = calloc(n_slots, sizeof *slots);
+    if (!slots)
+        return CTRD_ENOMEM;
+    free(m->slots);
+    m->slots = slots;
+    m->slot_mask = n_slots - 1;
+    for (uint64_t i = 0; i < m->n; i++)
+        m->slots[mem_slot(m, m->entries[i].query_id)] = (uint32_t)(i + 1);
+    return 0;
+}
+
+int qs_put(struct qs *qs, unsigned worker, const struct rec_query *q,
+           uint32_t term_id)
+{
+    struct memtable *m = &qs->mem[worker];
+    if (m->n == m->cap && mem_grow(m) != 0)
+        return CTRD_ENOMEM;
+    if (m->n_ads + q->n_ads > m->cap_ads) {
+        uint64_t cap = m->cap_ads ? m->cap_ads * 2 : 16384;
+        while (cap < m->n_ads + q->n_ads)
+            cap *= 2;
+        uint64_t *ads = realloc(m->ads, cap * 8);
+        if (!ads)
+            return CTRD_ENOMEM;
+        m->ads = ads;
+        m->cap_ads = cap;
+    }
+    m->entries[m->n] = (struct mem_entry){q->query_id, q->time_ms, term_id,
+                                          q->n_ads, m->n_ads};
+    memcpy(m->ads + m->n_ads, q->ads, (size_t)q->n_ads * 8);
+    m->n_ads += q->n_ads;
+    m->slots[mem_slot(m, q->query_id)] = (uint32_t)(++m->n);
+    return 0;
+}
+
+int qs_mark_clicked(struct qs *qs, unsigned worker, const struct qs_query *q,
+                    uint64_t ad_id)
+{
+    struct memtable *m = &qs->mem[worker];
+    int64_t hour = q->time_ms / QS_PARTITION_MS;
+    const struct partition *p = partition_find(qs, hour);
+    if (pairset_find(&m->marks, q->query_id, ad_id) ||
+        (p && pairset_find(&p->marks, q->query_id, ad_id)))
+        return 0;
+    return pairset_add(&m->marks, q->query_id, ad_id, hour) ? CTRD_ENOMEM : 1;
+}
+
+int qs_too_old(const struct qs *qs, int64_t time_ms)
+{
+    return time_ms / QS_PARTITION_MS < qs->horizon_hour;
+}
+
+/* ---- checkpoint ---- */
+
+struct flush_item {
+    uint64_t query_id;
+    int64_t hour;
+    const struct mem_entry *e;
+    const uint64_t *ads;
+};
+
+static int flush_item_cmp(const void *a, const void *b)
+{
+    const struct flush_item *x = a, *y = b;
+    if (x->hour != y->hour)
+        return x->hour < y->hour ? -1 : 1;
+    return x->query_id < y->query_id ? -1 : x->query_id > y->query_id;
+}
+
+/* Writes every memtable query as runs, one per partition touched. */
+static int flush_queries(struct qs *qs, uint64_t seq, char *err)
+{
+    uint64_t total = 0, total_ads = 0;
+    for (unsigned w = 0; w < qs->n_workers; w++) {
+        total += qs->mem[w].n;
+        total_ads += qs->mem[w].n_ads;
+    }
+    if (total == 0)
+        return 0;
+    struct flush_item *items = malloc(total * sizeof *items);
+    struct run_builder b = {0};
+    int rc = CTRD_ENOMEM;
+    if (!items || builder_init(&b, total, total_ads) != 0) {
+        rc = ctrd_fail(err, rc, "out of memory flushing queries");
+        goto done;
+    }
+    uint64_t n = 0;
+    for (unsigned w = 0; w < qs->n_workers; w++) {
+        const struct memtable *m = &qs->mem[w];
+        for (uint64_t i = 0; i < m->n; i++) {
+            const struct mem_entry *e = &m->entries[i];
+            items[n++] = (struct flush_item){
+                e->query_id, e->time_ms / QS_PARTITION_MS, e, m->ads + e->ad};
+        }
+    }
+    qsort(items, total, sizeof *items, flush_item_cmp);
+    rc = 0;
+    for (uint64_t i = 0; rc == 0 && i < total;) {
+        int64_t hour = items[i].hour;
+        b.n = b.n_ads = 0;
+        for (; i < total && items[i].hour == hour; i++) {
+            const struct mem_entry *e = items[i].e;
+            builder_add(&b, e->query_id,
+                        (uint32_t)(e->time_ms - hour * QS_PARTITION_MS),
+                        e->term_id, items[i].ads, e->n_ads);
+        }
+        struct partition *p = partition_get(qs, hour);
+        struct run *r;
+        if (!p) {
+            rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+            break;
+        }
+        rc = builder_write(qs, &b, hour, seq, &r, err);
+        if (rc == 0 && partition_add_run(p, r) != 0) {
+            run_free(r);
+            rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+        }
+        if (rc == 0)
+            rc = partition_compact(qs, p, seq, err);
+    }
+done:
+    free(items);
+    builder_free(&b);
+    return rc;
+}
+
+static void put_pair(struct fs_writer *w, const struct pair_slot *s)
+{
+    fs_writer_put(w, &s->query_id, 8);
+    fs_writer_put(w, &s->ad_id, 8);
+}
+
+/* Writes a marks file of partition p: all its pairs when full is set, else
+ * the memtable pairs of its hour. */
+static int write_marks(struct qs *qs, struct partition *p, int full,
+                       uint64_t seq, char *err)
+{
+    char file[64], path[FS_PATH_MAX];
+    snprintf(file, sizeof file, "m%lld-%llu-%u.marks", (long long)p->hour,
+             (unsigned long long)seq, qs->files_written++);
+    snprintf(path, sizeof path, "%s/%s", qs->dir, file);
+    struct fs_writer *w = malloc(sizeof *w);
+    if (!w)
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    int rc = fs_writer_open(w, path, 0, err);
+    if (rc == 0) {
+        for (uint64_t i = 0; full && i < p->marks.cap; i++) {
+            if (p->marks.slots[i].query_id)
+                put_pair(w, &p->marks.slots[i]);
+        }
+        for (unsigned wk = 0; !full && wk < qs->n_workers; wk++) {
+            const struct pairset *m = &qs->mem[wk].marks;
+            for (uint64_t i = 0; i < m->cap; i++) {
+                if (m->slots[i].query_id && m->slots[i].value == p->hour)
+                    put_pair(w, &m->slots[i]);
+            }
+        }
+        rc = fs_writer_close(w, 1, err);
+    }
+    free(w);
+    if (rc == 0 && partition_add_mark_file(p, file) != 0)
+        rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    return rc;
+}
+
+/* Moves the memtable clicks into their partitions, one delta file per
+ * partition; a partition with too many delta files gets one full file. */
+static int flush_marks(struct qs *qs, uint64_t seq, char *err)
+{
+    for (size_t i = 0; i < qs->n_parts; i++) {
+        struct partition *p = &qs->parts[i];
+        uint64_t added = 0;
+        for (unsigned w = 0; w < qs->n_workers; w++) {
+            const struct pairset *m = &qs->mem[w].marks;
+            for (uint64_t k = 0; k < m->cap; k++) {
+                const struct pair_slot *s = &m->slots[k];
+                if (!s->query_id || s->value != p->hour)
+                    continue;
+                if (pairset_add(&p->marks, s->query_id, s->ad_id, 0) != 0)
+                    return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+                added++;
+            }
+        }
+        if (!added)
+            continue;
+        int full = p->n_mark_files >= MARK_FILES_MAX;
+        if (full)
+            p->n_mark_files = 0;
+        int rc = write_marks(qs, p, full, seq, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void drop_expired(struct qs *qs, int64_t horizon_ms)
+{
+    int64_t horizon_hour = horizon_ms / QS_PARTITION_MS;
+    if (horizon_hour > qs->horizon_hour)
+        qs->horizon_hour = horizon_hour;
+    size_t keep = 0;
+    for (size_t i = 0; i < qs->n_parts; i++) {
+        if (qs->parts[i].hour < qs->horizon_hour)
+            partition_free(&qs->parts[i]);
+        else
+            qs->parts[keep++] = qs->parts[i];
+    }
+    qs->n_parts = keep;
+}
+
+int qs_checkpoint(struct qs *qs, uint64_t seq, int64_t horizon_ms,
+                  FILE *manifest, char *err)
+{
+    qs->files_written = 0;
+    int rc = flush_queries(qs, seq, err);
+    if (rc == 0)
+        rc = flush_marks(qs, seq, err);
+    if (rc != 0)
+        return rc;
+    for (unsigned w = 0; w < qs->n_workers; w++)
+        memtable_clear(&qs->mem[w]);
+    drop_expired(qs, horizon_ms);
+    for (size_t i = 0; i < qs->n_parts; i++) {
+        const struct partition *p = &qs->parts[i];
+        for (size_t r = 0; r < p->n_runs; r++)
+            fprintf(manifest, "run %lld %s\n", (long long)p->hour,
+                    p->runs[r]->file);
+        for (size_t f = 0; f < p->n_mark_files; f++)
+            fprintf(manifest, "marks %lld %s\n", (long long)p->hour,
+                    p->mark_files[f]);
+    }
+    return 0;
+}
+
+void qs_get_stats(const struct qs *qs, struct qs_stats *out)
+{
+    *out = (struct qs_stats){.partitions = qs->n_parts};
+    for (size_t i = 0; i < qs->n_parts; i++) {
+        const struct partition *p = &qs->parts[i];
+        out->runs += p->n_runs;
+        out->clicked_pairs += p->marks.used;
+        for (size_t r = 0; r < p->n_runs; r++) {
+            out->queries_on_disk += p->runs[r]->n;
+            out->disk_bytes += p->runs[r]->map_len;
+        }
+    }
+    for (unsigned w = 0; w < qs->n_workers; w++)
+        out->mem_queries += qs->mem[w].n;
+}

@@ -1,0 +1,88 @@
+/* querystore: the QueryStore of the design — every accepted query by
+ * query_id (time, term id, shown ads) for as long as a click may still join
+ * it, plus the registry of (query_id, ad) pairs already clicked.
+ *
+ * Layout. Queries are partitioned by the hour of their event time. A
+ * partition is a list of immutable sorted runs on disk (format in
+ * querystore.c), each with a Bloom filter and a sparse key index in RAM, and
+ * the set of its clicked (query_id, ad) pairs. New queries and new clicks
+ * first go to the memtable of the worker that owns their join shard; a
+ * checkpoint turns the memtables into new runs (merging runs of similar size
+ * so a partition keeps O(log n) of them) and drops whole partitions older
+ * than the retention horizon: expiry is deleting files.
+ *
+ * Invariants: a query_id is stored at most once (callers qs_get() before
+ * qs_put()); query_id > 0; a clicked pair refers to a stored query.
+ *
+ * Threads: between checkpoints, worker w calls qs_get/qs_put/qs_mark_clicked
+ * with its own w only, and only for query_ids of its own join shards (see
+ * sharder.h) — runs are read-only then, so workers never share mutable
+ * state. qs_checkpoint(), qs_load() and qs_close() run with no worker
+ * active. */
+#ifndef CTRD_QUERYSTORE_H
+#define CTRD_QUERYSTORE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "error.h"
+#include "record.h"
+
+#define QS_PARTITION_MS INT64_C(3600000)
+
+struct qs;
+
+/* A stored query. ads points into the store: valid until this worker's
+ * next qs_put() or the next checkpoint. */
+struct qs_query {
+    uint64_t query_id;
+    int64_t time_ms;
+    uint32_t term_id;
+    uint32_t n_ads;
+    const uint64_t *ads;
+};
+
+/* An empty store whose files live in dir, for n_workers workers, with the
+ * retention horizon of the checkpoint it is about to load (INT64_MIN for
+ * none). */
+int qs_open(const char *dir, unsigned n_workers, int64_t horizon_ms,
+            struct qs **out, char *err);
+void qs_close(struct qs *qs);
+
+/* Restores one manifest line written by qs_checkpoint() ("run HOUR FILE" or
+ * "marks HOUR FILE", given as its three words). */
+int qs_load(struct qs *qs, const char *kind, int64_t hour, const char *file,
+            char *err);
+
+/* 0 and *out, or CTRD_ENOTFOUND. */
+int qs_get(struct qs *qs, unsigned worker, uint64_t query_id,
+           struct qs_query *out);
+
+/* Stores a query not yet stored. 0 or CTRD_ENOMEM. */
+int qs_put(struct qs *qs, unsigned worker, const struct rec_query *q,
+           uint32_t term_id);
+
+/* Registers a click on (q, ad_id): 1 when it is the first, 0 when the pair
+ * was clicked before, CTRD_ENOMEM. */
+int qs_mark_clicked(struct qs *qs, unsigned worker, const struct qs_query *q,
+                    uint64_t ad_id);
+
+/* Whether a query of this time falls before the retention horizon (its
+ * partition is gone or about to go): such a query can no longer be checked
+ * for duplicates, so it must not be counted. */
+int qs_too_old(const struct qs *qs, int64_t time_ms);
+
+/* Writes the memtables as runs, merges runs, drops partitions older than
+ * horizon_ms, and prints the manifest lines that describe the whole store
+ * to manifest. Files no line names are garbage for the caller to delete
+ * once the manifest is durable. */
+int qs_checkpoint(struct qs *qs, uint64_t seq, int64_t horizon_ms,
+                  FILE *manifest, char *err);
+
+struct qs_stats {
+    uint64_t partitions, runs, queries_on_disk, disk_bytes, mem_queries;
+    uint64_t clicked_pairs;
+};
+void qs_get_stats(const struct qs *qs, struct qs_stats *out);
+
+#endif

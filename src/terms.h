@@ -1,0 +1,47 @@
+/* terms: the term dictionary. Every normalised search term is stored once
+ * and named everywhere else (QueryStore, QueryMap/ClickMap) by a dense
+ * uint32 id.
+ *
+ * Owns the term bytes, the id -> term table and the file DIR/terms.dat,
+ * which holds the terms in id order as records
+ *     | u32 little-endian length | length bytes of term |
+ * Only the prefix named by the last checkpoint (committed_bytes) counts; the
+ * rest of the file is cut off at open, so ids handed out after a checkpoint
+ * may be handed out differently after a crash — nothing durable names them.
+ *
+ * Threads: terms_intern() may run on any number of threads at once (lock
+ * striping). terms_get() is safe for ids returned before, from any thread.
+ * terms_sync() and terms_close() need all interning stopped. */
+#ifndef CTRD_TERMS_H
+#define CTRD_TERMS_H
+
+#include <stdint.h>
+
+#include "error.h"
+
+struct terms;
+
+/* Opens DIR/terms.dat, keeping its first committed_bytes (0: a new, empty
+ * dictionary). A writable dictionary cuts the file there; a read-only one
+ * (writable 0) leaves the file alone and must not be synced. */
+int terms_open(const char *dir, uint64_t committed_bytes, int writable,
+               struct terms **out, char *err);
+void terms_close(struct terms *t);
+
+/* The id of term[0..len), added when new. 0 or CTRD_ENOMEM. */
+int terms_intern(struct terms *t, const char *term, uint32_t len,
+                 uint32_t *id);
+
+/* The bytes of an id (owned by the dictionary; not NUL-terminated). */
+const char *terms_get(const struct terms *t, uint32_t id, uint32_t *len);
+
+/* The id of a term already in the dictionary, or CTRD_ENOTFOUND. */
+int terms_find(struct terms *t, const char *term, uint32_t len, uint32_t *id);
+
+uint32_t terms_count(const struct terms *t);
+
+/* Appends the terms added since the last sync to terms.dat and fsyncs it;
+ * *committed_bytes is then the length to name in the checkpoint. */
+int terms_sync(struct terms *t, uint64_t *committed_bytes, char *err);
+
+#endif
