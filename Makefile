@@ -1,6 +1,8 @@
 # ctrd build. `make` builds build/ctrd; `make test` builds and runs the
 # fast test tier; `make SANITIZE=address,undefined test` does the same under
-# ASan+UBSan in build-san/. `make fuzz` builds the libFuzzer targets (clang).
+# ASan+UBSan in build-san/; `make check` runs both (what CI runs).
+# `make demo` generates logs, ingests them and prints a CTR table.
+# `make fuzz` builds the libFuzzer targets (clang).
 CC ?= cc
 SANITIZE ?=
 BUILD := build$(if $(SANITIZE),-san)
@@ -37,6 +39,13 @@ $(BUILD):
 test: $(BUILD)/ctrd $(UNIT_BIN)
 	CTRD=$(BUILD)/ctrd UNIT_DIR=$(BUILD)/tests tests/run.sh
 
+check:
+	$(MAKE) test
+	$(MAKE) SANITIZE=address,undefined test
+
+demo: $(BUILD)/ctrd
+	CTRD=$(BUILD)/ctrd scripts/demo
+
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 fuzz: $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
 build-fuzz/%: fuzz/%.c $(LIB_SRC)
@@ -47,5 +56,5 @@ build-fuzz/%: fuzz/%.c $(LIB_SRC)
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all test fuzz clean
+.PHONY: all test check demo fuzz clean
 -include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)

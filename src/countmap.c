@@ -14,11 +14,18 @@
 
 #define CNT_MAGIC "CTRDCNT1"
 
+/* A slot of an ad's index: the bucket key (term id << 32 | minute) beside
+ * the bucket number, so a probe touches one cache line. */
+struct index_slot {
+    uint64_t key;
+    uint32_t bucket; /* bucket + 1; 0 = empty */
+};
+
 struct ad_counts {
     uint64_t ad_id;
     struct cm_bucket *buckets;
     uint32_t n, cap;
-    uint32_t *index; /* bucket + 1; 0 = empty; 2 * cap slots */
+    struct index_slot *index; /* 2 * cap slots */
 };
 
 struct shard {
@@ -55,22 +62,18 @@ void cm_free(struct countmap *cm)
     free(cm);
 }
 
-static uint64_t bucket_hash(uint32_t term_id, uint32_t minute)
-{
-    return hash_u64(((uint64_t)term_id << 32) | minute);
-}
-
-static uint32_t ad_slot(const struct ad_counts *a, uint32_t term_id,
-                        uint32_t minute)
+static uint32_t ad_slot(const struct ad_counts *a, uint64_t key)
 {
     uint32_t mask = 2 * a->cap - 1;
-    uint32_t j = (uint32_t)bucket_hash(term_id, minute) & mask;
-    for (; a->index[j]; j = (j + 1) & mask) {
-        const struct cm_bucket *b = &a->buckets[a->index[j] - 1];
-        if (b->term_id == term_id && b->minute == minute)
-            break;
-    }
+    uint32_t j = (uint32_t)hash_u64(key) & mask;
+    while (a->index[j].bucket && a->index[j].key != key)
+        j = (j + 1) & mask;
     return j;
+}
+
+static uint64_t bucket_key(uint32_t term_id, uint32_t minute)
+{
+    return ((uint64_t)term_id << 32) | minute;
 }
 
 static int ad_grow(struct ad_counts *a)
@@ -80,14 +83,16 @@ static int ad_grow(struct ad_counts *a)
     if (!buckets)
         return CTRD_ENOMEM;
     a->buckets = buckets;
-    uint32_t *index = calloc(2 * (size_t)cap, sizeof *index);
+    struct index_slot *index = calloc(2 * (size_t)cap, sizeof *index);
     if (!index)
         return CTRD_ENOMEM;
     free(a->index);
     a->index = index;
     a->cap = cap;
-    for (uint32_t i = 0; i < a->n; i++)
-        a->index[ad_slot(a, buckets[i].term_id, buckets[i].minute)] = i + 1;
+    for (uint32_t i = 0; i < a->n; i++) {
+        uint64_t key = bucket_key(buckets[i].term_id, buckets[i].minute);
+        a->index[ad_slot(a, key)] = (struct index_slot){key, i + 1};
+    }
     return 0;
 }
 
@@ -142,13 +147,14 @@ int cm_add(struct countmap *cm, uint64_t ad_id, uint32_t term_id,
         return CTRD_ENOMEM;
     if (a->n == a->cap && ad_grow(a) != 0)
         return CTRD_ENOMEM;
-    uint32_t j = ad_slot(a, term_id, minute);
-    if (!a->index[j]) {
+    uint64_t key = bucket_key(term_id, minute);
+    uint32_t j = ad_slot(a, key);
+    if (!a->index[j].bucket) {
         a->buckets[a->n] = (struct cm_bucket){term_id, minute, 0, 0};
-        a->index[j] = ++a->n;
+        a->index[j] = (struct index_slot){key, ++a->n};
         sh->buckets++;
     }
-    struct cm_bucket *b = &a->buckets[a->index[j] - 1];
+    struct cm_bucket *b = &a->buckets[a->index[j].bucket - 1];
     b->impressions += impressions;
     b->clicks += clicks;
     return 0;

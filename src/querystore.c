@@ -82,7 +82,8 @@ struct mem_entry {
 
 /* One worker's queries and clicks since the last checkpoint. */
 struct memtable {
-    uint32_t *slots; /* entry index + 1; 0 = empty */
+    uint64_t *slot_keys; /* query_id; 0 = empty (query ids are > 0) */
+    uint32_t *slot_idx;  /* entry index of the same slot */
     uint64_t slot_mask;
     struct mem_entry *entries;
     uint64_t n, cap;
@@ -457,9 +458,20 @@ int qs_open(const char *dir, unsigned n_workers, int64_t horizon_ms,
     return 0;
 }
 
+/* Empties a memtable but keeps its memory for the next interval. */
+static void memtable_reset(struct memtable *m)
+{
+    if (m->slot_keys)
+        memset(m->slot_keys, 0, (m->slot_mask + 1) * sizeof *m->slot_keys);
+    m->n = 0;
+    m->n_ads = 0;
+    pairset_clear(&m->marks);
+}
+
 static void memtable_clear(struct memtable *m)
 {
-    free(m->slots);
+    free(m->slot_keys);
+    free(m->slot_idx);
     free(m->entries);
     free(m->ads);
     pairset_clear(&m->marks);
@@ -523,10 +535,11 @@ int qs_load(struct qs *qs, const char *kind, int64_t hour, const char *file,
 
 /* ---- the worker path ---- */
 
+/* The slot of query_id, or the empty slot where it would go. */
 static uint64_t mem_slot(const struct memtable *m, uint64_t query_id)
 {
     uint64_t j = hash_u64(query_id) & m->slot_mask;
-    while (m->slots[j] && m->entries[m->slots[j] - 1].query_id != query_id)
+    while (m->slot_keys[j] && m->slot_keys[j] != query_id)
         j = (j + 1) & m->slot_mask;
     return j;
 }
@@ -535,10 +548,10 @@ int qs_get(struct qs *qs, unsigned worker, uint64_t query_id,
            struct qs_query *out)
 {
     const struct memtable *m = &qs->mem[worker];
-    if (m->slots) {
-        uint32_t idx = m->slots[mem_slot(m, query_id)];
-        if (idx) {
-            const struct mem_entry *e = &m->entries[idx - 1];
+    if (m->slot_keys) {
+        uint64_t j = mem_slot(m, query_id);
+        if (m->slot_keys[j]) {
+            const struct mem_entry *e = &m->entries[m->slot_idx[j]];
             *out = (struct qs_query){query_id, e->time_ms, e->term_id,
                                      e->n_ads, m->ads + e->ad};
             return 0;
@@ -561,6 +574,13 @@ int qs_get(struct qs *qs, unsigned worker, uint64_t query_id,
     return CTRD_ENOTFOUND;
 }
 
+static void mem_slot_set(struct memtable *m, uint64_t query_id, uint64_t i)
+{
+    uint64_t j = mem_slot(m, query_id);
+    m->slot_keys[j] = query_id;
+    m->slot_idx[j] = (uint32_t)i;
+}
+
 static int mem_grow(struct memtable *m)
 {
     uint64_t cap = m->cap ? m->cap * 2 : 4096;
@@ -570,14 +590,20 @@ static int mem_grow(struct memtable *m)
     m->entries = entries;
     m->cap = cap;
     uint64_t n_slots = cap * 2;
-    uint32_t *slots = calloc(n_slots, sizeof *slots);
-    if (!slots)
+    uint64_t *keys = calloc(n_slots, sizeof *keys);
+    uint32_t *idx = malloc(n_slots * sizeof *idx);
+    if (!keys || !idx) {
+        free(keys);
+        free(idx);
         return CTRD_ENOMEM;
-    free(m->slots);
-    m->slots = slots;
+    }
+    free(m->slot_keys);
+    free(m->slot_idx);
+    m->slot_keys = keys;
+    m->slot_idx = idx;
     m->slot_mask = n_slots - 1;
     for (uint64_t i = 0; i < m->n; i++)
-        m->slots[mem_slot(m, m->entries[i].query_id)] = (uint32_t)(i + 1);
+        mem_slot_set(m, m->entries[i].query_id, i);
     return 0;
 }
 
@@ -601,7 +627,7 @@ int qs_put(struct qs *qs, unsigned worker, const struct rec_query *q,
                                           q->n_ads, m->n_ads};
     memcpy(m->ads + m->n_ads, q->ads, (size_t)q->n_ads * 8);
     m->n_ads += q->n_ads;
-    m->slots[mem_slot(m, q->query_id)] = (uint32_t)(++m->n);
+    mem_slot_set(m, q->query_id, m->n++);
     return 0;
 }
 
@@ -624,19 +650,97 @@ int qs_too_old(const struct qs *qs, int64_t time_ms)
 
 /* ---- checkpoint ---- */
 
-struct flush_item {
-    uint64_t query_id;
-    int64_t hour;
-    const struct mem_entry *e;
-    const uint64_t *ads;
+/* A query_id and where its memtable entry is (worker << 32 | index). */
+struct kv {
+    uint64_t key, ref;
 };
 
-static int flush_item_cmp(const void *a, const void *b)
+#define RADIX_BUCKETS (1 << 16)
+
+/* LSD radix sort by key, 16-bit digits; passes whose digit is the same
+ * for every key are skipped. Result in a; count has RADIX_BUCKETS room. */
+static void radix_sort(struct kv *a, struct kv *tmp, uint64_t *count,
+                       uint64_t n)
 {
-    const struct flush_item *x = a, *y = b;
-    if (x->hour != y->hour)
-        return x->hour < y->hour ? -1 : 1;
-    return x->query_id < y->query_id ? -1 : x->query_id > y->query_id;
+    for (int shift = 0; shift < 64; shift += 16) {
+        memset(count, 0, RADIX_BUCKETS * sizeof *count);
+        for (uint64_t i = 0; i < n; i++)
+            count[(a[i].key >> shift) & 0xffff]++;
+        if (count[(a[0].key >> shift) & 0xffff] == n)
+            continue;
+        uint64_t sum = 0;
+        for (size_t d = 0; d < RADIX_BUCKETS; d++) {
+            uint64_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (uint64_t i = 0; i < n; i++)
+            tmp[count[(a[i].key >> shift) & 0xffff]++] = a[i];
+        memcpy(a, tmp, n * sizeof *a);
+    }
+}
+
+/* Writes the memtable queries of one hour as a new run of its partition. */
+static int flush_hour(struct qs *qs, int64_t hour, struct kv *kv,
+                      struct kv *tmp, uint64_t *count, struct run_builder *b,
+                      uint64_t seq, char *err)
+{
+    uint64_t n = 0;
+    for (unsigned w = 0; w < qs->n_workers; w++) {
+        const struct memtable *m = &qs->mem[w];
+        for (uint64_t i = 0; i < m->n; i++) {
+            if (m->entries[i].time_ms / QS_PARTITION_MS == hour)
+                kv[n++] = (struct kv){m->entries[i].query_id,
+                                      (uint64_t)w << 32 | i};
+        }
+    }
+    if (n)
+        radix_sort(kv, tmp, count, n);
+    b->n = b->n_ads = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const struct memtable *m = &qs->mem[kv[i].ref >> 32];
+        const struct mem_entry *e = &m->entries[(uint32_t)kv[i].ref];
+        builder_add(b, e->query_id,
+                    (uint32_t)(e->time_ms - hour * QS_PARTITION_MS),
+                    e->term_id, m->ads + e->ad, e->n_ads);
+    }
+    struct partition *p = partition_get(qs, hour);
+    struct run *r;
+    if (!p)
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    int rc = builder_write(qs, b, hour, seq, &r, err);
+    if (rc == 0 && partition_add_run(p, r) != 0) {
+        run_free(r);
+        rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    }
+    return rc ? rc : partition_compact(qs, p, seq, err);
+}
+
+/* The distinct partition hours of the memtable queries, ascending. */
+static int64_t *memtable_hours(const struct qs *qs, size_t *n_hours)
+{
+    int64_t *hours = NULL;
+    size_t n = 0;
+    for (unsigned w = 0; w < qs->n_workers; w++) {
+        const struct memtable *m = &qs->mem[w];
+        for (uint64_t i = 0; i < m->n; i++) {
+            int64_t h = m->entries[i].time_ms / QS_PARTITION_MS;
+            size_t k = 0;
+            while (k < n && hours[k] != h)
+                k++;
+            if (k < n)
+                continue;
+            int64_t *grown = realloc(hours, (n + 1) * sizeof *hours);
+            if (!grown) {
+                free(hours);
+                return NULL;
+            }
+            hours = grown;
+            hours[n++] = h;
+        }
+    }
+    *n_hours = n;
+    return hours ? hours : malloc(sizeof *hours);
 }
 
 /* Writes every memtable query as runs, one per partition touched. */
@@ -649,49 +753,22 @@ static int flush_queries(struct qs *qs, uint64_t seq, char *err)
     }
     if (total == 0)
         return 0;
-    struct flush_item *items = malloc(total * sizeof *items);
+    size_t n_hours = 0;
+    int64_t *hours = memtable_hours(qs, &n_hours);
+    struct kv *kv = malloc(total * sizeof *kv);
+    struct kv *tmp = malloc(total * sizeof *tmp);
+    uint64_t *count = malloc(RADIX_BUCKETS * sizeof *count);
     struct run_builder b = {0};
-    int rc = CTRD_ENOMEM;
-    if (!items || builder_init(&b, total, total_ads) != 0) {
-        rc = ctrd_fail(err, rc, "out of memory flushing queries");
-        goto done;
-    }
-    uint64_t n = 0;
-    for (unsigned w = 0; w < qs->n_workers; w++) {
-        const struct memtable *m = &qs->mem[w];
-        for (uint64_t i = 0; i < m->n; i++) {
-            const struct mem_entry *e = &m->entries[i];
-            items[n++] = (struct flush_item){
-                e->query_id, e->time_ms / QS_PARTITION_MS, e, m->ads + e->ad};
-        }
-    }
-    qsort(items, total, sizeof *items, flush_item_cmp);
-    rc = 0;
-    for (uint64_t i = 0; rc == 0 && i < total;) {
-        int64_t hour = items[i].hour;
-        b.n = b.n_ads = 0;
-        for (; i < total && items[i].hour == hour; i++) {
-            const struct mem_entry *e = items[i].e;
-            builder_add(&b, e->query_id,
-                        (uint32_t)(e->time_ms - hour * QS_PARTITION_MS),
-                        e->term_id, items[i].ads, e->n_ads);
-        }
-        struct partition *p = partition_get(qs, hour);
-        struct run *r;
-        if (!p) {
-            rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-            break;
-        }
-        rc = builder_write(qs, &b, hour, seq, &r, err);
-        if (rc == 0 && partition_add_run(p, r) != 0) {
-            run_free(r);
-            rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-        }
-        if (rc == 0)
-            rc = partition_compact(qs, p, seq, err);
-    }
-done:
-    free(items);
+    int rc = 0;
+    if (!hours || !kv || !tmp || !count ||
+        builder_init(&b, total, total_ads) != 0)
+        rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory flushing queries");
+    for (size_t h = 0; rc == 0 && h < n_hours; h++)
+        rc = flush_hour(qs, hours[h], kv, tmp, count, &b, seq, err);
+    free(hours);
+    free(count);
+    free(kv);
+    free(tmp);
     builder_free(&b);
     return rc;
 }
@@ -790,7 +867,7 @@ int qs_checkpoint(struct qs *qs, uint64_t seq, int64_t horizon_ms,
     if (rc != 0)
         return rc;
     for (unsigned w = 0; w < qs->n_workers; w++)
-        memtable_clear(&qs->mem[w]);
+        memtable_reset(&qs->mem[w]);
     drop_expired(qs, horizon_ms);
     for (size_t i = 0; i < qs->n_parts; i++) {
         const struct partition *p = &qs->parts[i];
