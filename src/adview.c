@@ -61,26 +61,59 @@ static int row_cmp(const void *a, const void *b, void *ctx)
     return term_cmp(o, x->term_id, y->term_id);
 }
 
+/* The first minute whose start is >= ms (bucket t = minute * 60000 is in
+ * [from, to) exactly when its minute is in [first(from), first(to))). */
+static uint64_t minute_at_or_after(int64_t ms)
+{
+    if (ms <= 0)
+        return 0;
+    if (ms == INT64_MAX)
+        return UINT64_MAX;
+    return ((uint64_t)ms + 59999) / 60000;
+}
+
+struct collect {
+    struct adview *view;
+    struct adview_row *rows;
+    size_t n, cap;
+    int failed;
+};
+
+static void collect_bucket(void *ctx, const struct cm_bucket *b)
+{
+    struct collect *c = ctx;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 256;
+        struct adview_row *rows = realloc(c->rows, cap * sizeof *rows);
+        if (!rows) {
+            c->failed = 1;
+            return;
+        }
+        c->rows = rows;
+        c->cap = cap;
+    }
+    c->rows[c->n++] = (struct adview_row){b->term_id, b->impressions,
+                                          b->clicks};
+    c->view->impressions += b->impressions;
+    c->view->clicks += b->clicks;
+}
+
 int adview_build(const struct countmap *cm, const struct terms *terms,
                  uint64_t ad_id, int64_t from_ms, int64_t to_ms,
                  enum adview_sort sort, int ascending, struct adview *out)
 {
     *out = (struct adview){.ad_id = ad_id, .from_ms = from_ms, .to_ms = to_ms};
-    size_t n;
-    const struct cm_bucket *b = cm_ad_buckets(cm, ad_id, &n);
-    struct adview_row *rows = malloc((n ? n : 1) * sizeof *rows);
-    if (!rows)
+    struct collect c = {out, NULL, 0, 0, 0};
+    cm_ad_scan(cm, ad_id, minute_at_or_after(from_ms),
+               minute_at_or_after(to_ms), collect_bucket, &c);
+    if (c.failed) {
+        free(c.rows);
         return CTRD_ENOMEM;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        int64_t t = (int64_t)b[i].minute * 60000;
-        if (t < from_ms || t >= to_ms)
-            continue;
-        rows[k++] = (struct adview_row){b[i].term_id, b[i].impressions,
-                                        b[i].clicks};
-        out->impressions += b[i].impressions;
-        out->clicks += b[i].clicks;
     }
+    struct adview_row *rows = c.rows;
+    size_t k = c.n;
+    if (k == 0)
+        return 0;
     qsort(rows, k, sizeof *rows, row_by_term_id);
     size_t m = 0;
     for (size_t i = 0; i < k; i++) {

@@ -1,8 +1,11 @@
 /* countmap: QueryMap + ClickMap; see countmap.h.
  *
- * DESIGN. Each count shard maps ad_id -> struct ad_counts with an
- * open-addressing index; an ad keeps its buckets in a dense array (what a
- * read iterates) plus its own open-addressing index over (term, minute). */
+ * DESIGN. Each count shard maps ad_id -> struct ad_counts (open
+ * addressing). An ad keeps its minutes in a vector sorted by minute — new
+ * minutes are nearly always appended, and a range read is a binary search
+ * and a walk — and each minute keeps an open-addressing table of term
+ * cells. Counting touches the ad's newest minute, whose table stays in
+ * cache. */
 #include "countmap.h"
 
 #include "fsutil.h"
@@ -14,18 +17,22 @@
 
 #define CNT_MAGIC "CTRDCNT1"
 
-/* A slot of an ad's index: the bucket key (term id << 32 | minute) beside
- * the bucket number, so a probe touches one cache line. */
-struct index_slot {
-    uint64_t key;
-    uint32_t bucket; /* bucket + 1; 0 = empty */
+struct term_cell {
+    uint32_t term_plus1; /* term id + 1; 0 = empty */
+    uint32_t pad;
+    uint64_t impressions, clicks;
+};
+
+struct minute_counts {
+    uint32_t minute;
+    uint32_t n, cap; /* cap: a power of two, 0 before the first cell */
+    struct term_cell *cells;
 };
 
 struct ad_counts {
     uint64_t ad_id;
-    struct cm_bucket *buckets;
+    struct minute_counts *minutes; /* ascending minute */
     uint32_t n, cap;
-    struct index_slot *index; /* 2 * cap slots */
 };
 
 struct shard {
@@ -44,6 +51,14 @@ int cm_create(struct countmap **out)
     return *out ? 0 : CTRD_ENOMEM;
 }
 
+static void ad_free(struct ad_counts *a)
+{
+    for (uint32_t i = 0; i < a->n; i++)
+        free(a->minutes[i].cells);
+    free(a->minutes);
+    free(a);
+}
+
 void cm_free(struct countmap *cm)
 {
     if (!cm)
@@ -51,50 +66,15 @@ void cm_free(struct countmap *cm)
     for (unsigned s = 0; s < SHARD_COUNT; s++) {
         struct shard *sh = &cm->shards[s];
         for (uint32_t i = 0; i < sh->cap; i++) {
-            if (!sh->ads[i])
-                continue;
-            free(sh->ads[i]->buckets);
-            free(sh->ads[i]->index);
-            free(sh->ads[i]);
+            if (sh->ads[i])
+                ad_free(sh->ads[i]);
         }
         free(sh->ads);
     }
     free(cm);
 }
 
-static uint32_t ad_slot(const struct ad_counts *a, uint64_t key)
-{
-    uint32_t mask = 2 * a->cap - 1;
-    uint32_t j = (uint32_t)hash_u64(key) & mask;
-    while (a->index[j].bucket && a->index[j].key != key)
-        j = (j + 1) & mask;
-    return j;
-}
-
-static uint64_t bucket_key(uint32_t term_id, uint32_t minute)
-{
-    return ((uint64_t)term_id << 32) | minute;
-}
-
-static int ad_grow(struct ad_counts *a)
-{
-    uint32_t cap = a->cap ? a->cap * 2 : 8;
-    struct cm_bucket *buckets = realloc(a->buckets, cap * sizeof *buckets);
-    if (!buckets)
-        return CTRD_ENOMEM;
-    a->buckets = buckets;
-    struct index_slot *index = calloc(2 * (size_t)cap, sizeof *index);
-    if (!index)
-        return CTRD_ENOMEM;
-    free(a->index);
-    a->index = index;
-    a->cap = cap;
-    for (uint32_t i = 0; i < a->n; i++) {
-        uint64_t key = bucket_key(buckets[i].term_id, buckets[i].minute);
-        a->index[ad_slot(a, key)] = (struct index_slot){key, i + 1};
-    }
-    return 0;
-}
+/* ---- ads ---- */
 
 static uint32_t shard_slot(const struct shard *sh, uint64_t ad_id)
 {
@@ -123,6 +103,11 @@ static int shard_grow(struct shard *sh)
     return 0;
 }
 
+static struct ad_counts *ad_find(const struct shard *sh, uint64_t ad_id)
+{
+    return sh->cap ? sh->ads[shard_slot(sh, ad_id)] : NULL;
+}
+
 static struct ad_counts *ad_get(struct shard *sh, uint64_t ad_id)
 {
     if ((sh->used + 1) * 4 > sh->cap * 3 && shard_grow(sh) != 0)
@@ -138,40 +123,133 @@ static struct ad_counts *ad_get(struct shard *sh, uint64_t ad_id)
     return sh->ads[j];
 }
 
+/* ---- minutes ---- */
+
+/* Index of the first minute >= minute. */
+static uint32_t minute_lower_bound(const struct ad_counts *a, uint64_t minute)
+{
+    uint32_t lo = 0, hi = a->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (a->minutes[mid].minute < minute)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static struct minute_counts *minute_get(struct ad_counts *a, uint32_t minute)
+{
+    if (a->n && a->minutes[a->n - 1].minute == minute)
+        return &a->minutes[a->n - 1];
+    uint32_t at = minute_lower_bound(a, minute);
+    if (at < a->n && a->minutes[at].minute == minute)
+        return &a->minutes[at];
+    if (a->n == a->cap) {
+        uint32_t cap = a->cap ? a->cap * 2 : 4;
+        struct minute_counts *m = realloc(a->minutes, cap * sizeof *m);
+        if (!m)
+            return NULL;
+        a->minutes = m;
+        a->cap = cap;
+    }
+    memmove(a->minutes + at + 1, a->minutes + at,
+            (a->n - at) * sizeof *a->minutes);
+    a->minutes[at] = (struct minute_counts){.minute = minute};
+    a->n++;
+    return &a->minutes[at];
+}
+
+static uint32_t cell_slot(const struct minute_counts *m, uint32_t term_id)
+{
+    uint32_t mask = m->cap - 1;
+    uint32_t j = (uint32_t)hash_u64(term_id) & mask;
+    while (m->cells[j].term_plus1 && m->cells[j].term_plus1 != term_id + 1)
+        j = (j + 1) & mask;
+    return j;
+}
+
+static int cells_grow(struct minute_counts *m)
+{
+    uint32_t old_cap = m->cap;
+    struct term_cell *old = m->cells;
+    uint32_t cap = old_cap ? old_cap * 2 : 8;
+    m->cells = calloc(cap, sizeof *m->cells);
+    if (!m->cells) {
+        m->cells = old;
+        return CTRD_ENOMEM;
+    }
+    m->cap = cap;
+    for (uint32_t i = 0; i < old_cap; i++) {
+        if (old[i].term_plus1)
+            m->cells[cell_slot(m, old[i].term_plus1 - 1)] = old[i];
+    }
+    free(old);
+    return 0;
+}
+
 int cm_add(struct countmap *cm, uint64_t ad_id, uint32_t term_id,
            uint32_t minute, uint64_t impressions, uint64_t clicks)
 {
     struct shard *sh = &cm->shards[sharder_count_shard(ad_id)];
     struct ad_counts *a = ad_get(sh, ad_id);
-    if (!a)
+    struct minute_counts *m = a ? minute_get(a, minute) : NULL;
+    if (!m)
         return CTRD_ENOMEM;
-    if (a->n == a->cap && ad_grow(a) != 0)
+    if ((m->n + 1) * 4 > m->cap * 3 && cells_grow(m) != 0)
         return CTRD_ENOMEM;
-    uint64_t key = bucket_key(term_id, minute);
-    uint32_t j = ad_slot(a, key);
-    if (!a->index[j].bucket) {
-        a->buckets[a->n] = (struct cm_bucket){term_id, minute, 0, 0};
-        a->index[j] = (struct index_slot){key, ++a->n};
+    struct term_cell *c = &m->cells[cell_slot(m, term_id)];
+    if (!c->term_plus1) {
+        c->term_plus1 = term_id + 1;
+        m->n++;
         sh->buckets++;
     }
-    struct cm_bucket *b = &a->buckets[a->index[j].bucket - 1];
-    b->impressions += impressions;
-    b->clicks += clicks;
+    c->impressions += impressions;
+    c->clicks += clicks;
     return 0;
 }
 
-const struct cm_bucket *cm_ad_buckets(const struct countmap *cm,
-                                      uint64_t ad_id, size_t *n)
+/* ---- reads ---- */
+
+void cm_ad_scan(const struct countmap *cm, uint64_t ad_id,
+                uint64_t from_minute, uint64_t to_minute,
+                void (*fn)(void *ctx, const struct cm_bucket *b), void *ctx)
 {
-    const struct shard *sh = &cm->shards[sharder_count_shard(ad_id)];
-    *n = 0;
-    if (!sh->cap)
-        return NULL;
-    const struct ad_counts *a = sh->ads[shard_slot(sh, ad_id)];
+    const struct ad_counts *a =
+        ad_find(&cm->shards[sharder_count_shard(ad_id)], ad_id);
     if (!a)
-        return NULL;
-    *n = a->n;
-    return a->buckets;
+        return;
+    for (uint32_t i = minute_lower_bound(a, from_minute);
+         i < a->n && a->minutes[i].minute < to_minute; i++) {
+        const struct minute_counts *m = &a->minutes[i];
+        for (uint32_t k = 0; k < m->cap; k++) {
+            const struct term_cell *c = &m->cells[k];
+            if (!c->term_plus1)
+                continue;
+            struct cm_bucket b = {c->term_plus1 - 1, m->minute,
+                                  c->impressions, c->clicks};
+            fn(ctx, &b);
+        }
+    }
+}
+
+int cm_get(const struct countmap *cm, uint64_t ad_id, uint32_t term_id,
+           uint32_t minute, struct cm_bucket *out)
+{
+    const struct ad_counts *a =
+        ad_find(&cm->shards[sharder_count_shard(ad_id)], ad_id);
+    if (!a)
+        return CTRD_ENOTFOUND;
+    uint32_t i = minute_lower_bound(a, minute);
+    if (i == a->n || a->minutes[i].minute != minute || !a->minutes[i].cap)
+        return CTRD_ENOTFOUND;
+    const struct minute_counts *m = &a->minutes[i];
+    const struct term_cell *c = &m->cells[cell_slot(m, term_id)];
+    if (!c->term_plus1)
+        return CTRD_ENOTFOUND;
+    *out = (struct cm_bucket){term_id, minute, c->impressions, c->clicks};
+    return 0;
 }
 
 static int u64_cmp(const void *a, const void *b)
@@ -210,6 +288,28 @@ uint64_t cm_bucket_count(const struct countmap *cm)
     return n;
 }
 
+/* ---- snapshot ---- */
+
+static void save_ad(struct fs_writer *w, const struct ad_counts *a)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < a->n; i++)
+        n += a->minutes[i].n;
+    fs_writer_put(w, &a->ad_id, 8);
+    fs_writer_put(w, &n, 8);
+    for (uint32_t i = 0; i < a->n; i++) {
+        const struct minute_counts *m = &a->minutes[i];
+        for (uint32_t k = 0; k < m->cap; k++) {
+            const struct term_cell *c = &m->cells[k];
+            if (!c->term_plus1)
+                continue;
+            struct cm_bucket b = {c->term_plus1 - 1, m->minute,
+                                  c->impressions, c->clicks};
+            fs_writer_put(w, &b, sizeof b);
+        }
+    }
+}
+
 int cm_save(const struct countmap *cm, const char *path, char *err)
 {
     struct fs_writer *w = malloc(sizeof *w);
@@ -228,13 +328,8 @@ int cm_save(const struct countmap *cm, const char *path, char *err)
     for (unsigned s = 0; s < SHARD_COUNT; s++) {
         const struct shard *sh = &cm->shards[s];
         for (uint32_t i = 0; i < sh->cap; i++) {
-            const struct ad_counts *a = sh->ads[i];
-            if (!a)
-                continue;
-            uint64_t n = a->n;
-            fs_writer_put(w, &a->ad_id, 8);
-            fs_writer_put(w, &n, 8);
-            fs_writer_put(w, a->buckets, n * sizeof *a->buckets);
+            if (sh->ads[i])
+                save_ad(w, sh->ads[i]);
         }
     }
     rc = fs_writer_close(w, 1, err);

@@ -1,6 +1,7 @@
 /* countmap: QueryMap and ClickMap of the design — impressions and clicks per
- * (ad, term, minute), organised by ad so one ad's table or series is read
- * without touching any other ad.
+ * (ad, term, minute), organised by ad and then by minute, so one ad's table
+ * or series over a time range reads only that ad's minutes in the range,
+ * and counting (time mostly increasing) works in a small, hot part of RAM.
  *
  * Owns all buckets. Counts only grow. The map is split into SHARD_COUNT
  * count shards by sharder_count_shard(ad_id): cm_add() for ads of
@@ -35,10 +36,15 @@ void cm_free(struct countmap *cm);
 int cm_add(struct countmap *cm, uint64_t ad_id, uint32_t term_id,
            uint32_t minute, uint64_t impressions, uint64_t clicks);
 
-/* The buckets of one ad, in no particular order (owned by the map, valid
- * until the next cm_add). n is 0 for an ad never counted. */
-const struct cm_bucket *cm_ad_buckets(const struct countmap *cm,
-                                      uint64_t ad_id, size_t *n);
+/* Calls fn for every bucket of ad_id with a minute in [from_minute,
+ * to_minute), in ascending minute order (terms in no particular order). */
+void cm_ad_scan(const struct countmap *cm, uint64_t ad_id,
+                uint64_t from_minute, uint64_t to_minute,
+                void (*fn)(void *ctx, const struct cm_bucket *b), void *ctx);
+
+/* One bucket: 0 and *out, or CTRD_ENOTFOUND. */
+int cm_get(const struct countmap *cm, uint64_t ad_id, uint32_t term_id,
+           uint32_t minute, struct cm_bucket *out);
 
 /* Every counted ad id, ascending, in a malloc'd array the caller frees. */
 int cm_ads(const struct countmap *cm, uint64_t **ads, size_t *n);

@@ -17,11 +17,13 @@
  *   parse  worker i parses chunk i, packs every valid record into
  *          routed[owner of its join shard], counts rejects;
  *   join   worker j feeds routed[j] of every chunk, in chunk order, to its
- *          joiner; deltas go to deltas[owner of the ad's count shard];
+ *          joiner; deltas are summed per (ad, term, minute) and go to
+ *          deltas[owner of the ad's count shard];
  *   count  worker k applies deltas[k] of every worker to the countmap. */
 #include "engine.h"
 
 #include "fsutil.h"
+#include "hash.h"
 #include "querystore.h"
 #include "sharder.h"
 
@@ -66,6 +68,16 @@ struct packed_click {
     uint32_t pad;
 };
 
+/* Count deltas of one batch summed per (ad, term, minute) before they
+ * cross to the count workers: Zipf-distributed ads and terms repeat a lot
+ * within a batch. A slot with zero impressions and clicks is empty. */
+struct combined {
+    uint64_t ad_id;
+    uint32_t term_id, minute;
+    uint32_t impressions, clicks;
+};
+#define COMBINER_SLOTS (1u << 16)
+
 struct input_progress {
     char key[INPUT_KEY_MAX];
     uint64_t offset, lines;
@@ -78,6 +90,8 @@ struct worker {
     struct joiner *joiner;
     struct bytes *routed; /* [n_workers], filled by the parse phase */
     struct bytes *deltas; /* [n_workers], filled by the join phase */
+    struct combined *combiner; /* COMBINER_SLOTS */
+    uint32_t combiner_used;
     uint64_t lines;
     int64_t max_query_ms;
     uint64_t rejects[REC_REASON_COUNT];
@@ -269,11 +283,13 @@ static size_t unpack_query(const char *p, struct rec_query *q,
     return sizeof h + 8 * (size_t)h.n_ads + ((h.term_len + 7u) & ~7u);
 }
 
+/* Parses one line and routes the record; counts non-empty lines. */
 static int route_line(struct engine *e, struct worker *w, const char *line,
                       size_t len, const struct engine_chunk *c,
                       uint64_t line_no)
 {
     enum rec_reason r;
+    w->lines += len > 1 || (len == 1 && line[0] != '\r');
     if (e->kind == ENGINE_QUERIES) {
         struct rec_query q;
         r = rec_parse_query(e->fmt, line, len, &q);
@@ -315,23 +331,57 @@ static void phase_parse(struct engine *e, struct worker *w)
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *eol = nl ? nl : end;
         w->rc = route_line(e, w, p, (size_t)(eol - p), c, line_no++);
-        w->lines++;
         p = nl ? nl + 1 : end;
     }
 }
 
 /* ---- phase 2: join ---- */
 
+/* Moves the combined deltas to the count workers' inboxes. */
+static int combiner_flush(struct worker *w)
+{
+    for (uint32_t i = 0; i < COMBINER_SLOTS && w->combiner_used; i++) {
+        struct combined *c = &w->combiner[i];
+        if (!c->impressions && !c->clicks)
+            continue;
+        unsigned owner = sharder_worker(sharder_count_shard(c->ad_id),
+                                        w->e->n_workers);
+        struct bytes *b = &w->deltas[owner];
+        if (bytes_reserve(b, sizeof *c) != 0)
+            return CTRD_ENOMEM;
+        memcpy(b->p + b->len, c, sizeof *c);
+        b->len += sizeof *c;
+        *c = (struct combined){0};
+        w->combiner_used--;
+    }
+    return 0;
+}
+
 static int sink_emit(void *ctx, const struct count_delta *d)
 {
     struct worker *w = ctx;
-    unsigned owner = sharder_worker(sharder_count_shard(d->ad_id),
-                                    w->e->n_workers);
-    struct bytes *b = &w->deltas[owner];
-    if (bytes_reserve(b, sizeof *d) != 0)
-        return CTRD_ENOMEM;
-    memcpy(b->p + b->len, d, sizeof *d);
-    b->len += sizeof *d;
+    if (w->combiner_used >= COMBINER_SLOTS / 2) {
+        int rc = combiner_flush(w);
+        if (rc != 0)
+            return rc;
+    }
+    uint64_t key = (uint64_t)d->term_id << 32 | d->minute;
+    uint32_t j = (uint32_t)hash_u64(d->ad_id ^ hash_u64(key)) &
+                 (COMBINER_SLOTS - 1);
+    struct combined *c;
+    for (;; j = (j + 1) & (COMBINER_SLOTS - 1)) {
+        c = &w->combiner[j];
+        if (!c->impressions && !c->clicks) {
+            *c = (struct combined){d->ad_id, d->term_id, d->minute, 0, 0};
+            w->combiner_used++;
+            break;
+        }
+        if (c->ad_id == d->ad_id && c->term_id == d->term_id &&
+            c->minute == d->minute)
+            break;
+    }
+    c->impressions += !d->is_click;
+    c->clicks += d->is_click;
     return 0;
 }
 
@@ -363,6 +413,8 @@ static void phase_join(struct engine *e, struct worker *w)
             }
         }
     }
+    if (w->rc == 0)
+        w->rc = combiner_flush(w);
 }
 
 /* ---- phase 3: count ---- */
@@ -371,11 +423,11 @@ static void phase_count(struct engine *e, struct worker *w)
 {
     for (unsigned j = 0; j < e->n_workers && w->rc == 0; j++) {
         const struct bytes *b = &e->workers[j].deltas[w->id];
-        const struct count_delta *d = (const struct count_delta *)b->p;
+        const struct combined *d = (const struct combined *)b->p;
         size_t n = b->len / sizeof *d;
         for (size_t i = 0; i < n && w->rc == 0; i++)
             w->rc = cm_add(e->counts, d[i].ad_id, d[i].term_id, d[i].minute,
-                           !d[i].is_click, d[i].is_click);
+                           d[i].impressions, d[i].clicks);
     }
 }
 
@@ -708,7 +760,8 @@ static int open_workers(struct engine *e, char *err)
         struct worker *w = &e->workers[i];
         w->routed = calloc(e->n_workers, sizeof *w->routed);
         w->deltas = calloc(e->n_workers, sizeof *w->deltas);
-        if (!w->routed || !w->deltas ||
+        w->combiner = calloc(COMBINER_SLOTS, sizeof *w->combiner);
+        if (!w->routed || !w->deltas || !w->combiner ||
             joiner_create(i, e->qs, e->terms, &jc, &w->joiner) != 0)
             rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     }
@@ -793,6 +846,7 @@ void engine_close(struct engine *e)
             free(w->deltas[j].p);
         free(w->routed);
         free(w->deltas);
+        free(w->combiner);
         joiner_free(w->joiner);
     }
     qs_close(e->qs);

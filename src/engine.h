@@ -61,7 +61,7 @@ struct engine_reject {
 
 /* What this process has done since engine_open(). */
 struct engine_stats {
-    uint64_t query_lines, click_lines;
+    uint64_t query_lines, click_lines; /* non-empty lines read */
     struct join_stats join;
     uint64_t clicks_pending; /* waiting now */
     uint64_t rejects[REC_REASON_COUNT];

@@ -28,10 +28,17 @@
 enum rec_format { REC_NDJSON, REC_TSV };
 
 /* Reasons a line is not a record. Parser reasons first, then the reasons the
- * join gives (a click that parsed but cannot count). */
+ * join gives (a click that parsed but cannot count).
+ * A line with several defects gets the first that applies, in this order:
+ * line_too_long; NDJSON: bad_utf8 (raw bytes), bad_json, not_object,
+ * duplicate_field; TSV: bad_tsv; then the fields in record order, each
+ * field's own reasons in list order. Query: time, query_id, query (bad_query,
+ * bad_utf8 for an escaped lone surrogate or non-UTF-8 TSV text, empty_query,
+ * query_too_long), ad_ids (a bad entry outranks too_many_ads). Click: time,
+ * query_id, ad_id, click_id. */
 #define REC_REASON_MAP(X)                                                 \
     X(OK, "ok")                                                           \
-    X(EMPTY, "empty") /* zero-length line: skipped, not a reject */       \
+    X(EMPTY, "empty") /* no bytes but one CR: skipped, not a reject */    \
     X(LINE_TOO_LONG, "line_too_long")                                     \
     X(BAD_UTF8, "bad_utf8")                                               \
     X(BAD_JSON, "bad_json")                                               \
