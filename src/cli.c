@@ -79,6 +79,15 @@ int cli_parse_size_bytes(const char *s, uint64_t *bytes)
 
 int cli_parse_time_ms(const char *s, int64_t *ms)
 {
+    uint64_t v;
+    /* Plain ms may name any instant a range can end at, even past the last
+     * one a record may have. */
+    if (cli_parse_u64(s, &v) == 0) {
+        if (v > (uint64_t)INT64_MAX)
+            return -1;
+        *ms = (int64_t)v;
+        return 0;
+    }
     return rec_parse_time(s, strlen(s), ms);
 }
 
@@ -89,6 +98,6 @@ int cli_usage(const char *cmd, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry 'ctrd %s --help'.\n", cmd);
+    fprintf(stderr, " (see 'ctrd %s --help')\n", cmd);
     return 2;
 }

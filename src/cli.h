@@ -15,11 +15,11 @@ int cli_parse_size_bytes(const char *s, uint64_t *bytes);
 /* A decimal unsigned 64-bit number, nothing else. 0 ok, -1 bad. */
 int cli_parse_u64(const char *s, uint64_t *v);
 
-/* Decimal ms since the epoch or RFC 3339. 0 ok, -1 bad. */
+/* Decimal ms since the epoch (up to INT64_MAX) or RFC 3339. 0 ok, -1 bad. */
 int cli_parse_time_ms(const char *s, int64_t *ms);
 
-/* Prints "ctrd CMD: message" and a hint to --help on stderr; returns 2, the
- * usage-error exit status, so callers write `return cli_usage(...)`. */
+/* Prints "ctrd CMD: message (see 'ctrd CMD --help')" as one line on stderr;
+ * returns 2, the usage-error exit status: `return cli_usage(...)`. */
 int cli_usage(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -344,10 +344,11 @@ int cm_load(struct countmap *cm, const char *path, char *err)
     int rc = fs_map_file(path, &map, &len, err);
     if (rc != 0)
         return rc;
-    const unsigned char *p = map, *end = p + len;
+    const unsigned char *p = map, *end;
     uint64_t n_ads;
     if (len < 16 || memcmp(p, CNT_MAGIC, 8) != 0)
         goto corrupt;
+    end = p + len;
     memcpy(&n_ads, p + 8, 8);
     p += 16;
     for (uint64_t i = 0; i < n_ads; i++) {

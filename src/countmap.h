@@ -32,7 +32,8 @@ struct cm_bucket {
 int cm_create(struct countmap **out);
 void cm_free(struct countmap *cm);
 
-/* Adds to the bucket (ad, term, minute). 0 or CTRD_ENOMEM. */
+/* Adds to the bucket (ad, term, minute); term_id < UINT32_MAX (as terms
+ * hands out). 0 or CTRD_ENOMEM. */
 int cm_add(struct countmap *cm, uint64_t ad_id, uint32_t term_id,
            uint32_t minute, uint64_t impressions, uint64_t clicks);
 

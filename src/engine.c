@@ -157,19 +157,29 @@ static int reject_before(const struct engine_reject *a,
     return a->input != b->input ? a->input < b->input : a->line < b->line;
 }
 
-static int reject_cmp(const void *a, const void *b)
+/* Keeps the ENGINE_REJECT_SAMPLES first rejects by (input, line) in
+ * samples[0..*n), sorted. */
+static void samples_keep_first(struct engine_reject *samples, size_t *n,
+                               const struct engine_reject *r)
 {
-    const struct engine_reject *x = a, *y = b;
-    return reject_before(x, y) ? -1 : reject_before(y, x);
+    size_t at = *n;
+    while (at > 0 && reject_before(r, &samples[at - 1]))
+        at--;
+    if (at == ENGINE_REJECT_SAMPLES)
+        return;
+    if (*n < ENGINE_REJECT_SAMPLES)
+        (*n)++;
+    memmove(samples + at + 1, samples + at,
+            (*n - 1 - at) * sizeof *samples);
+    samples[at] = *r;
 }
 
 static void worker_reject(struct worker *w, enum rec_reason reason,
                           uint32_t input, uint64_t line)
 {
+    struct engine_reject r = {input, line, reason};
     w->rejects[reason]++;
-    if (w->n_samples < ENGINE_REJECT_SAMPLES)
-        w->samples[w->n_samples++] = (struct engine_reject){input, line,
-                                                            reason};
+    samples_keep_first(w->samples, &w->n_samples, &r);
 }
 
 /* ---- the worker pool ---- */
@@ -396,6 +406,8 @@ static void phase_join(struct engine *e, struct worker *w)
     struct join_sink sink = {w, sink_emit, sink_reject};
     for (unsigned i = 0; i < e->n_chunks && w->rc == 0; i++) {
         const struct bytes *b = &e->workers[i].routed[w->id];
+        if (!b->len)
+            continue;
         const char *p = b->p, *end = b->p + b->len;
         while (p < end && w->rc == 0) {
             if (e->kind == ENGINE_QUERIES) {
@@ -452,14 +464,8 @@ static int collect_batch(struct engine *e, char *err)
                 e->parse_rejected[e->kind] += w->rejects[r];
             w->rejects[r] = 0;
         }
-        for (size_t k = 0; k < w->n_samples; k++) {
-            if (s->n_samples < ENGINE_REJECT_SAMPLES)
-                s->samples[s->n_samples++] = w->samples[k];
-            else if (reject_before(&w->samples[k],
-                                   &s->samples[ENGINE_REJECT_SAMPLES - 1]))
-                s->samples[ENGINE_REJECT_SAMPLES - 1] = w->samples[k];
-            qsort(s->samples, s->n_samples, sizeof *s->samples, reject_cmp);
-        }
+        for (size_t k = 0; k < w->n_samples; k++)
+            samples_keep_first(s->samples, &s->n_samples, &w->samples[k]);
         w->n_samples = 0;
         for (unsigned j = 0; j < e->n_workers; j++) {
             w->routed[j].len = 0;
@@ -619,12 +625,14 @@ int engine_checkpoint(struct engine *e, char *err)
     if (rc == 0)
         rc = write_pending(e, pending, sizeof pending, err);
     if (rc == 0 && (e->counts_dirty || !e->counts_file[0])) {
-        char path[FS_PATH_MAX];
-        snprintf(e->counts_file, sizeof e->counts_file,
-                 "counts-%" PRIu64 ".dat", e->seq);
-        snprintf(path, sizeof path, "%s/%s", e->dir, e->counts_file);
+        char file[sizeof e->counts_file], path[FS_PATH_MAX];
+        snprintf(file, sizeof file, "counts-%" PRIu64 ".dat", e->seq);
+        snprintf(path, sizeof path, "%s/%s", e->dir, file);
         rc = cm_save(e->counts, path, err);
-        e->counts_dirty = 0;
+        if (rc == 0) {
+            memcpy(e->counts_file, file, sizeof file);
+            e->counts_dirty = 0;
+        }
     }
     if (rc == 0) {
         fprintf(m, "counts %s\n", e->counts_file);

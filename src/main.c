@@ -41,7 +41,7 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
     }
-    fprintf(stderr, "ctrd: unknown command '%s'\nTry 'ctrd --help'.\n",
+    fprintf(stderr, "ctrd: unknown command '%s' (see 'ctrd --help')\n",
             argv[1]);
     return 2;
 }

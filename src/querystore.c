@@ -169,6 +169,22 @@ static void run_free(struct run *r)
     free(r);
 }
 
+/* Whether keys strictly increase and ad indexes run from 0 to n_ads
+ * without going back, so no lookup can leave the mapped file. */
+static int run_index_valid(const struct run *r, uint64_t n_ads)
+{
+    if (r->entries[0].ad != 0 || r->entries[r->n].ad != n_ads)
+        return 0;
+    for (uint64_t i = 0; i < r->n; i++) {
+        if (r->entries[i + 1].ad < r->entries[i].ad ||
+            r->entries[i + 1].ad - r->entries[i].ad > REC_ADS_MAX ||
+            (i > 0 && r->keys[i] <= r->keys[i - 1]) ||
+            r->entries[i].ms_in_hour >= QS_PARTITION_MS)
+            return 0;
+    }
+    return 1;
+}
+
 static int run_open(struct qs *qs, const char *file, int64_t hour,
                     struct run **out, char *err)
 {
@@ -201,6 +217,8 @@ static int run_open(struct qs *qs, const char *file, int64_t hour,
     r->keys = (const uint64_t *)(r->bloom + bloom_bytes);
     r->entries = (const struct run_entry *)(r->keys + r->n);
     r->ads = (const uint64_t *)(r->entries + r->n + 1);
+    if (!run_index_valid(r, n_ads))
+        goto corrupt;
     uint64_t n_sparse = (r->n + SPARSE_STRIDE - 1) / SPARSE_STRIDE;
     r->sparse = malloc((n_sparse ? n_sparse : 1) * sizeof *r->sparse);
     if (!r->sparse) {
@@ -613,7 +631,7 @@ int qs_put(struct qs *qs, unsigned worker, const struct rec_query *q,
     struct memtable *m = &qs->mem[worker];
     if (m->n == m->cap && mem_grow(m) != 0)
         return CTRD_ENOMEM;
-    if (m->n_ads + q->n_ads > m->cap_ads) {
+    if (!m->ads || m->n_ads + q->n_ads > m->cap_ads) {
         uint64_t cap = m->cap_ads ? m->cap_ads * 2 : 16384;
         while (cap < m->n_ads + q->n_ads)
             cap *= 2;
@@ -716,7 +734,7 @@ static int flush_hour(struct qs *qs, int64_t hour, struct kv *kv,
     return rc ? rc : partition_compact(qs, p, seq, err);
 }
 
-/* The distinct partition hours of the memtable queries, ascending. */
+/* The distinct partition hours of the memtable queries. */
 static int64_t *memtable_hours(const struct qs *qs, size_t *n_hours)
 {
     int64_t *hours = NULL;

@@ -901,7 +901,8 @@ static enum rec_reason tsv_query(const unsigned char *s, size_t n,
     struct cur c;
     enum rec_reason r;
 
-    if (tsv_split(s, n, f, 4) != 4)
+    /* SPEC §1.1: the text holds any byte but TAB, CR and LF. */
+    if (tsv_split(s, n, f, 4) != 4 || memchr(f[3].p, '\r', f[3].n))
         return REC_BAD_TSV;
     if (rec_parse_time((const char *)f[0].p, f[0].n, &q->time_ms) != 0)
         return REC_BAD_TIME;

@@ -171,7 +171,7 @@ int terms_intern(struct terms *t, const char *term, uint32_t len, uint32_t *id)
         *id = s->slots[j] - 1;
     } else {
         *id = atomic_fetch_add(&t->next_id, 1);
-        if (*id >= TERMS_PAGES * TERMS_PAGE - 1)
+        if (*id >= (uint64_t)TERMS_PAGES * TERMS_PAGE - 1)
             rc = CTRD_ENOMEM;
         else
             rc = stripe_add(t, s, h, term, len, *id);

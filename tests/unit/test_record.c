@@ -793,8 +793,7 @@ static void test_crlf(void)
     CHECK_EQ_I64(query(REC_NDJSON, Q_QUERY("\"A\r\""), &q), REC_BAD_JSON);
     CHECK_EQ_I64(query(REC_TSV, "1\t1\t1\tA\r", &q), REC_OK);
     CHECK_EQ_MEM(q.term, q.term_len, "a");
-    CHECK_EQ_I64(query(REC_TSV, "1\t1\t1\tA\r\r", &q), REC_OK);
-    CHECK_EQ_MEM(q.term, q.term_len, "a");
+    CHECK_EQ_I64(query(REC_TSV, "1\t1\t1\tA\r\r", &q), REC_BAD_TSV);
     CHECK_EQ_I64(click_n(REC_TSV, "1\t1\t1\tc\r", 8, &c), REC_OK);
     CHECK_EQ_I64(click_n(REC_TSV, "1\t1\t1\r", 6, &c), REC_OK);
     CHECK_EQ_I64(click_n(REC_TSV, "\r", 1, &c), REC_EMPTY);
@@ -907,7 +906,7 @@ static void test_tsv_query(void)
         {"2026-11-22T10:00:00.123+05:30\t1\t1\ta", REC_OK},
         {"0001\t007\t0\ta", REC_OK},
         {"1\t1\t1\tsome \"quoted\" \\u0041 {json}", REC_OK},
-        {"1\t1\t1\ta\rb\vc\f", REC_OK},
+        {"1\t1\t1\ta\rb\vc\f", REC_BAD_TSV},
         {"abc", REC_BAD_TSV},
         {"1\t1\t1", REC_BAD_TSV},
         {"1\t1", REC_BAD_TSV},
@@ -931,7 +930,7 @@ static void test_tsv_query(void)
         {"1\t1\tx\t\xff", REC_BAD_UTF8},
         {"1\t1\tx\t\xed\xa0\x80", REC_BAD_UTF8},
         {"1\t1\tx\t \t", REC_BAD_TSV},
-        {"1\t1\tx\t \x0b\x0c\r ", REC_EMPTY_QUERY},
+        {"1\t1\tx\t \x0b\x0c\r ", REC_BAD_TSV},
         {"1\t1\t1,,2\ta", REC_BAD_AD_IDS},
         {"1\t1\t1,\ta", REC_BAD_AD_IDS},
         {"1\t1\t,1\ta", REC_BAD_AD_IDS},
@@ -954,7 +953,8 @@ static void test_tsv_query(void)
     CHECK_EQ_U64(q.n_ads, 3);
     CHECK_EQ_U64(q.ads[2], 3003);
     CHECK_EQ_MEM(q.term, q.term_len, "running shoes");
-    CHECK_EQ_I64(query(REC_TSV, "1\t1\t1\tA\rB\v\vC\f", &q), REC_OK);
+    CHECK_EQ_I64(query(REC_TSV, "1\t1\t1\tA\rB\v\vC\f", &q), REC_BAD_TSV);
+    CHECK_EQ_I64(query(REC_TSV, "1\t1\t1\tA\vB\v\vC\f", &q), REC_OK);
     CHECK_EQ_MEM(q.term, q.term_len, "a b c");
     CHECK_EQ_I64(query(REC_TSV, "1\t1\t1\t\\u0041", &q), REC_OK);
     CHECK_EQ_MEM(q.term, q.term_len, "\\u0041");

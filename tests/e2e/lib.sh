@@ -1,0 +1,56 @@
+# lib.sh: sourced by every tests/e2e/test_*.sh.
+# Gives: $TMP (a fresh directory, removed on exit, with any background
+# process the test registered with bg_track killed first), pass/fail/check
+# that print "PASS name" / "FAIL name", ctrd (the binary under `timeout`),
+# reference/compare (the Python helpers), and finish (exit status 1 if any
+# check failed).
+set -u
+: "${CTRD:?CTRD must name the ctrd binary}"
+E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REFERENCE="$E2E_DIR/../reference.py"
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/ctrd-e2e.XXXXXX")"
+E2E_FAILED=0
+E2E_BG_PIDS=()
+
+e2e_cleanup() {
+    local pid
+    for pid in "${E2E_BG_PIDS[@]}"; do
+        kill -9 "$pid" 2>/dev/null
+    done
+    wait 2>/dev/null
+    rm -rf "$TMP"
+}
+trap e2e_cleanup EXIT
+
+bg_track() { E2E_BG_PIDS+=("$1"); }
+
+pass() { echo "PASS $1"; }
+fail() {
+    echo "FAIL $1${2:+: $2}"
+    E2E_FAILED=1
+}
+# check NAME COMMAND...: PASS when the command succeeds.
+check() {
+    local name="$1"
+    shift
+    if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+# pycheck NAME PYTHON_CODE ARGS...: PASS when the Python snippet exits 0;
+# else FAIL with the last line it printed (an assertion's message).
+pycheck() {
+    local name="$1" code="$2" msg
+    shift 2
+    if msg=$(python3 -c "$code" "$@" 2>&1); then pass "$name"; else
+        fail "$name" "$(printf '%s\n' "$msg" | tail -1 | head -c 400)"; fi
+}
+
+# ctrd ARGS...: the binary, killed after $CTRD_TIMEOUT seconds (default 300).
+ctrd() { timeout -s KILL "${CTRD_TIMEOUT:-300}" "$CTRD" "$@"; }
+reference() { python3 "$REFERENCE" "$@"; }
+compare() { python3 "$E2E_DIR/compare.py" "$@"; }
+
+# now_ms: wall clock in ms.
+now_ms() { date +%s%3N; }
+
+finish() { exit "$E2E_FAILED"; }

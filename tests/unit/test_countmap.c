@@ -1,0 +1,362 @@
+/* Unit tests of countmap: buckets accumulate per (ad, term, minute), ads
+ * come back sorted, snapshots round-trip exactly, and damaged snapshot
+ * files are reported as corrupt. */
+#include "check.h"
+#include "countmap.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+static char tmp_dir[64];
+
+static void make_tmp_dir(void)
+{
+    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/ctrd-cm-XXXXXX");
+    if (!mkdtemp(tmp_dir)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+}
+
+static void path_in_tmp(char *path, size_t size, const char *name)
+{
+    snprintf(path, size, "%s/%s", tmp_dir, name);
+}
+
+/* The bucket (term, minute) of an ad, or NULL (static storage). */
+static const struct cm_bucket *find_bucket(const struct countmap *cm,
+                                           uint64_t ad, uint32_t term,
+                                           uint32_t minute)
+{
+    static struct cm_bucket b;
+    int rc = cm_get(cm, ad, term, minute, &b);
+    if (rc != 0 && rc != CTRD_ENOTFOUND)
+        CHECK_FAIL_AT("cm_get: %d", rc);
+    if (rc == 0 && (b.term_id != term || b.minute != minute))
+        CHECK_FAIL_AT("cm_get(%u, %u) gave bucket (%u, %u)", term, minute,
+                      b.term_id, b.minute);
+    return rc == 0 ? &b : NULL;
+}
+
+/* What a scan saw: the buckets in visit order. */
+struct scan {
+    struct cm_bucket b[512];
+    size_t n;
+};
+
+static void scan_one(void *ctx, const struct cm_bucket *b)
+{
+    struct scan *s = ctx;
+    if (s->n < 512)
+        s->b[s->n] = *b;
+    s->n++;
+}
+
+static size_t scan_ad(const struct countmap *cm, uint64_t ad, uint64_t from,
+                      uint64_t to, struct scan *s)
+{
+    s->n = 0;
+    cm_ad_scan(cm, ad, from, to, scan_one, s);
+    return s->n;
+}
+
+static void test_add_accumulates(void)
+{
+    struct countmap *cm;
+    CHECK_EQ_I64(cm_create(&cm), 0);
+    CHECK_EQ_I64(cm_add(cm, 7, 1, 100, 1, 0), 0);
+    CHECK_EQ_I64(cm_add(cm, 7, 1, 100, 1, 0), 0);
+    CHECK_EQ_I64(cm_add(cm, 7, 1, 100, 0, 1), 0);
+    CHECK_EQ_I64(cm_add(cm, 7, 1, 101, 5, 2), 0);  /* other minute */
+    CHECK_EQ_I64(cm_add(cm, 7, 2, 100, 3, 0), 0);  /* other term */
+    CHECK_EQ_I64(cm_add(cm, 8, 1, 100, 4, 4), 0);  /* other ad */
+    CHECK_EQ_I64(cm_add(cm, 0, 0, 0, 1, 0), 0);    /* ad 0 is valid */
+    static struct scan sc;
+    CHECK_EQ_U64(scan_ad(cm, 7, 0, UINT64_MAX, &sc), 3);
+    const struct cm_bucket *b = find_bucket(cm, 7, 1, 100);
+    CHECK(b && b->impressions == 2 && b->clicks == 1);
+    b = find_bucket(cm, 7, 1, 101);
+    CHECK(b && b->impressions == 5 && b->clicks == 2);
+    b = find_bucket(cm, 7, 2, 100);
+    CHECK(b && b->impressions == 3 && b->clicks == 0);
+    b = find_bucket(cm, 8, 1, 100);
+    CHECK(b && b->impressions == 4 && b->clicks == 4);
+    b = find_bucket(cm, 0, 0, 0);
+    CHECK(b && b->impressions == 1 && b->clicks == 0);
+    CHECK_EQ_U64(scan_ad(cm, 9, 0, UINT64_MAX, &sc), 0);
+    CHECK(find_bucket(cm, 9, 1, 100) == NULL);  /* unknown ad */
+    CHECK(find_bucket(cm, 7, 1, 102) == NULL);  /* unknown minute */
+    CHECK(find_bucket(cm, 7, 3, 100) == NULL);  /* unknown term */
+    CHECK(find_bucket(cm, 7, 2, 101) == NULL);
+    CHECK_EQ_U64(cm_bucket_count(cm), 5);
+    cm_free(cm);
+    cm_free(NULL);
+}
+
+/* Many ads and many buckets per ad: every table grows several times. */
+static void fill_big(struct countmap *cm)
+{
+    for (uint64_t ad = 1; ad <= 3000; ad++) {
+        uint64_t id = ad * UINT64_C(0x9e3779b97f4a7c15); /* spread ids */
+        for (uint32_t k = 0; k < (ad % 7 == 0 ? 300 : 3); k++)
+            cm_add(cm, id, k % 17, 1000 + k, ad + k, k % 3);
+    }
+}
+
+static void test_many_ads_and_sorted(void)
+{
+    struct countmap *cm;
+    CHECK_EQ_I64(cm_create(&cm), 0);
+    fill_big(cm);
+    fill_big(cm); /* twice: counts double, buckets do not */
+    uint64_t *ads;
+    size_t n;
+    CHECK_EQ_I64(cm_ads(cm, &ads, &n), 0);
+    CHECK_EQ_U64(n, 3000);
+    for (size_t i = 1; i < n; i++) {
+        if (ads[i - 1] >= ads[i]) {
+            CHECK_FAIL_AT("cm_ads not ascending at %zu", i);
+            break;
+        }
+    }
+    free(ads);
+    /* 428 ads (multiples of 7) with 300 buckets, 2572 with 3. */
+    CHECK_EQ_U64(cm_bucket_count(cm), 428 * 300 + 2572 * 3);
+    uint64_t id = 14 * UINT64_C(0x9e3779b97f4a7c15);
+    const struct cm_bucket *b = find_bucket(cm, id, 250 % 17, 1250);
+    CHECK(b && b->impressions == 2 * (14 + 250) && b->clicks == 2 * (250 % 3));
+    static struct scan sc;
+    CHECK_EQ_U64(scan_ad(cm, id, 0, UINT64_MAX, &sc), 300);
+    cm_free(cm);
+}
+
+/* Scans visit one ad's minutes in [from, to), ascending, whatever order
+ * they were counted in. */
+static void test_scan_range(void)
+{
+    struct countmap *cm;
+    CHECK_EQ_I64(cm_create(&cm), 0);
+    static const uint32_t minutes[] = {1005, 1000, 1003, 1000, 1001, 7,
+                                       UINT32_MAX};
+    for (size_t i = 0; i < sizeof minutes / sizeof minutes[0]; i++) {
+        cm_add(cm, 42, (uint32_t)i, minutes[i], 1, 0);
+        cm_add(cm, 43, 0, minutes[i] / 2, 1, 0); /* another ad */
+    }
+    static struct scan sc;
+    static const struct {
+        uint64_t from, to;
+        size_t n;
+        uint32_t first, last;
+    } rows[] = {
+        {0, UINT64_MAX, 7, 7, UINT32_MAX},
+        {1001, 1004, 2, 1001, 1003},
+        {1000, 1001, 2, 1000, 1000}, /* two terms in minute 1000 */
+        {1004, 1005, 0, 0, 0},
+        {1005, 1006, 1, 1005, 1005},
+        {UINT32_MAX, UINT64_MAX, 1, UINT32_MAX, UINT32_MAX},
+        {1003, 1003, 0, 0, 0},       /* empty range */
+        {1004, 1000, 0, 0, 0},       /* reversed */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        size_t n = scan_ad(cm, 42, rows[i].from, rows[i].to, &sc);
+        int ok = n == rows[i].n;
+        for (size_t k = 1; ok && k < n; k++)
+            ok = sc.b[k - 1].minute <= sc.b[k].minute;
+        if (ok && n)
+            ok = sc.b[0].minute == rows[i].first &&
+                 sc.b[n - 1].minute == rows[i].last;
+        if (!ok)
+            CHECK_FAIL_AT("scan [%llu, %llu): %zu buckets, want %zu",
+                          (unsigned long long)rows[i].from,
+                          (unsigned long long)rows[i].to, n, rows[i].n);
+    }
+    CHECK_EQ_U64(scan_ad(cm, 44, 0, UINT64_MAX, &sc), 0);
+    cm_free(cm);
+}
+
+static void test_ads_empty(void)
+{
+    struct countmap *cm;
+    CHECK_EQ_I64(cm_create(&cm), 0);
+    uint64_t *ads = NULL;
+    size_t n = 99;
+    CHECK_EQ_I64(cm_ads(cm, &ads, &n), 0);
+    CHECK_EQ_U64(n, 0);
+    free(ads);
+    CHECK_EQ_U64(cm_bucket_count(cm), 0);
+    cm_free(cm);
+}
+
+/* Every bucket of a is in b with the same counts, and the sizes match. */
+struct compare {
+    const struct countmap *other;
+    uint64_t ad;
+    int same;
+};
+
+static void compare_one(void *ctx, const struct cm_bucket *b)
+{
+    struct compare *c = ctx;
+    struct cm_bucket o;
+    if (cm_get(c->other, c->ad, b->term_id, b->minute, &o) != 0 ||
+        o.impressions != b->impressions || o.clicks != b->clicks)
+        c->same = 0;
+}
+
+static int maps_equal(const struct countmap *a, const struct countmap *b)
+{
+    uint64_t *ads_a, *ads_b;
+    size_t n_a, n_b;
+    if (cm_ads(a, &ads_a, &n_a) != 0 || cm_ads(b, &ads_b, &n_b) != 0)
+        return 0;
+    struct compare c = {b, 0,
+                        n_a == n_b && cm_bucket_count(a) == cm_bucket_count(b)};
+    for (size_t i = 0; c.same && i < n_a; i++) {
+        c.same = ads_a[i] == ads_b[i];
+        c.ad = ads_a[i];
+        cm_ad_scan(a, ads_a[i], 0, UINT64_MAX, compare_one, &c);
+    }
+    free(ads_a);
+    free(ads_b);
+    return c.same;
+}
+
+static void test_save_load_round_trip(void)
+{
+    char path[128], err[CTRD_ERR_LEN];
+    struct countmap *cm, *back;
+    CHECK_EQ_I64(cm_create(&cm), 0);
+    fill_big(cm);
+    /* The largest ids: terms hands out ids below UINT32_MAX. */
+    cm_add(cm, UINT64_MAX, UINT32_MAX - 1, UINT32_MAX, UINT64_MAX - 1, 7);
+    path_in_tmp(path, sizeof path, "counts-1.dat");
+    CHECK_EQ_I64(cm_save(cm, path, err), 0);
+    CHECK_EQ_I64(cm_create(&back), 0);
+    CHECK_EQ_I64(cm_load(back, path, err), 0);
+    CHECK(maps_equal(cm, back));
+    CHECK(maps_equal(back, cm));
+    const struct cm_bucket *b =
+        find_bucket(back, UINT64_MAX, UINT32_MAX - 1, UINT32_MAX);
+    CHECK(b && b->impressions == UINT64_MAX - 1 && b->clicks == 7);
+    /* Loading adds: a second load doubles every count. */
+    CHECK_EQ_I64(cm_load(back, path, err), 0);
+    fill_big(cm);
+    cm_add(cm, UINT64_MAX - 1, 0, 0, 0, 0); /* not in back */
+    CHECK(!maps_equal(cm, back));
+    cm_free(back);
+    /* An empty map round-trips too. */
+    struct countmap *empty, *empty_back;
+    CHECK_EQ_I64(cm_create(&empty), 0);
+    CHECK_EQ_I64(cm_save(empty, path, err), 0);
+    CHECK_EQ_I64(cm_create(&empty_back), 0);
+    CHECK_EQ_I64(cm_load(empty_back, path, err), 0);
+    CHECK_EQ_U64(cm_bucket_count(empty_back), 0);
+    cm_free(empty);
+    cm_free(empty_back);
+    cm_free(cm);
+    unlink(path);
+}
+
+/* Writes bytes to a file in the temporary directory. */
+static void write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, len, f) != len) {
+        perror(path);
+        exit(1);
+    }
+    fclose(f);
+}
+
+static void test_damaged_files(void)
+{
+    char path[128], bad[128], err[CTRD_ERR_LEN];
+    struct countmap *cm;
+    CHECK_EQ_I64(cm_create(&cm), 0);
+    cm_add(cm, 1, 1, 1, 1, 1);
+    cm_add(cm, 2, 1, 1, 1, 1);
+    path_in_tmp(path, sizeof path, "good.dat");
+    path_in_tmp(bad, sizeof bad, "bad.dat");
+    CHECK_EQ_I64(cm_save(cm, path, err), 0);
+    cm_free(cm);
+    FILE *f = fopen(path, "rb");
+    unsigned char buf[256];
+    size_t len = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f)
+        fclose(f);
+    CHECK_EQ_U64(len, 16 + 2 * (16 + 24)); /* header + 2 ads of 1 bucket */
+    /* Every truncation is corrupt (the empty file: see below). */
+    for (size_t cut = 1; cut < len; cut++) {
+        write_file(bad, buf, cut);
+        struct countmap *m;
+        cm_create(&m);
+        int rc = cm_load(m, bad, err);
+        if (rc != CTRD_ECORRUPT)
+            CHECK_FAIL_AT("truncated to %zu bytes: rc %d, want %d", cut, rc,
+                          CTRD_ECORRUPT);
+        cm_free(m);
+    }
+    /* Trailing garbage, bad magic, an ad count or bucket count too big. */
+    unsigned char edit[sizeof buf + 8];
+    memcpy(edit, buf, len);
+    memset(edit + len, 0, 8);
+    write_file(bad, edit, len + 8);
+    struct countmap *m;
+    cm_create(&m);
+    CHECK_EQ_I64(cm_load(m, bad, err), CTRD_ECORRUPT);
+    cm_free(m);
+    static const struct { size_t at; unsigned char byte; } edits[] = {
+        {0, 'X'},            /* magic */
+        {8, 3},              /* 3 ads, file has 2 */
+        {8 + 8 + 8, 2},      /* first ad: 2 buckets */
+        {8 + 8 + 8 + 7, 1},  /* first ad: 2^56 + 1 buckets */
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        memcpy(edit, buf, len);
+        edit[edits[i].at] = edits[i].byte;
+        write_file(bad, edit, len);
+        cm_create(&m);
+        int rc = cm_load(m, bad, err);
+        if (rc != CTRD_ECORRUPT)
+            CHECK_FAIL_AT("edit at %zu: rc %d, want %d", edits[i].at, rc,
+                          CTRD_ECORRUPT);
+        cm_free(m);
+    }
+    /* A missing file is "not found", not corrupt. */
+    path_in_tmp(bad, sizeof bad, "absent.dat");
+    cm_create(&m);
+    CHECK_EQ_I64(cm_load(m, bad, err), CTRD_ENOTFOUND);
+    cm_free(m);
+    path_in_tmp(bad, sizeof bad, "bad.dat");
+    unlink(bad);
+    unlink(path);
+}
+
+/* A zero-length snapshot (a crash between create and write) is corrupt,
+ * and reading it must not do pointer arithmetic on the NULL map. */
+static void test_empty_file_is_corrupt(void)
+{
+    char path[128], err[CTRD_ERR_LEN];
+    path_in_tmp(path, sizeof path, "empty.dat");
+    write_file(path, "", 0);
+    struct countmap *m;
+    cm_create(&m);
+    CHECK_EQ_I64(cm_load(m, path, err), CTRD_ECORRUPT);
+    CHECK_EQ_U64(cm_bucket_count(m), 0);
+    cm_free(m);
+    unlink(path);
+}
+
+int main(void)
+{
+    make_tmp_dir();
+    RUN(test_add_accumulates);
+    RUN(test_many_ads_and_sorted);
+    RUN(test_scan_range);
+    RUN(test_ads_empty);
+    RUN(test_save_load_round_trip);
+    RUN(test_damaged_files);
+    RUN(test_empty_file_is_corrupt);
+    rmdir(tmp_dir);
+    return check_done();
+}

@@ -1,0 +1,804 @@
+/* Unit tests of engine: NDJSON/TSV chunks in, exact counts out; the counts,
+ * pending clicks and input progress survive checkpoint + reopen; a close
+ * without checkpoint (a crash) goes back to the last checkpoint; the
+ * directory lock; read-only opens; retention; and the same counts for 1
+ * and 3 workers. */
+#include "check.h"
+#include "engine.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define T0 INT64_C(1763805600000) /* 2025-11-22T10:00Z, a minute start */
+#define M0 29396760u
+#define HOUR_MS INT64_C(3600000)
+
+static char tmp_root[64];
+static char open_err[CTRD_ERR_LEN]; /* of the last open_engine() */
+
+/* ---- helpers ---- */
+
+/* A fresh, not yet existing data directory under the temporary root. */
+static const char *new_dir(const char *name)
+{
+    static char dir[128];
+    snprintf(dir, sizeof dir, "%s/%s", tmp_root, name);
+    return dir;
+}
+
+static void remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char path[512];
+    while (d && (de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (unlink(path) != 0)
+            remove_tree(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+}
+
+static int open_engine(const char *dir, unsigned workers, int readonly,
+                       struct engine **e)
+{
+    struct engine_config cfg = {
+        .data_dir = dir,
+        .n_workers = workers,
+        .readonly = readonly,
+        .join_window_ms = 24 * HOUR_MS,
+        .click_timeout_ms = 10 * 60000,
+        .retention_ms = 25 * HOUR_MS,
+    };
+    *e = NULL;
+    open_err[0] = '\0';
+    return engine_open(&cfg, e, open_err);
+}
+
+/* Processes text as one chunk of input number `input`. */
+static int process(struct engine *e, enum engine_kind kind,
+                   enum rec_format fmt, const char *text, uint32_t input,
+                   int64_t now_ms)
+{
+    char err[CTRD_ERR_LEN] = "";
+    struct engine_chunk c = {text, strlen(text), 1, input};
+    int rc = engine_process(e, kind, fmt, &c, 1, now_ms, err);
+    if (rc != 0)
+        CHECK_FAIL_AT("engine_process: %d %s", rc, err);
+    return rc;
+}
+
+static int checkpoint(struct engine *e)
+{
+    char err[CTRD_ERR_LEN] = "";
+    int rc = engine_checkpoint(e, err);
+    if (rc != 0)
+        fprintf(stderr, "  engine_checkpoint: %d %s\n", rc, err);
+    return rc;
+}
+
+static int line_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct dump_ctx {
+    const struct terms *terms;
+    uint64_t ad;
+    char **lines;
+    size_t n, cap;
+};
+
+static void dump_bucket(void *ctx, const struct cm_bucket *b)
+{
+    struct dump_ctx *d = ctx;
+    uint32_t len;
+    const char *term = terms_get(d->terms, b->term_id, &len);
+    if (d->n == d->cap) {
+        d->cap = d->cap ? 2 * d->cap : 64;
+        d->lines = realloc(d->lines, d->cap * sizeof *d->lines);
+        if (!d->lines)
+            abort();
+    }
+    if (asprintf(&d->lines[d->n++], "%llu %.*s %u %llu %llu\n",
+                 (unsigned long long)d->ad, (int)len, term, b->minute,
+                 (unsigned long long)b->impressions,
+                 (unsigned long long)b->clicks) < 0)
+        abort();
+}
+
+/* Every bucket as "ad term minute impressions clicks", sorted: the counts
+ * by term bytes, whatever ids the terms got. Caller frees. */
+static char *dump(const struct engine *e)
+{
+    const struct countmap *cm = engine_counts(e);
+    struct dump_ctx d = {engine_terms(e), 0, NULL, 0, 0};
+    uint64_t *ads;
+    size_t n_ads;
+    if (cm_ads(cm, &ads, &n_ads) != 0)
+        return NULL;
+    for (size_t i = 0; i < n_ads; i++) {
+        d.ad = ads[i];
+        cm_ad_scan(cm, ads[i], 0, UINT64_MAX, dump_bucket, &d);
+    }
+    if (d.n != cm_bucket_count(cm))
+        CHECK_FAIL_AT("scans found %zu buckets, cm_bucket_count %llu", d.n,
+                      (unsigned long long)cm_bucket_count(cm));
+    qsort(d.lines, d.n, sizeof *d.lines, line_cmp);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    for (size_t i = 0; i < d.n; i++) {
+        fputs(d.lines[i], f);
+        free(d.lines[i]);
+    }
+    fclose(f);
+    free(d.lines);
+    free(ads);
+    return text;
+}
+
+static int file_exists(const char *dir, const char *name)
+{
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return stat(path, &st) == 0;
+}
+
+/* ---- the small hand-written case ---- */
+
+static const char queries_a[] =
+    "{\"time\":1763805601000,\"query_id\":\"1\",\"query\":\"Running  Shoes\","
+    "\"ad_ids\":[1001,2002]}\n"
+    "{\"time\":1763805602000,\"query_id\":2,\"query\":\"running shoes\","
+    "\"ad_ids\":[1001]}\n"
+    "{\"time\":1763805661000,\"query_id\":3,\"query\":\"red hat\","
+    "\"ad_ids\":[1001,3003,1001]}\n"
+    "{\"time\":1763805603000,\"query_id\":1,\"query\":\"other\","
+    "\"ad_ids\":[3003]}\n"               /* duplicate query_id */
+    "{\"time\":1763805603000,\"query_id\n" /* line 5: bad JSON */
+    "\n"                                 /* empty: skipped */
+    "{\"time\":\"2025-11-22T10:00:04Z\",\"query_id\":\"4\",\"query\":\"x\","
+    "\"ad_ids\":[4004],\"extra\":{\"a\":[1,2]}}"; /* no final LF */
+
+static const char clicks_a[] =
+    "{\"time\":1763805605000,\"query_id\":\"1\",\"ad_id\":1001}\n"
+    "{\"time\":1763805606000,\"query_id\":\"1\",\"ad_id\":1001,"
+    "\"click_id\":\"x\"}\n"                                  /* duplicate */
+    "{\"time\":1763805670000,\"query_id\":3,\"ad_id\":3003}\n"
+    "{\"time\":1763805670000,\"query_id\":3,\"ad_id\":2002}\n" /* not shown */
+    "{\"time\":1763805600000,\"query_id\":99,\"ad_id\":1}\n"; /* waits */
+
+static const char dump_a[] =
+    "1001 red hat 29396761 1 0\n"
+    "1001 running shoes 29396760 2 1\n"
+    "2002 running shoes 29396760 1 0\n"
+    "3003 red hat 29396761 1 1\n"
+    "4004 x 29396760 1 0\n";
+
+/* What query 99 adds when it comes, with its waiting click. */
+static const char query_99[] =
+    "{\"time\":1763805600100,\"query_id\":99,\"query\":\"late\","
+    "\"ad_ids\":[1]}\n";
+
+static void test_small_case_and_reopen(void)
+{
+    const char *dir = new_dir("small");
+    struct engine *e;
+    if (open_engine(dir, 2, 0, &e) != 0) {
+        CHECK_FAIL_AT("open: %s", open_err);
+        return;
+    }
+    CHECK_EQ_I64(engine_as_of_ms(e), -1);
+    int64_t now = T0 + 100000;
+    process(e, ENGINE_QUERIES, REC_NDJSON, queries_a, 0, now);
+    process(e, ENGINE_CLICKS, REC_NDJSON, clicks_a, 1, now);
+    char *d = dump(e);
+    CHECK_EQ_STR(d, dump_a);
+    free(d);
+    CHECK_EQ_I64(engine_as_of_ms(e), T0 + 61000);
+    struct engine_stats st;
+    engine_get_stats(e, &st);
+    CHECK_EQ_U64(st.query_lines, 6);
+    CHECK_EQ_U64(st.click_lines, 5);
+    CHECK_EQ_U64(st.join.queries_accepted, 4);
+    CHECK_EQ_U64(st.join.queries_duplicate, 1);
+    CHECK_EQ_U64(st.queries_rejected, 1);
+    CHECK_EQ_U64(st.rejects[REC_BAD_JSON], 1);
+    CHECK_EQ_U64(st.join.clicks_joined, 2);
+    CHECK_EQ_U64(st.join.clicks_duplicate, 1);
+    CHECK_EQ_U64(st.join.clicks_deferred, 1);
+    CHECK_EQ_U64(st.clicks_rejected, 1);
+    CHECK_EQ_U64(st.rejects[REC_CLICK_AD_NOT_SHOWN], 1);
+    CHECK_EQ_U64(st.clicks_pending, 1);
+    CHECK_EQ_U64(st.n_samples, 2);
+    if (st.n_samples == 2) {
+        CHECK(st.samples[0].input == 0 && st.samples[0].line == 5 &&
+              st.samples[0].reason == REC_BAD_JSON);
+        CHECK(st.samples[1].input == 1 && st.samples[1].line == 4 &&
+              st.samples[1].reason == REC_CLICK_AD_NOT_SHOWN);
+    }
+    CHECK_EQ_I64(checkpoint(e), 0);
+    engine_close(e);
+
+    /* Reopen: same counts, as_of, and the waiting click is back. */
+    if (open_engine(dir, 3, 0, &e) != 0) {
+        CHECK_FAIL_AT("reopen: %s", open_err);
+        return;
+    }
+    d = dump(e);
+    CHECK_EQ_STR(d, dump_a);
+    free(d);
+    CHECK_EQ_I64(engine_as_of_ms(e), T0 + 61000);
+    engine_get_stats(e, &st);
+    CHECK_EQ_U64(st.clicks_pending, 1);
+    CHECK_EQ_U64(st.join.clicks_joined, 0);
+    /* Re-delivered input changes nothing. */
+    process(e, ENGINE_QUERIES, REC_NDJSON, queries_a, 0, now);
+    process(e, ENGINE_CLICKS, REC_NDJSON, clicks_a, 1, now);
+    d = dump(e);
+    CHECK_EQ_STR(d, dump_a);
+    free(d);
+    engine_get_stats(e, &st);
+    CHECK_EQ_U64(st.join.queries_duplicate, 5);
+    CHECK_EQ_U64(st.join.clicks_duplicate, 3);
+    CHECK_EQ_U64(st.clicks_pending, 2);
+    /* The restored click joins its query. (The re-delivered copy of it
+     * waits too and is a duplicate.) */
+    process(e, ENGINE_QUERIES, REC_NDJSON, query_99, 0, now);
+    d = dump(e);
+    char want[512];
+    snprintf(want, sizeof want, "1 late %u 1 1\n%s", M0, dump_a);
+    CHECK_EQ_STR(d, want);
+    free(d);
+    engine_get_stats(e, &st);
+    CHECK_EQ_U64(st.clicks_pending, 0);
+    CHECK_EQ_U64(st.join.clicks_joined, 1);
+    CHECK_EQ_U64(st.join.clicks_duplicate, 4);
+    engine_close(e);
+    remove_tree(dir);
+}
+
+static void test_chunks_and_workers_limit(void)
+{
+    const char *dir = new_dir("chunks");
+    struct engine *e;
+    if (open_engine(dir, 2, 0, &e) != 0) {
+        CHECK_FAIL_AT("open: %s", open_err);
+        return;
+    }
+    CHECK_EQ_U64(engine_workers(e), 2);
+    char err[CTRD_ERR_LEN];
+    struct engine_chunk c[3] = {{"", 0, 1, 0}, {"", 0, 1, 1}, {"", 0, 1, 2}};
+    CHECK_EQ_I64(engine_process(e, ENGINE_QUERIES, REC_NDJSON, c, 3, T0, err),
+                 CTRD_EINVAL);
+    /* Line numbers come from first_line; TSV works the same. */
+    const char *tsv = "1763805600000\t5\t7,8\tTSV  Term\nbad line\n";
+    struct engine_chunk one = {tsv, strlen(tsv), 41, 6};
+    CHECK_EQ_I64(engine_process(e, ENGINE_QUERIES, REC_TSV, &one, 1, T0, err),
+                 0);
+    struct engine_stats st;
+    engine_get_stats(e, &st);
+    CHECK_EQ_U64(st.n_samples, 1);
+    CHECK(st.samples[0].input == 6 && st.samples[0].line == 42 &&
+          st.samples[0].reason == REC_BAD_TSV);
+    char *d = dump(e);
+    char want[128];
+    snprintf(want, sizeof want, "7 tsv term %u 1 0\n8 tsv term %u 1 0\n", M0,
+             M0);
+    CHECK_EQ_STR(d, want);
+    free(d);
+    engine_close(e);
+    remove_tree(dir);
+}
+
+static void test_progress(void)
+{
+    const char *dir = new_dir("progress");
+    struct engine *e;
+    if (open_engine(dir, 1, 0, &e) != 0) {
+        CHECK_FAIL_AT("open: %s", open_err);
+        return;
+    }
+    uint64_t off = 1, lines = 1;
+    CHECK_EQ_I64(engine_progress_get(e, "q.ndjson", &off, &lines),
+                 CTRD_ENOTFOUND);
+    CHECK_EQ_I64(engine_progress_set(e, "q.ndjson", 123, 4), 0);
+    CHECK_EQ_I64(engine_progress_set(e, "c.tsv", 7, 1), 0);
+    CHECK_EQ_I64(engine_progress_set(e, "q.ndjson", 456, 8), 0); /* update */
+    CHECK_EQ_I64(engine_progress_get(e, "q.ndjson", &off, &lines), 0);
+    CHECK(off == 456 && lines == 8);
+    CHECK_EQ_I64(engine_progress_set(e, "has space", 1, 1), CTRD_EINVAL);
+    CHECK_EQ_I64(engine_progress_set(e, "tab\there", 1, 1), CTRD_EINVAL);
+    char long_key[80];
+    memset(long_key, 'k', sizeof long_key - 1);
+    long_key[sizeof long_key - 1] = '\0';
+    CHECK_EQ_I64(engine_progress_set(e, long_key, 1, 1), CTRD_EINVAL);
+    long_key[63] = '\0'; /* 63 bytes: fits */
+    CHECK_EQ_I64(engine_progress_set(e, long_key, UINT64_MAX, UINT64_MAX), 0);
+    CHECK_EQ_I64(checkpoint(e), 0);
+    CHECK_EQ_I64(engine_progress_set(e, "q.ndjson", 999, 99), 0);
+    engine_close(e); /* no checkpoint: 999 is lost */
+    if (open_engine(dir, 1, 0, &e) != 0) {
+        CHECK_FAIL_AT("reopen: %s", open_err);
+        return;
+    }
+    CHECK_EQ_I64(engine_progress_get(e, "q.ndjson", &off, &lines), 0);
+    CHECK(off == 456 && lines == 8);
+    CHECK_EQ_I64(engine_progress_get(e, "c.tsv", &off, &lines), 0);
+    CHECK(off == 7 && lines == 1);
+    CHECK_EQ_I64(engine_progress_get(e, long_key, &off, &lines), 0);
+    CHECK(off == UINT64_MAX && lines == UINT64_MAX);
+    CHECK_EQ_I64(engine_progress_get(e, "has", &off, &lines), CTRD_ENOTFOUND);
+    engine_close(e);
+    remove_tree(dir);
+}
+
+static const char queries_b[] =
+    "{\"time\":1763805720000,\"query_id\":10,\"query\":\"Blue Hat\","
+    "\"ad_ids\":[1001,4004]}\n"
+    "{\"time\":1763805721000,\"query_id\":11,\"query\":\"new term only b\","
+    "\"ad_ids\":[5005]}\n";
+static const char clicks_b[] =
+    "{\"time\":1763805730000,\"query_id\":10,\"ad_id\":4004}\n"
+    "{\"time\":1763805730000,\"query_id\":1,\"ad_id\":2002}\n";
+
+static void test_crash_reverts_to_checkpoint(void)
+{
+    const char *dir = new_dir("crash");
+    struct engine *e;
+    int64_t now = T0 + 200000;
+    if (open_engine(dir, 2, 0, &e) != 0) {
+        CHECK_FAIL_AT("open: %s", open_err);
+        return;
+    }
+    process(e, ENGINE_QUERIES, REC_NDJSON, queries_a, 0, now);
+    process(e, ENGINE_CLICKS, REC_NDJSON, clicks_a, 1, now);
+    engine_progress_set(e, "a", 100, 5);
+    CHECK_EQ_I64(checkpoint(e), 0);
+    uint32_t terms_a = terms_count(engine_terms(e));
+    process(e, ENGINE_QUERIES, REC_NDJSON, queries_b, 0, now);
+    process(e, ENGINE_CLICKS, REC_NDJSON, clicks_b, 1, now);
+    engine_progress_set(e, "a", 200, 9);
+    char *after_b = dump(e);
+    CHECK(after_b && strcmp(after_b, dump_a) != 0);
+    CHECK(terms_count(engine_terms(e)) > terms_a);
+    engine_close(e); /* a crash: no checkpoint */
+
+    if (open_engine(dir, 2, 0, &e) != 0) {
+        CHECK_FAIL_AT("reopen: %s", open_err);
+        free(after_b);
+        return;
+    }
+    char *d = dump(e);
+    CHECK_EQ_STR(d, dump_a);
+    free(d);
+    uint64_t off = 0, lines = 0;
+    CHECK_EQ_I64(engine_progress_get(e, "a", &off, &lines), 0);
+    CHECK(off == 100 && lines == 5);
+    CHECK_EQ_U64(terms_count(engine_terms(e)), terms_a);
+    uint32_t id;
+    CHECK_EQ_I64(terms_find((struct terms *)engine_terms(e), "new term only b",
+                            15, &id), CTRD_ENOTFOUND);
+    /* Replaying from the recorded progress gives the same counts as the
+     * run that crashed: no query or click lost or counted twice. */
+    process(e, ENGINE_QUERIES, REC_NDJSON, queries_b, 0, now);
+    process(e, ENGINE_CLICKS, REC_NDJSON, clicks_b, 1, now);
+    d = dump(e);
+    CHECK_EQ_STR(d, after_b ? after_b : "");
+    free(d);
+    CHECK_EQ_I64(checkpoint(e), 0);
+    engine_close(e);
+    /* And a second crash right after a checkpoint loses nothing. */
+    if (open_engine(dir, 1, 0, &e) == 0) {
+        d = dump(e);
+        CHECK_EQ_STR(d, after_b ? after_b : "");
+        free(d);
+        engine_close(e);
+    }
+    free(after_b);
+    remove_tree(dir);
+}
+
+static void test_lock_and_readonly(void)
+{
+    const char *dir = new_dir("lock");
+    struct engine *e, *other;
+    int64_t now = T0 + 200000;
+    /* Read-only needs a checkpoint to read. */
+    CHECK_EQ_I64(open_engine(dir, 1, 1, &other), CTRD_ENOTFOUND);
+    if (open_engine(dir, 2, 0, &e) != 0) {
+        CHECK_FAIL_AT("open: %s", open_err);
+        return;
+    }
+    CHECK_EQ_I64(open_engine(dir, 2, 0, &other), CTRD_EBUSY);
+    CHECK(other == NULL);
+    process(e, ENGINE_QUERIES, REC_NDJSON, queries_a, 0, now);
+    process(e, ENGINE_CLICKS, REC_NDJSON, clicks_a, 1, now);
+    CHECK_EQ_I64(checkpoint(e), 0);
+    process(e, ENGINE_QUERIES, REC_NDJSON, queries_b, 0, now);
+    CHECK_EQ_I64(open_engine(dir, 1, 0, &other), CTRD_EBUSY);
+    /* A reader beside the writer sees the last checkpoint only. */
+    CHECK_EQ_I64(open_engine(dir, 0, 1, &other), 0);
+    if (other) {
+        char *d = dump(other);
+        CHECK_EQ_STR(d, dump_a);
+        free(d);
+        CHECK_EQ_I64(engine_as_of_ms(other), T0 + 61000);
+        engine_close(other);
+    }
+    engine_close(e);
+    /* The lock goes with the engine. */
+    CHECK_EQ_I64(open_engine(dir, 1, 0, &e), 0);
+    engine_close(e);
+    remove_tree(dir);
+}
+
+/* Old files go once a checkpoint no longer names them. */
+static void test_garbage_removed(void)
+{
+    const char *dir = new_dir("garbage");
+    struct engine *e;
+    int64_t now = T0 + 200000;
+    if (open_engine(dir, 1, 0, &e) != 0) {
+        CHECK_FAIL_AT("open: %s", open_err);
+        return;
+    }
+    process(e, ENGINE_QUERIES, REC_NDJSON, queries_a, 0, now);
+    process(e, ENGINE_CLICKS, REC_NDJSON, clicks_a, 1, now);
+    CHECK_EQ_I64(checkpoint(e), 0);
+    CHECK(file_exists(dir, "MANIFEST"));
+    CHECK(file_exists(dir, "counts-1.dat"));
+    CHECK(file_exists(dir, "pending-1.dat"));
+    process(e, ENGINE_QUERIES, REC_NDJSON, query_99, 0, now);
+    CHECK_EQ_I64(checkpoint(e), 0);
+    CHECK(file_exists(dir, "counts-2.dat"));
+    CHECK(!file_exists(dir, "counts-1.dat"));
+    CHECK(!file_exists(dir, "pending-1.dat")); /* nothing waits now */
+    CHECK(!file_exists(dir, "pending-2.dat"));
+    engine_close(e);
+    /* Files of a checkpoint that crashed before its MANIFEST: deleted at
+     * open. Files that are not ctrd's stay. */
+    static const char *const strays[] = {"q489946-9-0.run", "m489946-9-1.marks",
+                                         "counts-9.dat", "MANIFEST.tmp",
+                                         "notes.txt"};
+    for (size_t i = 0; i < 5; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, strays[i]);
+        FILE *f = fopen(path, "w");
+        if (f)
+            fclose(f);
+    }
+    if (open_engine(dir, 1, 0, &e) != 0) {
+        CHECK_FAIL_AT("reopen: %s", open_err);
+    } else {
+        for (size_t i = 0; i < 4; i++) {
+            if (file_exists(dir, strays[i]))
+                CHECK_FAIL_AT("%s was not deleted", strays[i]);
+        }
+        CHECK(file_exists(dir, "notes.txt"));
+        CHECK(file_exists(dir, "counts-2.dat"));
+        CHECK(file_exists(dir, "terms.dat"));
+        char *d = dump(e);
+        char want[512];
+        snprintf(want, sizeof want, "1 late %u 1 1\n%s", M0, dump_a);
+        CHECK_EQ_STR(d, want);
+        free(d);
+        engine_close(e);
+    }
+    remove_tree(dir);
+}
+
+/* A checkpoint that fails (here: the counts file cannot be created) must
+ * leave the engine able to write a good one later. */
+static void test_failed_checkpoint_then_good_one(void)
+{
+    const char *dir = new_dir("failed");
+    char path[256], err[CTRD_ERR_LEN];
+    struct engine *e;
+    int64_t now = T0 + 200000;
+    if (open_engine(dir, 1, 0, &e) != 0) {
+        CHECK_FAIL_AT("open: %s", open_err);
+        return;
+    }
+    process(e, ENGINE_QUERIES, REC_NDJSON, queries_a, 0, now);
+    CHECK_EQ_I64(checkpoint(e), 0); /* seq 1 */
+    process(e, ENGINE_CLICKS, REC_NDJSON, clicks_a, 1, now);
+    snprintf(path, sizeof path, "%s/counts-2.dat", dir);
+    mkdir(path, 0755); /* in the way of seq 2's counts file */
+    CHECK(engine_checkpoint(e, err) != 0);
+    rmdir(path);
+    CHECK_EQ_I64(checkpoint(e), 0); /* seq 3 */
+    engine_close(e);
+    int rc = open_engine(dir, 1, 0, &e);
+    if (rc != 0)
+        CHECK_FAIL_AT("reopen after a failed checkpoint: %s", open_err);
+    if (rc == 0) {
+        char *d = dump(e);
+        CHECK_EQ_STR(d, dump_a);
+        free(d);
+        engine_close(e);
+    }
+    remove_tree(dir);
+}
+
+/* Queries older than the retention horizon cannot be checked for
+ * duplicates any more: they are rejected, never counted twice. */
+static void test_retention(void)
+{
+    const char *dir = new_dir("retention");
+    struct engine *e;
+    int64_t now = T0 + 31 * HOUR_MS;
+    if (open_engine(dir, 2, 0, &e) != 0) {
+        CHECK_FAIL_AT("open: %s", open_err);
+        return;
+    }
+    char late[256];
+    snprintf(late, sizeof late,
+             "{\"time\":%lld,\"query_id\":2000,\"query\":\"late\","
+             "\"ad_ids\":[7]}\n",
+             (long long)(T0 + 30 * HOUR_MS));
+    static const char early[] =
+        "{\"time\":1763805600000,\"query_id\":1000,\"query\":\"early\","
+        "\"ad_ids\":[7]}\n";
+    process(e, ENGINE_QUERIES, REC_NDJSON, early, 0, now);
+    process(e, ENGINE_QUERIES, REC_NDJSON, late, 0, now);
+    CHECK_EQ_I64(checkpoint(e), 0); /* horizon: T0 + 5 h */
+    process(e, ENGINE_QUERIES, REC_NDJSON, early, 0, now); /* again */
+    struct engine_stats st;
+    engine_get_stats(e, &st);
+    CHECK_EQ_U64(st.rejects[REC_QUERY_TOO_OLD], 1);
+    CHECK_EQ_U64(st.join.queries_accepted, 2);
+    char *d = dump(e);
+    char want[256];
+    snprintf(want, sizeof want, "7 early %u 1 0\n7 late %u 1 0\n", M0,
+             M0 + 30 * 60);
+    CHECK_EQ_STR(d, want);
+    free(d);
+    /* A bogus far-future query does not move the horizon. */
+    static const char future[] =
+        "{\"time\":253402300799999,\"query_id\":3000,\"query\":\"future\","
+        "\"ad_ids\":[8]}\n";
+    process(e, ENGINE_QUERIES, REC_NDJSON, future, 0, now);
+    CHECK_EQ_I64(engine_as_of_ms(e), T0 + 30 * HOUR_MS);
+    engine_close(e);
+    remove_tree(dir);
+}
+
+/* ---- 1 worker vs 3 workers ---- */
+
+struct input {
+    char *text;
+    size_t len;
+    uint64_t impressions; /* distinct ads of the first valid records */
+};
+
+static unsigned ads_of(unsigned i, uint64_t *ads)
+{
+    unsigned n = 1 + i % 4;
+    for (unsigned k = 0; k < n; k++)
+        ads[k] = 1000 + (i * 7 + k * 13) % 60;
+    return n;
+}
+
+static int64_t time_of(unsigned i)
+{
+    return T0 + (int64_t)i * 1700;
+}
+
+static void gen_queries(struct input *in)
+{
+    FILE *f = open_memstream(&in->text, &in->len);
+    in->impressions = 0;
+    for (unsigned i = 1; i <= 3000; i++) {
+        uint64_t ads[4];
+        unsigned n = ads_of(i, ads), qid = i;
+        if (i % 97 == 0) { /* a duplicate of an earlier query */
+            qid = i - 50;
+            n = ads_of(i + 1, ads);
+        }
+        if (i % 211 == 0) {
+            fprintf(f, "{\"time\":%lld,\"query_id\":%u,\"query\":\"broken\n",
+                    (long long)time_of(i), qid);
+            continue;
+        }
+        if (i % 301 == 0)
+            fputc('\n', f);
+        fprintf(f, "{\"time\":%lld,\"query_id\":\"%u\",\"query\":\"Term  %u\","
+                   "\"ad_ids\":[",
+                (long long)time_of(i), qid, i % 23);
+        for (unsigned k = 0; k < n; k++)
+            fprintf(f, "%s%llu", k ? "," : "", (unsigned long long)ads[k]);
+        fputs("]}\n", f);
+        if (i % 97 != 0)
+            in->impressions += n;
+    }
+    fclose(f);
+}
+
+/* TSV clicks: early ones (before their queries) or late ones. */
+static void gen_clicks(struct input *in, int early)
+{
+    FILE *f = open_memstream(&in->text, &in->len);
+    for (unsigned k = 1; k <= 1500; k++) {
+        unsigned qid = early ? 2000 + (k % 500) * 2 : (k * 13) % 3000 + 1;
+        uint64_t ads[4];
+        unsigned n = ads_of(qid, ads);
+        uint64_t ad = ads[k % n];
+        if (k % 17 == 0)
+            ad = 999; /* never shown */
+        int64_t t = time_of(qid) + (int64_t)(k % 50) * 1000;
+        if (k % 29 == 0)
+            t = time_of(qid) + 25 * HOUR_MS; /* outside the window */
+        fprintf(f, "%lld\t%u\t%llu\tc-%u\n", (long long)t, qid,
+                (unsigned long long)ad, k);
+        if (k % 10 == 0) /* a double click */
+            fprintf(f, "%lld\t%u\t%llu\n", (long long)t + 300, qid,
+                    (unsigned long long)ad);
+    }
+    fclose(f);
+}
+
+/* Splits text into n chunks at line ends, numbering lines on. */
+static unsigned split(const struct input *in, uint32_t input, unsigned n,
+                      struct engine_chunk *out)
+{
+    size_t start = 0;
+    uint64_t line = 1;
+    unsigned k = 0;
+    for (; k < n && start < in->len; k++) {
+        size_t end = k == n - 1 ? in->len : in->len * (k + 1) / n;
+        while (end < in->len && in->text[end - 1] != '\n')
+            end++;
+        out[k] = (struct engine_chunk){in->text + start, end - start, line,
+                                       input};
+        for (size_t i = start; i < end; i++)
+            line += in->text[i] == '\n';
+        start = end;
+    }
+    return k;
+}
+
+/* Runs the three inputs through an engine of `workers` workers, the
+ * inputs split in three chunks each; returns the dump and stats. */
+static char *run_inputs(const char *dir, unsigned workers,
+                        const struct input *in, struct engine_stats *st)
+{
+    static const enum engine_kind kinds[] = {ENGINE_CLICKS, ENGINE_QUERIES,
+                                             ENGINE_CLICKS};
+    static const enum rec_format fmts[] = {REC_TSV, REC_NDJSON, REC_TSV};
+    struct engine *e;
+    char err[CTRD_ERR_LEN];
+    if (open_engine(dir, workers, 0, &e) != 0)
+        return NULL;
+    for (unsigned i = 0; i < 3; i++) {
+        struct engine_chunk c[3];
+        unsigned n = split(&in[i], i, 3, c);
+        for (unsigned k = 0; k < n; k += workers) {
+            unsigned m = n - k < workers ? n - k : workers;
+            if (engine_process(e, kinds[i], fmts[i], c + k, m, T0, err) != 0)
+                CHECK_FAIL_AT("engine_process: %s", err);
+        }
+    }
+    engine_get_stats(e, st);
+    char *d = dump(e);
+    engine_close(e);
+    return d;
+}
+
+static struct engine_stats s1, s3; /* of test_one_vs_three_workers */
+
+static void test_one_vs_three_workers(void)
+{
+    struct input in[3];
+    gen_clicks(&in[0], 1);
+    gen_queries(&in[1]);
+    gen_clicks(&in[2], 0);
+    const char *dir1 = new_dir("w1");
+    char *d1 = run_inputs(dir1, 1, in, &s1);
+    remove_tree(dir1);
+    const char *dir3 = new_dir("w3");
+    char *d3 = run_inputs(dir3, 3, in, &s3);
+    remove_tree(dir3);
+    CHECK(d1 != NULL && d3 != NULL);
+    if (d1 && d3) {
+        CHECK(strcmp(d1, d3) == 0);
+        /* Impressions add up to the distinct ads of accepted queries. */
+        uint64_t imps = 0, clicks = 0;
+        for (const char *p = d1; *p;) {
+            const char *nl = strchr(p, '\n');
+            const char *sp = nl;
+            for (int k = 0; k < 2; k++)
+                while (*--sp != ' ')
+                    ;
+            unsigned long long a, b;
+            if (sscanf(sp, " %llu %llu", &a, &b) == 2) {
+                imps += a;
+                clicks += b;
+            }
+            p = nl + 1;
+        }
+        CHECK_EQ_U64(imps, in[1].impressions);
+        CHECK_EQ_U64(clicks, s1.join.clicks_joined);
+    }
+    CHECK_EQ_U64(s1.join.queries_accepted, s3.join.queries_accepted);
+    CHECK_EQ_U64(s1.join.queries_duplicate, s3.join.queries_duplicate);
+    CHECK_EQ_U64(s1.join.clicks_joined, s3.join.clicks_joined);
+    CHECK_EQ_U64(s1.join.clicks_duplicate, s3.join.clicks_duplicate);
+    CHECK_EQ_U64(s1.join.clicks_rejected, s3.join.clicks_rejected);
+    CHECK_EQ_U64(s1.clicks_pending, s3.clicks_pending);
+    CHECK_EQ_U64(s1.query_lines, s3.query_lines);
+    CHECK_EQ_U64(s1.click_lines, s3.click_lines);
+    for (int r = 0; r < REC_REASON_COUNT; r++)
+        CHECK_EQ_U64(s1.rejects[r], s3.rejects[r]);
+    CHECK_EQ_U64(s1.query_lines, 3000);
+    CHECK_EQ_U64(s1.click_lines, 2 * (1500 + 150));
+    CHECK_EQ_U64(s1.rejects[REC_BAD_JSON], 3000 / 211);
+    CHECK_EQ_U64(s1.join.queries_duplicate, 3000 / 97);
+    CHECK_EQ_U64(s1.join.queries_accepted, 3000 - 3000 / 211 - 3000 / 97);
+    CHECK(s1.join.clicks_joined > 1000);
+    CHECK(s1.join.clicks_duplicate > 100);
+    CHECK(s1.rejects[REC_CLICK_AD_NOT_SHOWN] > 100);
+    printf("  joined %llu, duplicate %llu, rejected %llu, pending %llu\n",
+           (unsigned long long)s1.join.clicks_joined,
+           (unsigned long long)s1.join.clicks_duplicate,
+           (unsigned long long)s1.join.clicks_rejected,
+           (unsigned long long)s1.clicks_pending);
+    free(d1);
+    free(d3);
+    for (int i = 0; i < 3; i++)
+        free(in[i].text);
+}
+
+/* The reject samples are "the first rejects by (input, line)": the same
+ * whatever the number of workers, even when one worker meets more than
+ * ENGINE_REJECT_SAMPLES rejects in a batch, out of line order (waiting
+ * clicks are judged in the order their queries arrive). */
+static void test_reject_samples_one_vs_three(void)
+{
+    CHECK_EQ_U64(s1.n_samples, ENGINE_REJECT_SAMPLES);
+    CHECK_EQ_U64(s3.n_samples, ENGINE_REJECT_SAMPLES);
+    for (size_t i = 0; i < s1.n_samples && i < s3.n_samples; i++) {
+        if (s1.samples[i].input != s3.samples[i].input ||
+            s1.samples[i].line != s3.samples[i].line ||
+            s1.samples[i].reason != s3.samples[i].reason) {
+            CHECK_FAIL_AT("reject sample %zu differs: 1 worker (%u, %llu, "
+                          "%s), 3 workers (%u, %llu, %s)", i,
+                          s1.samples[i].input,
+                          (unsigned long long)s1.samples[i].line,
+                          rec_reason_name(s1.samples[i].reason),
+                          s3.samples[i].input,
+                          (unsigned long long)s3.samples[i].line,
+                          rec_reason_name(s3.samples[i].reason));
+            break;
+        }
+    }
+}
+
+int main(void)
+{
+    snprintf(tmp_root, sizeof tmp_root, "/tmp/ctrd-engine-XXXXXX");
+    if (!mkdtemp(tmp_root)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    RUN(test_small_case_and_reopen);
+    RUN(test_chunks_and_workers_limit);
+    RUN(test_progress);
+    RUN(test_crash_reverts_to_checkpoint);
+    RUN(test_lock_and_readonly);
+    RUN(test_garbage_removed);
+    RUN(test_retention);
+    RUN(test_one_vs_three_workers);
+    RUN(test_reject_samples_one_vs_three);
+    RUN(test_failed_checkpoint_then_good_one);
+    remove_tree(tmp_root);
+    return check_done();
+}

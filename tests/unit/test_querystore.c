@@ -1,0 +1,683 @@
+/* Unit tests of querystore: memtable and run lookups, checkpoint + reload
+ * from the manifest lines, compaction, hour partitions, clicked pairs,
+ * the retention horizon, and damaged files. */
+#include "check.h"
+#include "querystore.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define HOUR QS_PARTITION_MS
+#define H0 INT64_C(489946) /* 2025-11-22T10:00Z */
+
+static char tmp_dir[64];
+
+static void make_tmp_dir(void)
+{
+    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/ctrd-qs-XXXXXX");
+    if (!mkdtemp(tmp_dir)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+}
+
+/* Deletes every file of the temporary directory. */
+static void clean_tmp_dir(void)
+{
+    DIR *d = opendir(tmp_dir);
+    struct dirent *de;
+    char path[512];
+    while (d && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", tmp_dir, de->d_name);
+        unlink(path);
+    }
+    if (d)
+        closedir(d);
+}
+
+static struct qs *open_qs(unsigned workers, int64_t horizon_ms)
+{
+    char err[CTRD_ERR_LEN];
+    struct qs *qs = NULL;
+    if (qs_open(tmp_dir, workers, horizon_ms, &qs, err) != 0)
+        CHECK_FAIL_AT("qs_open: %s", err);
+    return qs;
+}
+
+/* Query i: time, 1..6 ads derived from i, term id i * 3. Queries without
+ * ads have their own test (test_queries_without_ads). */
+static struct rec_query query_of(uint64_t id, int64_t time_ms)
+{
+    struct rec_query q = {.query_id = id, .time_ms = time_ms};
+    q.n_ads = (uint32_t)(1 + id % 6);
+    for (uint32_t k = 0; k < q.n_ads; k++)
+        q.ads[k] = id * 100 + k;
+    return q;
+}
+
+static int put(struct qs *qs, unsigned worker, uint64_t id, int64_t time_ms)
+{
+    struct rec_query q = query_of(id, time_ms);
+    return qs_put(qs, worker, &q, (uint32_t)(id * 3));
+}
+
+/* Whether the stored query id is exactly what put() stored. */
+static int stored_ok(struct qs *qs, unsigned worker, uint64_t id,
+                     int64_t time_ms)
+{
+    struct qs_query got;
+    if (qs_get(qs, worker, id, &got) != 0)
+        return 0;
+    struct rec_query want = query_of(id, time_ms);
+    if (got.query_id != id || got.time_ms != time_ms ||
+        got.term_id != (uint32_t)(id * 3) || got.n_ads != want.n_ads)
+        return 0;
+    return want.n_ads == 0 ||
+           memcmp(got.ads, want.ads, 8 * (size_t)want.n_ads) == 0;
+}
+
+/* Runs a checkpoint and returns the manifest text (malloc'd). */
+static char *checkpoint(struct qs *qs, uint64_t seq, int64_t horizon_ms)
+{
+    char err[CTRD_ERR_LEN], *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    int rc = qs_checkpoint(qs, seq, horizon_ms, m, err);
+    fclose(m);
+    if (rc != 0)
+        CHECK_FAIL_AT("qs_checkpoint: %d %s", rc, err);
+    return text;
+}
+
+/* A fresh store loaded from manifest text; *rc is the first failure. */
+static struct qs *reload(const char *manifest, unsigned workers,
+                         int64_t horizon_ms, int *rc)
+{
+    char err[CTRD_ERR_LEN], kind[16], file[64];
+    long long hour;
+    struct qs *qs = open_qs(workers, horizon_ms);
+    *rc = qs ? 0 : -1;
+    for (const char *p = manifest; qs && *rc == 0 && *p;) {
+        if (sscanf(p, "%15s %lld %63s", kind, &hour, file) != 3) {
+            CHECK_FAIL_AT("bad manifest line: %.40s", p);
+            break;
+        }
+        *rc = qs_load(qs, kind, hour, file, err);
+        p = strchr(p, '\n');
+        p = p ? p + 1 : "";
+    }
+    return qs;
+}
+
+/* Manifest lines of a kind ("run", "marks"), of one hour unless -1. */
+static unsigned count_lines(const char *manifest, const char *kind,
+                            int64_t hour)
+{
+    unsigned n = 0;
+    char k[16];
+    long long h;
+    for (const char *p = manifest; *p;) {
+        if (sscanf(p, "%15s %lld", k, &h) == 2 && strcmp(k, kind) == 0 &&
+            (hour < 0 || h == hour))
+            n++;
+        p = strchr(p, '\n');
+        p = p ? p + 1 : "";
+    }
+    return n;
+}
+
+static void test_memtable(void)
+{
+    struct qs *qs = open_qs(2, INT64_MIN);
+    if (!qs)
+        return;
+    struct qs_query got;
+    CHECK_EQ_I64(qs_get(qs, 0, 1, &got), CTRD_ENOTFOUND);
+    /* Enough to grow the slot table and the ads array several times. */
+    for (uint64_t id = 1; id <= 20000; id++)
+        CHECK_EQ_I64(put(qs, (unsigned)(id & 1), id, H0 * HOUR + (int64_t)id),
+                     0);
+    unsigned bad = 0;
+    for (uint64_t id = 1; id <= 20000; id++)
+        bad += !stored_ok(qs, (unsigned)(id & 1), id, H0 * HOUR + (int64_t)id);
+    CHECK_EQ_U64(bad, 0);
+    CHECK_EQ_I64(qs_get(qs, 0, 20002, &got), CTRD_ENOTFOUND);
+    CHECK_EQ_I64(qs_get(qs, 1, 20001, &got), CTRD_ENOTFOUND);
+    struct rec_query max = query_of(UINT64_MAX, H0 * HOUR);
+    max.n_ads = REC_ADS_MAX;
+    for (uint32_t k = 0; k < REC_ADS_MAX; k++)
+        max.ads[k] = UINT64_MAX - k;
+    CHECK_EQ_I64(qs_put(qs, 1, &max, UINT32_MAX), 0);
+    CHECK_EQ_I64(qs_get(qs, 1, UINT64_MAX, &got), 0);
+    CHECK_EQ_U64(got.n_ads, REC_ADS_MAX);
+    CHECK_EQ_U64(got.term_id, UINT32_MAX);
+    CHECK_EQ_U64(got.ads[REC_ADS_MAX - 1], UINT64_MAX - (REC_ADS_MAX - 1));
+    struct qs_stats st;
+    qs_get_stats(qs, &st);
+    CHECK_EQ_U64(st.mem_queries, 20001);
+    CHECK_EQ_U64(st.runs, 0);
+    qs_close(qs);
+    qs_close(NULL);
+}
+
+static void test_checkpoint_and_reload(void)
+{
+    clean_tmp_dir();
+    struct qs *qs = open_qs(2, INT64_MIN);
+    if (!qs)
+        return;
+    /* 6000 queries over three hours, the last one on the hour's edge. */
+    for (uint64_t id = 1; id <= 6000; id++) {
+        int64_t t = (H0 + (int64_t)(id % 3)) * HOUR + (int64_t)(id * 599);
+        if (id == 6000)
+            t = (H0 + 1) * HOUR - 1;
+        CHECK_EQ_I64(put(qs, (unsigned)(id % 2), id, t), 0);
+    }
+    char *manifest = checkpoint(qs, 1, INT64_MIN);
+    if (!manifest)
+        goto done;
+    struct qs_stats st;
+    qs_get_stats(qs, &st);
+    CHECK_EQ_U64(st.partitions, 3);
+    CHECK_EQ_U64(st.runs, 3);
+    CHECK_EQ_U64(st.queries_on_disk, 6000);
+    CHECK_EQ_U64(st.mem_queries, 0);
+    CHECK(st.disk_bytes > 6000 * 40);
+    CHECK_EQ_U64(count_lines(manifest, "run", -1), 3);
+    CHECK_EQ_U64(count_lines(manifest, "run", H0), 1);
+    CHECK_EQ_U64(count_lines(manifest, "run", H0 + 1), 1);
+    CHECK_EQ_U64(count_lines(manifest, "run", H0 + 2), 1);
+    CHECK_EQ_U64(count_lines(manifest, "marks", -1), 0);
+    int rc;
+    struct qs *back = reload(manifest, 3, INT64_MIN, &rc);
+    CHECK_EQ_I64(rc, 0);
+    unsigned bad_same = 0, bad_back = 0, found_absent = 0;
+    for (uint64_t id = 1; id <= 6000; id++) {
+        int64_t t = (H0 + (int64_t)(id % 3)) * HOUR + (int64_t)(id * 599);
+        if (id == 6000)
+            t = (H0 + 1) * HOUR - 1;
+        bad_same += !stored_ok(qs, (unsigned)(id % 2), id, t);
+        bad_back += back && !stored_ok(back, (unsigned)(id % 3), id, t);
+    }
+    struct qs_query got;
+    for (uint64_t id = 6001; back && id <= 106000; id++)
+        found_absent += qs_get(back, 0, id, &got) == 0;
+    found_absent += back && qs_get(back, 0, UINT64_MAX, &got) == 0;
+    CHECK_EQ_U64(bad_same, 0);
+    CHECK_EQ_U64(bad_back, 0);
+    CHECK_EQ_U64(found_absent, 0);
+    if (back) {
+        qs_get_stats(back, &st);
+        CHECK_EQ_U64(st.queries_on_disk, 6000);
+        CHECK_EQ_U64(st.partitions, 3);
+    }
+    qs_close(back);
+    /* An empty checkpoint names the same runs again. */
+    char *again = checkpoint(qs, 2, INT64_MIN);
+    CHECK(again && strcmp(again, manifest) == 0);
+    free(again);
+    free(manifest);
+done:
+    qs_close(qs);
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x += UINT64_C(0x9e3779b97f4a7c15);
+    x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return x ^ (x >> 31);
+}
+
+/* Query ids spread over all 64 bits: the flush sorts every digit. */
+static void test_wide_query_ids(void)
+{
+    clean_tmp_dir();
+    struct qs *qs = open_qs(3, INT64_MIN);
+    if (!qs)
+        return;
+    static const uint64_t edges[] = {
+        UINT64_MAX, UINT64_C(1) << 63, UINT64_C(0x0001000100010001),
+        UINT64_C(0xffff0000ffff0000), UINT64_C(0x00000000ffffffff), 1,
+    };
+    uint64_t ids[20006];
+    size_t n = 0;
+    for (size_t i = 0; i < 6; i++)
+        ids[n++] = edges[i];
+    for (uint64_t i = 0; i < 20000; i++) {
+        uint64_t id = mix64(i);
+        ids[n++] = id ? id : 2;
+    }
+    for (size_t i = 0; i < n; i++)
+        CHECK_EQ_I64(put(qs, (unsigned)(ids[i] % 3), ids[i],
+                         H0 * HOUR + (int64_t)(ids[i] % HOUR)), 0);
+    char *manifest = checkpoint(qs, 1, INT64_MIN);
+    int rc;
+    struct qs *back = manifest ? reload(manifest, 1, INT64_MIN, &rc) : NULL;
+    unsigned missing = 0;
+    for (size_t i = 0; back && i < n; i++) {
+        int64_t t = H0 * HOUR + (int64_t)(ids[i] % HOUR);
+        missing += !stored_ok(qs, 0, ids[i], t) + !stored_ok(back, 0, ids[i], t);
+    }
+    CHECK(back != NULL);
+    CHECK_EQ_U64(missing, 0);
+    struct qs_query got;
+    unsigned found_absent = 0;
+    for (uint64_t i = 20000; back && i < 40000; i++)
+        found_absent += qs_get(back, 0, mix64(i), &got) == 0;
+    CHECK_EQ_U64(found_absent, 0);
+    qs_close(back);
+    free(manifest);
+    qs_close(qs);
+}
+
+static void test_partitions_by_hour(void)
+{
+    clean_tmp_dir();
+    struct qs *qs = open_qs(1, INT64_MIN);
+    if (!qs)
+        return;
+    static const int64_t times[] = {
+        H0 * HOUR, H0 * HOUR + HOUR - 1, (H0 + 1) * HOUR,
+        (H0 + 5) * HOUR + 1, (H0 + 1) * HOUR + 1,
+    };
+    for (uint64_t i = 0; i < 5; i++)
+        put(qs, 0, i + 1, times[i]);
+    char *manifest = checkpoint(qs, 1, INT64_MIN);
+    if (manifest) {
+        CHECK_EQ_U64(count_lines(manifest, "run", -1), 3);
+        CHECK_EQ_U64(count_lines(manifest, "run", H0), 1);
+        CHECK_EQ_U64(count_lines(manifest, "run", H0 + 1), 1);
+        CHECK_EQ_U64(count_lines(manifest, "run", H0 + 5), 1);
+    }
+    struct qs_stats st;
+    qs_get_stats(qs, &st);
+    CHECK_EQ_U64(st.partitions, 3);
+    for (uint64_t i = 0; i < 5; i++)
+        CHECK(stored_ok(qs, 0, i + 1, times[i]));
+    free(manifest);
+    qs_close(qs);
+}
+
+static void test_compaction(void)
+{
+    clean_tmp_dir();
+    struct qs *qs = open_qs(2, INT64_MIN);
+    if (!qs)
+        return;
+    char *manifest = NULL;
+    uint64_t max_runs = 0, id = 0;
+    for (uint64_t seq = 1; seq <= 64; seq++) {
+        /* Mostly 100 a checkpoint, with a few big and tiny ones. */
+        uint64_t n = seq == 5 ? 3000 : seq % 9 == 0 ? 1 : 100;
+        for (uint64_t k = 0; k < n; k++) {
+            id++;
+            /* ids interleave across checkpoints: runs overlap in range */
+            uint64_t qid = (id * UINT64_C(2654435761)) % 1000003 + 1;
+            put(qs, (unsigned)(qid & 1), qid, H0 * HOUR + (int64_t)(qid % HOUR));
+        }
+        free(manifest);
+        manifest = checkpoint(qs, seq, INT64_MIN);
+        struct qs_stats st;
+        qs_get_stats(qs, &st);
+        if (st.runs > max_runs)
+            max_runs = st.runs;
+        if (manifest && count_lines(manifest, "run", -1) != st.runs)
+            CHECK_FAIL_AT("seq %llu: manifest names %u runs, stats %llu",
+                          (unsigned long long)seq,
+                          count_lines(manifest, "run", -1),
+                          (unsigned long long)st.runs);
+        CHECK_EQ_U64(st.queries_on_disk, id);
+    }
+    printf("  %llu queries in 64 checkpoints: at most %llu runs\n",
+           (unsigned long long)id, (unsigned long long)max_runs);
+    CHECK(max_runs <= 7); /* about log2(64) + 1 */
+    int rc;
+    struct qs *back = manifest ? reload(manifest, 1, INT64_MIN, &rc) : NULL;
+    CHECK(back != NULL);
+    unsigned missing = 0;
+    for (uint64_t i = 1; back && i <= id; i++) {
+        uint64_t qid = (i * UINT64_C(2654435761)) % 1000003 + 1;
+        int64_t t = H0 * HOUR + (int64_t)(qid % HOUR);
+        missing += !stored_ok(qs, (unsigned)(qid & 1), qid, t);
+        missing += !stored_ok(back, 0, qid, t);
+    }
+    CHECK_EQ_U64(missing, 0);
+    qs_close(back);
+    free(manifest);
+    qs_close(qs);
+}
+
+static void test_marks(void)
+{
+    clean_tmp_dir();
+    struct qs *qs = open_qs(1, INT64_MIN);
+    if (!qs)
+        return;
+    struct qs_query q;
+    put(qs, 0, 5, H0 * HOUR + 10); /* ads 500..504 */
+    CHECK_EQ_I64(qs_get(qs, 0, 5, &q), 0);
+    CHECK_EQ_I64(qs_mark_clicked(qs, 0, &q, 500), 1);
+    CHECK_EQ_I64(qs_mark_clicked(qs, 0, &q, 500), 0);
+    CHECK_EQ_I64(qs_mark_clicked(qs, 0, &q, 501), 1);
+    char *manifest = checkpoint(qs, 1, INT64_MIN);
+    free(manifest);
+    struct qs_stats st;
+    qs_get_stats(qs, &st);
+    CHECK_EQ_U64(st.clicked_pairs, 2);
+    CHECK_EQ_I64(qs_get(qs, 0, 5, &q), 0); /* now from the run */
+    CHECK_EQ_I64(qs_mark_clicked(qs, 0, &q, 500), 0);
+    CHECK_EQ_I64(qs_mark_clicked(qs, 0, &q, 502), 1);
+    /* Twenty more checkpoints with clicks: more than MARK_FILES_MAX delta
+     * files, so the partition gets rewritten whole on the way. */
+    uint64_t pairs = 3;
+    for (uint64_t seq = 2; seq <= 21; seq++) {
+        for (uint64_t k = 0; k < 50; k++) {
+            uint64_t qid = 1000 + seq * 100 + k;
+            put(qs, 0, qid, H0 * HOUR + (int64_t)qid);
+            CHECK_EQ_I64(qs_get(qs, 0, qid, &q), 0);
+            CHECK_EQ_I64(qs_mark_clicked(qs, 0, &q, q.ads[0]), 1);
+            pairs++;
+        }
+        manifest = checkpoint(qs, seq, INT64_MIN);
+        if (manifest && count_lines(manifest, "marks", H0) > 8)
+            CHECK_FAIL_AT("seq %llu: %u marks files", (unsigned long long)seq,
+                          count_lines(manifest, "marks", H0));
+        if (seq < 21)
+            free(manifest);
+    }
+    qs_get_stats(qs, &st);
+    CHECK_EQ_U64(st.clicked_pairs, pairs);
+    int rc;
+    struct qs *back = manifest ? reload(manifest, 1, INT64_MIN, &rc) : NULL;
+    CHECK(back != NULL);
+    if (back) {
+        CHECK_EQ_I64(rc, 0);
+        qs_get_stats(back, &st);
+        CHECK_EQ_U64(st.clicked_pairs, pairs);
+        CHECK_EQ_I64(qs_get(back, 0, 5, &q), 0);
+        CHECK_EQ_I64(qs_mark_clicked(back, 0, &q, 500), 0);
+        CHECK_EQ_I64(qs_mark_clicked(back, 0, &q, 502), 0);
+        CHECK_EQ_I64(qs_mark_clicked(back, 0, &q, 503), 1);
+        unsigned again = 0;
+        for (uint64_t seq = 2; seq <= 21; seq++) {
+            for (uint64_t k = 0; k < 50; k++) {
+                uint64_t qid = 1000 + seq * 100 + k;
+                if (qs_get(back, 0, qid, &q) == 0)
+                    again += qs_mark_clicked(back, 0, &q, q.ads[0]) != 0;
+            }
+        }
+        CHECK_EQ_U64(again, 0);
+    }
+    qs_close(back);
+    free(manifest);
+    qs_close(qs);
+}
+
+static void test_horizon(void)
+{
+    clean_tmp_dir();
+    struct qs *qs = open_qs(1, INT64_MIN);
+    if (!qs)
+        return;
+    CHECK_EQ_I64(qs_too_old(qs, 0), 0);
+    put(qs, 0, 1, H0 * HOUR + 5);
+    put(qs, 0, 2, (H0 + 1) * HOUR);
+    put(qs, 0, 3, (H0 + 3) * HOUR + 7);
+    struct qs_query q;
+    qs_get(qs, 0, 1, &q);
+    CHECK_EQ_I64(qs_mark_clicked(qs, 0, &q, 100), 1);
+    char *first = checkpoint(qs, 1, INT64_MIN);
+    if (first)
+        CHECK_EQ_U64(count_lines(first, "marks", H0), 1);
+    free(first);
+    /* A horizon inside hour H0 + 1 drops hour H0 only. */
+    int64_t horizon = (H0 + 1) * HOUR + 10;
+    char *manifest = checkpoint(qs, 2, horizon);
+    CHECK_EQ_I64(qs_get(qs, 0, 1, &q), CTRD_ENOTFOUND);
+    CHECK(stored_ok(qs, 0, 2, (H0 + 1) * HOUR));
+    CHECK(stored_ok(qs, 0, 3, (H0 + 3) * HOUR + 7));
+    struct qs_stats st;
+    qs_get_stats(qs, &st);
+    CHECK_EQ_U64(st.partitions, 2);
+    CHECK_EQ_U64(st.clicked_pairs, 0);
+    if (manifest) {
+        CHECK_EQ_U64(count_lines(manifest, "run", H0), 0);
+        CHECK_EQ_U64(count_lines(manifest, "marks", H0), 0);
+        CHECK_EQ_U64(count_lines(manifest, "run", -1), 2);
+    }
+    CHECK_EQ_I64(qs_too_old(qs, H0 * HOUR + 5), 1);
+    CHECK_EQ_I64(qs_too_old(qs, (H0 + 1) * HOUR - 1), 1);
+    CHECK_EQ_I64(qs_too_old(qs, (H0 + 1) * HOUR), 0);
+    CHECK_EQ_I64(qs_too_old(qs, (H0 + 9) * HOUR), 0);
+    /* The horizon never moves back. */
+    char *later = checkpoint(qs, 3, INT64_MIN);
+    CHECK_EQ_I64(qs_too_old(qs, H0 * HOUR + 5), 1);
+    free(later);
+    /* A store opened with the horizon knows it before any checkpoint. */
+    int rc;
+    struct qs *back = manifest ? reload(manifest, 1, horizon, &rc) : NULL;
+    if (back) {
+        CHECK_EQ_I64(rc, 0);
+        CHECK_EQ_I64(qs_too_old(back, (H0 + 1) * HOUR - 1), 1);
+        CHECK_EQ_I64(qs_too_old(back, (H0 + 1) * HOUR), 0);
+        CHECK(stored_ok(back, 0, 3, (H0 + 3) * HOUR + 7));
+    }
+    qs_close(back);
+    free(manifest);
+    qs_close(qs);
+}
+
+/* ---- damaged files ---- */
+
+static unsigned char *read_all(const char *name, size_t *len)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmp_dir, name);
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf = malloc(1 << 20);
+    *len = f && buf ? fread(buf, 1, 1 << 20, f) : 0;
+    if (f)
+        fclose(f);
+    return buf;
+}
+
+static void write_all(const char *name, const void *data, size_t len)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmp_dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, len, f) != len) {
+        perror(path);
+        exit(1);
+    }
+    fclose(f);
+}
+
+static int load_one(const char *kind, int64_t hour, const char *file)
+{
+    char err[CTRD_ERR_LEN];
+    struct qs *qs = open_qs(1, INT64_MIN);
+    int rc = qs ? qs_load(qs, kind, hour, file, err) : -100;
+    qs_close(qs);
+    return rc;
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* Damage that leaves the file size right is still caught when it would
+ * make lookups read outside the file: the sentinel entry's ad index, a
+ * query's ad index. */
+static void test_damaged_runs(void)
+{
+    clean_tmp_dir();
+    struct qs *qs = open_qs(1, INT64_MIN);
+    if (!qs)
+        return;
+    for (uint64_t id = 1; id <= 100; id++)
+        put(qs, 0, id, H0 * HOUR + (int64_t)id);
+    struct qs_query q;
+    qs_get(qs, 0, 7, &q);
+    qs_mark_clicked(qs, 0, &q, 700);
+    char *manifest = checkpoint(qs, 1, INT64_MIN);
+    qs_close(qs);
+    char run[64] = "", marks[64] = "";
+    if (!manifest ||
+        sscanf(manifest, "run %*d %63s\nmarks %*d %63s", run, marks) != 2) {
+        CHECK_FAIL_AT("unexpected manifest: %s", manifest ? manifest : "");
+        free(manifest);
+        return;
+    }
+    free(manifest);
+    CHECK_EQ_I64(load_one("run", H0, run), 0);
+    CHECK_EQ_I64(load_one("marks", H0, marks), 0);
+    size_t len;
+    unsigned char *good = read_all(run, &len);
+    unsigned char *bad = malloc(len + 8);
+    uint64_t n = get_u64(good + 8), n_ads = get_u64(good + 16);
+    uint64_t bloom = get_u64(good + 24);
+    CHECK_EQ_U64(n, 100);
+    CHECK_EQ_U64(get_u64(good + 32), (uint64_t)H0);
+    size_t entries = 64 + bloom + 8 * n;
+    CHECK_EQ_U64(len, entries + 16 * (n + 1) + 8 * n_ads);
+
+    /* Truncations and an extra byte. */
+    static const size_t cuts[] = {0, 1, 63, 64, 100};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        write_all("bad.run", good, cuts[i]);
+        int rc = load_one("run", H0, "bad.run");
+        if (rc != CTRD_ECORRUPT)
+            CHECK_FAIL_AT("run cut to %zu bytes: rc %d", cuts[i], rc);
+    }
+    write_all("bad.run", good, len - 8);
+    CHECK_EQ_I64(load_one("run", H0, "bad.run"), CTRD_ECORRUPT);
+    write_all("bad.run", good, len - 1);
+    CHECK_EQ_I64(load_one("run", H0, "bad.run"), CTRD_ECORRUPT);
+    memcpy(bad, good, len);
+    bad[len] = 0;
+    write_all("bad.run", bad, len + 1);
+    CHECK_EQ_I64(load_one("run", H0, "bad.run"), CTRD_ECORRUPT);
+    /* Header fields. */
+    memcpy(bad, good, len);
+    bad[3] ^= 1; /* magic */
+    write_all("bad.run", bad, len);
+    CHECK_EQ_I64(load_one("run", H0, "bad.run"), CTRD_ECORRUPT);
+    memcpy(bad, good, len);
+    put_u64(bad + 8, n + 1); /* n */
+    write_all("bad.run", bad, len);
+    CHECK_EQ_I64(load_one("run", H0, "bad.run"), CTRD_ECORRUPT);
+    memcpy(bad, good, len);
+    put_u64(bad + 24, bloom + 1); /* bloom size not whole blocks */
+    write_all("bad.run", bad, len);
+    CHECK_EQ_I64(load_one("run", H0, "bad.run"), CTRD_ECORRUPT);
+    /* The manifest names another hour than the file's. */
+    CHECK_EQ_I64(load_one("run", H0 + 1, run), CTRD_ECORRUPT);
+    /* A missing file. */
+    CHECK_EQ_I64(load_one("run", H0, "absent.run"), CTRD_ENOTFOUND);
+
+    /* Same size, damaged index: the sentinel's ad index past n_ads. */
+    memcpy(bad, good, len);
+    put_u64(bad + entries + 16 * n + 8, n_ads + 1000000);
+    write_all("bad.run", bad, len);
+    CHECK_EQ_I64(load_one("run", H0, "bad.run"), CTRD_ECORRUPT);
+    /* ... a query's ad index past the end of the ads. */
+    memcpy(bad, good, len);
+    put_u64(bad + entries + 16 * 50 + 8, UINT64_C(1) << 40);
+    write_all("bad.run", bad, len);
+    CHECK_EQ_I64(load_one("run", H0, "bad.run"), CTRD_ECORRUPT);
+    free(good);
+    free(bad);
+
+    /* A marks file that is not whole pairs. */
+    good = read_all(marks, &len);
+    CHECK_EQ_U64(len, 16);
+    write_all("bad.marks", good, len - 1);
+    CHECK_EQ_I64(load_one("marks", H0, "bad.marks"), CTRD_ECORRUPT);
+    free(good);
+}
+
+static void test_workers_share_runs(void)
+{
+    clean_tmp_dir();
+    struct qs *qs = open_qs(2, INT64_MIN);
+    if (!qs)
+        return;
+    put(qs, 0, 11, H0 * HOUR + 11);
+    put(qs, 1, 12, H0 * HOUR + 12);
+    struct qs_query q;
+    CHECK_EQ_I64(qs_get(qs, 1, 11, &q), CTRD_ENOTFOUND); /* memtables */
+    free(checkpoint(qs, 1, INT64_MIN));
+    CHECK(stored_ok(qs, 1, 11, H0 * HOUR + 11));
+    CHECK(stored_ok(qs, 0, 12, H0 * HOUR + 12));
+    struct qs_stats st;
+    qs_get_stats(qs, &st);
+    CHECK_EQ_U64(st.runs, 1); /* one run per partition per checkpoint */
+    qs_close(qs);
+}
+
+/* ad_ids may be empty (SPEC 1.1): such queries are stored, found, and
+ * survive a checkpoint, also as the first or only queries of a memtable
+ * (where no ads array has been allocated yet). */
+static void test_queries_without_ads(void)
+{
+    clean_tmp_dir();
+    struct qs *qs = open_qs(2, INT64_MIN);
+    if (!qs)
+        return;
+    struct rec_query none = {.query_id = 1, .time_ms = H0 * HOUR + 1};
+    CHECK_EQ_I64(qs_put(qs, 0, &none, 9), 0); /* first of worker 0 */
+    none.query_id = 2;
+    CHECK_EQ_I64(qs_put(qs, 1, &none, 9), 0); /* only one of worker 1 */
+    CHECK_EQ_I64(put(qs, 0, 3, H0 * HOUR + 3), 0);
+    none.query_id = 4;
+    CHECK_EQ_I64(qs_put(qs, 0, &none, 9), 0); /* last of the run */
+    struct qs_query got;
+    for (uint64_t id = 1; id <= 4; id += id == 2 ? 2 : 1) {
+        CHECK_EQ_I64(qs_get(qs, (unsigned)(id == 2), id, &got), 0);
+        CHECK_EQ_U64(got.n_ads, 0);
+        CHECK_EQ_U64(got.term_id, 9);
+    }
+    char *manifest = checkpoint(qs, 1, INT64_MIN);
+    int rc;
+    struct qs *back = manifest ? reload(manifest, 1, INT64_MIN, &rc) : NULL;
+    for (uint64_t id = 1; back && id <= 4; id += id == 2 ? 2 : 1) {
+        CHECK_EQ_I64(qs_get(back, 0, id, &got), 0);
+        CHECK_EQ_U64(got.n_ads, 0);
+        CHECK_EQ_I64(got.time_ms, H0 * HOUR + 1);
+    }
+    CHECK(back && stored_ok(back, 0, 3, H0 * HOUR + 3));
+    qs_close(back);
+    free(manifest);
+    qs_close(qs);
+}
+
+int main(void)
+{
+    make_tmp_dir();
+    RUN(test_memtable);
+    RUN(test_checkpoint_and_reload);
+    RUN(test_wide_query_ids);
+    RUN(test_partitions_by_hour);
+    RUN(test_compaction);
+    RUN(test_marks);
+    RUN(test_horizon);
+    RUN(test_damaged_runs);
+    RUN(test_workers_share_runs);
+    RUN(test_queries_without_ads); /* last: UB here aborts a sanitized run */
+    clean_tmp_dir();
+    rmdir(tmp_dir);
+    return check_done();
+}
