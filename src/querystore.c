@@ -32,6 +32,7 @@
 #define RUN_HEADER_BYTES 64
 #define SPARSE_STRIDE 64
 #define MARK_FILES_MAX 8
+#define MERGE_FAN_IN 4
 
 struct run_entry {
     uint32_t ms_in_hour;
@@ -346,25 +347,28 @@ done:
     return rc;
 }
 
-/* Merges two runs of one partition (disjoint keys) into a new run. */
-static int runs_merge(struct qs *qs, const struct run *a, const struct run *b,
+/* Merges runs[0..n) of one partition (disjoint keys) into a new run. */
+static int runs_merge(struct qs *qs, struct run *const *runs, size_t n,
                       int64_t hour, uint64_t seq, struct run **out, char *err)
 {
+    uint64_t pos[MERGE_FAN_IN] = {0}, total = 0, total_ads = 0;
+    for (size_t r = 0; r < n; r++) {
+        total += runs[r]->n;
+        total_ads += runs[r]->entries[runs[r]->n].ad;
+    }
     struct run_builder m;
-    uint64_t a_ads = a->entries[a->n].ad, b_ads = b->entries[b->n].ad;
-    if (builder_init(&m, a->n + b->n, a_ads + b_ads) != 0)
+    if (builder_init(&m, total, total_ads) != 0)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory merging runs");
-    uint64_t i = 0, j = 0;
-    while (i < a->n || j < b->n) {
-        const struct run *r;
-        uint64_t k;
-        if (j >= b->n || (i < a->n && a->keys[i] < b->keys[j])) {
-            r = a;
-            k = i++;
-        } else {
-            r = b;
-            k = j++;
+    for (uint64_t done = 0; done < total; done++) {
+        size_t best = n;
+        for (size_t r = 0; r < n; r++) {
+            if (pos[r] < runs[r]->n &&
+                (best == n ||
+                 runs[r]->keys[pos[r]] < runs[best]->keys[pos[best]]))
+                best = r;
         }
+        const struct run *r = runs[best];
+        uint64_t k = pos[best]++;
         const struct run_entry *e = &r->entries[k];
         builder_add(&m, r->keys[k], e->ms_in_hour, e->term_id, r->ads + e->ad,
                     (uint32_t)(e[1].ad - e->ad));
@@ -439,23 +443,26 @@ static int partition_add_mark_file(struct partition *p, const char *file)
     return 0;
 }
 
-/* Keeps the runs of a partition few: merges the newest two while the
- * newest is at least half the size of the one before (a binary counter). */
+/* Keeps the runs of a partition few (size-tiered): whenever the newest
+ * MERGE_FAN_IN runs are of one size class (the oldest of them at most
+ * MERGE_FAN_IN times the newest), they become one run. A query is then
+ * rewritten about log_MERGE_FAN_IN(runs) times, and a partition holds at
+ * most MERGE_FAN_IN - 1 runs per size class. */
 static int partition_compact(struct qs *qs, struct partition *p, uint64_t seq,
                              char *err)
 {
-    while (p->n_runs >= 2) {
-        struct run *older = p->runs[p->n_runs - 2];
-        struct run *newer = p->runs[p->n_runs - 1];
-        if (newer->n * 2 < older->n)
+    while (p->n_runs >= MERGE_FAN_IN) {
+        struct run **tail = p->runs + p->n_runs - MERGE_FAN_IN;
+        if (tail[0]->n > MERGE_FAN_IN * tail[MERGE_FAN_IN - 1]->n)
             break;
         struct run *merged;
-        int rc = runs_merge(qs, older, newer, p->hour, seq, &merged, err);
+        int rc = runs_merge(qs, tail, MERGE_FAN_IN, p->hour, seq, &merged,
+                            err);
         if (rc != 0)
             return rc;
-        run_free(older);
-        run_free(newer);
-        p->n_runs -= 2;
+        for (size_t i = 0; i < MERGE_FAN_IN; i++)
+            run_free(tail[i]);
+        p->n_runs -= MERGE_FAN_IN;
         p->runs[p->n_runs++] = merged;
     }
     return 0;

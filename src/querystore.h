@@ -7,8 +7,8 @@
  * querystore.c), each with a Bloom filter and a sparse key index in RAM, and
  * the set of its clicked (query_id, ad) pairs. New queries and new clicks
  * first go to the memtable of the worker that owns their join shard; a
- * checkpoint turns the memtables into new runs (merging runs of similar size
- * so a partition keeps O(log n) of them) and drops whole partitions older
+ * checkpoint turns the memtables into new runs (merging runs of similar size,
+ * four at a time, so a partition keeps O(log n) of them) and drops whole partitions older
  * than the retention horizon: expiry is deleting files.
  *
  * Invariants: a query_id is stored at most once (callers qs_get() before
