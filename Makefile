@@ -10,7 +10,9 @@ BUILD := build$(if $(SANITIZE),-san)
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
           -D_GNU_SOURCE -MMD -MP
-LDLIBS += -lpthread -lm
+PKGS := zlib
+CFLAGS += $(shell pkg-config --cflags $(PKGS))
+LDLIBS += $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 ifneq ($(SANITIZE),)
 CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZE)
@@ -51,7 +53,7 @@ fuzz: $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
 build-fuzz/%: fuzz/%.c $(LIB_SRC)
 	@mkdir -p build-fuzz
 	clang -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-	      -Isrc -o $@ $< $(LIB_SRC) -lpthread -lm
+	      -Isrc -o $@ $< $(LIB_SRC) $(LDLIBS)
 
 clean:
 	rm -rf build build-san build-fuzz

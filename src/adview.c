@@ -105,7 +105,7 @@ int adview_build(const struct countmap *cm, const struct terms *terms,
     *out = (struct adview){.ad_id = ad_id, .from_ms = from_ms, .to_ms = to_ms};
     struct collect c = {out, NULL, 0, 0, 0};
     cm_ad_scan(cm, ad_id, minute_at_or_after(from_ms),
-               minute_at_or_after(to_ms), collect_bucket, &c);
+               minute_at_or_after(to_ms), CM_DAY, collect_bucket, &c);
     if (c.failed) {
         free(c.rows);
         return CTRD_ENOMEM;
@@ -231,4 +231,100 @@ void adview_write_table(FILE *f, const struct adview *v,
                                : 0.0,
                 (int)len, term);
     }
+}
+
+struct totals {
+    uint64_t impressions, clicks;
+};
+
+static void add_totals(void *ctx, const struct cm_bucket *b)
+{
+    struct totals *t = ctx;
+    t->impressions += b->impressions;
+    t->clicks += b->clicks;
+}
+
+void adview_totals(const struct countmap *cm, uint64_t ad_id, int64_t from_ms,
+                   int64_t to_ms, uint64_t *impressions, uint64_t *clicks)
+{
+    struct totals t = {0, 0};
+    cm_ad_scan(cm, ad_id, minute_at_or_after(from_ms),
+               minute_at_or_after(to_ms), CM_DAY, add_totals, &t);
+    *impressions = t.impressions;
+    *clicks = t.clicks;
+}
+
+struct point {
+    int64_t t;
+    uint64_t impressions, clicks;
+};
+
+struct series {
+    int64_t step_ms;
+    const uint32_t *term_id;
+    struct point *points;
+    size_t n, cap;
+    int failed;
+};
+
+/* Buckets arrive in ascending minute order, so a point is either the last
+ * one or a new one at the end. */
+static void add_point(void *ctx, const struct cm_bucket *b)
+{
+    struct series *s = ctx;
+    if (s->failed || (s->term_id && b->term_id != *s->term_id))
+        return;
+    int64_t ms = (int64_t)b->minute * 60000;
+    int64_t t = ms - ms % s->step_ms;
+    if (!s->n || s->points[s->n - 1].t != t) {
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? 2 * s->cap : 64;
+            struct point *p = realloc(s->points, cap * sizeof *p);
+            if (!p) {
+                s->failed = 1;
+                return;
+            }
+            s->points = p;
+            s->cap = cap;
+        }
+        s->points[s->n++] = (struct point){t, 0, 0};
+    }
+    s->points[s->n - 1].impressions += b->impressions;
+    s->points[s->n - 1].clicks += b->clicks;
+}
+
+int adview_write_series(FILE *f, const struct countmap *cm, uint64_t ad_id,
+                        int64_t from_ms, int64_t to_ms, int64_t step_ms,
+                        const char *step_name, const uint32_t *term_id,
+                        int64_t as_of_ms)
+{
+    struct series s = {.step_ms = step_ms, .term_id = term_id};
+    int coarsest = step_ms % 86400000 == 0  ? CM_DAY
+                   : step_ms % 3600000 == 0 ? CM_HOUR
+                                            : CM_MINUTE;
+    cm_ad_scan(cm, ad_id, minute_at_or_after(from_ms),
+               minute_at_or_after(to_ms), coarsest, add_point, &s);
+    if (s.failed) {
+        free(s.points);
+        return CTRD_ENOMEM;
+    }
+    fprintf(f, "{\"ad_id\":\"%" PRIu64 "\",\"step\":\"%s\",\"from\":", ad_id,
+            step_name);
+    put_time_or_null(f, from_ms, INT64_MIN);
+    fputs(",\"to\":", f);
+    put_time_or_null(f, to_ms, INT64_MAX);
+    fputs(",\"as_of\":", f);
+    put_time_or_null(f, as_of_ms, -1);
+    fputs(",\"points\":[", f);
+    for (size_t i = 0; i < s.n; i++) {
+        const struct point *p = &s.points[i];
+        fprintf(f, "%s{\"t\":%" PRId64 ",\"impressions\":%" PRIu64
+                   ",\"clicks\":%" PRIu64 ",\"ctr\":",
+                i ? "," : "", p->t, p->impressions, p->clicks);
+        json_put_ratio(f, p->clicks, p->impressions);
+        putc('}', f);
+    }
+    fputs("]}\n", f);
+    free(s.points);
+    return 0;
 }

@@ -46,4 +46,17 @@ void adview_write_csv_rows(FILE *f, const struct adview *v,
 void adview_write_table(FILE *f, const struct adview *v,
                         const struct terms *terms, size_t limit);
 
+/* Impressions and clicks of ad_id over [from_ms, to_ms) (all terms). */
+void adview_totals(const struct countmap *cm, uint64_t ad_id, int64_t from_ms,
+                   int64_t to_ms, uint64_t *impressions, uint64_t *clicks);
+
+/* Writes the series of ad_id over [from_ms, to_ms) in steps of step_ms (a
+ * multiple of a minute), of one term (term_id) or all (term_id NULL), as
+ * the JSON of GET /v1/ads/{id}/series; points only where there are counts,
+ * ascending t. 0 or CTRD_ENOMEM. */
+int adview_write_series(FILE *f, const struct countmap *cm, uint64_t ad_id,
+                        int64_t from_ms, int64_t to_ms, int64_t step_ms,
+                        const char *step_name, const uint32_t *term_id,
+                        int64_t as_of_ms);
+
 #endif

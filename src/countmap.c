@@ -1,11 +1,15 @@
 /* countmap: QueryMap + ClickMap; see countmap.h.
  *
  * DESIGN. Each count shard maps ad_id -> struct ad_counts (open
- * addressing). An ad keeps its minutes in a vector sorted by minute — new
- * minutes are nearly always appended, and a range read is a binary search
- * and a walk — and each minute keeps an open-addressing table of term
- * cells. Counting touches the ad's newest minute, whose table stays in
- * cache. */
+ * addressing). An ad keeps three levels of the same counts — per minute,
+ * per hour and per day (rollups) — each a vector of time groups sorted by
+ * time: new groups are nearly always appended, and a range read is a
+ * binary search and a walk. A group keeps an open-addressing table of term
+ * cells. Counting touches the ad's newest group of each level, whose tables
+ * stay in cache. A read over a range takes whole days from the day level,
+ * the hours around them from the hour level and the minutes at the edges
+ * from the minute level, so a 30-day table reads 30 day groups, not 43,200
+ * minutes. Snapshots hold the minute level; loading rebuilds the others. */
 #include "countmap.h"
 
 #include "fsutil.h"
@@ -23,16 +27,24 @@ struct term_cell {
     uint64_t impressions, clicks;
 };
 
+/* The term cells of one time group: minute, hour or day `start` (in units
+ * of its level). */
 struct minute_counts {
-    uint32_t minute;
+    uint32_t start;
     uint32_t n, cap; /* cap: a power of two, 0 before the first cell */
     struct term_cell *cells;
 };
 
+struct level {
+    struct minute_counts *groups; /* ascending start */
+    uint32_t n, cap;
+};
+
+static const uint32_t level_minutes[CM_LEVELS] = {1, 60, 1440};
+
 struct ad_counts {
     uint64_t ad_id;
-    struct minute_counts *minutes; /* ascending minute */
-    uint32_t n, cap;
+    struct level levels[CM_LEVELS];
 };
 
 struct shard {
@@ -53,9 +65,11 @@ int cm_create(struct countmap **out)
 
 static void ad_free(struct ad_counts *a)
 {
-    for (uint32_t i = 0; i < a->n; i++)
-        free(a->minutes[i].cells);
-    free(a->minutes);
+    for (int l = 0; l < CM_LEVELS; l++) {
+        for (uint32_t i = 0; i < a->levels[l].n; i++)
+            free(a->levels[l].groups[i].cells);
+        free(a->levels[l].groups);
+    }
     free(a);
 }
 
@@ -125,13 +139,13 @@ static struct ad_counts *ad_get(struct shard *sh, uint64_t ad_id)
 
 /* ---- minutes ---- */
 
-/* Index of the first minute >= minute. */
-static uint32_t minute_lower_bound(const struct ad_counts *a, uint64_t minute)
+/* Index of the first group whose start is >= start. */
+static uint32_t group_lower_bound(const struct level *l, uint64_t start)
 {
-    uint32_t lo = 0, hi = a->n;
+    uint32_t lo = 0, hi = l->n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (a->minutes[mid].minute < minute)
+        if (l->groups[mid].start < start)
             lo = mid + 1;
         else
             hi = mid;
@@ -139,26 +153,26 @@ static uint32_t minute_lower_bound(const struct ad_counts *a, uint64_t minute)
     return lo;
 }
 
-static struct minute_counts *minute_get(struct ad_counts *a, uint32_t minute)
+static struct minute_counts *group_get(struct level *l, uint32_t start)
 {
-    if (a->n && a->minutes[a->n - 1].minute == minute)
-        return &a->minutes[a->n - 1];
-    uint32_t at = minute_lower_bound(a, minute);
-    if (at < a->n && a->minutes[at].minute == minute)
-        return &a->minutes[at];
-    if (a->n == a->cap) {
-        uint32_t cap = a->cap ? a->cap * 2 : 4;
-        struct minute_counts *m = realloc(a->minutes, cap * sizeof *m);
-        if (!m)
+    if (l->n && l->groups[l->n - 1].start == start)
+        return &l->groups[l->n - 1];
+    uint32_t at = group_lower_bound(l, start);
+    if (at < l->n && l->groups[at].start == start)
+        return &l->groups[at];
+    if (l->n == l->cap) {
+        uint32_t cap = l->cap ? l->cap * 2 : 4;
+        struct minute_counts *g = realloc(l->groups, cap * sizeof *g);
+        if (!g)
             return NULL;
-        a->minutes = m;
-        a->cap = cap;
+        l->groups = g;
+        l->cap = cap;
     }
-    memmove(a->minutes + at + 1, a->minutes + at,
-            (a->n - at) * sizeof *a->minutes);
-    a->minutes[at] = (struct minute_counts){.minute = minute};
-    a->n++;
-    return &a->minutes[at];
+    memmove(l->groups + at + 1, l->groups + at,
+            (l->n - at) * sizeof *l->groups);
+    l->groups[at] = (struct minute_counts){.start = start};
+    l->n++;
+    return &l->groups[at];
 }
 
 static uint32_t cell_slot(const struct minute_counts *m, uint32_t term_id)
@@ -189,49 +203,99 @@ static int cells_grow(struct minute_counts *m)
     return 0;
 }
 
+/* Adds to the term's cell of a group; 1 when the cell is new. */
+static int group_add(struct minute_counts *m, uint32_t term_id,
+                     uint64_t impressions, uint64_t clicks)
+{
+    if ((m->n + 1) * 4 > m->cap * 3 && cells_grow(m) != 0)
+        return CTRD_ENOMEM;
+    struct term_cell *c = &m->cells[cell_slot(m, term_id)];
+    int is_new = !c->term_plus1;
+    if (is_new) {
+        c->term_plus1 = term_id + 1;
+        m->n++;
+    }
+    c->impressions += impressions;
+    c->clicks += clicks;
+    return is_new;
+}
+
 int cm_add(struct countmap *cm, uint64_t ad_id, uint32_t term_id,
            uint32_t minute, uint64_t impressions, uint64_t clicks)
 {
     struct shard *sh = &cm->shards[sharder_count_shard(ad_id)];
     struct ad_counts *a = ad_get(sh, ad_id);
-    struct minute_counts *m = a ? minute_get(a, minute) : NULL;
-    if (!m)
+    if (!a)
         return CTRD_ENOMEM;
-    if ((m->n + 1) * 4 > m->cap * 3 && cells_grow(m) != 0)
-        return CTRD_ENOMEM;
-    struct term_cell *c = &m->cells[cell_slot(m, term_id)];
-    if (!c->term_plus1) {
-        c->term_plus1 = term_id + 1;
-        m->n++;
-        sh->buckets++;
+    for (int l = 0; l < CM_LEVELS; l++) {
+        struct minute_counts *g =
+            group_get(&a->levels[l], minute / level_minutes[l]);
+        int rc = g ? group_add(g, term_id, impressions, clicks) : CTRD_ENOMEM;
+        if (rc < 0)
+            return rc;
+        if (l == CM_MINUTE)
+            sh->buckets += (uint64_t)rc;
     }
-    c->impressions += impressions;
-    c->clicks += clicks;
     return 0;
 }
 
 /* ---- reads ---- */
 
-void cm_ad_scan(const struct countmap *cm, uint64_t ad_id,
-                uint64_t from_minute, uint64_t to_minute,
-                void (*fn)(void *ctx, const struct cm_bucket *b), void *ctx)
+/* Calls fn for the groups of one level that lie inside [from, to)
+ * (minutes; both multiples of the level's unit). */
+static void scan_level(const struct ad_counts *a, int l, uint64_t from,
+                       uint64_t to,
+                       void (*fn)(void *ctx, const struct cm_bucket *b),
+                       void *ctx)
 {
-    const struct ad_counts *a =
-        ad_find(&cm->shards[sharder_count_shard(ad_id)], ad_id);
-    if (!a)
-        return;
-    for (uint32_t i = minute_lower_bound(a, from_minute);
-         i < a->n && a->minutes[i].minute < to_minute; i++) {
-        const struct minute_counts *m = &a->minutes[i];
+    const struct level *lv = &a->levels[l];
+    uint32_t unit = level_minutes[l];
+    for (uint32_t i = group_lower_bound(lv, from / unit);
+         i < lv->n && (uint64_t)lv->groups[i].start * unit < to; i++) {
+        const struct minute_counts *m = &lv->groups[i];
         for (uint32_t k = 0; k < m->cap; k++) {
             const struct term_cell *c = &m->cells[k];
             if (!c->term_plus1)
                 continue;
-            struct cm_bucket b = {c->term_plus1 - 1, m->minute,
+            struct cm_bucket b = {c->term_plus1 - 1, m->start * unit,
                                   c->impressions, c->clicks};
             fn(ctx, &b);
         }
     }
+}
+
+/* Covers [from, to) with the coarsest groups up to level l, in ascending
+ * time: whole groups of level l in the middle, finer ones at the edges. */
+static void scan_range(const struct ad_counts *a, int l, uint64_t from,
+                       uint64_t to,
+                       void (*fn)(void *ctx, const struct cm_bucket *b),
+                       void *ctx)
+{
+    if (from >= to)
+        return;
+    uint64_t unit = level_minutes[l];
+    uint64_t inner_from = (from + unit - 1) / unit * unit;
+    uint64_t inner_to = to / unit * unit;
+    if (l == CM_MINUTE || inner_from >= inner_to) {
+        if (l == CM_MINUTE)
+            scan_level(a, l, from, to, fn, ctx);
+        else
+            scan_range(a, l - 1, from, to, fn, ctx);
+        return;
+    }
+    scan_range(a, l - 1, from, inner_from, fn, ctx);
+    scan_level(a, l, inner_from, inner_to, fn, ctx);
+    scan_range(a, l - 1, inner_to, to, fn, ctx);
+}
+
+void cm_ad_scan(const struct countmap *cm, uint64_t ad_id,
+                uint64_t from_minute, uint64_t to_minute, int coarsest,
+                void (*fn)(void *ctx, const struct cm_bucket *b), void *ctx)
+{
+    const struct ad_counts *a =
+        ad_find(&cm->shards[sharder_count_shard(ad_id)], ad_id);
+    if (a)
+        scan_range(a, coarsest, from_minute, to_minute, fn, ctx);
 }
 
 int cm_get(const struct countmap *cm, uint64_t ad_id, uint32_t term_id,
@@ -241,10 +305,11 @@ int cm_get(const struct countmap *cm, uint64_t ad_id, uint32_t term_id,
         ad_find(&cm->shards[sharder_count_shard(ad_id)], ad_id);
     if (!a)
         return CTRD_ENOTFOUND;
-    uint32_t i = minute_lower_bound(a, minute);
-    if (i == a->n || a->minutes[i].minute != minute || !a->minutes[i].cap)
+    const struct level *lv = &a->levels[CM_MINUTE];
+    uint32_t i = group_lower_bound(lv, minute);
+    if (i == lv->n || lv->groups[i].start != minute || !lv->groups[i].cap)
         return CTRD_ENOTFOUND;
-    const struct minute_counts *m = &a->minutes[i];
+    const struct minute_counts *m = &lv->groups[i];
     const struct term_cell *c = &m->cells[cell_slot(m, term_id)];
     if (!c->term_plus1)
         return CTRD_ENOTFOUND;
@@ -290,24 +355,20 @@ uint64_t cm_bucket_count(const struct countmap *cm)
 
 /* ---- snapshot ---- */
 
+static void put_bucket(void *ctx, const struct cm_bucket *b)
+{
+    fs_writer_put(ctx, b, sizeof *b);
+}
+
 static void save_ad(struct fs_writer *w, const struct ad_counts *a)
 {
+    const struct level *minutes = &a->levels[CM_MINUTE];
     uint64_t n = 0;
-    for (uint32_t i = 0; i < a->n; i++)
-        n += a->minutes[i].n;
+    for (uint32_t i = 0; i < minutes->n; i++)
+        n += minutes->groups[i].n;
     fs_writer_put(w, &a->ad_id, 8);
     fs_writer_put(w, &n, 8);
-    for (uint32_t i = 0; i < a->n; i++) {
-        const struct minute_counts *m = &a->minutes[i];
-        for (uint32_t k = 0; k < m->cap; k++) {
-            const struct term_cell *c = &m->cells[k];
-            if (!c->term_plus1)
-                continue;
-            struct cm_bucket b = {c->term_plus1 - 1, m->minute,
-                                  c->impressions, c->clicks};
-            fs_writer_put(w, &b, sizeof b);
-        }
-    }
+    scan_level(a, CM_MINUTE, 0, UINT64_MAX, put_bucket, w);
 }
 
 int cm_save(const struct countmap *cm, const char *path, char *err)

@@ -37,10 +37,17 @@ void cm_free(struct countmap *cm);
 int cm_add(struct countmap *cm, uint64_t ad_id, uint32_t term_id,
            uint32_t minute, uint64_t impressions, uint64_t clicks);
 
-/* Calls fn for every bucket of ad_id with a minute in [from_minute,
- * to_minute), in ascending minute order (terms in no particular order). */
+/* Time levels of the counts: the buckets, and rollups per hour and day. */
+enum { CM_MINUTE, CM_HOUR, CM_DAY, CM_LEVELS };
+
+/* Calls fn for the counts of ad_id over the minutes [from_minute,
+ * to_minute), in ascending time order (terms in no particular order).
+ * coarsest (CM_MINUTE, CM_HOUR or CM_DAY) allows whole hours or days
+ * inside the range to come as one bucket each (b->minute is then the
+ * first minute of that hour or day): a caller that only sums uses CM_DAY,
+ * an hourly series CM_HOUR, the exact buckets CM_MINUTE. */
 void cm_ad_scan(const struct countmap *cm, uint64_t ad_id,
-                uint64_t from_minute, uint64_t to_minute,
+                uint64_t from_minute, uint64_t to_minute, int coarsest,
                 void (*fn)(void *ctx, const struct cm_bucket *b), void *ctx);
 
 /* One bucket: 0 and *out, or CTRD_ENOTFOUND. */

@@ -125,6 +125,7 @@ struct engine {
     enum rec_format fmt;
     const struct engine_chunk *chunks;
     unsigned n_chunks;
+    pthread_rwlock_t read_lock; /* readers vs. the count phase */
     /* the worker pool */
     pthread_mutex_t mu;
     pthread_cond_t cv_go, cv_done;
@@ -493,9 +494,52 @@ int engine_process(struct engine *e, enum engine_kind kind,
         joiner_expire(e->workers[i].joiner, now_ms);
     run_phase(e, phase_parse);
     run_phase(e, phase_join);
+    pthread_rwlock_wrlock(&e->read_lock);
     run_phase(e, phase_count);
     e->counts_dirty = 1;
-    return collect_batch(e, err);
+    int rc = collect_batch(e, err);
+    pthread_rwlock_unlock(&e->read_lock);
+    return rc;
+}
+
+int engine_process_buffer(struct engine *e, enum engine_kind kind,
+                          enum rec_format fmt, const char *data, size_t len,
+                          uint32_t input, int64_t now_ms, char *err)
+{
+    struct engine_chunk chunks[SHARD_WORKERS_MAX];
+    unsigned n = 0;
+    size_t target = len / e->n_workers + 1, at = 0;
+    uint64_t line = 1;
+    while (at < len) {
+        size_t end = len;
+        if (n + 1 < e->n_workers && at + target < len) {
+            const char *nl = memchr(data + at + target, '\n',
+                                    len - at - target);
+            end = nl ? (size_t)(nl - data) + 1 : len;
+        }
+        chunks[n++] = (struct engine_chunk){data + at, end - at, line, input};
+        for (const char *p = data + at; (p = memchr(p, '\n',
+                                                   (size_t)(data + end - p)));
+             p++)
+            line++;
+        at = end;
+    }
+    return n ? engine_process(e, kind, fmt, chunks, n, now_ms, err) : 0;
+}
+
+void engine_clear_samples(struct engine *e)
+{
+    e->stats.n_samples = 0;
+}
+
+void engine_read_lock(struct engine *e)
+{
+    pthread_rwlock_rdlock(&e->read_lock);
+}
+
+void engine_read_unlock(struct engine *e)
+{
+    pthread_rwlock_unlock(&e->read_lock);
 }
 
 /* ---- progress ---- */
@@ -790,6 +834,7 @@ int engine_open(const struct engine_config *cfg, struct engine **out,
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     e->cfg = *cfg;
     e->n_workers = n;
+    pthread_rwlock_init(&e->read_lock, NULL);
     e->lock_fd = -1;
     e->max_query_ms = -1;
     snprintf(e->dir, sizeof e->dir, "%s", cfg->data_dir);
@@ -863,6 +908,7 @@ void engine_close(struct engine *e)
     free(e->inputs);
     if (e->lock_fd >= 0)
         close(e->lock_fd);
+    pthread_rwlock_destroy(&e->read_lock);
     free(e);
 }
 
@@ -893,6 +939,11 @@ void engine_get_stats(const struct engine *e, struct engine_stats *out)
 unsigned engine_workers(const struct engine *e)
 {
     return e->n_workers;
+}
+
+const char *engine_data_dir(const struct engine *e)
+{
+    return e->dir;
 }
 
 const struct countmap *engine_counts(const struct engine *e)

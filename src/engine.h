@@ -16,8 +16,11 @@
  * Input progress is committed in the same manifest, so a restart resumes
  * each input exactly where the counts it reflects end: exactly once.
  *
- * Threads: all engine_* calls from one thread; the engine runs its own
- * workers inside engine_process(). */
+ * Threads: all engine_* calls from one thread (the writer); the engine runs
+ * its own workers inside engine_process(). Other threads may read the
+ * counts, terms, as_of and stats between engine_read_lock() and
+ * engine_read_unlock(): the writer changes them only under the write side
+ * of that lock, for the short count phase of a batch. */
 #ifndef CTRD_ENGINE_H
 #define CTRD_ENGINE_H
 
@@ -86,6 +89,19 @@ int engine_process(struct engine *e, enum engine_kind kind,
                    enum rec_format fmt, const struct engine_chunk *chunks,
                    unsigned n, int64_t now_ms, char *err);
 
+/* Splits a buffer of whole lines into up to one chunk per worker and
+ * processes them (see engine_process); lines are numbered from 1. */
+int engine_process_buffer(struct engine *e, enum engine_kind kind,
+                          enum rec_format fmt, const char *data, size_t len,
+                          uint32_t input, int64_t now_ms, char *err);
+
+/* Forgets the reject samples collected so far (before a request, so its
+ * samples are its own). */
+void engine_clear_samples(struct engine *e);
+
+void engine_read_lock(struct engine *e);
+void engine_read_unlock(struct engine *e);
+
 /* Progress of an input, by a key the caller derives from its identity:
  * 0 and the committed offset and line count, or CTRD_ENOTFOUND. */
 int engine_progress_get(const struct engine *e, const char *key,
@@ -99,6 +115,7 @@ int engine_checkpoint(struct engine *e, char *err);
 
 void engine_get_stats(const struct engine *e, struct engine_stats *out);
 unsigned engine_workers(const struct engine *e);
+const char *engine_data_dir(const struct engine *e);
 
 /* The counts, the dictionary that names their terms, and the event time up
  * to which they are complete (the latest query time; -1 when empty). Owned

@@ -3,6 +3,7 @@
 #include "gen.h"
 #include "ingest.h"
 #include "query.h"
+#include "serve.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -17,7 +18,8 @@ static const char usage[] =
     "commands:\n"
     "  ingest   batch (re)processing of query and click log files\n"
     "  query    per-term CTR table of an ad\n"
-    "  gen      deterministic synthetic query and click logs\n";
+    "  gen      deterministic synthetic query and click logs\n"
+    "  serve    the service: HTTP ingest, live join, JSON API, metrics\n";
 
 int main(int argc, char **argv)
 {
@@ -28,6 +30,7 @@ int main(int argc, char **argv)
         {"ingest", ingest_command},
         {"query", query_command},
         {"gen", gen_command},
+        {"serve", serve_command},
     };
     if (argc < 2) {
         fputs(usage, stderr);

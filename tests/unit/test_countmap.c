@@ -56,7 +56,7 @@ static size_t scan_ad(const struct countmap *cm, uint64_t ad, uint64_t from,
                       uint64_t to, struct scan *s)
 {
     s->n = 0;
-    cm_ad_scan(cm, ad, from, to, scan_one, s);
+    cm_ad_scan(cm, ad, from, to, CM_MINUTE, scan_one, s);
     return s->n;
 }
 
@@ -214,7 +214,7 @@ static int maps_equal(const struct countmap *a, const struct countmap *b)
     for (size_t i = 0; c.same && i < n_a; i++) {
         c.same = ads_a[i] == ads_b[i];
         c.ad = ads_a[i];
-        cm_ad_scan(a, ads_a[i], 0, UINT64_MAX, compare_one, &c);
+        cm_ad_scan(a, ads_a[i], 0, UINT64_MAX, CM_MINUTE, compare_one, &c);
     }
     free(ads_a);
     free(ads_b);
@@ -347,6 +347,54 @@ static void test_empty_file_is_corrupt(void)
     unlink(path);
 }
 
+/* Sums per step of `step_minutes` (0: one sum) of what a scan delivers. */
+struct rollup_sums {
+    uint64_t step_minutes;
+    uint64_t impressions[4 * 24 + 1], clicks[4 * 24 + 1];
+};
+
+static void add_rollup(void *ctx, const struct cm_bucket *b)
+{
+    struct rollup_sums *r = ctx;
+    uint64_t i = r->step_minutes ? (b->minute - 1440) / r->step_minutes : 0;
+    r->impressions[i] += b->impressions;
+    r->clicks[i] += b->clicks;
+}
+
+/* Hour and day rollups give the same sums as the minute buckets over any
+ * range, and an hourly series from CM_HOUR equals one summed from minutes. */
+static void test_rollups_match_minutes(void)
+{
+    struct countmap *cm;
+    CHECK_EQ_I64(cm_create(&cm), 0);
+    uint64_t seed = 42;
+    for (int i = 0; i < 20000; i++) {
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        uint32_t minute = 1440 + (uint32_t)((seed >> 20) % (3 * 1440));
+        uint32_t term = (uint32_t)((seed >> 40) % 50);
+        CHECK_EQ_I64(cm_add(cm, 9, term, minute, 3, (seed >> 60) & 1), 0);
+    }
+    for (int r = 0; r < 200; r++) {
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        uint64_t from = (seed >> 10) % (4 * 1440), len = (seed >> 40) % 3000;
+        struct rollup_sums fine = {0}, coarse = {0};
+        cm_ad_scan(cm, 9, from, from + len, CM_MINUTE, add_rollup, &fine);
+        cm_ad_scan(cm, 9, from, from + len, CM_DAY, add_rollup, &coarse);
+        CHECK_EQ_U64(coarse.impressions[0], fine.impressions[0]);
+        CHECK_EQ_U64(coarse.clicks[0], fine.clicks[0]);
+    }
+    struct rollup_sums hourly_fine = {.step_minutes = 60};
+    struct rollup_sums hourly = {.step_minutes = 60};
+    cm_ad_scan(cm, 9, 1440, 4 * 1440, CM_MINUTE, add_rollup, &hourly_fine);
+    cm_ad_scan(cm, 9, 1440, 4 * 1440, CM_HOUR, add_rollup, &hourly);
+    for (int h = 0; h < 3 * 24; h++) {
+        CHECK_EQ_U64(hourly.impressions[h], hourly_fine.impressions[h]);
+        CHECK_EQ_U64(hourly.clicks[h], hourly_fine.clicks[h]);
+    }
+    CHECK(hourly.impressions[0] > 0);
+    cm_free(cm);
+}
+
 int main(void)
 {
     make_tmp_dir();
@@ -357,6 +405,7 @@ int main(void)
     RUN(test_save_load_round_trip);
     RUN(test_damaged_files);
     RUN(test_empty_file_is_corrupt);
+    RUN(test_rollups_match_minutes);
     rmdir(tmp_dir);
     return check_done();
 }

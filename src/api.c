@@ -1,0 +1,659 @@
+/* api: the HTTP API; see api.h. */
+#include "api.h"
+
+#include "adview.h"
+#include "cli.h"
+#include "json.h"
+#include "record.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+#define LIMIT_DEFAULT 100
+#define LIMIT_MAX 10000
+#define PARAM_MAX 1024
+
+static const char *const endpoint_names[API_ENDPOINT_COUNT] = {
+    "terms",  "series", "advertiser_ads", "ingest_queries", "ingest_clicks",
+    "stream", "metrics", "health",        "other",
+};
+
+struct api {
+    struct api_config cfg;
+    struct sse *sse;
+    struct metric *latency[API_ENDPOINT_COUNT];
+};
+
+int api_create(const struct api_config *cfg, struct api **out, char *err)
+{
+    static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                    0.025,  0.05,  0.1,    0.25,  0.5,
+                                    1,      2.5,   5,      10};
+    struct api *a = calloc(1, sizeof *a);
+    if (!a)
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    a->cfg = *cfg;
+    for (int i = 0; i < API_ENDPOINT_COUNT; i++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "endpoint=\"%s\"", endpoint_names[i]);
+        a->latency[i] = metrics_histogram(
+            cfg->metrics, "ctrd_http_request_duration_seconds",
+            "Time from a request read whole to its answer.", labels, bounds,
+            sizeof bounds / sizeof bounds[0]);
+        if (!a->latency[i]) {
+            free(a);
+            return ctrd_fail(err, CTRD_ENOMEM, "cannot create metrics");
+        }
+    }
+    *out = a;
+    return 0;
+}
+
+void api_free(struct api *a)
+{
+    free(a);
+}
+
+void api_attach_sse(struct api *a, struct sse *sse)
+{
+    a->sse = sse;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void api_respond_json(struct api *a, struct http_exchange *x,
+                      enum api_endpoint endpoint, int status,
+                      const char *json, size_t len)
+{
+    metric_observe(a->latency[endpoint],
+                   (double)(now_ns() - http_started_ns(x)) / 1e9);
+    http_respond(x, status, "application/json", json, len);
+}
+
+static void respond_error(struct api *a, struct http_exchange *x,
+                          enum api_endpoint endpoint, int status,
+                          const char *message)
+{
+    char body[256];
+    int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", message);
+    api_respond_json(a, x, endpoint, status, body, (size_t)n);
+}
+
+/* ---- access control ---- */
+
+enum access { ACCESS_OK, ACCESS_DENIED, ACCESS_HIDDEN };
+
+/* Who is asking: with no --auth every request acts as admin. Answers 401
+ * itself and returns -1 when a token is needed and missing or unknown. */
+static int identify(struct api *a, struct http_exchange *x,
+                    enum api_endpoint endpoint, struct auth_identity *who)
+{
+    *who = (struct auth_identity){AUTH_ADMIN, 0};
+    if (!a->cfg.auth)
+        return 0;
+    if (auth_check(a->cfg.auth, http_header(x, "Authorization"), who) == 0)
+        return 0;
+    http_add_header(x, "WWW-Authenticate", "Bearer realm=\"ctrd\"");
+    respond_error(a, x, endpoint, 401, "a valid bearer token is required");
+    return -1;
+}
+
+/* Whether who may read ad_id: advertisers only their own ads (others are
+ * hidden: 404 as if absent), ingest tokens nothing. */
+static enum access may_read_ad(const struct api *a,
+                               const struct auth_identity *who, uint64_t ad)
+{
+    uint64_t owner;
+    switch (who->role) {
+    case AUTH_ADMIN:
+        return ACCESS_OK;
+    case AUTH_INGEST:
+        return ACCESS_DENIED;
+    case AUTH_ADVERTISER:
+        if (a->cfg.catalog && catalog_owner(a->cfg.catalog, ad, &owner) == 0 &&
+            owner == who->advertiser_id)
+            return ACCESS_OK;
+        return ACCESS_HIDDEN;
+    }
+    return ACCESS_DENIED;
+}
+
+static int check_access(struct api *a, struct http_exchange *x,
+                        enum api_endpoint endpoint, enum access access)
+{
+    if (access == ACCESS_DENIED)
+        respond_error(a, x, endpoint, 403, "this token may not do that");
+    else if (access == ACCESS_HIDDEN)
+        respond_error(a, x, endpoint, 404, "not found");
+    return access == ACCESS_OK ? 0 : -1;
+}
+
+/* ---- parameters ---- */
+
+struct range {
+    int64_t from_ms, to_ms;
+};
+
+/* Reads from/to; answers 400 and returns -1 when malformed. */
+static int read_range(struct api *a, struct http_exchange *x,
+                      enum api_endpoint endpoint, struct range *r)
+{
+    char v[PARAM_MAX];
+    r->from_ms = INT64_MIN;
+    r->to_ms = INT64_MAX;
+    static const char *const names[2] = {"from", "to"};
+    int64_t *dst[2] = {&r->from_ms, &r->to_ms};
+    for (int i = 0; i < 2; i++) {
+        int rc = http_param(x, names[i], v, sizeof v);
+        if (rc == CTRD_ENOTFOUND)
+            continue;
+        if (rc != 0 || cli_parse_time_ms(v, dst[i]) != 0) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "%s: ms since the epoch or RFC 3339",
+                     names[i]);
+            respond_error(a, x, endpoint, 400, msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A parameter that is one of names (index into *out), or def when absent;
+ * -1 (after answering 400) when it is something else. */
+static int read_choice(struct api *a, struct http_exchange *x,
+                       enum api_endpoint endpoint, const char *name,
+                       const char *const *names, int n, int def, int *out)
+{
+    char v[PARAM_MAX];
+    int rc = http_param(x, name, v, sizeof v);
+    *out = def;
+    if (rc == CTRD_ENOTFOUND)
+        return 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        if (strcmp(v, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    }
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s: not an accepted value", name);
+    respond_error(a, x, endpoint, 400, msg);
+    return -1;
+}
+
+static int read_count(struct api *a, struct http_exchange *x,
+                      enum api_endpoint endpoint, const char *name,
+                      uint64_t def, uint64_t max, uint64_t *out)
+{
+    char v[PARAM_MAX];
+    int rc = http_param(x, name, v, sizeof v);
+    *out = def;
+    if (rc == CTRD_ENOTFOUND)
+        return 0;
+    if (rc == 0 && cli_parse_u64(v, out) == 0 && *out <= max)
+        return 0;
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s: a whole number up to %" PRIu64, name, max);
+    respond_error(a, x, endpoint, 400, msg);
+    return -1;
+}
+
+/* The id in "/v1/ads/{id}/..." after prefix; the rest of the path in *rest.
+ * -1 when it is not a decimal u64. */
+static int path_id(const char *path, const char *prefix, uint64_t *id,
+                   const char **rest)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(path, prefix, n) != 0)
+        return -1;
+    const char *p = path + n, *slash = strchr(p, '/');
+    size_t len = slash ? (size_t)(slash - p) : strlen(p);
+    char digits[24];
+    if (len == 0 || len >= sizeof digits)
+        return -1;
+    memcpy(digits, p, len);
+    digits[len] = '\0';
+    *rest = p + len;
+    return cli_parse_u64(digits, id);
+}
+
+/* ---- answers built in memory ---- */
+
+struct out {
+    char *text;
+    size_t len;
+    FILE *f;
+};
+
+static int out_open(struct out *o)
+{
+    o->text = NULL;
+    o->len = 0;
+    o->f = open_memstream(&o->text, &o->len);
+    return o->f ? 0 : CTRD_ENOMEM;
+}
+
+static void out_send(struct api *a, struct http_exchange *x,
+                     enum api_endpoint endpoint, struct out *o, int rc)
+{
+    int closed = fclose(o->f);
+    if (rc == 0 && closed == 0)
+        api_respond_json(a, x, endpoint, 200, o->text, o->len);
+    else
+        respond_error(a, x, endpoint, 500, "out of memory");
+    free(o->text);
+}
+
+/* ---- read endpoints ---- */
+
+static void get_terms(struct api *a, struct http_exchange *x, uint64_t ad)
+{
+    static const char *const sorts[] = {"impressions", "clicks", "ctr",
+                                        "term"};
+    static const char *const orders[] = {"desc", "asc"};
+    struct range r;
+    int sort, order;
+    uint64_t limit, offset;
+    if (read_range(a, x, API_TERMS, &r) ||
+        read_choice(a, x, API_TERMS, "sort", sorts, 4, 0, &sort) ||
+        read_choice(a, x, API_TERMS, "order", orders, 2, 0, &order) ||
+        read_count(a, x, API_TERMS, "limit", LIMIT_DEFAULT, LIMIT_MAX,
+                   &limit) ||
+        read_count(a, x, API_TERMS, "offset", 0, UINT32_MAX, &offset))
+        return;
+    struct engine *e = a->cfg.engine;
+    struct out o;
+    struct adview v;
+    int rc = out_open(&o);
+    if (rc != 0) {
+        respond_error(a, x, API_TERMS, 500, "out of memory");
+        return;
+    }
+    engine_read_lock(e);
+    rc = adview_build(engine_counts(e), engine_terms(e), ad, r.from_ms,
+                      r.to_ms, (enum adview_sort)sort, order, &v);
+    if (rc == 0)
+        adview_write_json(o.f, &v, engine_terms(e), engine_as_of_ms(e),
+                          (size_t)offset, (size_t)limit);
+    engine_read_unlock(e);
+    adview_free(&v);
+    out_send(a, x, API_TERMS, &o, rc);
+}
+
+/* The dictionary id of a search term as a client writes it (normalised as
+ * SPEC §2 says, by the record parser itself): 0, or CTRD_ENOTFOUND when no
+ * record ever had it, or CTRD_EINVAL when it is not a valid term. */
+static int find_term(struct engine *e, const char *term, uint32_t *id)
+{
+    char line[PARAM_MAX + 16];
+    struct rec_query q;
+    int n = snprintf(line, sizeof line, "0\t1\t\t%s", term);
+    if (n < 0 || (size_t)n >= sizeof line || strchr(term, '\t') ||
+        rec_parse_query(REC_TSV, line, (size_t)n, &q) != REC_OK)
+        return CTRD_EINVAL;
+    return terms_find((struct terms *)engine_terms(e), q.term, q.term_len,
+                      id);
+}
+
+static void get_series(struct api *a, struct http_exchange *x, uint64_t ad)
+{
+    static const char *const steps[] = {"1m", "1h", "1d"};
+    static const int64_t step_ms[] = {60000, 3600000, 86400000};
+    struct range r;
+    int step;
+    char term[PARAM_MAX];
+    if (read_range(a, x, API_SERIES, &r) ||
+        read_choice(a, x, API_SERIES, "step", steps, 3, 1, &step))
+        return;
+    int has_term = http_param(x, "term", term, sizeof term);
+    if (has_term != 0 && has_term != CTRD_ENOTFOUND) {
+        respond_error(a, x, API_SERIES, 400, "term: malformed");
+        return;
+    }
+    struct engine *e = a->cfg.engine;
+    struct out o;
+    uint32_t term_id = UINT32_MAX; /* no term has it: an empty series */
+    int rc = out_open(&o);
+    if (rc != 0) {
+        respond_error(a, x, API_SERIES, 500, "out of memory");
+        return;
+    }
+    engine_read_lock(e);
+    if (has_term == 0 && find_term(e, term, &term_id) == CTRD_EINVAL)
+        rc = CTRD_EINVAL;
+    else
+        rc = adview_write_series(o.f, engine_counts(e), ad, r.from_ms,
+                                 r.to_ms, step_ms[step], steps[step],
+                                 has_term == 0 ? &term_id : NULL,
+                                 engine_as_of_ms(e));
+    engine_read_unlock(e);
+    if (rc == CTRD_EINVAL) {
+        fclose(o.f);
+        free(o.text);
+        respond_error(a, x, API_SERIES, 400, "term: not a valid search term");
+        return;
+    }
+    out_send(a, x, API_SERIES, &o, rc);
+}
+
+static void get_advertiser_ads(struct api *a, struct http_exchange *x,
+                               const struct auth_identity *who,
+                               uint64_t advertiser)
+{
+    if (who->role == AUTH_INGEST) {
+        check_access(a, x, API_ADVERTISER_ADS, ACCESS_DENIED);
+        return;
+    }
+    if (who->role == AUTH_ADVERTISER && who->advertiser_id != advertiser) {
+        check_access(a, x, API_ADVERTISER_ADS, ACCESS_HIDDEN);
+        return;
+    }
+    struct range r;
+    if (read_range(a, x, API_ADVERTISER_ADS, &r))
+        return;
+    size_t n = 0;
+    const uint64_t *ads =
+        a->cfg.catalog ? catalog_ads_of(a->cfg.catalog, advertiser, &n) : NULL;
+    struct engine *e = a->cfg.engine;
+    struct out o;
+    if (out_open(&o) != 0) {
+        respond_error(a, x, API_ADVERTISER_ADS, 500, "out of memory");
+        return;
+    }
+    engine_read_lock(e);
+    fprintf(o.f, "{\"advertiser_id\":\"%" PRIu64 "\",\"as_of\":", advertiser);
+    int64_t as_of = engine_as_of_ms(e);
+    if (as_of < 0)
+        fputs("null", o.f);
+    else
+        fprintf(o.f, "%" PRId64, as_of);
+    fputs(",\"ads\":[", o.f);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t imps, clicks;
+        adview_totals(engine_counts(e), ads[i], r.from_ms, r.to_ms, &imps,
+                      &clicks);
+        const char *name = catalog_name(a->cfg.catalog, ads[i]);
+        fprintf(o.f, "%s{\"ad_id\":\"%" PRIu64 "\",\"name\":", i ? "," : "",
+                ads[i]);
+        json_put_string(o.f, name, strlen(name));
+        fprintf(o.f, ",\"impressions\":%" PRIu64 ",\"clicks\":%" PRIu64
+                     ",\"ctr\":",
+                imps, clicks);
+        json_put_ratio(o.f, clicks, imps);
+        putc('}', o.f);
+    }
+    fputs("]}\n", o.f);
+    engine_read_unlock(e);
+    out_send(a, x, API_ADVERTISER_ADS, &o, 0);
+}
+
+/* GET /v1/stream?ad_id=A or ?advertiser_id=V: live counts (sse.h). */
+static void get_stream(struct api *a, struct http_exchange *x,
+                       const struct auth_identity *who)
+{
+    char v[PARAM_MAX];
+    uint64_t id;
+    const uint64_t *ads = &id;
+    size_t n = 1;
+    if (http_param(x, "ad_id", v, sizeof v) == 0) {
+        if (cli_parse_u64(v, &id) != 0) {
+            respond_error(a, x, API_STREAM, 400, "ad_id: not an id");
+            return;
+        }
+        if (check_access(a, x, API_STREAM, may_read_ad(a, who, id)) != 0)
+            return;
+    } else if (http_param(x, "advertiser_id", v, sizeof v) == 0 &&
+               cli_parse_u64(v, &id) == 0) {
+        if (who->role == AUTH_INGEST ||
+            (who->role == AUTH_ADVERTISER && who->advertiser_id != id)) {
+            check_access(a, x, API_STREAM,
+                         who->role == AUTH_INGEST ? ACCESS_DENIED
+                                                  : ACCESS_HIDDEN);
+            return;
+        }
+        ads = a->cfg.catalog ? catalog_ads_of(a->cfg.catalog, id, &n) : NULL;
+        if (!ads)
+            n = 0;
+    } else {
+        respond_error(a, x, API_STREAM, 400, "give ad_id or advertiser_id");
+        return;
+    }
+    if (!a->sse || sse_subscribe(a->sse, x, ads, n) != 0)
+        respond_error(a, x, API_STREAM, 503, "streams unavailable");
+}
+
+/* ---- ingest ---- */
+
+/* Inflates a gzip body into a malloc'd buffer of at most max bytes:
+ * 0, CTRD_EINVAL (not gzip), or CTRD_AGAIN (over max). */
+static int gunzip(const char *in, size_t in_len, size_t max, char **out,
+                  size_t *out_len)
+{
+    z_stream z = {0};
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+        return CTRD_ENOMEM;
+    size_t cap = in_len * 4 + 4096, len = 0;
+    char *buf = NULL;
+    int rc = Z_OK;
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)in_len;
+    while (rc == Z_OK) {
+        if (len == cap || !buf) {
+            cap = buf ? cap * 2 : cap;
+            char *grown = realloc(buf, cap);
+            if (!grown) {
+                rc = Z_MEM_ERROR;
+                break;
+            }
+            buf = grown;
+        }
+        z.next_out = (Bytef *)buf + len;
+        z.avail_out = (uInt)(cap - len);
+        rc = inflate(&z, Z_NO_FLUSH);
+        len = cap - z.avail_out;
+        if (len > max)
+            rc = Z_BUF_ERROR + 100; /* over the limit */
+        else if (rc == Z_BUF_ERROR && z.avail_in == 0)
+            rc = Z_DATA_ERROR; /* truncated */
+        else if (rc == Z_BUF_ERROR)
+            rc = Z_OK;
+    }
+    inflateEnd(&z);
+    if (rc == Z_STREAM_END && z.avail_in == 0) {
+        *out = buf;
+        *out_len = len;
+        return 0;
+    }
+    free(buf);
+    return rc == Z_BUF_ERROR + 100 ? CTRD_EAGAIN
+           : rc == Z_MEM_ERROR     ? CTRD_ENOMEM
+                                   : CTRD_EINVAL;
+}
+
+static int content_format(const char *type, enum rec_format *fmt)
+{
+    if (!type || strncmp(type, "application/x-ndjson", 20) == 0 ||
+        strncmp(type, "application/json", 16) == 0) {
+        *fmt = REC_NDJSON;
+        return 0;
+    }
+    if (strncmp(type, "text/tab-separated-values", 25) == 0) {
+        *fmt = REC_TSV;
+        return 0;
+    }
+    return -1;
+}
+
+static void post_ingest(struct api *a, struct http_exchange *x,
+                        const struct auth_identity *who,
+                        enum engine_kind kind)
+{
+    enum api_endpoint ep =
+        kind == ENGINE_QUERIES ? API_INGEST_QUERIES : API_INGEST_CLICKS;
+    enum rec_format fmt;
+    if (who->role == AUTH_ADVERTISER) {
+        check_access(a, x, ep, ACCESS_DENIED);
+        return;
+    }
+    if (content_format(http_header(x, "Content-Type"), &fmt) != 0) {
+        respond_error(a, x, ep, 415,
+                      "Content-Type: application/x-ndjson or "
+                      "text/tab-separated-values");
+        return;
+    }
+    if (!a->cfg.ready(a->cfg.ctx)) {
+        http_add_header(x, "Retry-After", "1");
+        respond_error(a, x, ep, 503, "recovering; try again");
+        return;
+    }
+    size_t len;
+    const char *body = http_body(x, &len);
+    const char *encoding = http_header(x, "Content-Encoding");
+    char *copy = NULL;
+    int rc = 0;
+    if (encoding && strcmp(encoding, "gzip") == 0) {
+        rc = gunzip(body, len, a->cfg.max_body_bytes, &copy, &len);
+    } else if (encoding && strcmp(encoding, "identity") != 0) {
+        respond_error(a, x, ep, 415, "Content-Encoding: gzip or none");
+        return;
+    } else if ((copy = malloc(len ? len : 1)) != NULL) {
+        memcpy(copy, body, len);
+    } else {
+        rc = CTRD_ENOMEM;
+    }
+    if (rc == CTRD_EINVAL)
+        respond_error(a, x, ep, 400, "body: not valid gzip");
+    else if (rc == CTRD_EAGAIN)
+        respond_error(a, x, ep, 413, "body: too large once decompressed");
+    else if (rc != 0)
+        respond_error(a, x, ep, 500, "out of memory");
+    if (rc != 0)
+        return;
+    rc = a->cfg.submit(a->cfg.ctx, x, kind, fmt, copy, len);
+    if (rc == CTRD_EAGAIN) {
+        http_add_header(x, "Retry-After", "1");
+        respond_error(a, x, ep, 503, "ingest is saturated; try again");
+    }
+}
+
+/* ---- operations ---- */
+
+static void get_metrics(struct api *a, struct http_exchange *x)
+{
+    struct out o;
+    if (out_open(&o) != 0) {
+        respond_error(a, x, API_METRICS, 500, "out of memory");
+        return;
+    }
+    metrics_write(a->cfg.metrics, o.f);
+    fclose(o.f);
+    metric_observe(a->latency[API_METRICS],
+                   (double)(now_ns() - http_started_ns(x)) / 1e9);
+    http_respond(x, 200, "text/plain; version=0.0.4", o.text, o.len);
+    free(o.text);
+}
+
+static void respond_text(struct api *a, struct http_exchange *x, int status,
+                         const char *text)
+{
+    metric_observe(a->latency[API_HEALTH],
+                   (double)(now_ns() - http_started_ns(x)) / 1e9);
+    http_respond(x, status, "text/plain", text, strlen(text));
+}
+
+/* ---- routing ---- */
+
+static int is_get(struct api *a, struct http_exchange *x,
+                  enum api_endpoint ep)
+{
+    const char *m = http_method(x);
+    if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
+        return 1;
+    http_add_header(x, "Allow", "GET");
+    respond_error(a, x, ep, 405, "method not allowed");
+    return 0;
+}
+
+static void route_operations(struct api *a, struct http_exchange *x,
+                             const char *path)
+{
+    enum api_endpoint ep = strcmp(path, "/metrics") ? API_HEALTH : API_METRICS;
+    struct auth_identity who;
+    if (!is_get(a, x, ep))
+        return;
+    if (!a->cfg.metrics_public && strcmp(path, "/readyz") != 0) {
+        if (identify(a, x, ep, &who) != 0)
+            return;
+        if (who.role != AUTH_ADMIN) {
+            check_access(a, x, ep, ACCESS_DENIED);
+            return;
+        }
+    }
+    if (ep == API_METRICS)
+        get_metrics(a, x);
+    else if (strcmp(path, "/healthz") == 0)
+        respond_text(a, x, 200, "ok\n");
+    else if (a->cfg.ready(a->cfg.ctx))
+        respond_text(a, x, 200, "ready\n");
+    else
+        respond_text(a, x, 503, "recovering\n");
+}
+
+void api_handle(void *ctx, struct http_exchange *x)
+{
+    struct api *a = ctx;
+    const char *path = http_path(x), *rest;
+    struct auth_identity who;
+    uint64_t id;
+    if (strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0 ||
+        strcmp(path, "/readyz") == 0) {
+        route_operations(a, x, path);
+        return;
+    }
+    int ingest_q = strcmp(path, "/v1/queries") == 0;
+    if (ingest_q || strcmp(path, "/v1/clicks") == 0) {
+        enum api_endpoint ep = ingest_q ? API_INGEST_QUERIES
+                                        : API_INGEST_CLICKS;
+        if (strcmp(http_method(x), "POST") != 0) {
+            http_add_header(x, "Allow", "POST");
+            respond_error(a, x, ep, 405, "method not allowed");
+        } else if (identify(a, x, ep, &who) == 0) {
+            post_ingest(a, x, &who, ingest_q ? ENGINE_QUERIES : ENGINE_CLICKS);
+        }
+        return;
+    }
+    if (path_id(path, "/v1/ads/", &id, &rest) == 0 &&
+        (strcmp(rest, "/terms") == 0 || strcmp(rest, "/series") == 0)) {
+        enum api_endpoint ep = rest[1] == 't' ? API_TERMS : API_SERIES;
+        if (!is_get(a, x, ep) || identify(a, x, ep, &who) != 0 ||
+            check_access(a, x, ep, may_read_ad(a, &who, id)) != 0)
+            return;
+        if (ep == API_TERMS)
+            get_terms(a, x, id);
+        else
+            get_series(a, x, id);
+        return;
+    }
+    if (strcmp(path, "/v1/stream") == 0) {
+        if (is_get(a, x, API_STREAM) && identify(a, x, API_STREAM, &who) == 0)
+            get_stream(a, x, &who);
+        return;
+    }
+    if (path_id(path, "/v1/advertisers/", &id, &rest) == 0 &&
+        strcmp(rest, "/ads") == 0) {
+        if (is_get(a, x, API_ADVERTISER_ADS) &&
+            identify(a, x, API_ADVERTISER_ADS, &who) == 0)
+            get_advertiser_ads(a, x, &who, id);
+        return;
+    }
+    respond_error(a, x, API_OTHER, 404, "not found");
+}

@@ -1,0 +1,67 @@
+/* api: the HTTP API of `ctrd serve` (SPEC §5-§6) — routing, access control,
+ * the read endpoints (an ad's terms and series, an advertiser's ads),
+ * health, readiness and metrics. Ingest requests are checked, decoded
+ * (gzip) and handed to the ingest pipeline through cfg.submit, which
+ * answers them once they are durable.
+ *
+ * Owns its request-latency metrics. Reads the engine's counts under the
+ * engine's read lock. Runs on the HTTP loop thread. */
+#ifndef CTRD_API_H
+#define CTRD_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "catalog.h"
+#include "engine.h"
+#include "http.h"
+#include "metrics.h"
+#include "sse.h"
+
+enum api_endpoint {
+    API_TERMS,
+    API_SERIES,
+    API_ADVERTISER_ADS,
+    API_INGEST_QUERIES,
+    API_INGEST_CLICKS,
+    API_STREAM,
+    API_METRICS,
+    API_HEALTH,
+    API_OTHER,
+    API_ENDPOINT_COUNT
+};
+
+struct api_config {
+    struct engine *engine;
+    const struct auth *auth;       /* NULL: no access control */
+    const struct catalog *catalog; /* NULL: no catalog */
+    struct metrics *metrics;
+    int metrics_public;   /* /metrics and /healthz without a token */
+    size_t max_body_bytes; /* after gzip decoding too */
+    /* Takes an ingest request; body is malloc'd and passes to the callee.
+     * 0, or CTRD_EAGAIN when the pipeline is full (the api answers 503). */
+    int (*submit)(void *ctx, struct http_exchange *x, enum engine_kind kind,
+                  enum rec_format fmt, char *body, size_t len);
+    int (*ready)(void *ctx); /* recovered and accepting */
+    void *ctx;
+};
+
+struct api;
+
+int api_create(const struct api_config *cfg, struct api **out, char *err);
+void api_free(struct api *a);
+
+/* Enables GET /v1/stream (the stream hub needs the running server, which
+ * needs the api: attached after both exist). */
+void api_attach_sse(struct api *a, struct sse *sse);
+
+/* The http handler (ctx: the struct api). */
+void api_handle(void *ctx, struct http_exchange *x);
+
+/* Answers with JSON and records the request's latency for endpoint. */
+void api_respond_json(struct api *a, struct http_exchange *x,
+                      enum api_endpoint endpoint, int status,
+                      const char *json, size_t len);
+
+#endif

@@ -1,0 +1,101 @@
+/* http: the HTTP/1.1 server — one epoll thread, keep-alive, limits on head
+ * and body size, read and idle timeouts, asynchronous answers, Server-Sent
+ * Event streams, and a graceful stop.
+ *
+ * Owns the listening socket, the connections and the exchanges (one request
+ * and its answer). The application's handler is called on the loop thread
+ * once a request has been read whole (body included, chunked bodies
+ * decoded). The handler answers at once or later — e.g. after a write was
+ * made durable on another thread, which then hands the answer back to the
+ * loop with http_server_post(). An exchange lives until the application has
+ * answered it (http_respond) or ended its stream (http_stream_end), even if
+ * the client went away meanwhile (http_exchange_closed() says so; answering
+ * then just frees it). Requests on one connection are handled one at a time,
+ * in order.
+ *
+ * The server answers by itself: 400 for a malformed request, 408 when a
+ * request is not read within the timeout, 413 over the body limit, 431 over
+ * the head limit, 501 for an unsupported transfer encoding, 503 when at the
+ * connection limit. It never logs header values (tokens).
+ *
+ * Threads: everything here runs on the loop thread, except
+ * http_server_post() and http_server_stop(), which any thread (and
+ * http_server_stop also a signal handler) may call. */
+#ifndef CTRD_HTTP_H
+#define CTRD_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct http_server;
+struct http_exchange;
+
+struct http_config {
+    const char *listen;          /* "HOST:PORT"; port 0 picks a free one */
+    size_t max_head_bytes;       /* request line + headers; 0: 16 KiB */
+    size_t max_body_bytes;       /* 0: 64 MiB */
+    int64_t read_timeout_ms;     /* a whole request, once begun; 0: 30 s */
+    int64_t idle_timeout_ms;     /* keep-alive between requests; 0: 60 s */
+    unsigned max_connections;    /* 0: 4096 */
+    int access_log;              /* one line per answer on stderr */
+    void (*handler)(void *ctx, struct http_exchange *x);
+    void *ctx;
+};
+
+/* Binds and listens (errors name the address). */
+int http_server_create(const struct http_config *cfg, struct http_server **out,
+                       char *err);
+/* The port actually bound (for port 0). */
+int http_server_port(const struct http_server *s);
+/* Runs the loop on the calling thread until http_server_stop(), then stops
+ * accepting, lets answers in progress finish (at most drain_ms), closes
+ * streams and connections, and returns 0. */
+int http_server_run(struct http_server *s, int64_t drain_ms);
+void http_server_stop(struct http_server *s);
+void http_server_free(struct http_server *s);
+
+/* Runs fn(arg) on the loop thread soon; from any thread. 0 or CTRD_ENOMEM. */
+int http_server_post(struct http_server *s, void (*fn)(void *arg), void *arg);
+/* Runs fn(arg) on the loop thread every interval_ms. */
+int http_server_every(struct http_server *s, int64_t interval_ms,
+                      void (*fn)(void *arg), void *arg);
+
+/* ---- the request ---- */
+
+const char *http_method(const struct http_exchange *x);  /* "GET" */
+const char *http_path(const struct http_exchange *x);    /* "/v1/ads/7/terms" */
+const char *http_query(const struct http_exchange *x);   /* "a=1&b=2" or "" */
+/* A header's value (name case-insensitive), or NULL. */
+const char *http_header(const struct http_exchange *x, const char *name);
+/* A query parameter, percent-decoded into out: 0, CTRD_ENOTFOUND, or
+ * CTRD_EINVAL when malformed or longer than out_len - 1. */
+int http_param(const struct http_exchange *x, const char *name, char *out,
+               size_t out_len);
+const char *http_body(const struct http_exchange *x, size_t *len);
+/* Whether the peer is a loopback address. */
+int http_peer_is_loopback(const struct http_exchange *x);
+/* Monotonic ns when the request was read whole (for latency metrics). */
+uint64_t http_started_ns(const struct http_exchange *x);
+int http_exchange_closed(const struct http_exchange *x);
+
+/* ---- the answer (once per exchange) ---- */
+
+/* Adds a response header (copied), e.g. ("Retry-After", "1"). */
+void http_add_header(struct http_exchange *x, const char *name,
+                     const char *value);
+/* Sends status, Content-Type and body (copied), then frees the exchange. */
+void http_respond(struct http_exchange *x, int status,
+                  const char *content_type, const char *body, size_t len);
+
+/* Starts a stream: status 200, the content type, no length; the connection
+ * is then the stream's until http_stream_end(). */
+void http_stream_start(struct http_exchange *x, const char *content_type);
+/* Queues bytes on the stream: 0, CTRD_EAGAIN when the client is more than
+ * 1 MiB behind (the bytes are dropped), CTRD_EIO when it is gone. */
+int http_stream_write(struct http_exchange *x, const char *data, size_t len);
+/* Ends the stream (closes the connection) and frees the exchange. */
+void http_stream_end(struct http_exchange *x);
+
+#endif

@@ -1,0 +1,658 @@
+/* serve: the service command; see serve.h. */
+#include "serve.h"
+
+#include "api.h"
+#include "cli.h"
+#include "sharder.h"
+#include "wal.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DRAIN_MS 10000
+#define CHECKPOINT_IDLE_MS 60000
+#define ERRORS_MAX 100
+
+struct service;
+
+struct job {
+    struct job *next;
+    struct service *service;
+    struct http_exchange *x;
+    enum engine_kind kind;
+    enum rec_format fmt;
+    char *body;
+    size_t len;
+    char *answer; /* JSON, once processed */
+    size_t answer_len;
+    int status;
+};
+
+struct counters {
+    struct metric *records[2][3]; /* kind x accepted/duplicate/rejected */
+    struct metric *clicks[4];     /* joined, duplicate, rejected, unjoined */
+    struct metric *rejects[REC_REASON_COUNT];
+};
+
+struct service {
+    struct engine *engine;
+    struct wal *wal;
+    struct http_server *http;
+    struct api *api;
+    struct sse *sse;
+    struct metrics *metrics;
+    struct counters counters;
+    struct engine_stats last; /* stats at the last metrics update */
+    uint64_t checkpoint_every, since_checkpoint;
+    int64_t last_checkpoint_ms;
+    uint32_t next_input;
+    /* the queue between the loop and the ingest thread */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct job *head, *tail;
+    size_t queued_bytes, max_queued_bytes;
+    int stopping, ready, failed;
+    char err[CTRD_ERR_LEN];
+};
+
+static struct http_server *signal_target;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (signal_target)
+        http_server_stop(signal_target);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- metrics ---- */
+
+static double gauge_ready(void *arg)
+{
+    struct service *s = arg;
+    pthread_mutex_lock(&s->mu);
+    int ready = s->ready;
+    pthread_mutex_unlock(&s->mu);
+    return ready;
+}
+
+static double gauge_up(void *arg)
+{
+    (void)arg;
+    return 1;
+}
+
+static double gauge_freshness(void *arg)
+{
+    struct service *s = arg;
+    engine_read_lock(s->engine);
+    int64_t as_of = engine_as_of_ms(s->engine);
+    engine_read_unlock(s->engine);
+    return as_of < 0 ? 0 : (double)(wall_ms() - as_of) / 1000.0;
+}
+
+static double gauge_pending(void *arg)
+{
+    struct service *s = arg;
+    struct engine_stats st;
+    engine_read_lock(s->engine);
+    engine_get_stats(s->engine, &st);
+    engine_read_unlock(s->engine);
+    return (double)st.clicks_pending;
+}
+
+static double gauge_queue(void *arg)
+{
+    struct service *s = arg;
+    pthread_mutex_lock(&s->mu);
+    double bytes = (double)s->queued_bytes;
+    pthread_mutex_unlock(&s->mu);
+    return bytes;
+}
+
+static int create_metrics(struct service *s)
+{
+    static const char *const kinds[2] = {"query", "click"};
+    static const char *const results[3] = {"accepted", "duplicate",
+                                           "rejected"};
+    static const char *const click_results[4] = {"joined", "duplicate",
+                                                 "rejected", "unjoined"};
+    struct metrics *m = s->metrics;
+    char labels[96];
+    int ok = 1;
+    for (int k = 0; k < 2; k++) {
+        for (int r = 0; r < 3; r++) {
+            snprintf(labels, sizeof labels, "kind=\"%s\",result=\"%s\"",
+                     kinds[k], results[r]);
+            ok &= (s->counters.records[k][r] = metrics_counter(
+                       m, "ctrd_records_total",
+                       "Log records taken in, by kind and outcome.",
+                       labels)) != NULL;
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        snprintf(labels, sizeof labels, "result=\"%s\"", click_results[r]);
+        ok &= (s->counters.clicks[r] = metrics_counter(
+                   m, "ctrd_clicks_total",
+                   "Clicks by join outcome (unjoined: dropped after "
+                   "--click-timeout).",
+                   labels)) != NULL;
+    }
+    for (int r = REC_LINE_TOO_LONG; r < REC_REASON_COUNT; r++) {
+        snprintf(labels, sizeof labels, "reason=\"%s\"", rec_reason_name(r));
+        ok &= (s->counters.rejects[r] = metrics_counter(
+                   m, "ctrd_rejects_total", "Rejected records by reason.",
+                   labels)) != NULL;
+    }
+    ok &= metrics_gauge_fn(m, "ctrd_up", "1 while the process runs.", NULL,
+                           gauge_up, s) != NULL;
+    ok &= metrics_gauge_fn(m, "ctrd_ready",
+                           "1 once recovery is done and ingest is open.",
+                           NULL, gauge_ready, s) != NULL;
+    ok &= metrics_gauge_fn(m, "ctrd_freshness_lag_seconds",
+                           "Wall clock minus the event time up to which "
+                           "counts are complete.",
+                           NULL, gauge_freshness, s) != NULL;
+    ok &= metrics_gauge_fn(m, "ctrd_clicks_pending",
+                           "Clicks waiting for their query.", NULL,
+                           gauge_pending, s) != NULL;
+    ok &= metrics_gauge_fn(m, "ctrd_ingest_queue_bytes",
+                           "Request bytes waiting for the ingest thread.",
+                           NULL, gauge_queue, s) != NULL;
+    return ok ? 0 : CTRD_ENOMEM;
+}
+
+/* Adds what the engine did since the last call to the counters. */
+static void update_counters(struct service *s, const struct engine_stats *now)
+{
+    const struct engine_stats *was = &s->last;
+    struct counters *c = &s->counters;
+    metric_add(c->records[0][0],
+               now->join.queries_accepted - was->join.queries_accepted);
+    metric_add(c->records[0][1],
+               now->join.queries_duplicate - was->join.queries_duplicate);
+    metric_add(c->records[0][2],
+               now->queries_rejected - was->queries_rejected);
+    metric_add(c->records[1][0],
+               (now->join.clicks_joined + now->join.clicks_deferred) -
+                   (was->join.clicks_joined + was->join.clicks_deferred));
+    metric_add(c->records[1][1],
+               now->join.clicks_duplicate - was->join.clicks_duplicate);
+    metric_add(c->records[1][2], now->clicks_rejected - was->clicks_rejected);
+    metric_add(c->clicks[0], now->join.clicks_joined - was->join.clicks_joined);
+    metric_add(c->clicks[1],
+               now->join.clicks_duplicate - was->join.clicks_duplicate);
+    metric_add(c->clicks[2], now->join.clicks_rejected -
+                                 was->join.clicks_rejected);
+    metric_add(c->clicks[3],
+               now->join.clicks_unjoined - was->join.clicks_unjoined);
+    for (int r = REC_LINE_TOO_LONG; r < REC_REASON_COUNT; r++)
+        metric_add(c->rejects[r], now->rejects[r] - was->rejects[r]);
+    s->last = *now;
+}
+
+/* ---- the ingest thread ---- */
+
+static int submit(void *ctx, struct http_exchange *x, enum engine_kind kind,
+                  enum rec_format fmt, char *body, size_t len)
+{
+    struct service *s = ctx;
+    struct job *j = calloc(1, sizeof *j);
+    if (!j) {
+        free(body);
+        return CTRD_EAGAIN;
+    }
+    *j = (struct job){NULL, s, x, kind, fmt, body, len, NULL, 0, 0};
+    pthread_mutex_lock(&s->mu);
+    int full = s->failed || (s->queued_bytes > 0 &&
+                             s->queued_bytes + len > s->max_queued_bytes);
+    if (!full) {
+        if (s->tail)
+            s->tail->next = j;
+        else
+            s->head = j;
+        s->tail = j;
+        s->queued_bytes += len;
+        pthread_cond_signal(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (full) {
+        free(body);
+        free(j);
+        return CTRD_EAGAIN;
+    }
+    return 0;
+}
+
+static int ready(void *ctx)
+{
+    return gauge_ready(ctx) > 0;
+}
+
+/* Writes the answer of one processed request (SPEC §5). */
+static int write_answer(struct job *j, const struct engine_stats *before,
+                        const struct engine_stats *after, uint32_t input)
+{
+    uint64_t accepted, duplicates, rejected;
+    if (j->kind == ENGINE_QUERIES) {
+        accepted = after->join.queries_accepted - before->join.queries_accepted;
+        duplicates =
+            after->join.queries_duplicate - before->join.queries_duplicate;
+        rejected = after->queries_rejected - before->queries_rejected;
+    } else {
+        accepted = (after->join.clicks_joined + after->join.clicks_deferred) -
+                   (before->join.clicks_joined + before->join.clicks_deferred);
+        duplicates =
+            after->join.clicks_duplicate - before->join.clicks_duplicate;
+        rejected = after->clicks_rejected - before->clicks_rejected;
+    }
+    FILE *f = open_memstream(&j->answer, &j->answer_len);
+    if (!f)
+        return CTRD_ENOMEM;
+    fprintf(f, "{\"accepted\":%" PRIu64 ",\"duplicates\":%" PRIu64
+               ",\"rejected\":%" PRIu64 ",\"errors\":[",
+            accepted, duplicates, rejected);
+    int n = 0;
+    for (size_t i = 0; i < after->n_samples && n < ERRORS_MAX; i++) {
+        const struct engine_reject *r = &after->samples[i];
+        if (r->input != input)
+            continue;
+        fprintf(f, "%s{\"line\":%" PRIu64 ",\"reason\":\"%s\"}", n++ ? "," : "",
+                r->line, rec_reason_name(r->reason));
+    }
+    fputs("]}\n", f);
+    j->status = 200;
+    return fclose(f) == 0 ? 0 : CTRD_ENOMEM;
+}
+
+/* Processes one request and appends it to the log. */
+static int process_job(struct service *s, struct job *j)
+{
+    struct engine_stats before, after;
+    uint32_t input = s->next_input++;
+    int64_t now = wall_ms();
+    engine_get_stats(s->engine, &before);
+    engine_clear_samples(s->engine);
+    int rc = engine_process_buffer(s->engine, j->kind, j->fmt, j->body, j->len,
+                                   input, now, s->err);
+    struct wal_record r = {(uint8_t)j->kind, (uint8_t)j->fmt, now, j->body,
+                           j->len};
+    if (rc == 0 && j->len > 0)
+        rc = wal_append(s->wal, &r, s->err);
+    if (rc != 0)
+        return rc;
+    s->since_checkpoint += j->len;
+    engine_get_stats(s->engine, &after);
+    update_counters(s, &after);
+    return write_answer(j, &before, &after, input);
+}
+
+/* On the loop thread: sends the answers of a processed group. */
+static void deliver(void *arg)
+{
+    struct job *j = arg;
+    while (j) {
+        struct job *next = j->next;
+        enum api_endpoint ep = j->kind == ENGINE_QUERIES ? API_INGEST_QUERIES
+                                                         : API_INGEST_CLICKS;
+        struct api *a = j->service->api;
+        if (j->status == 200) {
+            api_respond_json(a, j->x, ep, 200, j->answer, j->answer_len);
+        } else {
+            static const char failed[] =
+                "{\"error\":\"the service could not make the records "
+                "durable; nothing was accepted\"}\n";
+            http_add_header(j->x, "Retry-After", "1");
+            api_respond_json(a, j->x, ep, 503, failed, sizeof failed - 1);
+        }
+        free(j->answer);
+        free(j->body);
+        free(j);
+        j = next;
+    }
+}
+
+static int checkpoint(struct service *s)
+{
+    uint64_t pos = wal_position(s->wal);
+    int rc = engine_progress_set(s->engine, "wal", pos, 0);
+    if (rc == 0)
+        rc = engine_checkpoint(s->engine, s->err);
+    if (rc == 0)
+        rc = wal_trim(s->wal, pos, s->err);
+    s->since_checkpoint = 0;
+    s->last_checkpoint_ms = wall_ms();
+    return rc;
+}
+
+static int replay_record(void *ctx, const struct wal_record *r)
+{
+    struct service *s = ctx;
+    s->since_checkpoint += r->len;
+    return engine_process_buffer(s->engine, (enum engine_kind)r->kind,
+                                 (enum rec_format)r->format, r->payload,
+                                 r->len, ENGINE_INPUT_EARLIER - 1, r->now_ms,
+                                 s->err);
+}
+
+/* Takes the queued jobs, or NULL once stopping with nothing queued. */
+static struct job *take_jobs(struct service *s)
+{
+    pthread_mutex_lock(&s->mu);
+    while (!s->head && !s->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT)
+            break;
+    }
+    struct job *jobs = s->head;
+    s->head = s->tail = NULL;
+    s->queued_bytes = 0;
+    pthread_mutex_unlock(&s->mu);
+    return jobs;
+}
+
+static int stopping(struct service *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int stop = s->stopping && !s->head;
+    pthread_mutex_unlock(&s->mu);
+    return stop;
+}
+
+/* After an error the in-memory state may hold records the log lacks: stop
+ * taking requests, answer the queued ones 503 (nothing of them was
+ * acknowledged) and stop; a restart recovers from checkpoint + log. */
+static void fail_service(struct service *s)
+{
+    fprintf(stderr, "ctrd serve: %s\n", s->err);
+    pthread_mutex_lock(&s->mu);
+    s->failed = 1;
+    s->ready = 0;
+    struct job *jobs = s->head;
+    s->head = s->tail = NULL;
+    pthread_mutex_unlock(&s->mu);
+    for (struct job *j = jobs; j; j = j->next)
+        j->status = 503;
+    if (jobs)
+        http_server_post(s->http, deliver, jobs);
+    http_server_stop(s->http);
+}
+
+static void *ingest_main(void *arg)
+{
+    struct service *s = arg;
+    uint64_t from = 0, unused;
+    engine_progress_get(s->engine, "wal", &from, &unused);
+    int rc = wal_open(engine_data_dir(s->engine), from, replay_record, s,
+                      &s->wal, s->err);
+    if (rc == 0) {
+        engine_get_stats(s->engine, &s->last);
+        pthread_mutex_lock(&s->mu);
+        s->ready = 1;
+        pthread_mutex_unlock(&s->mu);
+        fprintf(stderr, "ctrd serve: ready\n");
+    }
+    while (rc == 0 && !stopping(s)) {
+        struct job *jobs = take_jobs(s);
+        for (struct job *j = jobs; j && rc == 0; j = j->next)
+            rc = process_job(s, j);
+        if (rc == 0 && jobs)
+            rc = wal_sync(s->wal, s->err);
+        if (rc != 0)
+            for (struct job *j = jobs; j; j = j->next)
+                j->status = 503;
+        if (jobs)
+            http_server_post(s->http, deliver, jobs);
+        if (rc == 0 && (s->since_checkpoint >= s->checkpoint_every ||
+                        (s->since_checkpoint > 0 &&
+                         wall_ms() - s->last_checkpoint_ms >=
+                             CHECKPOINT_IDLE_MS)))
+            rc = checkpoint(s);
+    }
+    if (rc == 0 && s->since_checkpoint > 0)
+        rc = checkpoint(s);
+    if (rc != 0)
+        fail_service(s);
+    return NULL;
+}
+
+/* ---- command line ---- */
+
+static const char usage[] =
+    "usage: ctrd serve [--data DIR] [--listen HOST:PORT] [--ads CSV]\n"
+    "                  [--auth FILE] [--insecure] [--metrics-public yes|no]\n"
+    "                  [--join-window D] [--click-timeout D]\n"
+    "                  [--checkpoint-every SIZE] [--max-body SIZE]\n"
+    "                  [--max-queue SIZE] [--threads N] [--access-log]\n"
+    "\n"
+    "The service: HTTP ingest (POST /v1/queries, /v1/clicks: NDJSON or TSV,\n"
+    "optionally gzip; answered once durable), the live join, the read API\n"
+    "(GET /v1/ads/{id}/terms, /v1/ads/{id}/series,\n"
+    "/v1/advertisers/{id}/ads), /metrics, /healthz, /readyz. SIGTERM or\n"
+    "SIGINT: stop accepting, finish what was accepted, checkpoint, exit 0.\n"
+    "\n"
+    "  --data DIR              data directory (default ./ctrd-data)\n"
+    "  --listen HOST:PORT      default 127.0.0.1:8080\n"
+    "  --ads CSV               ads catalog: ad_id,advertiser_id[,name]\n"
+    "  --auth FILE             tokens: token,role[,advertiser_id] per line;\n"
+    "                          roles admin, ingest, advertiser. Without it\n"
+    "                          the service trusts everyone who can reach it\n"
+    "                          and listens on loopback only\n"
+    "  --insecure              allow a non-loopback --listen without --auth\n"
+    "  --metrics-public yes|no /metrics and /healthz without a token (yes)\n"
+    "  --join-window D         clicks count up to D after their query (24h)\n"
+    "  --click-timeout D       how long a click waits for its query (10m)\n"
+    "  --checkpoint-every SIZE checkpoint after this much log (256M)\n"
+    "  --max-body SIZE         largest request body, also once gunzipped\n"
+    "                          (64M; 413 above)\n"
+    "  --max-queue SIZE        request bytes waiting for ingest before 503\n"
+    "                          (256M)\n"
+    "  --threads N             engine workers (default: one per core)\n"
+    "  --access-log            one line per request on stderr\n";
+
+struct serve_opts {
+    struct engine_config engine;
+    struct http_config http;
+    const char *ads, *auth;
+    int insecure, metrics_public;
+    uint64_t checkpoint_every, max_body, max_queue, threads;
+};
+
+static int is_loopback(const char *listen)
+{
+    return strncmp(listen, "127.", 4) == 0 ||
+           strncmp(listen, "localhost:", 10) == 0 ||
+           strncmp(listen, "[::1]:", 6) == 0;
+}
+
+static int parse_size_flag(const char *arg, uint64_t *v)
+{
+    return cli_parse_size_bytes(arg, v) == 0 && *v > 0 ? 0 : -1;
+}
+
+static int parse_args(int argc, char **argv, struct serve_opts *o)
+{
+    enum { O_JOIN = 256, O_TIMEOUT, O_CKPT, O_BODY, O_QUEUE, O_THREADS,
+           O_METRICS, O_INSECURE, O_LOG };
+    static const struct option opts[] = {
+        {"data", required_argument, 0, 'd'},
+        {"listen", required_argument, 0, 'l'},
+        {"ads", required_argument, 0, 'a'},
+        {"auth", required_argument, 0, 'A'},
+        {"insecure", no_argument, 0, O_INSECURE},
+        {"metrics-public", required_argument, 0, O_METRICS},
+        {"join-window", required_argument, 0, O_JOIN},
+        {"click-timeout", required_argument, 0, O_TIMEOUT},
+        {"checkpoint-every", required_argument, 0, O_CKPT},
+        {"max-body", required_argument, 0, O_BODY},
+        {"max-queue", required_argument, 0, O_QUEUE},
+        {"threads", required_argument, 0, O_THREADS},
+        {"access-log", no_argument, 0, O_LOG},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': o->engine.data_dir = optarg; break;
+        case 'l': o->http.listen = optarg; break;
+        case 'a': o->ads = optarg; break;
+        case 'A': o->auth = optarg; break;
+        case O_INSECURE: o->insecure = 1; break;
+        case O_LOG: o->http.access_log = 1; break;
+        case O_METRICS:
+            if (strcmp(optarg, "yes") && strcmp(optarg, "no"))
+                return cli_usage("serve", "--metrics-public: yes or no");
+            o->metrics_public = strcmp(optarg, "yes") == 0;
+            break;
+        case O_JOIN:
+        case O_TIMEOUT:
+            if (cli_parse_duration_ms(optarg, c == O_JOIN
+                                                  ? &o->engine.join_window_ms
+                                                  : &o->engine.click_timeout_ms))
+                return cli_usage("serve", "bad duration '%s'", optarg);
+            break;
+        case O_CKPT:
+        case O_BODY:
+        case O_QUEUE:
+            if (parse_size_flag(optarg, c == O_CKPT   ? &o->checkpoint_every
+                                        : c == O_BODY ? &o->max_body
+                                                      : &o->max_queue))
+                return cli_usage("serve", "bad size '%s'", optarg);
+            break;
+        case O_THREADS:
+            if (cli_parse_u64(optarg, &o->threads) || o->threads == 0 ||
+                o->threads > SHARD_WORKERS_MAX)
+                return cli_usage("serve", "--threads: 1 to %u",
+                                 SHARD_WORKERS_MAX);
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            return cli_usage("serve", "unknown or incomplete option '%s'",
+                             argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage("serve", "unexpected argument '%s'", argv[optind]);
+    if (!o->auth && !o->insecure && !is_loopback(o->http.listen))
+        return cli_usage("serve", "--listen %s is not loopback: give --auth "
+                         "FILE, or --insecure to serve everyone unchecked",
+                         o->http.listen);
+    return -1; /* go on */
+}
+
+static int open_access(const struct serve_opts *o, struct auth **auth,
+                       struct catalog **catalog, char *err)
+{
+    int rc = 0;
+    if (o->auth)
+        rc = auth_load(o->auth, auth, err);
+    if (rc == 0 && o->ads)
+        rc = catalog_load(o->ads, catalog, err);
+    return rc;
+}
+
+int serve_command(int argc, char **argv)
+{
+    struct serve_opts o = {
+        .engine = {"ctrd-data", 0, 0, 24 * 3600000LL, 10 * 60000LL, 0},
+        .http = {.listen = "127.0.0.1:8080"},
+        .metrics_public = 1,
+        .checkpoint_every = 256u << 20,
+        .max_body = 64u << 20,
+        .max_queue = 256u << 20,
+    };
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    o.engine.n_workers = (unsigned)o.threads;
+    o.engine.retention_ms = o.engine.join_window_ms + 3600000LL;
+    struct service s = {.checkpoint_every = o.checkpoint_every,
+                        .max_queued_bytes = o.max_queue,
+                        .last_checkpoint_ms = wall_ms()};
+    struct auth *auth = NULL;
+    struct catalog *catalog = NULL;
+    pthread_t ingest;
+    int started = 0;
+    pthread_mutex_init(&s.mu, NULL);
+    pthread_cond_init(&s.cv, NULL);
+    s.metrics = metrics_create();
+    rc = s.metrics && create_metrics(&s) == 0
+             ? 0
+             : ctrd_fail(s.err, CTRD_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = open_access(&o, &auth, &catalog, s.err);
+    if (rc == 0)
+        rc = engine_open(&o.engine, &s.engine, s.err);
+    struct api_config ac = {s.engine,    auth,   catalog, s.metrics,
+                            o.metrics_public, o.max_body, submit, ready, &s};
+    if (rc == 0)
+        rc = api_create(&ac, &s.api, s.err);
+    o.http.max_body_bytes = o.max_body;
+    o.http.handler = api_handle;
+    o.http.ctx = s.api;
+    if (rc == 0)
+        rc = http_server_create(&o.http, &s.http, s.err);
+    if (rc == 0 && sse_create(s.http, s.engine, &s.sse) != 0)
+        rc = ctrd_fail(s.err, CTRD_ENOMEM, "out of memory");
+    if (rc == 0) {
+        api_attach_sse(s.api, s.sse);
+        started = pthread_create(&ingest, NULL, ingest_main, &s) == 0;
+        rc = started ? 0 : ctrd_fail(s.err, CTRD_EIO, "cannot start thread");
+    }
+    if (rc == 0) {
+        fprintf(stderr, "ctrd serve: listening on %s (port %d), data in %s%s\n",
+                o.http.listen, http_server_port(s.http), o.engine.data_dir,
+                o.auth ? "" : "; no --auth: every client that can reach "
+                              "this address may read and write");
+        signal_target = s.http;
+        struct sigaction sa = {.sa_handler = on_signal};
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        http_server_run(s.http, DRAIN_MS);
+        signal_target = NULL;
+    }
+    if (started) {
+        pthread_mutex_lock(&s.mu);
+        s.stopping = 1;
+        pthread_cond_signal(&s.cv);
+        pthread_mutex_unlock(&s.mu);
+        pthread_join(ingest, NULL);
+        rc = s.failed ? CTRD_EIO : 0;
+        if (rc == 0)
+            fprintf(stderr, "ctrd serve: stopped cleanly\n");
+    } else if (rc != 0) {
+        fprintf(stderr, "ctrd serve: %s\n", s.err);
+    }
+    sse_free(s.sse);
+    http_server_free(s.http);
+    api_free(s.api);
+    wal_close(s.wal);
+    engine_close(s.engine);
+    catalog_free(catalog);
+    auth_free(auth);
+    metrics_free(s.metrics);
+    pthread_cond_destroy(&s.cv);
+    pthread_mutex_destroy(&s.mu);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# `ctrd serve` end to end, through the real binary and real HTTP (SPEC §2-§6),
+# against the reference: generated logs with tricky records are POSTed in
+# chunks (queries in file order on one connection, clicks concurrently on
+# others and mostly before their queries); /terms and /series of sampled
+# ads equal the reference's to the unit, and so do the answers' counters,
+# their errors and /metrics; kill -9 and restart changes no answer;
+# re-POSTing everything changes no count and is reported as duplicates;
+# gzip and TSV bodies count the same; body limit, bad gzip, bad content
+# types; access control with --auth and --ads; loopback-only without
+# --auth; SIGTERM with requests in flight loses nothing acknowledged and
+# exits 0. Every server runs on a free port of 127.0.0.1 with its own data
+# directory, and every wait is bounded.
+. "$(dirname "$0")/lib.sh"
+
+RATE="${SERVE_QUERIES_PER_SEC:-100}"
+DURATION="${SERVE_DURATION:-10m}"
+READY_S=60   # bound of every wait for /readyz
+EXIT_S=30    # bound of every wait for a server to exit
+client() { python3 "$E2E_DIR/serve_client.py" "$@"; }
+
+# client_checks ARGS...: a serve_client.py command that prints its own
+# PASS/FAIL lines.
+client_checks() {
+    local out rc
+    out=$(client "$@" 2>&1)
+    rc=$?
+    printf '%s\n' "$out"
+    if [ "$rc" != 0 ]; then
+        E2E_FAILED=1
+        grep -q '^FAIL ' <<<"$out" || fail "serve_$1" "exit $rc: $(tail -1 <<<"$out")"
+    fi
+}
+
+# start_server NAME DIR ARGS...: `ctrd serve --data DIR ARGS` on a free port
+# (listening on $SRV_HOST, default 127.0.0.1), stderr appended to
+# $TMP/NAME.log; waits for GET /readyz 200. Sets SRV_PID and SRV_URL.
+# Returns 1 (after a FAIL line) when it never got ready.
+start_server() {
+    local name="$1" dir="$2" try port
+    shift 2
+    for try in 1 2 3 4 5; do
+        port=$(client port)
+        "$CTRD" serve --data "$dir" --listen "${SRV_HOST:-127.0.0.1}:$port" "$@" \
+            >>"$TMP/$name.log" 2>&1 &
+        SRV_PID=$!
+        bg_track "$SRV_PID"
+        SRV_URL="http://127.0.0.1:$port"
+        client wait-ready "$SRV_URL" "$READY_S" "$SRV_PID" >"$TMP/wait.out" 2>&1 && return 0
+        if ! exited "$SRV_PID"; then
+            kill -9 "$SRV_PID" 2>/dev/null
+            break
+        fi
+        grep -qi "in use" "$TMP/$name.log" || break  # else: the port was taken
+    done
+    fail "${name}_start" "$(cat "$TMP/wait.out") $(tail -2 "$TMP/$name.log")"
+    return 1
+}
+
+# exited PID: whether the child PID has exited (it may be a zombie).
+exited() {
+    [ ! -e "/proc/$1" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
+
+# wait_exit PID: waits (at most EXIT_S) for the child PID to exit; its
+# status in EXIT_RC (kill -9 and 124 after the bound).
+wait_exit() {
+    local pid="$1" deadline=$(($(date +%s) + EXIT_S))
+    while ! exited "$pid"; do
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            kill -9 "$pid" 2>/dev/null
+            wait "$pid" 2>/dev/null
+            EXIT_RC=124
+            return 1
+        fi
+        sleep 0.05
+    done
+    wait "$pid" 2>/dev/null
+    EXIT_RC=$?
+}
+
+# stop_server NAME: SIGTERM to the current server; PASS NAME when it exits 0.
+stop_server() {
+    kill -TERM "$SRV_PID" 2>/dev/null
+    wait_exit "$SRV_PID"
+    [ "$EXIT_RC" = 0 ] && pass "$1" || fail "$1" "exit status $EXIT_RC"
+}
+
+G="$TMP/gen"
+if ! ctrd gen --out "$G" --queries-per-sec "$RATE" --duration "$DURATION" --seed 21 \
+    --format both --tricky >"$TMP/gen.out" 2>&1; then
+    fail serve_gen "$(head -3 "$TMP/gen.out")"
+    finish
+fi
+Q="$G/queries.ndjson" C="$G/clicks.ndjson"
+mkdir "$TMP/qc" "$TMP/cc" "$TMP/qt" "$TMP/ct"
+split -l 300 -d -a 4 --additional-suffix=.ndjson "$Q" "$TMP/qc/q"
+split -l 100 -d -a 4 --additional-suffix=.ndjson "$C" "$TMP/cc/c"
+split -l 300 -d -a 4 --additional-suffix=.tsv "$G/queries.tsv" "$TMP/qt/q"
+split -l 100 -d -a 4 --additional-suffix=.tsv "$G/clicks.tsv" "$TMP/ct/c"
+QCHUNKS=("$TMP"/qc/*) CCHUNKS=("$TMP"/cc/*)
+echo "generated: $(wc -l <"$Q") query lines in ${#QCHUNKS[@]} chunks," \
+    "$(wc -l <"$C") click lines in ${#CCHUNKS[@]} chunks"
+reference --queries "$Q" --clicks "$C" --out-json "$TMP/ref.json"
+reference --queries "$G/queries.tsv" --clicks "$G/clicks.tsv" --out-json "$TMP/ref-tsv.json"
+client sample "$TMP/ref.json" "$TMP/sample.json" 5
+
+# 1. Concurrent ingest; the read API against the reference.
+A="$TMP/a"
+if start_server serve_a "$A"; then
+    start=$(now_ms)
+    check serve_ingest client ingest "$SRV_URL" "$TMP/in1.json" \
+        --queries "${QCHUNKS[@]}" --clicks "${CCHUNKS[@]}" --click-conns 3
+    echo "ingest took $(($(now_ms) - start)) ms"
+    check serve_ingest_answers client check-ingest "$TMP/ref.json" "$TMP/in1.json"
+    check serve_metrics client metrics "$SRV_URL" "$TMP/ref.json"
+    client snapshot "$SRV_URL" "$TMP/sample.json" "$TMP/snap1.json"
+    check serve_read_api client check-snapshot "$TMP/ref.json" "$TMP/sample.json" "$TMP/snap1.json"
+    client_checks param-forms "$SRV_URL" "$TMP/ref.json" "$TMP/sample.json"
+    check serve_says_no_auth grep -qi "auth" "$TMP/serve_a.log"
+
+    # 2. kill -9, restart on the same directory: the same answers.
+    kill -9 "$SRV_PID"
+    wait_exit "$SRV_PID"
+    if start_server serve_a_restart "$A"; then
+        client snapshot "$SRV_URL" "$TMP/sample.json" "$TMP/snap2.json"
+        check serve_kill9_same_answers client same-snapshot "$TMP/snap1.json" "$TMP/snap2.json"
+        check serve_kill9_same_as_of client same-snapshot --as-of "$TMP/snap1.json" "$TMP/snap2.json"
+
+        # 3. Everything again: nothing changes, the answers say duplicates.
+        check serve_repost client ingest "$SRV_URL" "$TMP/in3.json" \
+            --queries "${QCHUNKS[@]}" --clicks "${CCHUNKS[@]}" --click-conns 3
+        check serve_repost_answers client check-ingest --repost "$TMP/ref.json" "$TMP/in3.json"
+        client snapshot "$SRV_URL" "$TMP/sample.json" "$TMP/snap3.json"
+        check serve_repost_same_answers client same-snapshot "$TMP/snap1.json" "$TMP/snap3.json"
+        stop_server serve_sigterm_idle_exit0
+    fi
+fi
+rm -rf "$A"
+
+# 4. gzip'd TSV bodies with a small ingest queue (503 + Retry-After,
+# retried); saturation on 8 connections; bad bodies; another server with
+# --max-body 1K.
+if start_server serve_b "$TMP/b" --max-queue 16K; then
+    check serve_gzip_tsv_ingest client ingest "$SRV_URL" "$TMP/in4.json" --format tsv --gzip \
+        --queries "$TMP"/qt/* --clicks "$TMP"/ct/* --click-conns 4
+    check serve_gzip_tsv_answers client check-ingest "$TMP/ref-tsv.json" "$TMP/in4.json"
+    client snapshot "$SRV_URL" "$TMP/sample.json" "$TMP/snap4.json"
+    check serve_gzip_tsv_read_api client check-snapshot "$TMP/ref-tsv.json" "$TMP/sample.json" "$TMP/snap4.json"
+    check serve_gzip_tsv_same_as_plain client same-snapshot "$TMP/snap1.json" "$TMP/snap4.json"
+    client_checks saturate "$SRV_URL" 10 "$TMP"/qt/*
+    client_checks bad-requests "$SRV_URL"
+    client snapshot "$SRV_URL" "$TMP/sample.json" "$TMP/snap4b.json"
+    check serve_saturated_bad_requests_change_nothing client same-snapshot "$TMP/snap4.json" \
+        "$TMP/snap4b.json"
+    stop_server serve_b_exit0
+fi
+if start_server serve_c "$TMP/c" --max-body 1K; then
+    client_checks max-body "$SRV_URL"
+    stop_server serve_c_exit0
+fi
+rm -rf "$TMP/b" "$TMP/c"
+
+# 5. Access control.
+printf '%s\n' "# tokens" "admintok,admin" "ingesttok,ingest" "adv1tok,advertiser,1" \
+    "adv2tok,advertiser,2" >"$TMP/tokens"
+client catalog "$TMP/ref.json" "$TMP/ads.csv"
+if start_server serve_d "$TMP/d" --auth "$TMP/tokens" --ads "$TMP/ads.csv"; then
+    check serve_auth_ingest client ingest "$SRV_URL" "$TMP/in5.json" --token ingesttok \
+        --queries "$Q" --clicks "$C" --click-conns 1
+    client_checks auth "$SRV_URL" "$TMP/ref.json" "$TMP/ads.csv" admintok ingesttok adv1tok \
+        adv2tok "${QCHUNKS[0]}"
+    stop_server serve_d_exit0
+fi
+rm -rf "$TMP/d"
+port=$(client port)
+timeout -s KILL 20 "$CTRD" serve --data "$TMP/f" --listen "0.0.0.0:$port" >"$TMP/f.out" 2>"$TMP/f.err"
+rc=$?
+if [ "$rc" = 2 ] && [ "$(wc -l <"$TMP/f.err")" = 1 ] && grep -q -- "--insecure" "$TMP/f.err"; then
+    pass serve_non_loopback_refused
+else
+    fail serve_non_loopback_refused "exit $rc, stderr: $(head -c 300 "$TMP/f.err")"
+fi
+if SRV_HOST=0.0.0.0 start_server serve_insecure "$TMP/f" --insecure; then
+    pass serve_non_loopback_insecure
+    stop_server serve_insecure_exit0
+fi
+rm -rf "$TMP/f"
+
+# 6. SIGTERM while requests are in flight: exit 0, and after a restart
+# exactly what was acknowledged is counted.
+E="$TMP/e"
+if start_server serve_e "$E"; then
+    pid="$SRV_PID"
+    client ingest "$SRV_URL" "$TMP/in6.json" --queries "${QCHUNKS[@]}" --clicks "${CCHUNKS[@]}" \
+        --click-conns 3 --sigterm "$pid" $((${#QCHUNKS[@]} / 2))
+    wait_exit "$pid"
+    [ "$EXIT_RC" = 0 ] && pass serve_sigterm_exit0 || fail serve_sigterm_exit0 "exit status $EXIT_RC"
+    check serve_sigterm_inflight client sigterm-acked "$TMP/in6.json" "$TMP/acked-q.ndjson" \
+        "$TMP/acked-c.ndjson"
+    reference --queries "$TMP/acked-q.ndjson" --clicks "$TMP/acked-c.ndjson" --out-json "$TMP/ref6.json"
+    ctrd query --data "$E" --all --format json >"$TMP/all6.json" 2>"$TMP/q6.err" ||
+        echo "query --all: $(head -2 "$TMP/q6.err")"
+    check serve_sigterm_checkpoint compare totals "$TMP/ref6.json" "$TMP/all6.json"
+    if start_server serve_e_restart "$E"; then
+        client snapshot "$SRV_URL" "$TMP/sample.json" "$TMP/snap6.json"
+        check serve_sigterm_restart_counts client check-snapshot "$TMP/ref6.json" \
+            "$TMP/sample.json" "$TMP/snap6.json"
+        stop_server serve_e_restart_exit0
+    fi
+fi
+finish
