@@ -10,23 +10,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <zlib.h>
 
 #define LIMIT_DEFAULT 100
 #define LIMIT_MAX 10000
 #define PARAM_MAX 1024
+#define READQ_CAPACITY 4096
+#define DRAIN_BUDGET_NS UINT64_C(2000000) /* then let the loop read again */
 
 static const char *const endpoint_names[API_ENDPOINT_COUNT] = {
     "terms",  "series", "advertiser_ads", "ingest_queries", "ingest_clicks",
     "stream", "metrics", "health",        "other",
 };
 
+/* A read waiting in the admission queue. */
+struct read_req {
+    struct http_exchange *x;
+    enum api_endpoint endpoint;
+    uint64_t id;
+    struct auth_identity who;
+};
+
 struct api {
     struct api_config cfg;
+    struct http_server *http;
     struct sse *sse;
+    struct readq *reads;
+    struct metric *shed;
     struct metric *latency[API_ENDPOINT_COUNT];
 };
+
+static double read_queue_length(void *arg)
+{
+    const struct api *a = arg;
+    return (double)readq_len(a->reads);
+}
 
 int api_create(const struct api_config *cfg, struct api **out, char *err)
 {
@@ -44,22 +64,37 @@ int api_create(const struct api_config *cfg, struct api **out, char *err)
             cfg->metrics, "ctrd_http_request_duration_seconds",
             "Time from a request read whole to its answer.", labels, bounds,
             sizeof bounds / sizeof bounds[0]);
-        if (!a->latency[i]) {
-            free(a);
-            return ctrd_fail(err, CTRD_ENOMEM, "cannot create metrics");
-        }
+        if (!a->latency[i])
+            goto fail;
     }
+    a->shed = metrics_counter(cfg->metrics, "ctrd_http_shed_total",
+                              "Reads answered 503 by admission control "
+                              "(queue full or waited too long).",
+                              NULL);
+    if (!a->shed ||
+        !metrics_gauge_fn(cfg->metrics, "ctrd_read_queue_length",
+                          "Reads waiting to be served.", NULL,
+                          read_queue_length, a) ||
+        readq_create(READQ_CAPACITY, &a->reads) != 0)
+        goto fail;
     *out = a;
     return 0;
+fail:
+    api_free(a);
+    return ctrd_fail(err, CTRD_ENOMEM, "cannot create the api");
 }
 
 void api_free(struct api *a)
 {
+    if (!a)
+        return;
+    readq_free(a->reads);
     free(a);
 }
 
-void api_attach_sse(struct api *a, struct sse *sse)
+void api_attach(struct api *a, struct http_server *http, struct sse *sse)
 {
+    a->http = http;
     a->sse = sse;
 }
 
@@ -297,8 +332,15 @@ static int find_term(struct engine *e, const char *term, uint32_t *id)
     char line[PARAM_MAX + 16];
     struct rec_query q;
     int n = snprintf(line, sizeof line, "0\t1\t\t%s", term);
-    if (n < 0 || (size_t)n >= sizeof line || strchr(term, '\t') ||
-        rec_parse_query(REC_TSV, line, (size_t)n, &q) != REC_OK)
+    if (n < 0 || (size_t)n >= sizeof line)
+        return CTRD_EINVAL;
+    /* TAB, CR and LF fold to a space like any white space, but the TSV
+     * line cannot carry them. */
+    for (char *p = line + 6; *p; p++) {
+        if (*p == '\t' || *p == '\r' || *p == '\n')
+            *p = ' ';
+    }
+    if (rec_parse_query(REC_TSV, line, (size_t)n, &q) != REC_OK)
         return CTRD_EINVAL;
     return terms_find((struct terms *)engine_terms(e), q.term, q.term_len,
                       id);
@@ -479,16 +521,29 @@ static int gunzip(const char *in, size_t in_len, size_t max, char **out,
                                    : CTRD_EINVAL;
 }
 
+/* The record format a Content-Type names (media types are
+ * case-insensitive; parameters such as charset are ignored). No
+ * Content-Type means NDJSON. */
 static int content_format(const char *type, enum rec_format *fmt)
 {
-    if (!type || strncmp(type, "application/x-ndjson", 20) == 0 ||
-        strncmp(type, "application/json", 16) == 0) {
+    static const struct { const char *name; enum rec_format fmt; } types[] = {
+        {"application/x-ndjson", REC_NDJSON},
+        {"application/json", REC_NDJSON},
+        {"text/tab-separated-values", REC_TSV},
+    };
+    if (!type) {
         *fmt = REC_NDJSON;
         return 0;
     }
-    if (strncmp(type, "text/tab-separated-values", 25) == 0) {
-        *fmt = REC_TSV;
-        return 0;
+    size_t len = strcspn(type, ";");
+    while (len > 0 && (type[len - 1] == ' ' || type[len - 1] == '\t'))
+        len--;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (strlen(types[i].name) == len &&
+            strncasecmp(type, types[i].name, len) == 0) {
+            *fmt = types[i].fmt;
+            return 0;
+        }
     }
     return -1;
 }
@@ -608,6 +663,66 @@ static void route_operations(struct api *a, struct http_exchange *x,
         respond_text(a, x, 503, "recovering\n");
 }
 
+/* ---- admission control of reads ---- */
+
+static void serve_read(struct api *a, const struct read_req *r)
+{
+    if (r->endpoint == API_TERMS)
+        get_terms(a, r->x, r->id);
+    else if (r->endpoint == API_SERIES)
+        get_series(a, r->x, r->id);
+    else
+        get_advertiser_ads(a, r->x, &r->who, r->id);
+}
+
+static void shed(struct api *a, struct http_exchange *x,
+                 enum api_endpoint endpoint)
+{
+    metric_add(a->shed, 1);
+    http_add_header(x, "Retry-After", "1");
+    respond_error(a, x, endpoint, 503, "overloaded; try again");
+}
+
+/* Serves queued reads for at most DRAIN_BUDGET_NS, then lets the loop read
+ * the sockets again (and comes back: a post runs after them). */
+static void drain_reads(void *arg)
+{
+    struct api *a = arg;
+    uint64_t start = now_ns(), now = start;
+    struct read_req *r;
+    int expired;
+    while (now - start < DRAIN_BUDGET_NS &&
+           (r = readq_pop(a->reads, now, &expired)) != NULL) {
+        if (expired)
+            shed(a, r->x, r->endpoint);
+        else
+            serve_read(a, r);
+        free(r);
+        now = now_ns();
+    }
+    if (readq_len(a->reads) && http_server_post(a->http, drain_reads, a) != 0)
+        while ((r = readq_pop(a->reads, now, &expired)) != NULL) {
+            shed(a, r->x, r->endpoint);
+            free(r);
+        }
+}
+
+static void queue_read(struct api *a, struct http_exchange *x,
+                       enum api_endpoint endpoint, uint64_t id,
+                       const struct auth_identity *who)
+{
+    struct read_req *r = malloc(sizeof *r);
+    int was_idle = readq_len(a->reads) == 0;
+    if (!r || readq_push(a->reads, r, http_started_ns(x)) != 0) {
+        free(r);
+        shed(a, x, endpoint);
+        return;
+    }
+    *r = (struct read_req){x, endpoint, id, *who};
+    if (was_idle && http_server_post(a->http, drain_reads, a) != 0)
+        drain_reads(a);
+}
+
 void api_handle(void *ctx, struct http_exchange *x)
 {
     struct api *a = ctx;
@@ -634,13 +749,9 @@ void api_handle(void *ctx, struct http_exchange *x)
     if (path_id(path, "/v1/ads/", &id, &rest) == 0 &&
         (strcmp(rest, "/terms") == 0 || strcmp(rest, "/series") == 0)) {
         enum api_endpoint ep = rest[1] == 't' ? API_TERMS : API_SERIES;
-        if (!is_get(a, x, ep) || identify(a, x, ep, &who) != 0 ||
-            check_access(a, x, ep, may_read_ad(a, &who, id)) != 0)
-            return;
-        if (ep == API_TERMS)
-            get_terms(a, x, id);
-        else
-            get_series(a, x, id);
+        if (is_get(a, x, ep) && identify(a, x, ep, &who) == 0 &&
+            check_access(a, x, ep, may_read_ad(a, &who, id)) == 0)
+            queue_read(a, x, ep, id, &who);
         return;
     }
     if (strcmp(path, "/v1/stream") == 0) {
@@ -652,7 +763,7 @@ void api_handle(void *ctx, struct http_exchange *x)
         strcmp(rest, "/ads") == 0) {
         if (is_get(a, x, API_ADVERTISER_ADS) &&
             identify(a, x, API_ADVERTISER_ADS, &who) == 0)
-            get_advertiser_ads(a, x, &who, id);
+            queue_read(a, x, API_ADVERTISER_ADS, id, &who);
         return;
     }
     respond_error(a, x, API_OTHER, 404, "not found");

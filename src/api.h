@@ -2,7 +2,10 @@
  * the read endpoints (an ad's terms and series, an advertiser's ads),
  * health, readiness and metrics. Ingest requests are checked, decoded
  * (gzip) and handed to the ingest pipeline through cfg.submit, which
- * answers them once they are durable.
+ * answers them once they are durable. Reads wait in an admission queue
+ * (readq.h: Controlled Delay, adaptive LIFO) drained between reads of the
+ * sockets, so under overload the reads answered stay fast and the rest get
+ * 503 at once.
  *
  * Owns its request-latency metrics. Reads the engine's counts under the
  * engine's read lock. Runs on the HTTP loop thread. */
@@ -17,6 +20,7 @@
 #include "engine.h"
 #include "http.h"
 #include "metrics.h"
+#include "readq.h"
 #include "sse.h"
 
 enum api_endpoint {
@@ -52,9 +56,9 @@ struct api;
 int api_create(const struct api_config *cfg, struct api **out, char *err);
 void api_free(struct api *a);
 
-/* Enables GET /v1/stream (the stream hub needs the running server, which
- * needs the api: attached after both exist). */
-void api_attach_sse(struct api *a, struct sse *sse);
+/* Connects the api to the server it serves and the stream hub (both need
+ * the api to exist first). Reads are queued from then on (readq.h). */
+void api_attach(struct api *a, struct http_server *http, struct sse *sse);
 
 /* The http handler (ctx: the struct api). */
 void api_handle(void *ctx, struct http_exchange *x);

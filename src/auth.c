@@ -72,22 +72,6 @@ static int is_blank(char c)
     return c == ' ' || c == '\t';
 }
 
-/* The next line of buf[*pos..len): without its LF and one CR before it,
- * NUL-terminated in place. Advances *pos past the LF. */
-static char *next_line(char *buf, size_t len, size_t *pos, size_t *line_len)
-{
-    char *s = buf + *pos;
-    char *lf = memchr(s, '\n', len - *pos);
-    size_t n = lf ? (size_t)(lf - s) : len - *pos;
-
-    *pos += n + (lf != NULL);
-    if (n > 0 && s[n - 1] == '\r')
-        n--;
-    s[n] = '\0';
-    *line_len = n;
-    return s;
-}
-
 /* Splits s at its commas, NUL-terminating each field in place. Returns the
  * number of fields (fields past AUTH_FIELDS_MAX are counted, not kept). */
 static int split_fields(char *s, char *field[AUTH_FIELDS_MAX])
@@ -237,7 +221,7 @@ static int auth_parse(const char *path, char *buf, size_t len, struct auth *a,
     size_t pos = 0, line_no = 0, n;
 
     while (pos < len) {
-        char *s = next_line(buf, len, &pos, &n);
+        char *s = fs_next_line(buf, len, &pos, &n);
         struct auth_token *t;
         line_no++;
         if (s[0] == '#' || strspn(s, " \t") == n)

@@ -81,22 +81,6 @@ struct cat_load {
 static const char id_rule[] =
     "must be a decimal number up to 18446744073709551615";
 
-/* The next line of buf[*pos..len): without its LF and one CR before it,
- * NUL-terminated in place. Advances *pos past the LF. */
-static char *next_line(char *buf, size_t len, size_t *pos, size_t *line_len)
-{
-    char *s = buf + *pos;
-    char *lf = memchr(s, '\n', len - *pos);
-    size_t n = lf ? (size_t)(lf - s) : len - *pos;
-
-    *pos += n + (lf != NULL);
-    if (n > 0 && s[n - 1] == '\r')
-        n--;
-    s[n] = '\0';
-    *line_len = n;
-    return s;
-}
-
 /* One field at *s (quoted or not) up to end: decoded in place into f and
  * NUL-terminated; *s is left on the ',' or end after it. 0, or -1 and
  * *why. */
@@ -380,7 +364,7 @@ static int catalog_parse(struct catalog *c, struct cat_load *ld, size_t len)
     if (len >= 3 && memcmp(ld->buf, bom, 3) == 0)
         pos = 3;
     while (pos < len) {
-        char *s = next_line(ld->buf, len, &pos, &n);
+        char *s = fs_next_line(ld->buf, len, &pos, &n);
         ld->line++;
         if (n == 0)
             continue;

@@ -193,3 +193,17 @@ int fs_mkdirs(const char *dir, char *err)
         return fail_errno(err, "cannot create directory", path);
     return 0;
 }
+
+char *fs_next_line(char *buf, size_t len, size_t *pos, size_t *line_len)
+{
+    char *s = buf + *pos;
+    char *lf = memchr(s, '\n', len - *pos);
+    size_t n = lf ? (size_t)(lf - s) : len - *pos;
+
+    *pos += n + (lf != NULL);
+    if (n > 0 && s[n - 1] == '\r')
+        n--;
+    s[n] = '\0';
+    *line_len = n;
+    return s;
+}

@@ -48,6 +48,11 @@ int fs_read_file(const char *path, char **data, size_t *len, char *err);
 int fs_map_file(const char *path, void **map, size_t *len, char *err);
 void fs_unmap(void *map, size_t len);
 
+/* The next line of a text file read into buf[*pos..len), without its LF
+ * and one CR before it, NUL-terminated in place (buf needs len + 1 bytes,
+ * as fs_read_file gives). Advances *pos past the LF. */
+char *fs_next_line(char *buf, size_t len, size_t *pos, size_t *line_len);
+
 /* Creates dir (and its parents) if missing. */
 int fs_mkdirs(const char *dir, char *err);
 

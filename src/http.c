@@ -55,15 +55,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HTTP_FIELDS_MAX 64           /* header fields per request, else 431 */
-#define HTTP_IN_MIN 4096             /* first input buffer */
-#define HTTP_IN_KEEP (64 * 1024)     /* larger buffers shrink when idle */
+#define HTTP_FIELDS_MAX 64       /* header fields per request, else 431 */
+#define HTTP_IN_MIN 4096         /* first input buffer */
+#define HTTP_IN_KEEP (64 * 1024) /* larger buffers shrink when idle */
 #define HTTP_OUT_KEEP (256 * 1024)
-#define HTTP_OUT_HIGH (64 * 1024)    /* stop reading requests above this */
+#define HTTP_OUT_HIGH (64 * 1024)     /* stop reading requests above this */
 #define HTTP_STREAM_MAX (1024 * 1024) /* unsent stream bytes, else drop */
 #define HTTP_SWEEP_MS 100
 #define HTTP_LINGER_MS 2000
-#define HTTP_ACCEPT_MAX 64           /* accepts per pass */
+#define HTTP_ACCEPT_MAX 64 /* accepts per pass */
 #define HTTP_EVENTS 256
 #define HTTP_LOG_PATH_MAX 200
 #define HTTP_PEER_LEN (INET6_ADDRSTRLEN + 8)
@@ -84,7 +84,7 @@ enum http_chunk_state {
     CH_DATA_LF,    /* LF after it */
     CH_TRAILER,    /* start of a trailer line, or the final empty line */
     CH_TRAILER_LINE,
-    CH_END_LF      /* LF of the final empty line */
+    CH_END_LF /* LF of the final empty line */
 };
 
 /* Where no string was parsed (yet). */
@@ -111,7 +111,7 @@ struct http_exchange {
     int conn_close, conn_keep_alive; /* Connection tokens seen */
     uint64_t content_length;
     size_t body, body_len; /* the body's offset (after the head), length */
-    uint64_t started_ns; /* read whole */
+    uint64_t started_ns;   /* read whole */
 };
 
 /* Where the parse of the request at the start of conn->in stands. */
@@ -134,19 +134,19 @@ struct http_conn {
     struct http_conn *reap_next;   /* srv->reap */
     int fd;                        /* -1 once closed */
     enum http_state state;
-    uint32_t events;    /* the epoll mask registered */
-    int in_dispatch;    /* inside the handler call for this connection */
+    uint32_t events; /* the epoll mask registered */
+    int in_dispatch; /* inside the handler call for this connection */
     int on_ready, reaped;
-    int closing;        /* no more requests: flush, then close */
-    int lingering;      /* write side shut, draining what the peer sends */
-    int peer_eof;       /* the peer shut down its sending side */
-    int continue_sent;  /* "100 Continue" sent for this request */
+    int closing;       /* no more requests: flush, then close */
+    int lingering;     /* write side shut, draining what the peer sends */
+    int peer_eof;      /* the peer shut down its sending side */
+    int continue_sent; /* "100 Continue" sent for this request */
     int loopback;
-    char *in;           /* the request being read, then read-ahead */
+    char *in; /* the request being read, then read-ahead */
     size_t in_len, in_cap;
-    char *out;          /* unsent output is [out_off, out_len) */
+    char *out; /* unsent output is [out_off, out_len) */
     size_t out_off, out_len, out_cap;
-    char *hdr;          /* header lines the application added */
+    char *hdr; /* header lines the application added */
     size_t hdr_len, hdr_cap;
     uint64_t stream_bytes;
     int64_t req_begin_ms;  /* first byte of the request being read */
@@ -179,7 +179,7 @@ struct http_server {
     int64_t now_ms, next_sweep_ms;
     struct http_conn *conns; /* every connection, zombies included */
     struct http_conn *ready, *reap;
-    unsigned n_open;  /* connections with a socket */
+    unsigned n_open;   /* connections with a socket */
     unsigned handling; /* exchanges with the application, streams aside */
     struct http_timer *timers;
     size_t n_timers;
@@ -245,34 +245,40 @@ static int http_hex(int ch)
 
 static const char *http_reason(int status)
 {
-    switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    case 507: return "Insufficient Storage";
-    }
+    static const struct {
+        int status;
+        const char *reason;
+    } reasons[] = {
+        {100, "Continue"},
+        {200, "OK"},
+        {201, "Created"},
+        {202, "Accepted"},
+        {204, "No Content"},
+        {301, "Moved Permanently"},
+        {302, "Found"},
+        {304, "Not Modified"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {408, "Request Timeout"},
+        {409, "Conflict"},
+        {411, "Length Required"},
+        {413, "Content Too Large"},
+        {415, "Unsupported Media Type"},
+        {422, "Unprocessable Content"},
+        {429, "Too Many Requests"},
+        {431, "Request Header Fields Too Large"},
+        {500, "Internal Server Error"},
+        {501, "Not Implemented"},
+        {503, "Service Unavailable"},
+        {505, "HTTP Version Not Supported"},
+        {507, "Insufficient Storage"},
+    };
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+        if (reasons[i].status == status)
+            return reasons[i].reason;
     return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Error";
 }
 
@@ -357,8 +363,8 @@ static int http_parse_request_line(char *buf, char **pp, const char *end,
 }
 
 /* Takes note of the fields that frame the message or the connection. */
-static int http_field_note(struct http_exchange *x, const char *name,
-                           size_t n, const char *v)
+static int http_field_note(struct http_exchange *x, const char *name, size_t n,
+                           const char *v)
 {
     if (http_name_is(name, n, "content-length")) {
         uint64_t len = 0;
@@ -400,8 +406,7 @@ static int http_parse_field(char *buf, char **pp, const char *end,
     while (p < end && (*p == ' ' || *p == '\t'))
         p++;
     char *v = p;
-    while (p < end && ((unsigned char)*p >= ' ' || *p == '\t') &&
-           *p != 0x7f)
+    while (p < end && ((unsigned char)*p >= ' ' || *p == '\t') && *p != 0x7f)
         p++;
     char *ve = p;
     if (http_eol(&p, end) != 0)
@@ -653,6 +658,7 @@ static void http_conn_consume(struct http_conn *c)
     c->in_len = left;
     memset(&c->p, 0, sizeof c->p);
     c->x.method = c->x.path = c->x.query = HTTP_NONE;
+    c->x.is_head = 0;
     c->continue_sent = 0;
     if (left) {
         c->req_begin_ms = c->srv->now_ms;
@@ -723,19 +729,18 @@ static int http_out_head(struct http_conn *c, int status, const char *ctype,
 
 /* Queues a whole answer with its length. c->closing says whether the
  * connection closes after it. */
-static int http_out_response(struct http_conn *c, int status,
-                             const char *ctype, const char *body, size_t len)
+static int http_out_response(struct http_conn *c, int status, const char *ctype,
+                             const char *body, size_t len)
 {
     char fields[80];
-    const char *conn = c->closing       ? "Connection: close\r\n"
+    const char *conn = c->closing        ? "Connection: close\r\n"
                        : c->x.minor == 0 ? "Connection: keep-alive\r\n"
                                          : "";
     int bodyless = status < 200 || status == 204 || status == 304;
     if (bodyless)
         snprintf(fields, sizeof fields, "%s", conn);
     else
-        snprintf(fields, sizeof fields, "Content-Length: %zu\r\n%s", len,
-                 conn);
+        snprintf(fields, sizeof fields, "Content-Length: %zu\r\n%s", len, conn);
     if (bodyless || c->x.is_head)
         len = 0;
     if (http_out_head(c, status, ctype, fields, len) != 0)
@@ -752,13 +757,12 @@ static void http_access_log(const struct http_conn *c, int status,
     const struct http_exchange *x = &c->x;
     if (!c->srv->cfg.access_log)
         return;
-    double ms = x->started_ns
-                    ? (double)(http_now_ns() - x->started_ns) / 1e6
-                    : 0.0;
+    double ms =
+        x->started_ns ? (double)(http_now_ns() - x->started_ns) / 1e6 : 0.0;
     fprintf(stderr, "http: %s %.*s %d %" PRIu64 " %.3fms %s\n",
-            x->method != HTTP_NONE ? c->in + x->method : "-",
-            HTTP_LOG_PATH_MAX, x->path != HTTP_NONE ? c->in + x->path : "-",
-            status, bytes, ms, c->peer);
+            x->method != HTTP_NONE ? c->in + x->method : "-", HTTP_LOG_PATH_MAX,
+            x->path != HTTP_NONE ? c->in + x->path : "-", status, bytes, ms,
+            c->peer);
 }
 
 /* ---- connections ---- */
@@ -860,8 +864,8 @@ static void http_conn_update(struct http_conn *c)
 static void http_conn_flush(struct http_conn *c)
 {
     while (c->fd >= 0 && http_out_pending(c) > 0) {
-        ssize_t n = send(c->fd, c->out + c->out_off, http_out_pending(c),
-                         MSG_NOSIGNAL);
+        ssize_t n =
+            send(c->fd, c->out + c->out_off, http_out_pending(c), MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -899,8 +903,8 @@ static void http_conn_linger(struct http_conn *c)
         ssize_t n = recv(c->fd, sink, sizeof sink, 0);
         if (n > 0)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-                      errno == EINTR))
+        if (n < 0 &&
+            (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             return;
         break;
     }
@@ -1014,7 +1018,8 @@ static void http_conn_sweep(struct http_conn *c, int64_t now)
         if (now - c->linger_ms >= HTTP_LINGER_MS)
             http_conn_gone(c);
     } else if (http_out_pending(c) > 0) {
-        if (c->state != HTTP_STREAMING && now - c->out_ms >= cfg->idle_timeout_ms)
+        if (c->state != HTTP_STREAMING &&
+            now - c->out_ms >= cfg->idle_timeout_ms)
             http_conn_gone(c); /* the client does not read */
     } else if (c->state == HTTP_READING && !c->closing) {
         if (c->in_len > 0 || c->p.started) {
@@ -1321,22 +1326,20 @@ static int http_listen(struct http_server *s, char *err)
                          "listen %s: want HOST:PORT, [IPV6]:PORT or "
                          "localhost:PORT",
                          addr);
-    s->listen_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-                                            SOCK_CLOEXEC, 0);
+    s->listen_fd =
+        socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s->listen_fd < 0 ||
-        setsockopt(s->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one,
-                   sizeof one) != 0 ||
+        setsockopt(s->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) !=
+            0 ||
         bind(s->listen_fd, (struct sockaddr *)&ss, len) != 0 ||
         listen(s->listen_fd, SOMAXCONN) != 0)
-        return ctrd_fail(err, CTRD_EIO, "listen %s: %s", addr,
-                         strerror(errno));
+        return ctrd_fail(err, CTRD_EIO, "listen %s: %s", addr, strerror(errno));
     len = sizeof ss;
     if (getsockname(s->listen_fd, (struct sockaddr *)&ss, &len) != 0)
-        return ctrd_fail(err, CTRD_EIO, "listen %s: %s", addr,
-                         strerror(errno));
-    s->port = ntohs(ss.ss_family == AF_INET6
-                        ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                        : ((struct sockaddr_in *)&ss)->sin_port);
+        return ctrd_fail(err, CTRD_EIO, "listen %s: %s", addr, strerror(errno));
+    s->port =
+        ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                       : ((struct sockaddr_in *)&ss)->sin_port);
     return 0;
 }
 
@@ -1624,8 +1627,8 @@ static void http_exchange_end(struct http_conn *c, int status, uint64_t bytes)
     http_conn_schedule(c);
 }
 
-void http_respond(struct http_exchange *x, int status,
-                  const char *content_type, const char *body, size_t len)
+void http_respond(struct http_exchange *x, int status, const char *content_type,
+                  const char *body, size_t len)
 {
     struct http_conn *c = x->conn;
     assert(c->state == HTTP_HANDLING);

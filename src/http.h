@@ -10,13 +10,18 @@
  * loop with http_server_post(). An exchange lives until the application has
  * answered it (http_respond) or ended its stream (http_stream_end), even if
  * the client went away meanwhile (http_exchange_closed() says so; answering
- * then just frees it). Requests on one connection are handled one at a time,
- * in order.
+ * then just frees it). A client that shuts down its sending side while its
+ * request is with the application counts as gone. Requests on one
+ * connection are handled one at a time, in order (what a client pipelines
+ * waits in the kernel and in the connection's buffer).
  *
  * The server answers by itself: 400 for a malformed request, 408 when a
  * request is not read within the timeout, 413 over the body limit, 431 over
  * the head limit, 501 for an unsupported transfer encoding, 503 when at the
- * connection limit. It never logs header values (tokens).
+ * connection limit, 505 for an HTTP version other than 1.0 and 1.1; and
+ * "100 Continue" to "Expect: 100-continue". It never logs header values
+ * (tokens) nor query strings: the access log line (stderr) is
+ * "http: METHOD PATH STATUS BODY_BYTES DURATIONms PEER".
  *
  * Threads: everything here runs on the loop thread, except
  * http_server_post() and http_server_stop(), which any thread (and
@@ -50,29 +55,43 @@ int http_server_create(const struct http_config *cfg, struct http_server **out,
 /* The port actually bound (for port 0). */
 int http_server_port(const struct http_server *s);
 /* Runs the loop on the calling thread until http_server_stop(), then stops
- * accepting, lets answers in progress finish (at most drain_ms), closes
- * streams and connections, and returns 0. */
+ * accepting, lets answers in progress finish (at most drain_ms; posts and
+ * timers keep running), closes streams and connections, and returns 0.
+ * Exchanges still unanswered then report closed; answering them (e.g. from
+ * a post, run by http_server_free) just frees them. */
 int http_server_run(struct http_server *s, int64_t drain_ms);
+/* Async-signal-safe; from any thread. */
 void http_server_stop(struct http_server *s);
+/* After http_server_run() returned and once no other thread posts: runs the
+ * posts still queued (so that what they own is freed), then frees every
+ * exchange left unanswered and the server. NULL is a no-op. */
 void http_server_free(struct http_server *s);
 
 /* Runs fn(arg) on the loop thread soon; from any thread. 0 or CTRD_ENOMEM. */
 int http_server_post(struct http_server *s, void (*fn)(void *arg), void *arg);
-/* Runs fn(arg) on the loop thread every interval_ms. */
+/* Runs fn(arg) on the loop thread every interval_ms (> 0). Call it before
+ * http_server_run() or on the loop thread. 0, CTRD_EINVAL or CTRD_ENOMEM. */
 int http_server_every(struct http_server *s, int64_t interval_ms,
                       void (*fn)(void *arg), void *arg);
 
-/* ---- the request ---- */
+/* ---- the request ----
+ * Strings are NUL-terminated and live as long as the exchange. */
 
 const char *http_method(const struct http_exchange *x);  /* "GET" */
+/* As sent, not percent-decoded. */
 const char *http_path(const struct http_exchange *x);    /* "/v1/ads/7/terms" */
 const char *http_query(const struct http_exchange *x);   /* "a=1&b=2" or "" */
-/* A header's value (name case-insensitive), or NULL. */
+/* A header's value (name case-insensitive; the first of repeated fields),
+ * leading and trailing whitespace trimmed, or NULL. */
 const char *http_header(const struct http_exchange *x, const char *name);
-/* A query parameter, percent-decoded into out: 0, CTRD_ENOTFOUND, or
- * CTRD_EINVAL when malformed or longer than out_len - 1. */
+/* A query parameter (the first whose whole name matches), its name and value
+ * percent-decoded with '+' as a space, the value into out: 0,
+ * CTRD_ENOTFOUND, or CTRD_EINVAL when malformed (a bad escape, "%00") or
+ * longer than out_len - 1. "a" alone reads as "a=". */
 int http_param(const struct http_exchange *x, const char *name, char *out,
                size_t out_len);
+/* The body (chunked bodies decoded; empty without one), not
+ * NUL-terminated. */
 const char *http_body(const struct http_exchange *x, size_t *len);
 /* Whether the peer is a loopback address. */
 int http_peer_is_loopback(const struct http_exchange *x);
@@ -82,10 +101,13 @@ int http_exchange_closed(const struct http_exchange *x);
 
 /* ---- the answer (once per exchange) ---- */
 
-/* Adds a response header (copied), e.g. ("Retry-After", "1"). */
+/* Adds a response header (copied), e.g. ("Retry-After", "1"). A name that
+ * is not a token or a value with CR or LF is dropped. */
 void http_add_header(struct http_exchange *x, const char *name,
                      const char *value);
-/* Sends status, Content-Type and body (copied), then frees the exchange. */
+/* Sends status, Content-Type and body (copied), then frees the exchange.
+ * Adds Content-Length and, when the connection closes after it,
+ * "Connection: close"; no body for HEAD, 1xx, 204 and 304. */
 void http_respond(struct http_exchange *x, int status,
                   const char *content_type, const char *body, size_t len);
 
@@ -95,7 +117,8 @@ void http_stream_start(struct http_exchange *x, const char *content_type);
 /* Queues bytes on the stream: 0, CTRD_EAGAIN when the client is more than
  * 1 MiB behind (the bytes are dropped), CTRD_EIO when it is gone. */
 int http_stream_write(struct http_exchange *x, const char *data, size_t len);
-/* Ends the stream (closes the connection) and frees the exchange. */
+/* Ends the stream (the connection closes once what was queued is sent)
+ * and frees the exchange. */
 void http_stream_end(struct http_exchange *x);
 
 #endif

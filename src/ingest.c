@@ -360,20 +360,10 @@ static const char usage[] =
 
 static int format_of(const char *path, int forced, enum rec_format *fmt)
 {
-    if (forced >= 0) {
-        *fmt = (enum rec_format)forced;
-        return 0;
-    }
-    const char *dot = strrchr(path, '.');
-    if (dot && (strcmp(dot, ".ndjson") == 0 || strcmp(dot, ".jsonl") == 0)) {
-        *fmt = REC_NDJSON;
-        return 0;
-    }
-    if (dot && strcmp(dot, ".tsv") == 0) {
-        *fmt = REC_TSV;
-        return 0;
-    }
-    return -1;
+    if (forced < 0)
+        return rec_format_from_name(path, fmt);
+    *fmt = (enum rec_format)forced;
+    return 0;
 }
 
 static int add_input(struct ingest *g, const char *path, enum engine_kind k)

@@ -1003,3 +1003,17 @@ const char *rec_reason_name(enum rec_reason reason)
     };
     return (unsigned)reason < REC_REASON_COUNT ? names[reason] : "unknown";
 }
+
+int rec_format_from_name(const char *path, enum rec_format *fmt)
+{
+    const char *dot = strrchr(path, '.');
+    if (dot && (strcmp(dot, ".ndjson") == 0 || strcmp(dot, ".jsonl") == 0)) {
+        *fmt = REC_NDJSON;
+        return 0;
+    }
+    if (dot && strcmp(dot, ".tsv") == 0) {
+        *fmt = REC_TSV;
+        return 0;
+    }
+    return -1;
+}

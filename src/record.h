@@ -97,6 +97,10 @@ enum rec_reason rec_parse_click(enum rec_format fmt, const char *line,
  * *ms, or -1. Used by the parsers and for command-line --from/--to. */
 int rec_parse_time(const char *s, size_t len, int64_t *ms);
 
+/* The format a file name's extension implies: .ndjson and .jsonl NDJSON,
+ * .tsv TSV. 0, or -1 for any other name. */
+int rec_format_from_name(const char *path, enum rec_format *fmt);
+
 /* "bad_json", ... for a reason; "unknown" past the list. */
 const char *rec_reason_name(enum rec_reason reason);
 

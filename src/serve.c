@@ -3,6 +3,7 @@
 
 #include "api.h"
 #include "cli.h"
+#include "follow.h"
 #include "sharder.h"
 #include "wal.h"
 
@@ -17,6 +18,9 @@
 #include <time.h>
 
 #define DRAIN_MS 10000
+#define FOLLOW_POLL_MS 100
+#define FOLLOW_READ_BYTES ((size_t)4 << 20)
+#define FOLLOWED_MAX 2
 #define CHECKPOINT_IDLE_MS 60000
 #define ERRORS_MAX 100
 
@@ -33,6 +37,19 @@ struct job {
     char *answer; /* JSON, once processed */
     size_t answer_len;
     int status;
+    uint8_t source; /* 0: HTTP (x answers); n: followed file n */
+    struct follow_position at; /* followed file: position after body */
+};
+
+/* A file tailed with --follow-queries / --follow-clicks: source n is
+ * followed[n - 1]. */
+struct followed {
+    const char *path;
+    enum engine_kind kind;
+    enum rec_format fmt;
+    struct follower *follower;
+    struct follow_position at; /* last position processed */
+    int known;
 };
 
 struct counters {
@@ -53,9 +70,14 @@ struct service {
     uint64_t checkpoint_every, since_checkpoint;
     int64_t last_checkpoint_ms;
     uint32_t next_input;
-    /* the queue between the loop and the ingest thread */
+    struct followed followed[FOLLOWED_MAX];
+    unsigned n_followed;
+    pthread_t follow_thread;
+    int follow_started;
+    /* the queue between the loop (and the follow thread) and the ingest
+     * thread */
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv, space_cv;
     struct job *head, *tail;
     size_t queued_bytes, max_queued_bytes;
     int stopping, ready, failed;
@@ -206,6 +228,41 @@ static void update_counters(struct service *s, const struct engine_stats *now)
 
 /* ---- the ingest thread ---- */
 
+/* Queues a job for the ingest thread; when the queue is full, waits for
+ * room if wait is set, else fails with CTRD_EAGAIN (the caller keeps the
+ * job). */
+static int enqueue(struct service *s, struct job *j, int wait)
+{
+    pthread_mutex_lock(&s->mu);
+    int full;
+    for (;;) {
+        full = s->failed || s->stopping ||
+               (s->queued_bytes > 0 &&
+                s->queued_bytes + j->len > s->max_queued_bytes);
+        if (!full || !wait || s->failed || s->stopping)
+            break;
+        pthread_cond_wait(&s->space_cv, &s->mu);
+    }
+    if (!full) {
+        if (s->tail)
+            s->tail->next = j;
+        else
+            s->head = j;
+        s->tail = j;
+        s->queued_bytes += j->len;
+        pthread_cond_signal(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return full ? CTRD_EAGAIN : 0;
+}
+
+static void job_free(struct job *j)
+{
+    free(j->answer);
+    free(j->body);
+    free(j);
+}
+
 static int submit(void *ctx, struct http_exchange *x, enum engine_kind kind,
                   enum rec_format fmt, char *body, size_t len)
 {
@@ -215,26 +272,12 @@ static int submit(void *ctx, struct http_exchange *x, enum engine_kind kind,
         free(body);
         return CTRD_EAGAIN;
     }
-    *j = (struct job){NULL, s, x, kind, fmt, body, len, NULL, 0, 0};
-    pthread_mutex_lock(&s->mu);
-    int full = s->failed || (s->queued_bytes > 0 &&
-                             s->queued_bytes + len > s->max_queued_bytes);
-    if (!full) {
-        if (s->tail)
-            s->tail->next = j;
-        else
-            s->head = j;
-        s->tail = j;
-        s->queued_bytes += len;
-        pthread_cond_signal(&s->cv);
-    }
-    pthread_mutex_unlock(&s->mu);
-    if (full) {
-        free(body);
-        free(j);
-        return CTRD_EAGAIN;
-    }
-    return 0;
+    *j = (struct job){.service = s, .x = x, .kind = kind, .fmt = fmt,
+                      .body = body, .len = len};
+    int rc = enqueue(s, j, 0);
+    if (rc != 0)
+        job_free(j);
+    return rc;
 }
 
 static int ready(void *ctx)
@@ -278,6 +321,16 @@ static int write_answer(struct job *j, const struct engine_stats *before,
     return fclose(f) == 0 ? 0 : CTRD_ENOMEM;
 }
 
+/* Remembers how far a followed file is processed. */
+static void follow_done(struct service *s, uint8_t source,
+                        const struct follow_position *at)
+{
+    if (source == 0 || source > s->n_followed)
+        return;
+    s->followed[source - 1].at = *at;
+    s->followed[source - 1].known = 1;
+}
+
 /* Processes one request and appends it to the log. */
 static int process_job(struct service *s, struct job *j)
 {
@@ -288,13 +341,16 @@ static int process_job(struct service *s, struct job *j)
     engine_clear_samples(s->engine);
     int rc = engine_process_buffer(s->engine, j->kind, j->fmt, j->body, j->len,
                                    input, now, s->err);
-    struct wal_record r = {(uint8_t)j->kind, (uint8_t)j->fmt, now, j->body,
+    struct wal_record r = {(uint8_t)j->kind, (uint8_t)j->fmt, j->source, now,
+                           j->at.dev, j->at.ino, j->at.offset, j->body,
                            j->len};
     if (rc == 0 && j->len > 0)
         rc = wal_append(s->wal, &r, s->err);
     if (rc != 0)
         return rc;
     s->since_checkpoint += j->len;
+    if (j->source)
+        follow_done(s, j->source, &j->at);
     engine_get_stats(s->engine, &after);
     update_counters(s, &after);
     return write_answer(j, &before, &after, input);
@@ -306,6 +362,11 @@ static void deliver(void *arg)
     struct job *j = arg;
     while (j) {
         struct job *next = j->next;
+        if (!j->x) { /* from a followed file: nobody to answer */
+            job_free(j);
+            j = next;
+            continue;
+        }
         enum api_endpoint ep = j->kind == ENGINE_QUERIES ? API_INGEST_QUERIES
                                                          : API_INGEST_CLICKS;
         struct api *a = j->service->api;
@@ -318,17 +379,33 @@ static void deliver(void *arg)
             http_add_header(j->x, "Retry-After", "1");
             api_respond_json(a, j->x, ep, 503, failed, sizeof failed - 1);
         }
-        free(j->answer);
-        free(j->body);
-        free(j);
+        job_free(j);
         j = next;
     }
+}
+
+/* Progress keys of followed file n: "follow<n>" holds (offset, inode),
+ * "follow<n>-dev" (device, 0). */
+static void follow_key(char *key, size_t len, unsigned n, int dev)
+{
+    snprintf(key, len, "follow%u%s", n, dev ? "-dev" : "");
 }
 
 static int checkpoint(struct service *s)
 {
     uint64_t pos = wal_position(s->wal);
     int rc = engine_progress_set(s->engine, "wal", pos, 0);
+    for (unsigned i = 0; rc == 0 && i < s->n_followed; i++) {
+        const struct followed *f = &s->followed[i];
+        char key[32];
+        if (!f->known)
+            continue;
+        follow_key(key, sizeof key, i + 1, 0);
+        rc = engine_progress_set(s->engine, key, f->at.offset, f->at.ino);
+        follow_key(key, sizeof key, i + 1, 1);
+        if (rc == 0)
+            rc = engine_progress_set(s->engine, key, f->at.dev, 0);
+    }
     if (rc == 0)
         rc = engine_checkpoint(s->engine, s->err);
     if (rc == 0)
@@ -341,7 +418,10 @@ static int checkpoint(struct service *s)
 static int replay_record(void *ctx, const struct wal_record *r)
 {
     struct service *s = ctx;
+    struct follow_position at = {r->source_dev, r->source_ino,
+                                 r->source_offset};
     s->since_checkpoint += r->len;
+    follow_done(s, r->source, &at);
     return engine_process_buffer(s->engine, (enum engine_kind)r->kind,
                                  (enum rec_format)r->format, r->payload,
                                  r->len, ENGINE_INPUT_EARLIER - 1, r->now_ms,
@@ -362,6 +442,7 @@ static struct job *take_jobs(struct service *s)
     struct job *jobs = s->head;
     s->head = s->tail = NULL;
     s->queued_bytes = 0;
+    pthread_cond_broadcast(&s->space_cv);
     pthread_mutex_unlock(&s->mu);
     return jobs;
 }
@@ -393,6 +474,99 @@ static void fail_service(struct service *s)
     http_server_stop(s->http);
 }
 
+/* ---- followed files ---- */
+
+static int follow_stopping(struct service *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int stop = s->stopping || s->failed;
+    pthread_mutex_unlock(&s->mu);
+    return stop;
+}
+
+/* Reads what is new in one followed file into a job; 1 when it queued one. */
+static int follow_poll(struct service *s, unsigned n)
+{
+    struct followed *f = &s->followed[n - 1];
+    const char *data;
+    size_t len;
+    struct follow_position at;
+    char err[CTRD_ERR_LEN];
+    int rc = follower_read(f->follower, FOLLOW_READ_BYTES, &data, &len, &at,
+                           err);
+    if (rc == CTRD_EAGAIN)
+        return 0;
+    if (rc != 0) {
+        fprintf(stderr, "ctrd serve: following %s: %s\n", f->path, err);
+        return 0;
+    }
+    struct job *j = calloc(1, sizeof *j);
+    char *body = malloc(len ? len : 1);
+    if (!j || !body) {
+        /* The follower has moved past these lines: only a restart, which
+         * resumes at the last committed position, can read them again. */
+        free(j);
+        free(body);
+        ctrd_fail(s->err, CTRD_ENOMEM, "out of memory following %s",
+                  f->path);
+        fail_service(s);
+        return 0;
+    }
+    memcpy(body, data, len);
+    *j = (struct job){.service = s, .kind = f->kind, .fmt = f->fmt,
+                      .body = body, .len = len, .source = (uint8_t)n,
+                      .at = at};
+    if (enqueue(s, j, 1) != 0) {
+        job_free(j); /* stopping: a restart resumes at the last position */
+        return 0;
+    }
+    return 1;
+}
+
+static void *follow_main(void *arg)
+{
+    struct service *s = arg;
+    while (!follow_stopping(s)) {
+        int got = 0;
+        for (unsigned n = 1; n <= s->n_followed; n++)
+            got |= follow_poll(s, n);
+        if (!got) {
+            struct timespec nap = {0, FOLLOW_POLL_MS * 1000000L};
+            nanosleep(&nap, NULL);
+        }
+    }
+    return NULL;
+}
+
+/* Opens the followed files where the last checkpoint and the log replay
+ * left them, and starts the thread that tails them. */
+static int start_following(struct service *s)
+{
+    for (unsigned i = 0; i < s->n_followed; i++) {
+        struct followed *f = &s->followed[i];
+        char key[32];
+        uint64_t dev, unused;
+        follow_key(key, sizeof key, i + 1, 0);
+        if (!f->known &&
+            engine_progress_get(s->engine, key, &f->at.offset, &f->at.ino) ==
+                0) {
+            follow_key(key, sizeof key, i + 1, 1);
+            f->known = engine_progress_get(s->engine, key, &dev, &unused) == 0;
+            f->at.dev = dev;
+        }
+        int rc = follower_open(f->path, f->known ? &f->at : NULL,
+                               &f->follower, s->err);
+        if (rc != 0)
+            return rc;
+    }
+    if (s->n_followed == 0)
+        return 0;
+    if (pthread_create(&s->follow_thread, NULL, follow_main, s) != 0)
+        return ctrd_fail(s->err, CTRD_EIO, "cannot start thread");
+    s->follow_started = 1;
+    return 0;
+}
+
 static void *ingest_main(void *arg)
 {
     struct service *s = arg;
@@ -400,6 +574,8 @@ static void *ingest_main(void *arg)
     engine_progress_get(s->engine, "wal", &from, &unused);
     int rc = wal_open(engine_data_dir(s->engine), from, replay_record, s,
                       &s->wal, s->err);
+    if (rc == 0)
+        rc = start_following(s);
     if (rc == 0) {
         engine_get_stats(s->engine, &s->last);
         pthread_mutex_lock(&s->mu);
@@ -439,6 +615,7 @@ static const char usage[] =
     "                  [--join-window D] [--click-timeout D]\n"
     "                  [--checkpoint-every SIZE] [--max-body SIZE]\n"
     "                  [--max-queue SIZE] [--threads N] [--access-log]\n"
+    "                  [--follow-queries FILE] [--follow-clicks FILE]\n"
     "\n"
     "The service: HTTP ingest (POST /v1/queries, /v1/clicks: NDJSON or TSV,\n"
     "optionally gzip; answered once durable), the live join, the read API\n"
@@ -463,12 +640,16 @@ static const char usage[] =
     "  --max-queue SIZE        request bytes waiting for ingest before 503\n"
     "                          (256M)\n"
     "  --threads N             engine workers (default: one per core)\n"
-    "  --access-log            one line per request on stderr\n";
+    "  --access-log            one line per request on stderr\n"
+    "  --follow-queries FILE   tail a query log as a log shipper would:\n"
+    "  --follow-clicks FILE    whole lines, exactly once, surviving rotation\n"
+    "                          (rename + new file) and truncation, resuming\n"
+    "                          after a restart where it stopped\n";
 
 struct serve_opts {
     struct engine_config engine;
     struct http_config http;
-    const char *ads, *auth;
+    const char *ads, *auth, *follow_queries, *follow_clicks;
     int insecure, metrics_public;
     uint64_t checkpoint_every, max_body, max_queue, threads;
 };
@@ -488,7 +669,7 @@ static int parse_size_flag(const char *arg, uint64_t *v)
 static int parse_args(int argc, char **argv, struct serve_opts *o)
 {
     enum { O_JOIN = 256, O_TIMEOUT, O_CKPT, O_BODY, O_QUEUE, O_THREADS,
-           O_METRICS, O_INSECURE, O_LOG };
+           O_METRICS, O_INSECURE, O_LOG, O_FOLLOW_Q, O_FOLLOW_C };
     static const struct option opts[] = {
         {"data", required_argument, 0, 'd'},
         {"listen", required_argument, 0, 'l'},
@@ -503,6 +684,8 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
         {"max-queue", required_argument, 0, O_QUEUE},
         {"threads", required_argument, 0, O_THREADS},
         {"access-log", no_argument, 0, O_LOG},
+        {"follow-queries", required_argument, 0, O_FOLLOW_Q},
+        {"follow-clicks", required_argument, 0, O_FOLLOW_C},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -517,6 +700,14 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
         case 'A': o->auth = optarg; break;
         case O_INSECURE: o->insecure = 1; break;
         case O_LOG: o->http.access_log = 1; break;
+        case O_FOLLOW_Q:
+        case O_FOLLOW_C:
+            *(c == O_FOLLOW_Q ? &o->follow_queries : &o->follow_clicks) =
+                optarg;
+            if (rec_format_from_name(optarg, &(enum rec_format){0}) != 0)
+                return cli_usage("serve", "%s: unknown format (name it "
+                                 ".ndjson, .jsonl or .tsv)", optarg);
+            break;
         case O_METRICS:
             if (strcmp(optarg, "yes") && strcmp(optarg, "no"))
                 return cli_usage("serve", "--metrics-public: yes or no");
@@ -571,6 +762,16 @@ static int open_access(const struct serve_opts *o, struct auth **auth,
     return rc;
 }
 
+static void add_followed(struct service *s, const char *path,
+                         enum engine_kind kind)
+{
+    if (!path)
+        return;
+    struct followed *f = &s->followed[s->n_followed++];
+    *f = (struct followed){.path = path, .kind = kind};
+    rec_format_from_name(path, &f->fmt);
+}
+
 int serve_command(int argc, char **argv)
 {
     struct serve_opts o = {
@@ -595,6 +796,9 @@ int serve_command(int argc, char **argv)
     int started = 0;
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.cv, NULL);
+    pthread_cond_init(&s.space_cv, NULL);
+    add_followed(&s, o.follow_queries, ENGINE_QUERIES);
+    add_followed(&s, o.follow_clicks, ENGINE_CLICKS);
     s.metrics = metrics_create();
     rc = s.metrics && create_metrics(&s) == 0
              ? 0
@@ -615,7 +819,7 @@ int serve_command(int argc, char **argv)
     if (rc == 0 && sse_create(s.http, s.engine, &s.sse) != 0)
         rc = ctrd_fail(s.err, CTRD_ENOMEM, "out of memory");
     if (rc == 0) {
-        api_attach_sse(s.api, s.sse);
+        api_attach(s.api, s.http, s.sse);
         started = pthread_create(&ingest, NULL, ingest_main, &s) == 0;
         rc = started ? 0 : ctrd_fail(s.err, CTRD_EIO, "cannot start thread");
     }
@@ -636,8 +840,11 @@ int serve_command(int argc, char **argv)
         pthread_mutex_lock(&s.mu);
         s.stopping = 1;
         pthread_cond_signal(&s.cv);
+        pthread_cond_broadcast(&s.space_cv);
         pthread_mutex_unlock(&s.mu);
         pthread_join(ingest, NULL);
+        if (s.follow_started)
+            pthread_join(s.follow_thread, NULL);
         rc = s.failed ? CTRD_EIO : 0;
         if (rc == 0)
             fprintf(stderr, "ctrd serve: stopped cleanly\n");
@@ -652,6 +859,9 @@ int serve_command(int argc, char **argv)
     catalog_free(catalog);
     auth_free(auth);
     metrics_free(s.metrics);
+    for (unsigned i = 0; i < s.n_followed; i++)
+        follower_close(s.followed[i].follower);
+    pthread_cond_destroy(&s.space_cv);
     pthread_cond_destroy(&s.cv);
     pthread_mutex_destroy(&s.mu);
     return rc == 0 ? 0 : 1;

@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define WAL_HEADER_BYTES 20
+#define WAL_HEADER_BYTES 44
 #define WAL_PAYLOAD_MAX (UINT32_C(1) << 31)
 
 struct wal {
@@ -93,17 +93,20 @@ static int replay_segment(const unsigned char *p, size_t size, size_t offset,
                           void *ctx, size_t *good_end)
 {
     while (size - offset >= WAL_HEADER_BYTES) {
+        const unsigned char *h = p + offset;
         uint32_t len, crc;
-        int64_t now_ms;
-        memcpy(&len, p + offset, 4);
-        memcpy(&crc, p + offset + 4, 4);
-        memcpy(&now_ms, p + offset + 12, 8);
+        struct wal_record r = {h[8], h[9], h[10], 0, 0, 0, 0, NULL, 0};
+        memcpy(&len, h, 4);
+        memcpy(&crc, h + 4, 4);
+        memcpy(&r.now_ms, h + 12, 8);
+        memcpy(&r.source_dev, h + 20, 8);
+        memcpy(&r.source_ino, h + 28, 8);
+        memcpy(&r.source_offset, h + 36, 8);
         if (len > size - offset - WAL_HEADER_BYTES ||
-            record_crc(p + offset + 8, (const char *)p + offset + 20, len) !=
-                crc)
+            record_crc(h + 8, (const char *)h + WAL_HEADER_BYTES, len) != crc)
             break;
-        struct wal_record r = {p[offset + 8], p[offset + 9], now_ms,
-                               (const char *)p + offset + 20, len};
+        r.payload = (const char *)h + WAL_HEADER_BYTES;
+        r.len = len;
         int rc = fn(ctx, &r);
         if (rc != 0)
             return rc;
@@ -216,7 +219,11 @@ int wal_append(struct wal *w, const struct wal_record *r, char *err)
     memcpy(h, &len, 4);
     h[8] = r->kind;
     h[9] = r->format;
+    h[10] = r->source;
     memcpy(h + 12, &r->now_ms, 8);
+    memcpy(h + 20, &r->source_dev, 8);
+    memcpy(h + 28, &r->source_ino, 8);
+    memcpy(h + 36, &r->source_offset, 8);
     uint32_t crc = record_crc(h + 8, r->payload, r->len);
     memcpy(h + 4, &crc, 4);
     struct iovec iov[2] = {{h, sizeof h}, {(void *)r->payload, r->len}};

@@ -26,7 +26,9 @@
 struct wal_record {
     uint8_t kind;   /* enum engine_kind */
     uint8_t format; /* enum rec_format */
+    uint8_t source; /* 0: HTTP; n > 0: the n-th followed file */
     int64_t now_ms; /* processing time when it was accepted */
+    uint64_t source_dev, source_ino, source_offset; /* after the payload */
     const char *payload;
     size_t len;
 };

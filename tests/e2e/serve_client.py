@@ -10,23 +10,27 @@ Python 3 standard library only.
       as process PID has exited).
   serve_client.py ingest URL OUT.json --queries CHUNK... --clicks CHUNK...
           [--click-conns N] [--format ndjson|tsv] [--gzip] [--token T]
-          [--sigterm PID AFTER]
+          [--signal-after PID AFTER [--signal TERM|KILL]]
       POSTs the query chunks in order on one connection, and the click
       chunks on N-1 other connections started first (so that most clicks
       arrive before their queries) and one started half way through the
       queries, which takes every other click chunk. A 503 is retried after
       a tenth of its Retry-After (at most 0.1 s). Every request and answer
-      goes to OUT.json. With --sigterm, the click connections keep re-posting their chunks (which
-      changes no count), PID gets SIGTERM once AFTER query chunks were
-      acknowledged, and every connection stops at its first failure.
+      goes to OUT.json. With --signal-after, the click connections post
+      all their chunks, then the queries start while the clicks are
+      re-posted over and over (which changes no count); PID gets the
+      signal once AFTER query chunks were acknowledged, and every
+      connection stops at its first failure.
   serve_client.py check-ingest REF.json RESULT.json [--repost]
       the answers of an `ingest` of exactly the reference's inputs: summed
       accepted/duplicates/rejected and each request's "errors" against the
       reference (--repost: everything had been ingested before).
-  serve_client.py sigterm-acked RESULT.json QUERIES_OUT CLICKS_OUT
-      after an `ingest --sigterm`: checks that acknowledged query chunks are
-      a prefix and that answers in flight at the SIGTERM were delivered;
-      writes the acknowledged chunks' concatenations (the reference's input).
+  serve_client.py interrupted RESULT.json Q_OUT C_OUT Q_MAYBE_OUT [--killed]
+      after an `ingest --signal-after`: checks that the acknowledged query
+      chunks are a prefix of those sent, that nothing failed before the
+      signal and (SIGTERM) that requests in flight were answered; writes
+      the concatenations of the acknowledged query and click chunks, and
+      of the acknowledged query chunks plus the one in flight, if any.
   serve_client.py sample REF.json OUT.json SEED
       picks the ads to compare: the 20 busiest, 20 random, one unknown, and
       terms and ranges for the finer requests.
@@ -53,8 +57,9 @@ Python 3 standard library only.
       access control (SPEC §6) of a server started with --auth and --ads;
       prints its own PASS/FAIL lines.
   serve_client.py bad-requests URL
-      400 bad gzip, 415 content types and encodings; nothing of them is
-      counted. Prints its own PASS/FAIL lines.
+      400 bad gzip, 415 other content types and encodings (nothing of them
+      is counted); gzip counted; the NDJSON type with a parameter or in
+      upper case accepted. Prints its own PASS/FAIL lines.
   serve_client.py saturate URL SECONDS CHUNK...
       a server with a small --max-queue: re-posts the (already ingested)
       query chunks on 8 connections until a 503 comes (at most SECONDS);
@@ -82,6 +87,7 @@ from fractions import Fraction
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import compare  # noqa: E402  (tests/e2e/compare.py)
 import reference  # noqa: E402  (tests/reference.py)
 
@@ -93,7 +99,7 @@ UNKNOWN_AD_BASE = 987654321
 LIMIT_MAX = 10000
 REQUEST_TIMEOUT_S = 30
 RETRY_503_MAX = 200
-SIGTERM_RUN_MAX_S = 60
+SIGNAL_RUN_MAX_S = 60
 
 
 # ---- HTTP ----
@@ -202,14 +208,16 @@ def cmd_wait_ready(args):
 class Ingest:
     def __init__(self, args):
         self.args = args
+        self.interrupt = args.signal_after  # (pid, after) or None
         self.lock = threading.Lock()
         self.records = []
-        self.stop = threading.Event()        # --sigterm: stop posting
-        self.clicks_began = threading.Event()
+        self.stop = threading.Event()  # interrupted: stop posting
+        self.clicks_went = threading.Event()  # the queries may start
+        self.click_passes = 0
         self.queries_half = threading.Event()
         self.queries_acked = 0
-        self.term_sent = threading.Event()
-        self.term_ms = None
+        self.signalled = threading.Event()
+        self.signal_ms = None
 
     def post(self, client, kind, path):
         """Posts one chunk (retrying 503s); returns its record."""
@@ -220,18 +228,17 @@ class Ingest:
             body = gzip.compress(body)
         rec = {"kind": kind, "chunk": path, "status": None, "answer": None,
                "retries_503": 0, "retry_after_missing": 0,
-               "t0": time.time() * 1000, "t1": None, "error": None,
-               "term_before": self.term_sent.is_set()}
+               "t0": time.time() * 1000, "t1": None, "error": None}
         while True:
             try:
                 status, hdrs, data = client.request(
                     "POST", "/v1/" + kind, body, post_headers(a.format,
                                                               a.gzip))
-            except OSError as e:  # also http.client's exceptions
+            except (OSError, http.client.HTTPException) as e:
                 rec["error"] = "%s: %s" % (type(e).__name__, e)
                 break
             rec["status"] = status
-            if status == 503 and not self.term_sent.is_set() and \
+            if status == 503 and not self.signalled.is_set() and \
                     rec["retries_503"] < RETRY_503_MAX:
                 rec["retries_503"] += 1
                 ra = hdrs.get("retry-after")
@@ -250,15 +257,23 @@ class Ingest:
             self.records.append(rec)
         return rec
 
+    def failed(self, rec):
+        """After an answer: whether this connection stops (interrupted runs
+        stop at their first failure)."""
+        if rec["status"] == 200 or not self.interrupt:
+            return False
+        self.stop.set()
+        return True
+
     def query_stream(self, chunks):
-        self.clicks_began.wait(10)
+        self.clicks_went.wait(30)
         c = Client(self.args.url, self.args.token)
         for i, path in enumerate(chunks):
             if self.stop.is_set():
                 break
             rec = self.post(c, "queries", path)
             if rec["status"] != 200:
-                self.stop_if_sigterm()
+                self.failed(rec)
                 break
             with self.lock:
                 self.queries_acked += 1
@@ -267,65 +282,68 @@ class Ingest:
         self.queries_half.set()
         c.close()
 
-    def stop_if_sigterm(self):
-        if self.args.sigterm:
-            self.stop.set()
-
-    def click_stream(self, chunks, wait_half):
+    def click_stream(self, chunks, wait_half, n_streams):
+        """Without interruption: one pass, the queries starting after the
+        first answer. Interrupted: passes until stopped, the queries
+        starting after every stream's first pass (so that only re-posts,
+        which change no count, are in flight at the signal)."""
         if wait_half:
             self.queries_half.wait(120)
         c = Client(self.args.url, self.args.token)
-        repeat = bool(self.args.sigterm)
-        while True:
+        first = True
+        while not self.stop.is_set():
             for path in chunks:
-                if self.stop.is_set():
+                if self.stop.is_set() or self.failed(
+                        self.post(c, "clicks", path)):
                     break
-                rec = self.post(c, "clicks", path)
-                self.clicks_began.set()
-                if rec["status"] != 200:
-                    self.stop_if_sigterm()
-                    if self.term_sent.is_set():
-                        self.stop.set()
-                        break
-            if not repeat or self.stop.is_set() or not chunks:
+                if not self.interrupt:
+                    self.clicks_went.set()
+            if first:
+                first = False
+                with self.lock:
+                    self.click_passes += 1
+                    if self.click_passes == n_streams:
+                        self.clicks_went.set()
+            if not self.interrupt or not chunks:
                 break
-        self.clicks_began.set()
+        self.clicks_went.set()
         c.close()
 
     def run(self):
         a = self.args
         clicks = list(a.clicks)
         n = max(1, a.click_conns)
-        if n == 1 or a.sigterm:
+        if n == 1 or self.interrupt:
             groups = [(clicks[i::n], False) for i in range(n)]
         else:
             early, late = clicks[0::2], clicks[1::2]
             groups = [(early[i::n - 1], False) for i in range(n - 1)]
             groups.append((late, True))
-        threads = [threading.Thread(target=self.click_stream, args=g)
+        threads = [threading.Thread(target=self.click_stream,
+                                    args=g + (len(groups),))
                    for g in groups]
         threads.append(threading.Thread(target=self.query_stream,
                                         args=(list(a.queries),)))
         if not clicks:
-            self.clicks_began.set()
+            self.clicks_went.set()
         for t in threads:
             t.start()
-        if a.sigterm:
-            self.send_sigterm()
+        if self.interrupt:
+            self.send_signal()
         for t in threads:
             t.join()
 
-    def send_sigterm(self):
-        pid, after = self.args.sigterm
-        deadline = time.monotonic() + SIGTERM_RUN_MAX_S
+    def send_signal(self):
+        pid, after = self.interrupt
+        deadline = time.monotonic() + SIGNAL_RUN_MAX_S
         while time.monotonic() < deadline and not self.stop.is_set():
             with self.lock:
                 if self.queries_acked >= after:
                     break
             time.sleep(0.001)
-        self.term_ms = time.time() * 1000
-        self.term_sent.set()
-        os.kill(pid, signal.SIGTERM)
+        self.signal_ms = time.time() * 1000
+        self.signalled.set()
+        os.kill(pid, getattr(signal, "SIG" + self.args.signal))
         # every connection stops at its first failure, or here
         while time.monotonic() < deadline and pid_alive(pid):
             time.sleep(0.01)
@@ -333,15 +351,15 @@ class Ingest:
 
 
 def cmd_ingest(args):
-    if args.sigterm:
-        args.sigterm = (int(args.sigterm[0]), int(args.sigterm[1]))
+    if args.signal_after:
+        args.signal_after = tuple(int(v) for v in args.signal_after)
     ing = Ingest(args)
     start = time.monotonic()
     ing.run()
     took = time.monotonic() - start
     recs = ing.records
     with open(args.out, "w", encoding="utf-8") as f:
-        json.dump({"requests": recs, "term_ms": ing.term_ms}, f)
+        json.dump({"requests": recs, "signal_ms": ing.signal_ms}, f)
     statuses = {}
     for r in recs:
         key = r["status"] if r["status"] is not None else "no answer"
@@ -349,7 +367,7 @@ def cmd_ingest(args):
     retried = sum(r["retries_503"] for r in recs)
     print("ingest: %d requests in %.1f s, statuses %r, %d retries after 503"
           % (len(recs), took, statuses, retried))
-    if args.sigterm:
+    if args.signal_after:
         return 0
     bad = [r for r in recs if r["status"] != 200]
     for r in bad[:5]:
@@ -534,13 +552,20 @@ def cmd_check_ingest(args):
     return diff.done()
 
 
-def cmd_sigterm_acked(args):
+def write_concatenation(out, chunks):
+    with open(out, "wb") as f:
+        for path in chunks:
+            with open(path, "rb") as c:
+                f.write(c.read())
+
+
+def cmd_interrupted(args):
     with open(args.result, encoding="utf-8") as f:
         res = json.load(f)
-    recs, term = res["requests"], res["term_ms"]
-    diff = compare.Diff("sigterm")
-    if term is None:
-        diff("no SIGTERM was sent")
+    recs, sig = res["requests"], res["signal_ms"]
+    diff = compare.Diff("interrupted")
+    if sig is None:
+        diff("no signal was sent")
         return diff.done()
     qs = sorted((r for r in recs if r["kind"] == "queries"),
                 key=lambda r: r["t0"])
@@ -549,36 +574,37 @@ def cmd_sigterm_acked(args):
         diff("acknowledged query chunks are not a prefix of those sent")
     if acked_q != sorted(acked_q):
         diff("query chunks not sent in order")
+    maybe_q = acked_q + [r["chunk"] for r in qs[len(acked_q):][:1]
+                         if r["t0"] < sig]
     acked_c = sorted({r["chunk"] for r in recs
                       if r["kind"] == "clicks" and r["status"] == 200})
     bad = [r for r in recs if r["status"] not in (200, None, 503)
-           or (r["status"] == 503 and not r["term_before"]
-               and r["t1"] < term)]
+           or (r["status"] in (None, 503) and r["t1"] < sig)]
     for r in bad[:5]:
-        diff("POST /v1/%s %s: %s %r" % (r["kind"],
-                                        os.path.basename(r["chunk"]),
-                                        r["status"], r["answer"]))
-    inflight = [r for r in recs if r["t0"] < term < r["t1"]]
+        diff("POST /v1/%s %s before the signal: %s %r"
+             % (r["kind"], os.path.basename(r["chunk"]),
+                r["status"] or r["error"], r["answer"]))
+    inflight = [r for r in recs if r["t0"] < sig < r["t1"]]
     answered = [r for r in inflight if r["status"] == 200]
     lost = [r for r in inflight if r["status"] is None]
-    after = [r for r in recs if r["t0"] > term]
-    print("sigterm: %d requests before it, %d in flight (%d answered 200, "
-          "%d without answer: %s), %d sent after it (%s); %d query and %d "
-          "click chunks acknowledged"
-          % (sum(1 for r in recs if r["t1"] < term), len(inflight),
-             len(answered), len(lost),
+    after = [r for r in recs if r["t0"] > sig]
+    others = sorted({"%s %s" % (r["status"], r["answer"]) for r in inflight
+                     if r["status"] not in (200, None)})
+    print("%s: %d requests before it, %d in flight (%d answered 200, "
+          "others %s, %d without answer: %s), %d sent after it (%s); %d "
+          "query and %d click chunks acknowledged"
+          % ("kill -9" if args.killed else "SIGTERM",
+             sum(1 for r in recs if r["t1"] < sig), len(inflight),
+             len(answered), others, len(lost),
              sorted({r["error"] for r in lost}),
              len(after), sorted({str(r["status"] or r["error"])
                                  for r in after}),
              len(acked_q), len(acked_c)))
-    if not answered:
+    if not args.killed and not answered:
         diff("no request in flight at the SIGTERM was answered 200")
-    for out, chunks in ((args.queries_out, acked_q),
-                        (args.clicks_out, acked_c)):
-        with open(out, "wb") as f:
-            for path in chunks:
-                with open(path, "rb") as c:
-                    f.write(c.read())
+    write_concatenation(args.queries_out, acked_q)
+    write_concatenation(args.clicks_out, acked_c)
+    write_concatenation(args.maybe_queries_out, maybe_q)
     return diff.done()
 
 
@@ -649,7 +675,7 @@ def snapshot_paths(sample):
     """[(key, path)] of every GET of a snapshot; key says what to expect."""
     q = urllib.parse.quote
     paths = []
-    for ad in sample["ads"] + [sample["unknown"]]:
+    for ad in sample["ads"] + [sample["unknown"], str(reference.U64_MAX)]:
         paths.append((["terms", ad], "/v1/ads/%s/terms?limit=%d"
                       % (ad, LIMIT_MAX)))
         for step in ("1m", "1d"):
@@ -843,8 +869,8 @@ def cmd_check_snapshot(args):
             continue
         if key[0] == "terms":
             ad, lo, hi = (key[1:] + [None, None])[:3]
-            check_terms_body(diff, where, body, ad, want_terms(ref, ad, lo, hi),
-                             lo, hi)
+            check_terms_body(diff, where, body, ad,
+                             want_terms(ref, ad, lo, hi), lo, hi)
         elif key[0] == "series":
             ad, step, sent = key[1:4]
             lo, hi = (key[4:] + [None, None])[:2]
@@ -917,26 +943,26 @@ def cmd_param_forms(args):
     tabbed = term.replace(" ", "\t") if " " in term else term + "\t"
     st, body = c.get_json("/v1/ads/%s/series?step=1h&term=%s"
                           % (ad, q(tabbed)))
-    diff = compare.Diff("term %r" % tabbed)
+    diff = Collect("term %r" % tabbed)
     if st != 200:
         diff("status %d: %s" % (st, body))
     else:
         check_series_body(diff, "series", body, ad, "1h",
                           want_points(ref, ad, "1h", term))
-    ck("term_with_tab", not diff.n, "see above")
+    ck("term_with_tab", not diff.n, diff.first)
     _ad, lo, hi = sample["ranges"][0]
     for name, lo_s, hi_s in (("rfc3339_z", rfc3339(lo), rfc3339(hi)),
                              ("rfc3339_offset", rfc3339(lo, 90),
                               rfc3339(hi, -330))):
         st, body = c.get_json("/v1/ads/%s/terms?from=%s&to=%s&limit=%d"
                               % (ad, q(lo_s), q(hi_s), LIMIT_MAX))
-        diff = compare.Diff("from=%s to=%s" % (lo_s, hi_s))
+        diff = Collect("from=%s to=%s" % (lo_s, hi_s))
         if st != 200:
             diff("status %d: %s" % (st, body))
         else:
             check_terms_body(diff, "terms", body, ad,
                              want_terms(ref, ad, lo, hi), lo, hi)
-        ck(name, not diff.n, "see above")
+        ck(name, not diff.n, diff.first)
     return ck.failed
 
 
@@ -1061,6 +1087,19 @@ def cmd_metrics(args):
 
 # ---- access control, errors, limits: their own PASS/FAIL lines ----
 
+class Collect(compare.Diff):
+    """A Diff that also keeps its first message, for a FAIL line."""
+
+    def __init__(self, what):
+        super().__init__(what)
+        self.first = ""
+
+    def __call__(self, msg):
+        if not self.n:
+            self.first = "%s: %s" % (self.what, msg)
+        super().__call__(msg)
+
+
 class Checks:
     def __init__(self, prefix):
         self.prefix = prefix
@@ -1159,7 +1198,7 @@ def cmd_auth(args):
               nd)
 
     def read_ok(name, client, ad):
-        diff = compare.Diff(name)
+        diff = Collect(name)
         st, body = client.get_json("/v1/ads/%s/terms?limit=%d"
                                    % (ad, LIMIT_MAX))
         if st != 200:
@@ -1173,7 +1212,7 @@ def cmd_auth(args):
         else:
             check_series_body(diff, "series of ad %s" % ad, body, ad, "1m",
                               want_points(ref, ad, "1m"))
-        ck(name, diff.n == 0, "see above")
+        ck(name, diff.n == 0, diff.first)
 
     read_ok("advertiser_reads_own_ad", a1, own1)
     read_ok("advertiser2_reads_own_ad", a2, own2)
@@ -1278,12 +1317,22 @@ def cmd_bad_requests(args):
                      "Content-Encoding": "br"})
     ck("refused_bodies_not_counted", probe_ad(c, ad) == 0,
        "ad %s has %r impressions" % (ad, probe_ad(c, ad)))
+    other = str(UNKNOWN_AD_BASE + 301)  # its own ad: it may be counted
+    ck.status("content_type_longer_name_415", c, "POST", "/v1/queries", 415,
+              query_lines(other, 1, 9100000000000000101),
+              {"Content-Type": "application/x-ndjsonx"})
     got = ck.status("gzip_body_200", c, "POST", "/v1/queries", 200, gz,
                     post_headers("ndjson", True))
     ok = got is not None and json.loads(got[2]).get("accepted") == 3
     ck("gzip_body_counted", ok and probe_ad(c, ad) == 3,
        "answer %r, ad %s has %r impressions"
        % (got and got[2], ad, probe_ad(c, ad)))
+    # media types are case-insensitive and may carry parameters (RFC 9110)
+    for name, ctype in (("with_charset", "application/x-ndjson; "
+                         "charset=utf-8"),
+                        ("upper_case", "Application/X-NDJSON")):
+        ck.status("content_type_%s_200" % name, c, "POST", "/v1/queries",
+                  200, body, {"Content-Type": ctype})
     ck.status("unknown_path_404", c, "GET", "/v1/nothing", 404)
     ck.status("healthz", c, "GET", "/healthz", 200)
     return ck.failed
@@ -1378,18 +1427,21 @@ def main():
     s.add_argument("--format", choices=("ndjson", "tsv"), default="ndjson")
     s.add_argument("--gzip", action="store_true")
     s.add_argument("--token")
-    s.add_argument("--sigterm", nargs=2, metavar=("PID", "AFTER"))
+    s.add_argument("--signal-after", nargs=2, metavar=("PID", "AFTER"))
+    s.add_argument("--signal", choices=("TERM", "KILL"), default="TERM")
     s.set_defaults(fn=cmd_ingest)
     s = sub.add_parser("check-ingest")
     s.add_argument("ref")
     s.add_argument("result")
     s.add_argument("--repost", action="store_true")
     s.set_defaults(fn=cmd_check_ingest)
-    s = sub.add_parser("sigterm-acked")
+    s = sub.add_parser("interrupted")
     s.add_argument("result")
     s.add_argument("queries_out")
     s.add_argument("clicks_out")
-    s.set_defaults(fn=cmd_sigterm_acked)
+    s.add_argument("maybe_queries_out")
+    s.add_argument("--killed", action="store_true")
+    s.set_defaults(fn=cmd_interrupted)
     s = sub.add_parser("sample")
     s.add_argument("ref")
     s.add_argument("out")

@@ -21,6 +21,8 @@ static int collect(void *ctx, const struct wal_record *r)
         snprintf(s->payloads[s->n], sizeof s->payloads[0], "%.*s", (int)r->len,
                  r->payload);
         s->now[s->n] = r->now_ms;
+        CHECK(r->source == 2 && r->source_dev == 7 && r->source_ino == 8 &&
+              r->source_offset == 9);
     }
     s->n++;
     return 0;
@@ -43,7 +45,7 @@ static void remove_dir(char *dir)
 static void append(struct wal *w, const char *text, int64_t now)
 {
     char err[CTRD_ERR_LEN];
-    struct wal_record r = {1, 0, now, text, strlen(text)};
+    struct wal_record r = {1, 0, 2, now, 7, 8, 9, text, strlen(text)};
     CHECK_EQ_I64(wal_append(w, &r, err), 0);
 }
 
@@ -58,7 +60,7 @@ static void test_append_and_replay(void)
     uint64_t middle = wal_position(w);
     append(w, "second", 22);
     CHECK_EQ_I64(wal_sync(w, err), 0);
-    CHECK_EQ_U64(wal_position(w), middle + 20 + 6);
+    CHECK_EQ_U64(wal_position(w), middle + 44 + 6);
     wal_close(w);
 
     CHECK_EQ_I64(wal_open(dir, 0, collect, &s, &w, err), 0);
@@ -115,7 +117,7 @@ static void test_flipped_byte_in_old_segment_is_corruption(void)
     snprintf(path, sizeof path, "%s/wal/%016x.log", dir, 0);
     int fd = open(path, O_WRONLY);
     CHECK(fd >= 0);
-    CHECK_EQ_I64(pwrite(fd, "X", 1, 21), 1);
+    CHECK_EQ_I64(pwrite(fd, "X", 1, 45), 1);
     close(fd);
     CHECK_EQ_I64(wal_open(dir, 0, collect, &s, &w, err), CTRD_ECORRUPT);
     remove_dir(dir);
