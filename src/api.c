@@ -476,7 +476,8 @@ static void get_stream(struct api *a, struct http_exchange *x,
 /* ---- ingest ---- */
 
 /* Inflates a gzip body into a malloc'd buffer of at most max bytes:
- * 0, CTRD_EINVAL (not gzip), or CTRD_AGAIN (over max). */
+ * 0, CTRD_EINVAL (not gzip, truncated, or bytes after it), CTRD_EAGAIN
+ * (over max) or CTRD_ENOMEM. */
 static int gunzip(const char *in, size_t in_len, size_t max, char **out,
                   size_t *out_len)
 {
@@ -485,40 +486,41 @@ static int gunzip(const char *in, size_t in_len, size_t max, char **out,
         return CTRD_ENOMEM;
     size_t cap = in_len * 4 + 4096, len = 0;
     char *buf = NULL;
-    int rc = Z_OK;
+    int zrc = Z_OK, rc = 0;
     z.next_in = (Bytef *)in;
     z.avail_in = (uInt)in_len;
-    while (rc == Z_OK) {
-        if (len == cap || !buf) {
+    while (rc == 0 && zrc != Z_STREAM_END) {
+        if (!buf || len == cap) {
             cap = buf ? cap * 2 : cap;
             char *grown = realloc(buf, cap);
             if (!grown) {
-                rc = Z_MEM_ERROR;
+                rc = CTRD_ENOMEM;
                 break;
             }
             buf = grown;
         }
         z.next_out = (Bytef *)buf + len;
         z.avail_out = (uInt)(cap - len);
-        rc = inflate(&z, Z_NO_FLUSH);
+        zrc = inflate(&z, Z_NO_FLUSH);
         len = cap - z.avail_out;
         if (len > max)
-            rc = Z_BUF_ERROR + 100; /* over the limit */
-        else if (rc == Z_BUF_ERROR && z.avail_in == 0)
-            rc = Z_DATA_ERROR; /* truncated */
-        else if (rc == Z_BUF_ERROR)
-            rc = Z_OK;
+            rc = CTRD_EAGAIN;
+        else if (zrc == Z_MEM_ERROR)
+            rc = CTRD_ENOMEM;
+        else if (zrc != Z_OK && zrc != Z_STREAM_END &&
+                 !(zrc == Z_BUF_ERROR && z.avail_in > 0))
+            rc = CTRD_EINVAL; /* corrupt, or input ended mid-stream */
     }
+    if (rc == 0 && z.avail_in != 0)
+        rc = CTRD_EINVAL;
     inflateEnd(&z);
-    if (rc == Z_STREAM_END && z.avail_in == 0) {
-        *out = buf;
-        *out_len = len;
-        return 0;
+    if (rc != 0) {
+        free(buf);
+        return rc;
     }
-    free(buf);
-    return rc == Z_BUF_ERROR + 100 ? CTRD_EAGAIN
-           : rc == Z_MEM_ERROR     ? CTRD_ENOMEM
-                                   : CTRD_EINVAL;
+    *out = buf;
+    *out_len = len;
+    return 0;
 }
 
 /* The record format a Content-Type names (media types are
