@@ -1,17 +1,12 @@
 /* adview: one ad's per-term table; see adview.h. */
 #include "adview.h"
 
+#include "hash.h"
 #include "json.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int row_by_term_id(const void *a, const void *b)
-{
-    const struct adview_row *x = a, *y = b;
-    return x->term_id < y->term_id ? -1 : x->term_id > y->term_id;
-}
 
 struct order {
     const struct terms *terms;
@@ -61,6 +56,25 @@ static int row_cmp(const void *a, const void *b, void *ctx)
     return term_cmp(o, x->term_id, y->term_id);
 }
 
+/* Restores the max-heap (by order: the worst row on top) below i. */
+static void sift_down(struct adview_row *h, size_t n, size_t i,
+                      struct order *o)
+{
+    for (;;) {
+        size_t worst = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && row_cmp(&h[l], &h[worst], o) > 0)
+            worst = l;
+        if (r < n && row_cmp(&h[r], &h[worst], o) > 0)
+            worst = r;
+        if (worst == i)
+            return;
+        struct adview_row t = h[i];
+        h[i] = h[worst];
+        h[worst] = t;
+        i = worst;
+    }
+}
+
 /* The first minute whose start is >= ms (bucket t = minute * 60000 is in
  * [from, to) exactly when its minute is in [first(from), first(to))). */
 static uint64_t minute_at_or_after(int64_t ms)
@@ -72,62 +86,106 @@ static uint64_t minute_at_or_after(int64_t ms)
     return ((uint64_t)ms + 59999) / 60000;
 }
 
+/* Rows aggregated per term as buckets arrive (an open-addressing index
+ * from term id to row). */
 struct collect {
     struct adview *view;
     struct adview_row *rows;
     size_t n, cap;
+    uint32_t *index; /* row + 1; 0 = empty; index_cap slots */
+    size_t index_cap;
     int failed;
 };
+
+static size_t index_slot(const struct collect *c, uint32_t term_id)
+{
+    size_t j = (size_t)hash_u64(term_id) & (c->index_cap - 1);
+    while (c->index[j] && c->rows[c->index[j] - 1].term_id != term_id)
+        j = (j + 1) & (c->index_cap - 1);
+    return j;
+}
+
+static int collect_grow(struct collect *c)
+{
+    size_t cap = c->cap ? 2 * c->cap : 256;
+    struct adview_row *rows = realloc(c->rows, cap * sizeof *rows);
+    if (!rows)
+        return -1;
+    c->rows = rows;
+    c->cap = cap;
+    uint32_t *index = calloc(2 * cap, sizeof *index);
+    if (!index)
+        return -1;
+    free(c->index);
+    c->index = index;
+    c->index_cap = 2 * cap;
+    for (size_t i = 0; i < c->n; i++)
+        c->index[index_slot(c, c->rows[i].term_id)] = (uint32_t)(i + 1);
+    return 0;
+}
 
 static void collect_bucket(void *ctx, const struct cm_bucket *b)
 {
     struct collect *c = ctx;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 256;
-        struct adview_row *rows = realloc(c->rows, cap * sizeof *rows);
-        if (!rows) {
-            c->failed = 1;
-            return;
-        }
-        c->rows = rows;
-        c->cap = cap;
+    if (c->failed || (c->n == c->cap && collect_grow(c) != 0)) {
+        c->failed = 1;
+        return;
     }
-    c->rows[c->n++] = (struct adview_row){b->term_id, b->impressions,
-                                          b->clicks};
+    size_t j = index_slot(c, b->term_id);
+    if (!c->index[j]) {
+        c->rows[c->n] = (struct adview_row){b->term_id, 0, 0};
+        c->index[j] = (uint32_t)++c->n;
+    }
+    struct adview_row *r = &c->rows[c->index[j] - 1];
+    r->impressions += b->impressions;
+    r->clicks += b->clicks;
     c->view->impressions += b->impressions;
     c->view->clicks += b->clicks;
 }
 
+/* Moves the `keep` first rows in the order o to the front of rows, sorted
+ * (a heap of the best keep seen, worst on top: O(n log keep)). */
+static void sort_first(struct adview_row *rows, size_t n, size_t keep,
+                       struct order *o)
+{
+    if (keep >= n) {
+        qsort_r(rows, n, sizeof *rows, row_cmp, o);
+        return;
+    }
+    /* rows[0..keep) as a max-heap by order: the root is the worst kept. */
+    for (size_t i = keep / 2; i-- > 0;)
+        sift_down(rows, keep, i, o);
+    for (size_t i = keep; i < n; i++) {
+        if (row_cmp(&rows[i], &rows[0], o) < 0) {
+            struct adview_row t = rows[0];
+            rows[0] = rows[i];
+            rows[i] = t;
+            sift_down(rows, keep, 0, o);
+        }
+    }
+    qsort_r(rows, keep, sizeof *rows, row_cmp, o);
+}
+
 int adview_build(const struct countmap *cm, const struct terms *terms,
                  uint64_t ad_id, int64_t from_ms, int64_t to_ms,
-                 enum adview_sort sort, int ascending, struct adview *out)
+                 enum adview_sort sort, int ascending, size_t keep,
+                 struct adview *out)
 {
     *out = (struct adview){.ad_id = ad_id, .from_ms = from_ms, .to_ms = to_ms};
-    struct collect c = {out, NULL, 0, 0, 0};
+    struct collect c = {.view = out};
     cm_ad_scan(cm, ad_id, minute_at_or_after(from_ms),
                minute_at_or_after(to_ms), CM_DAY, collect_bucket, &c);
+    free(c.index);
     if (c.failed) {
         free(c.rows);
         return CTRD_ENOMEM;
     }
-    struct adview_row *rows = c.rows;
-    size_t k = c.n;
-    if (k == 0)
-        return 0;
-    qsort(rows, k, sizeof *rows, row_by_term_id);
-    size_t m = 0;
-    for (size_t i = 0; i < k; i++) {
-        if (m && rows[m - 1].term_id == rows[i].term_id) {
-            rows[m - 1].impressions += rows[i].impressions;
-            rows[m - 1].clicks += rows[i].clicks;
-        } else {
-            rows[m++] = rows[i];
-        }
-    }
     struct order o = {terms, sort, ascending};
-    qsort_r(rows, m, sizeof *rows, row_cmp, &o);
-    out->rows = rows;
-    out->n_rows = m;
+    if (c.n > 0)
+        sort_first(c.rows, c.n, keep, &o);
+    out->rows = c.rows;
+    out->n_rows = c.n;
+    out->n_sorted = keep < c.n ? keep : c.n;
     return 0;
 }
 
@@ -160,7 +218,7 @@ void adview_write_json(FILE *f, const struct adview *v,
             v->n_rows, v->impressions, v->clicks);
     json_put_ratio(f, v->clicks, v->impressions);
     fputs("},\"terms\":[", f);
-    for (size_t i = offset; i < v->n_rows && i - offset < limit; i++) {
+    for (size_t i = offset; i < v->n_sorted && i - offset < limit; i++) {
         const struct adview_row *r = &v->rows[i];
         uint32_t len;
         const char *term = terms_get(terms, r->term_id, &len);
@@ -198,7 +256,7 @@ static void put_csv_field(FILE *f, const char *s, size_t len)
 void adview_write_csv_rows(FILE *f, const struct adview *v,
                            const struct terms *terms, size_t limit)
 {
-    for (size_t i = 0; i < v->n_rows && i < limit; i++) {
+    for (size_t i = 0; i < v->n_sorted && i < limit; i++) {
         const struct adview_row *r = &v->rows[i];
         uint32_t len;
         const char *term = terms_get(terms, r->term_id, &len);
@@ -220,7 +278,7 @@ void adview_write_table(FILE *f, const struct adview *v,
                            : 0.0,
             v->n_rows);
     fprintf(f, "%12s %8s %8s  %s\n", "impressions", "clicks", "ctr", "term");
-    for (size_t i = 0; i < v->n_rows && i < limit; i++) {
+    for (size_t i = 0; i < v->n_sorted && i < limit; i++) {
         const struct adview_row *r = &v->rows[i];
         uint32_t len;
         const char *term = terms_get(terms, r->term_id, &len);

@@ -25,19 +25,23 @@ struct adview {
     uint64_t ad_id;
     int64_t from_ms, to_ms; /* [from, to); INT64_MIN / INT64_MAX: all time */
     uint64_t impressions, clicks;
-    struct adview_row *rows;
-    size_t n_rows;
+    struct adview_row *rows; /* one per term; rows[0..n_sorted) in order */
+    size_t n_rows, n_sorted;
 };
 
-/* Builds the table of ad_id over the query minutes in [from_ms, to_ms),
- * sorted by sort (descending unless ascending is set; ties by term bytes
- * ascending). 0 or CTRD_ENOMEM. */
+/* Builds the table of ad_id over the query minutes in [from_ms, to_ms):
+ * one row per term, of which the first `keep` (offset + limit of the page
+ * asked for; SIZE_MAX for all) are sorted by sort (descending unless
+ * ascending is set; ties by term bytes ascending). O(rows log keep).
+ * 0 or CTRD_ENOMEM. */
 int adview_build(const struct countmap *cm, const struct terms *terms,
                  uint64_t ad_id, int64_t from_ms, int64_t to_ms,
-                 enum adview_sort sort, int ascending, struct adview *out);
+                 enum adview_sort sort, int ascending, size_t keep,
+                 struct adview *out);
 void adview_free(struct adview *v);
 
-/* Writers: rows [offset, offset + limit) of the table. */
+/* Writers: rows [offset, offset + limit) of the table (within the sorted
+ * ones). */
 void adview_write_json(FILE *f, const struct adview *v,
                        const struct terms *terms, int64_t as_of_ms,
                        size_t offset, size_t limit);

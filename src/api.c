@@ -315,7 +315,8 @@ static void get_terms(struct api *a, struct http_exchange *x, uint64_t ad)
     }
     engine_read_lock(e);
     rc = adview_build(engine_counts(e), engine_terms(e), ad, r.from_ms,
-                      r.to_ms, (enum adview_sort)sort, order, &v);
+                      r.to_ms, (enum adview_sort)sort, order,
+                      (size_t)(offset + limit), &v);
     if (rc == 0)
         adview_write_json(o.f, &v, engine_terms(e), engine_as_of_ms(e),
                           (size_t)offset, (size_t)limit);

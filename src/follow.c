@@ -29,14 +29,14 @@
 #include <unistd.h>
 
 #define LINE_SPAN ((size_t)REC_LINE_MAX + 2) /* too long even without a CR */
-#define READ_MIN_BYTES (2 * LINE_SPAN)      /* a kept span + room to scan */
+#define READ_MIN_BYTES (2 * LINE_SPAN)       /* a kept span + room to scan */
 
 struct follower {
     char *path;
-    int fd;                       /* -1 while the path does not exist */
-    uint64_t dev, ino;            /* of fd */
-    uint64_t pos;                 /* first byte not handed out */
-    uint64_t skip_from;           /* > pos: no LF in [pos, skip_from) */
+    int fd;                        /* -1 while the path does not exist */
+    uint64_t dev, ino;             /* of fd */
+    uint64_t pos;                  /* first byte not handed out */
+    uint64_t skip_from;            /* > pos: no LF in [pos, skip_from) */
     struct follow_position resume; /* applied to the first file opened */
     int has_resume;
     char *buf;

@@ -70,7 +70,8 @@ static int run_query(const struct query_opts *o, const struct engine *e)
     for (size_t i = 0; i < n_ads && rc == 0; i++) {
         struct adview v;
         rc = adview_build(engine_counts(e), engine_terms(e), ads[i],
-                          o->from_ms, o->to_ms, o->sort, o->ascending, &v);
+                          o->from_ms, o->to_ms, o->sort, o->ascending,
+                          o->limit, &v);
         if (rc == 0)
             write_ad(o, e, &v);
         adview_free(&v);

@@ -50,6 +50,7 @@ struct followed {
     struct follower *follower;
     struct follow_position at; /* last position processed */
     int known;
+    char last_error[CTRD_ERR_LEN]; /* reported once, not every poll */
 };
 
 struct counters {
@@ -497,9 +498,12 @@ static int follow_poll(struct service *s, unsigned n)
     if (rc == CTRD_EAGAIN)
         return 0;
     if (rc != 0) {
-        fprintf(stderr, "ctrd serve: following %s: %s\n", f->path, err);
+        if (strcmp(err, f->last_error) != 0)
+            fprintf(stderr, "ctrd serve: following %s: %s\n", f->path, err);
+        snprintf(f->last_error, sizeof f->last_error, "%s", err);
         return 0;
     }
+    f->last_error[0] = '\0';
     struct job *j = calloc(1, sizeof *j);
     char *body = malloc(len ? len : 1);
     if (!j || !body) {

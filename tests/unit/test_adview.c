@@ -85,7 +85,7 @@ static void test_totals_and_rows(void)
 {
     struct adview v;
     CHECK_EQ_I64(adview_build(cm, terms, 7, INT64_MIN, INT64_MAX,
-                              ADVIEW_TERM, 1, &v), 0);
+                              ADVIEW_TERM, 1, SIZE_MAX, &v), 0);
     CHECK_EQ_U64(v.ad_id, 7);
     CHECK_EQ_U64(v.impressions, 20 + 20 + 10 + 5 + 40 + 5 + 1);
     CHECK_EQ_U64(v.clicks, 3 + 3 + 3 + 0 + 1 + 0 + 1);
@@ -100,7 +100,7 @@ static void test_totals_and_rows(void)
     adview_free(&v); /* twice is harmless */
     /* An ad never counted: an empty table. */
     CHECK_EQ_I64(adview_build(cm, terms, 12345, INT64_MIN, INT64_MAX,
-                              ADVIEW_IMPRESSIONS, 0, &v), 0);
+                              ADVIEW_IMPRESSIONS, 0, SIZE_MAX, &v), 0);
     CHECK_EQ_U64(v.n_rows, 0);
     CHECK_EQ_U64(v.impressions, 0);
     CHECK_EQ_U64(v.clicks, 0);
@@ -126,7 +126,7 @@ static void test_range(void)
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         struct adview v;
         CHECK_EQ_I64(adview_build(cm, terms, 7, rows[i].from, rows[i].to,
-                                  ADVIEW_IMPRESSIONS, 0, &v), 0);
+                                  ADVIEW_IMPRESSIONS, 0, SIZE_MAX, &v), 0);
         if (v.impressions != rows[i].impressions ||
             v.clicks != rows[i].clicks || v.n_rows != rows[i].rows)
             CHECK_FAIL_AT("range %zu: %llu/%llu in %zu rows, want %llu/%llu "
@@ -163,7 +163,7 @@ static void test_sort_orders(void)
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         struct adview v;
         CHECK_EQ_I64(adview_build(cm, terms, 7, INT64_MIN, INT64_MAX,
-                                  rows[i].sort, rows[i].ascending, &v), 0);
+                                  rows[i].sort, rows[i].ascending, SIZE_MAX, &v), 0);
         check_order(&v, rows[i].want, 7, rows[i].what);
         adview_free(&v);
     }
@@ -185,7 +185,7 @@ static void test_json(void)
 {
     struct adview v;
     CHECK_EQ_I64(adview_build(cm, terms, 9, INT64_MIN, INT64_MAX,
-                              ADVIEW_IMPRESSIONS, 0, &v), 0);
+                              ADVIEW_IMPRESSIONS, 0, SIZE_MAX, &v), 0);
     char *all = json_of(&v, 123, 0, SIZE_MAX);
     CHECK_EQ_STR(all,
                  "{\"ad_id\":\"9\",\"from\":null,\"to\":null,\"as_of\":123,"
@@ -211,7 +211,7 @@ static void test_json(void)
     adview_free(&v);
     /* A range and a 64-bit ad id; nothing counted: ctr 0. */
     CHECK_EQ_I64(adview_build(cm, terms, UINT64_MAX, 60000000, 120000000,
-                              ADVIEW_CTR, 0, &v), 0);
+                              ADVIEW_CTR, 0, SIZE_MAX, &v), 0);
     char *none = json_of(&v, 0, 0, 100);
     CHECK_EQ_STR(none,
                  "{\"ad_id\":\"18446744073709551615\",\"from\":60000000,"
@@ -226,7 +226,7 @@ static void test_csv_and_table(void)
 {
     struct adview v;
     CHECK_EQ_I64(adview_build(cm, terms, 7, INT64_MIN, INT64_MAX,
-                              ADVIEW_TERM, 1, &v), 0);
+                              ADVIEW_TERM, 1, SIZE_MAX, &v), 0);
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -241,7 +241,7 @@ static void test_csv_and_table(void)
     free(text);
     adview_free(&v);
     CHECK_EQ_I64(adview_build(cm, terms, 9, INT64_MIN, INT64_MAX,
-                              ADVIEW_IMPRESSIONS, 0, &v), 0);
+                              ADVIEW_IMPRESSIONS, 0, SIZE_MAX, &v), 0);
     text = NULL;
     f = open_memstream(&text, &len);
     adview_write_table(f, &v, terms, 1);
@@ -251,6 +251,30 @@ static void test_csv_and_table(void)
                        "           3        1   33.33%  a\n");
     free(text);
     adview_free(&v);
+}
+
+/* A page of the table (keep rows sorted, the rest left unsorted) starts
+ * exactly like the fully sorted table, in every order. */
+static void test_partial_sort_matches_full(void)
+{
+    for (int sort = ADVIEW_IMPRESSIONS; sort <= ADVIEW_TERM; sort++) {
+        for (int asc = 0; asc < 2; asc++) {
+            for (size_t keep = 0; keep <= 8; keep++) {
+                struct adview full, page;
+                CHECK_EQ_I64(adview_build(cm, terms, 7, INT64_MIN, INT64_MAX,
+                                          sort, asc, SIZE_MAX, &full), 0);
+                CHECK_EQ_I64(adview_build(cm, terms, 7, INT64_MIN, INT64_MAX,
+                                          sort, asc, keep, &page), 0);
+                CHECK_EQ_U64(page.n_rows, full.n_rows);
+                CHECK_EQ_U64(page.n_sorted,
+                             keep < full.n_rows ? keep : full.n_rows);
+                for (size_t i = 0; i < page.n_sorted; i++)
+                    CHECK_EQ_U64(page.rows[i].term_id, full.rows[i].term_id);
+                adview_free(&full);
+                adview_free(&page);
+            }
+        }
+    }
 }
 
 int main(void)
@@ -264,6 +288,7 @@ int main(void)
     RUN(test_sort_orders);
     RUN(test_json);
     RUN(test_csv_and_table);
+    RUN(test_partial_sort_matches_full);
     cm_free(cm);
     terms_close(terms);
     rmdir(tmp_dir);

@@ -105,8 +105,7 @@ static void sink_free(struct sink *s)
     *s = (struct sink){0};
 }
 
-/* One read that must hand out exactly want, positioned at offset of the
- * file now or formerly at path_of_file. */
+/* One read that must hand out exactly want, positioned at at_want. */
 static void read_expect(struct follower *f, const char *want,
                         struct follow_position at_want)
 {
@@ -599,8 +598,7 @@ static void test_random_sequences(void)
                 size_t left = strlen(line + line_pos);
                 size_t n = 1 + model_rand(&m, (uint32_t)left);
                 char piece[64];
-                snprintf(piece, sizeof piece, "%.*s", (int)n,
-                         line + line_pos);
+                snprintf(piece, sizeof piece, "%.*s", (int)n, line + line_pos);
                 model_write(&m, cur, m.path, piece);
                 line_pos += n;
             } else if (op < 85) {
@@ -640,8 +638,7 @@ static void test_random_sequences(void)
             }
         }
         if (line[line_pos] != 0)
-            model_write(&m, &m.files[m.n_files - 1], m.path,
-                        line + line_pos);
+            model_write(&m, &m.files[m.n_files - 1], m.path, line + line_pos);
         model_drain(&m, f, &got);
         CHECK_EQ_U64(got.len, m.expected.len);
         if (got.len != m.expected.len ||
@@ -752,8 +749,8 @@ static void test_live_writer_with_rotations(void)
         const char *data;
         size_t len;
         struct follow_position at;
-        int rc = follower_read(f, 1 + (size_t)polls % 5000, &data, &len,
-                               &at, err);
+        int rc =
+            follower_read(f, 1 + (size_t)polls % 5000, &data, &len, &at, err);
         if (rc == 0) {
             sink_add(&got, data, len);
             atomic_store(&lv.seen_ino, at.ino);
