@@ -9,6 +9,7 @@
  * linear search (memcmp) on: every token, its prefixes and extensions, the
  * scheme in other cases and spacings, and the header value of the input.
  *   make fuzz && ./build-fuzz/fuzz_auth -max_total_time=120 -max_len=4096 */
+#include "fuzz.h"
 #include "auth.h"
 
 #include <ctype.h>
@@ -19,14 +20,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define REQUIRE(cond)                                                          \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: REQUIRE(%s) failed\n", __FILE__, __LINE__, \
-                    #cond);                                                    \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 #define INPUT_MAX (1 << 16)
 #define TOKENS_MAX (INPUT_MAX / 8) /* "t,admin\n" */

@@ -7,6 +7,7 @@
  * advertiser and its name, the ads of each advertiser are exactly those
  * listed for it, strictly ascending (so no ad was listed twice).
  *   make fuzz && ./build-fuzz/fuzz_catalog -max_total_time=120 -max_len=4096 */
+#include "fuzz.h"
 #include "catalog.h"
 
 #include <stdio.h>
@@ -15,14 +16,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define REQUIRE(cond)                                                          \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: REQUIRE(%s) failed\n", __FILE__, __LINE__, \
-                    #cond);                                                    \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 /* Longer inputs are skipped: each line fits in a field buffer. */
 #define INPUT_MAX (1 << 16)

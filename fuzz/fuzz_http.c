@@ -33,19 +33,12 @@
 #define http_stream_start fuzz_http_stream_start
 #define http_stream_write fuzz_http_stream_write
 #define http_stream_end fuzz_http_stream_end
+#include "fuzz.h"
 #include "../src/http.c"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-#define REQUIRE(cond)                                                          \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: REQUIRE(%s) failed\n", __FILE__, __LINE__, \
-                    #cond);                                                    \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 /* What one parse of the input gave. */
 struct outcome {

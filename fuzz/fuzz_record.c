@@ -3,6 +3,7 @@
  * rec_parse_time. Every parsed record must hold the invariants of record.h,
  * and must parse back to itself when written out again in either format.
  *   make fuzz && ./build-fuzz/fuzz_record -max_total_time=180 -max_len=70000 */
+#include "fuzz.h"
 #include "record.h"
 
 #include <inttypes.h>
@@ -10,14 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REQUIRE(cond)                                                          \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: REQUIRE(%s) failed\n", __FILE__, __LINE__, \
-                    #cond);                                                    \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 /* Room for a record written out: ids, 32 ads, a term of 512 escaped bytes. */
 #define OUT_MAX 8192

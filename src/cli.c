@@ -37,44 +37,50 @@ static int split_number(const char *s, uint64_t *num, const char **unit)
     return cli_parse_u64(digits, num);
 }
 
-int cli_parse_duration_ms(const char *s, int64_t *ms)
+struct unit {
+    const char *suffix;
+    uint64_t scale;
+};
+
+/* A number with one of the unit suffixes, scaled, at most max. */
+static int parse_scaled(const char *s, const struct unit *units, size_t n,
+                        uint64_t max, uint64_t *out)
 {
-    static const struct { const char *unit; uint64_t ms; } units[] = {
-        {"ms", 1}, {"s", 1000}, {"", 1000}, {"m", 60000}, {"h", 3600000},
-    };
-    uint64_t n;
-    const char *unit;
-    if (split_number(s, &n, &unit) != 0)
+    uint64_t v;
+    const char *suffix;
+    if (split_number(s, &v, &suffix) != 0)
         return -1;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(unit, units[i].unit) == 0) {
-            if (n > (uint64_t)INT64_MAX / units[i].ms)
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(suffix, units[i].suffix) == 0) {
+            if (v > max / units[i].scale)
                 return -1;
-            *ms = (int64_t)(n * units[i].ms);
+            *out = v * units[i].scale;
             return 0;
         }
     }
     return -1;
 }
 
+int cli_parse_duration_ms(const char *s, int64_t *ms)
+{
+    static const struct unit units[] = {
+        {"ms", 1}, {"s", 1000}, {"", 1000}, {"m", 60000}, {"h", 3600000},
+    };
+    uint64_t v;
+    if (parse_scaled(s, units, sizeof units / sizeof units[0], INT64_MAX,
+                     &v) != 0)
+        return -1;
+    *ms = (int64_t)v;
+    return 0;
+}
+
 int cli_parse_size_bytes(const char *s, uint64_t *bytes)
 {
-    static const struct { const char *unit; uint64_t mult; } units[] = {
+    static const struct unit units[] = {
         {"", 1}, {"K", 1ull << 10}, {"M", 1ull << 20}, {"G", 1ull << 30},
     };
-    uint64_t n;
-    const char *unit;
-    if (split_number(s, &n, &unit) != 0)
-        return -1;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(unit, units[i].unit) == 0) {
-            if (n > UINT64_MAX / units[i].mult)
-                return -1;
-            *bytes = n * units[i].mult;
-            return 0;
-        }
-    }
-    return -1;
+    return parse_scaled(s, units, sizeof units / sizeof units[0], UINT64_MAX,
+                        bytes);
 }
 
 int cli_parse_time_ms(const char *s, int64_t *ms)
