@@ -936,6 +936,18 @@ void engine_get_stats(const struct engine *e, struct engine_stats *out)
                            out->join.clicks_rejected;
 }
 
+void engine_get_sizes(const struct engine *e, struct engine_sizes *out)
+{
+    struct qs_stats q = {0};
+    if (e->qs)
+        qs_get_stats(e->qs, &q);
+    *out = (struct engine_sizes){q.partitions,     q.runs,
+                                 q.queries_on_disk, q.disk_bytes,
+                                 q.mem_queries,     q.clicked_pairs,
+                                 cm_bucket_count(e->counts),
+                                 terms_count(e->terms)};
+}
+
 unsigned engine_workers(const struct engine *e)
 {
     return e->n_workers;

@@ -114,6 +114,14 @@ int engine_progress_set(struct engine *e, const char *key, uint64_t offset,
 int engine_checkpoint(struct engine *e, char *err);
 
 void engine_get_stats(const struct engine *e, struct engine_stats *out);
+
+/* How big the store is (writer thread only: the QueryStore changes at
+ * checkpoints without the read lock). */
+struct engine_sizes {
+    uint64_t qs_partitions, qs_runs, qs_queries_on_disk, qs_disk_bytes;
+    uint64_t qs_queries_in_memory, clicked_pairs, count_buckets, terms;
+};
+void engine_get_sizes(const struct engine *e, struct engine_sizes *out);
 unsigned engine_workers(const struct engine *e);
 const char *engine_data_dir(const struct engine *e);
 

@@ -759,7 +759,11 @@ static void http_access_log(const struct http_conn *c, int status,
         return;
     double ms =
         x->started_ns ? (double)(http_now_ns() - x->started_ns) / 1e6 : 0.0;
-    fprintf(stderr, "http: %s %.*s %d %" PRIu64 " %.3fms %s\n",
+    /* logfmt: one key=value record per answer; the method and path are
+     * printable ASCII without spaces (the parser checked them). */
+    fprintf(stderr,
+            "access method=%s path=%.*s status=%d bytes=%" PRIu64
+            " ms=%.3f peer=%s\n",
             x->method != HTTP_NONE ? c->in + x->method : "-", HTTP_LOG_PATH_MAX,
             x->path != HTTP_NONE ? c->in + x->path : "-", status, bytes, ms,
             c->peer);

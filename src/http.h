@@ -21,7 +21,7 @@
  * connection limit, 505 for an HTTP version other than 1.0 and 1.1; and
  * "100 Continue" to "Expect: 100-continue". It never logs header values
  * (tokens) nor query strings: the access log line (stderr) is
- * "http: METHOD PATH STATUS BODY_BYTES DURATIONms PEER".
+ * "access method=M path=P status=S bytes=B ms=D peer=ADDR" (logfmt).
  *
  * Threads: everything here runs on the loop thread, except
  * http_server_post() and http_server_stop(), which any thread (and

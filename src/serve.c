@@ -68,6 +68,7 @@ struct service {
     struct metrics *metrics;
     struct counters counters;
     struct engine_stats last; /* stats at the last metrics update */
+    struct engine_sizes sizes; /* published by the ingest thread (mu) */
     uint64_t checkpoint_every, since_checkpoint;
     int64_t last_checkpoint_ms;
     uint32_t next_input;
@@ -146,6 +147,66 @@ static double gauge_queue(void *arg)
     return bytes;
 }
 
+/* Store sizes as the ingest thread last published them. */
+#define SIZE_GAUGE(field)                                         \
+    static double gauge_##field(void *arg)                        \
+    {                                                             \
+        struct service *s = arg;                                  \
+        pthread_mutex_lock(&s->mu);                               \
+        double v = (double)s->sizes.field;                        \
+        pthread_mutex_unlock(&s->mu);                             \
+        return v;                                                 \
+    }
+SIZE_GAUGE(qs_partitions)
+SIZE_GAUGE(qs_runs)
+SIZE_GAUGE(qs_queries_on_disk)
+SIZE_GAUGE(qs_disk_bytes)
+SIZE_GAUGE(qs_queries_in_memory)
+SIZE_GAUGE(clicked_pairs)
+SIZE_GAUGE(count_buckets)
+SIZE_GAUGE(terms)
+#undef SIZE_GAUGE
+
+static void publish_sizes(struct service *s)
+{
+    struct engine_sizes z;
+    engine_get_sizes(s->engine, &z);
+    pthread_mutex_lock(&s->mu);
+    s->sizes = z;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static int create_size_metrics(struct service *s)
+{
+    static const struct {
+        const char *name, *help;
+        double (*fn)(void *);
+    } gauges[] = {
+        {"ctrd_querystore_partitions", "QueryStore hour partitions.",
+         gauge_qs_partitions},
+        {"ctrd_querystore_runs", "QueryStore sorted runs on disk.",
+         gauge_qs_runs},
+        {"ctrd_querystore_queries", "Queries in QueryStore runs on disk.",
+         gauge_qs_queries_on_disk},
+        {"ctrd_querystore_bytes", "Bytes of QueryStore runs on disk.",
+         gauge_qs_disk_bytes},
+        {"ctrd_querystore_memtable_queries",
+         "Queries not yet in a run (since the last checkpoint).",
+         gauge_qs_queries_in_memory},
+        {"ctrd_clicked_pairs", "Registered (query_id, ad) clicks.",
+         gauge_clicked_pairs},
+        {"ctrd_count_buckets", "(ad, term, minute) buckets counted.",
+         gauge_count_buckets},
+        {"ctrd_terms", "Distinct search terms.", gauge_terms},
+    };
+    for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++) {
+        if (!metrics_gauge_fn(s->metrics, gauges[i].name, gauges[i].help, NULL,
+                              gauges[i].fn, s))
+            return CTRD_ENOMEM;
+    }
+    return 0;
+}
+
 static int create_metrics(struct service *s)
 {
     static const char *const kinds[2] = {"query", "click"};
@@ -195,7 +256,7 @@ static int create_metrics(struct service *s)
     ok &= metrics_gauge_fn(m, "ctrd_ingest_queue_bytes",
                            "Request bytes waiting for the ingest thread.",
                            NULL, gauge_queue, s) != NULL;
-    return ok ? 0 : CTRD_ENOMEM;
+    return ok ? create_size_metrics(s) : CTRD_ENOMEM;
 }
 
 /* Adds what the engine did since the last call to the counters. */
@@ -413,6 +474,7 @@ static int checkpoint(struct service *s)
         rc = wal_trim(s->wal, pos, s->err);
     s->since_checkpoint = 0;
     s->last_checkpoint_ms = wall_ms();
+    publish_sizes(s);
     return rc;
 }
 
@@ -582,6 +644,7 @@ static void *ingest_main(void *arg)
         rc = start_following(s);
     if (rc == 0) {
         engine_get_stats(s->engine, &s->last);
+        publish_sizes(s);
         pthread_mutex_lock(&s->mu);
         s->ready = 1;
         pthread_mutex_unlock(&s->mu);
@@ -596,8 +659,10 @@ static void *ingest_main(void *arg)
         if (rc != 0)
             for (struct job *j = jobs; j; j = j->next)
                 j->status = 503;
-        if (jobs)
+        if (jobs) {
+            publish_sizes(s);
             http_server_post(s->http, deliver, jobs);
+        }
         if (rc == 0 && (s->since_checkpoint >= s->checkpoint_every ||
                         (s->since_checkpoint > 0 &&
                          wall_ms() - s->last_checkpoint_ms >=
