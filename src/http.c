@@ -835,6 +835,8 @@ static void http_conn_fail(struct http_conn *c, int status)
     c->closing = 1;
     c->x.started_ns = 0;
     http_access_log(c, status, (uint64_t)n);
+    if (status == 503)
+        http_add_header(&c->x, "Retry-After", "1");
     if (http_out_response(c, status, "text/plain", body, (size_t)n) != 0)
         http_conn_gone(c);
 }
@@ -1087,7 +1089,9 @@ static void http_refuse(struct http_server *s, int fd)
     (void)n;
     close(fd);
     if (s->cfg.access_log)
-        fprintf(stderr, "http: - - 503 20 0.000ms (connection limit %u)\n",
+        fprintf(stderr,
+                "access method=- path=- status=503 bytes=20 ms=0.000 "
+                "reason=connection_limit limit=%u\n",
                 s->cfg.max_connections);
 }
 
