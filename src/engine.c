@@ -928,6 +928,9 @@ void engine_get_stats(const struct engine *e, struct engine_stats *out)
         out->join.clicks_rejected += j->clicks_rejected;
         out->join.clicks_deferred += j->clicks_deferred;
         out->join.clicks_unjoined += j->clicks_unjoined;
+        out->join.late_joined += j->late_joined;
+        out->join.late_duplicate += j->late_duplicate;
+        out->join.late_rejected += j->late_rejected;
         out->clicks_pending += joiner_pending_count(e->workers[i].joiner);
     }
     out->queries_rejected = e->parse_rejected[ENGINE_QUERIES] +

@@ -177,6 +177,7 @@ static int join_waiting(struct joiner *j, const struct qs_query *q,
     if (!j->index[k])
         return 0;
     int rc = 0;
+    struct join_stats before = j->stats;
     for (uint32_t i = j->index[k] - 1; i != NONE; i = j->wait[i].next) {
         struct waiting *w = &j->wait[i];
         if (!w->live)
@@ -187,6 +188,10 @@ static int join_waiting(struct joiner *j, const struct qs_query *q,
             rc = join_click(j, q, w->click.ad_id, w->click.time_ms,
                             w->click.src, sink);
     }
+    j->stats.late_joined += j->stats.clicks_joined - before.clicks_joined;
+    j->stats.late_duplicate +=
+        j->stats.clicks_duplicate - before.clicks_duplicate;
+    j->stats.late_rejected += j->stats.clicks_rejected - before.clicks_rejected;
     /* Leave the chain in place (all dead): lookups stay correct, and the
      * next rebuild drops it. Compact when mostly dead. */
     if (j->n_wait - j->head > 1024 && j->live * 2 < j->n_wait - j->head)

@@ -50,6 +50,9 @@ struct join_stats {
     uint64_t clicks_joined, clicks_duplicate, clicks_rejected;
     uint64_t clicks_deferred; /* arrived before their query */
     uint64_t clicks_unjoined; /* dropped after click_timeout */
+    /* Of the joined, duplicate and rejected clicks: those judged when
+     * their query arrived after them (they were deferred first). */
+    uint64_t late_joined, late_duplicate, late_rejected;
 };
 
 struct joiner_config {

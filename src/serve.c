@@ -270,12 +270,20 @@ static void update_counters(struct service *s, const struct engine_stats *now)
                now->join.queries_duplicate - was->join.queries_duplicate);
     metric_add(c->records[0][2],
                now->queries_rejected - was->queries_rejected);
+    /* A click record is judged once, on arrival: joined there or deferred
+     * is accepted; what a deferred click becomes later shows in
+     * ctrd_clicks_total only. */
     metric_add(c->records[1][0],
-               (now->join.clicks_joined + now->join.clicks_deferred) -
-                   (was->join.clicks_joined + was->join.clicks_deferred));
+               (now->join.clicks_joined - now->join.late_joined +
+                now->join.clicks_deferred) -
+                   (was->join.clicks_joined - was->join.late_joined +
+                    was->join.clicks_deferred));
     metric_add(c->records[1][1],
-               now->join.clicks_duplicate - was->join.clicks_duplicate);
-    metric_add(c->records[1][2], now->clicks_rejected - was->clicks_rejected);
+               (now->join.clicks_duplicate - now->join.late_duplicate) -
+                   (was->join.clicks_duplicate - was->join.late_duplicate));
+    metric_add(c->records[1][2],
+               (now->clicks_rejected - now->join.late_rejected) -
+                   (was->clicks_rejected - was->join.late_rejected));
     metric_add(c->clicks[0], now->join.clicks_joined - was->join.clicks_joined);
     metric_add(c->clicks[1],
                now->join.clicks_duplicate - was->join.clicks_duplicate);

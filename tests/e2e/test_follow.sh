@@ -21,7 +21,7 @@
 . "$E2E_DIR/serve_lib.sh"
 export LC_ALL=C # lines are bytes
 
-FOLLOW_S=30 # bound of every wait for the followed lines to be read
+FOLLOW_S=20 # bound of every wait for the followed lines to be read
 helper() { timeout -s KILL "$CLIENT_S" python3 "$E2E_DIR/follow_sse.py" "$@"; }
 
 G="$TMP/gen"
