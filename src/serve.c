@@ -138,6 +138,12 @@ static double gauge_pending(void *arg)
     return (double)st.clicks_pending;
 }
 
+/* Read on the loop thread, which owns the stream hub. */
+static double gauge_streams(void *arg)
+{
+    return (double)sse_count(arg);
+}
+
 static double gauge_queue(void *arg)
 {
     struct service *s = arg;
@@ -893,7 +899,10 @@ int serve_command(int argc, char **argv)
     o.http.ctx = s.api;
     if (rc == 0)
         rc = http_server_create(&o.http, &s.http, s.err);
-    if (rc == 0 && sse_create(s.http, s.engine, &s.sse) != 0)
+    if (rc == 0 && (sse_create(s.http, s.engine, &s.sse) != 0 ||
+                    !metrics_gauge_fn(s.metrics, "ctrd_sse_streams",
+                                      "Live /v1/stream subscribers.", NULL,
+                                      gauge_streams, s.sse)))
         rc = ctrd_fail(s.err, CTRD_ENOMEM, "out of memory");
     if (rc == 0) {
         api_attach(s.api, s.http, s.sse);
