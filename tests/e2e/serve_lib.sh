@@ -1,14 +1,14 @@
 # serve_lib.sh: sourced (after lib.sh) by the tests that run `ctrd serve`
-# (test_follow.sh, test_sse.sh, test_promtool.sh): start a server on a free
+# (test_serve.sh, test_follow.sh, test_sse.sh, test_promtool.sh): start a server on a free
 # port of 127.0.0.1 and wait for GET /readyz, stop it, wait for an exit.
-# The same helpers as test_serve.sh's own. Every wait is bounded.
+# Every wait is bounded.
 READY_S=60   # bound of every wait for /readyz
 EXIT_S=30    # bound of every wait for a server to exit
 CLIENT_S=120 # bound of every serve_client.py run
 client() { timeout -s KILL "$CLIENT_S" python3 "$E2E_DIR/serve_client.py" "$@"; }
 
 # start_server NAME DIR ARGS...: `ctrd serve --data DIR ARGS` on a free port
-# of 127.0.0.1, stderr appended to $TMP/NAME.log; waits for GET /readyz 200.
+# (listening on $SRV_HOST, default 127.0.0.1), stderr appended to $TMP/NAME.log; waits for GET /readyz 200.
 # Sets SRV_PID and SRV_URL. Returns 1 (after a FAIL line) when it never got
 # ready.
 start_server() {
@@ -16,7 +16,7 @@ start_server() {
     shift 2
     for _ in 1 2 3 4 5; do
         port=$(client port)
-        "$CTRD" serve --data "$dir" --listen "127.0.0.1:$port" "$@" \
+        "$CTRD" serve --data "$dir" --listen "${SRV_HOST:-127.0.0.1}:$port" "$@" \
             >>"$TMP/$name.log" 2>&1 &
         SRV_PID=$!
         bg_track "$SRV_PID"

@@ -16,10 +16,7 @@
 
 RATE="${SERVE_QUERIES_PER_SEC:-100}"
 DURATION="${SERVE_DURATION:-10m}"
-READY_S=60   # bound of every wait for /readyz
-EXIT_S=30    # bound of every wait for a server to exit
-CLIENT_S=120 # bound of every serve_client.py run
-client() { timeout -s KILL "$CLIENT_S" python3 "$E2E_DIR/serve_client.py" "$@"; }
+. "$(dirname "$0")/serve_lib.sh"
 
 # client_checks ARGS...: a serve_client.py command that prints its own
 # PASS/FAIL lines.
@@ -34,65 +31,6 @@ client_checks() {
     fi
 }
 
-# start_server NAME DIR ARGS...: `ctrd serve --data DIR ARGS` on a free port
-# (listening on $SRV_HOST, default 127.0.0.1), stderr appended to
-# $TMP/NAME.log; waits for GET /readyz 200. Sets SRV_PID and SRV_URL.
-# Returns 1 (after a FAIL line) when it never got ready.
-start_server() {
-    local name="$1" dir="$2" port
-    shift 2
-    for _ in 1 2 3 4 5; do
-        port=$(client port)
-        "$CTRD" serve --data "$dir" --listen "${SRV_HOST:-127.0.0.1}:$port" "$@" \
-            >>"$TMP/$name.log" 2>&1 &
-        SRV_PID=$!
-        bg_track "$SRV_PID"
-        SRV_URL="http://127.0.0.1:$port"
-        client wait-ready "$SRV_URL" "$READY_S" "$SRV_PID" >"$TMP/wait.out" 2>&1 && return 0
-        if ! exited "$SRV_PID"; then
-            kill -9 "$SRV_PID" 2>/dev/null
-            break
-        fi
-        grep -qi "in use" "$TMP/$name.log" || break  # else: the port was taken
-    done
-    fail "${name}_start" "$(cat "$TMP/wait.out") $(tail -2 "$TMP/$name.log")"
-    return 1
-}
-
-# exited PID: whether the child PID has exited (it may be a zombie).
-exited() {
-    [ ! -e "/proc/$1" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]
-}
-
-# wait_exit PID: waits (at most EXIT_S) for the child PID to exit; its
-# status in EXIT_RC (kill -9 and 124 after the bound).
-wait_exit() {
-    local pid="$1" deadline=$(($(date +%s) + EXIT_S))
-    while ! exited "$pid"; do
-        if [ "$(date +%s)" -ge "$deadline" ]; then
-            kill -9 "$pid" 2>/dev/null
-            wait "$pid" 2>/dev/null
-            EXIT_RC=124
-            return 1
-        fi
-        sleep 0.05
-    done
-    wait "$pid" 2>/dev/null
-    EXIT_RC=$?
-}
-
-# expect_exit NAME STATUS: PASS NAME when the last wait_exit saw STATUS.
-expect_exit() {
-    if [ "$EXIT_RC" = "$2" ]; then pass "$1"; else
-        fail "$1" "exit status $EXIT_RC, expected $2"; fi
-}
-
-# stop_server NAME: SIGTERM to the current server; PASS NAME when it exits 0.
-stop_server() {
-    kill -TERM "$SRV_PID" 2>/dev/null
-    wait_exit "$SRV_PID"
-    expect_exit "$1" 0
-}
 
 G="$TMP/gen"
 if ! ctrd gen --out "$G" --queries-per-sec "$RATE" --duration "$DURATION" --seed 21 \
@@ -259,10 +197,5 @@ if start_server serve_k "$K"; then
 fi
 
 # No server reported memory errors or undefined behaviour (sanitizer builds).
-bad_log=$(grep -l -E "Sanitizer|runtime error:" "$TMP"/serve_*.log 2>/dev/null | head -1)
-if [ -n "$bad_log" ]; then
-    fail serve_logs_clean "$(basename "$bad_log"): $(grep -m1 -E "Sanitizer|runtime error:" "$bad_log")"
-else
-    pass serve_logs_clean
-fi
+logs_clean serve_logs_clean
 finish
