@@ -944,11 +944,14 @@ void engine_get_sizes(const struct engine *e, struct engine_sizes *out)
     struct qs_stats q = {0};
     if (e->qs)
         qs_get_stats(e->qs, &q);
+    uint64_t pending = 0;
+    for (unsigned i = 0; e->qs && i < e->n_workers; i++)
+        pending += joiner_pending_count(e->workers[i].joiner);
     *out = (struct engine_sizes){q.partitions,     q.runs,
                                  q.queries_on_disk, q.disk_bytes,
                                  q.mem_queries,     q.clicked_pairs,
                                  cm_bucket_count(e->counts),
-                                 terms_count(e->terms)};
+                                 terms_count(e->terms), pending};
 }
 
 unsigned engine_workers(const struct engine *e)

@@ -115,11 +115,12 @@ int engine_checkpoint(struct engine *e, char *err);
 
 void engine_get_stats(const struct engine *e, struct engine_stats *out);
 
-/* How big the store is (writer thread only: the QueryStore changes at
- * checkpoints without the read lock). */
+/* How big the store is (writer thread only: the QueryStore and the
+ * joiners change outside the read lock). */
 struct engine_sizes {
     uint64_t qs_partitions, qs_runs, qs_queries_on_disk, qs_disk_bytes;
     uint64_t qs_queries_in_memory, clicked_pairs, count_buckets, terms;
+    uint64_t clicks_pending;
 };
 void engine_get_sizes(const struct engine *e, struct engine_sizes *out);
 unsigned engine_workers(const struct engine *e);

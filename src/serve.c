@@ -128,16 +128,6 @@ static double gauge_freshness(void *arg)
     return as_of < 0 ? 0 : (double)(wall_ms() - as_of) / 1000.0;
 }
 
-static double gauge_pending(void *arg)
-{
-    struct service *s = arg;
-    struct engine_stats st;
-    engine_read_lock(s->engine);
-    engine_get_stats(s->engine, &st);
-    engine_read_unlock(s->engine);
-    return (double)st.clicks_pending;
-}
-
 /* Read on the loop thread, which owns the stream hub. */
 static double gauge_streams(void *arg)
 {
@@ -171,6 +161,7 @@ SIZE_GAUGE(qs_queries_in_memory)
 SIZE_GAUGE(clicked_pairs)
 SIZE_GAUGE(count_buckets)
 SIZE_GAUGE(terms)
+SIZE_GAUGE(clicks_pending)
 #undef SIZE_GAUGE
 
 static void publish_sizes(struct service *s)
@@ -258,7 +249,7 @@ static int create_metrics(struct service *s)
                            NULL, gauge_freshness, s) != NULL;
     ok &= metrics_gauge_fn(m, "ctrd_clicks_pending",
                            "Clicks waiting for their query.", NULL,
-                           gauge_pending, s) != NULL;
+                           gauge_clicks_pending, s) != NULL;
     ok &= metrics_gauge_fn(m, "ctrd_ingest_queue_bytes",
                            "Request bytes waiting for the ingest thread.",
                            NULL, gauge_queue, s) != NULL;
