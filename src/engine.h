@@ -18,9 +18,10 @@
  *
  * Threads: all engine_* calls from one thread (the writer); the engine runs
  * its own workers inside engine_process(). Other threads may read the
- * counts, terms, as_of and stats between engine_read_lock() and
+ * counts, terms and as_of between engine_read_lock() and
  * engine_read_unlock(): the writer changes them only under the write side
- * of that lock, for the short count phase of a batch. */
+ * of that lock, for the short count phase of a batch (new terms are added
+ * before, safely: see terms.h). Stats and sizes are the writer's alone. */
 #ifndef CTRD_ENGINE_H
 #define CTRD_ENGINE_H
 
