@@ -12,7 +12,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <zlib.h>
 
 #define LIMIT_DEFAULT 100
 #define LIMIT_MAX 10000
@@ -476,54 +475,6 @@ static void get_stream(struct api *a, struct http_exchange *x,
 
 /* ---- ingest ---- */
 
-/* Inflates a gzip body into a malloc'd buffer of at most max bytes:
- * 0, CTRD_EINVAL (not gzip, truncated, or bytes after it), CTRD_EAGAIN
- * (over max) or CTRD_ENOMEM. */
-static int gunzip(const char *in, size_t in_len, size_t max, char **out,
-                  size_t *out_len)
-{
-    z_stream z = {0};
-    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
-        return CTRD_ENOMEM;
-    size_t cap = in_len * 4 + 4096, len = 0;
-    char *buf = NULL;
-    int zrc = Z_OK, rc = 0;
-    z.next_in = (Bytef *)in;
-    z.avail_in = (uInt)in_len;
-    while (rc == 0 && zrc != Z_STREAM_END) {
-        if (!buf || len == cap) {
-            cap = buf ? cap * 2 : cap;
-            char *grown = realloc(buf, cap);
-            if (!grown) {
-                rc = CTRD_ENOMEM;
-                break;
-            }
-            buf = grown;
-        }
-        z.next_out = (Bytef *)buf + len;
-        z.avail_out = (uInt)(cap - len);
-        zrc = inflate(&z, Z_NO_FLUSH);
-        len = cap - z.avail_out;
-        if (len > max)
-            rc = CTRD_EAGAIN;
-        else if (zrc == Z_MEM_ERROR)
-            rc = CTRD_ENOMEM;
-        else if (zrc != Z_OK && zrc != Z_STREAM_END &&
-                 !(zrc == Z_BUF_ERROR && z.avail_in > 0))
-            rc = CTRD_EINVAL; /* corrupt, or input ended mid-stream */
-    }
-    if (rc == 0 && z.avail_in != 0)
-        rc = CTRD_EINVAL;
-    inflateEnd(&z);
-    if (rc != 0) {
-        free(buf);
-        return rc;
-    }
-    *out = buf;
-    *out_len = len;
-    return 0;
-}
-
 /* The record format a Content-Type names (media types are
  * case-insensitive; parameters such as charset are ignored). No
  * Content-Type means NDJSON. */
@@ -568,39 +519,57 @@ static void post_ingest(struct api *a, struct http_exchange *x,
                       "text/tab-separated-values");
         return;
     }
-    if (!a->cfg.ready(a->cfg.ctx)) {
+    if (a->cfg.ready(a->cfg.ctx) == CTRD_EAGAIN) {
         http_add_header(x, "Retry-After", "1");
         respond_error(a, x, ep, 503, "recovering; try again");
         return;
     }
-    size_t len;
-    const char *body = http_body(x, &len);
     const char *encoding = http_header(x, "Content-Encoding");
-    char *copy = NULL;
-    int rc = 0;
-    if (encoding && strcmp(encoding, "gzip") == 0) {
-        rc = gunzip(body, len, a->cfg.max_body_bytes, &copy, &len);
-    } else if (encoding && strcmp(encoding, "identity") != 0) {
+    int gzip = encoding && strcmp(encoding, "gzip") == 0;
+    if (encoding && !gzip && strcmp(encoding, "identity") != 0) {
         respond_error(a, x, ep, 415, "Content-Encoding: gzip or none");
         return;
-    } else if ((copy = malloc(len ? len : 1)) != NULL) {
-        memcpy(copy, body, len);
-    } else {
-        rc = CTRD_ENOMEM;
     }
-    if (rc == CTRD_EINVAL)
-        respond_error(a, x, ep, 400, "body: not valid gzip");
-    else if (rc == CTRD_EAGAIN)
-        respond_error(a, x, ep, 413, "body: too large once decompressed");
-    else if (rc != 0)
+    size_t len;
+    const char *body = http_body(x, &len);
+    char *copy = malloc(len ? len : 1);
+    if (!copy) {
         respond_error(a, x, ep, 500, "out of memory");
-    if (rc != 0)
         return;
-    rc = a->cfg.submit(a->cfg.ctx, x, kind, fmt, copy, len);
+    }
+    memcpy(copy, body, len);
+    int rc = a->cfg.submit(a->cfg.ctx, x, kind, fmt, gzip, copy, len);
     if (rc == CTRD_EAGAIN) {
         http_add_header(x, "Retry-After", "1");
         respond_error(a, x, ep, 503, "ingest is saturated; try again");
+    } else if (rc == CTRD_EWRITEFAIL) {
+        api_refuse_writes(a, x, ep);
     }
+}
+
+void api_refuse_writes(struct api *a, struct http_exchange *x,
+                       enum api_endpoint endpoint)
+{
+    char retry[24];
+    snprintf(retry, sizeof retry, "%d", API_WRITE_RETRY_S);
+    http_add_header(x, "Retry-After", retry);
+    respond_error(a, x, endpoint, 507, "the service cannot write to its "
+                  "disk and accepts no records until it can again; reads "
+                  "go on");
+}
+
+void api_respond_ingest_error(struct api *a, struct http_exchange *x,
+                              enum api_endpoint endpoint, int code)
+{
+    if (code == CTRD_EWRITEFAIL)
+        api_refuse_writes(a, x, endpoint);
+    else if (code == CTRD_EINVAL)
+        respond_error(a, x, endpoint, 400, "body: not valid gzip");
+    else if (code == CTRD_EAGAIN)
+        respond_error(a, x, endpoint, 413, "body: too large once "
+                      "decompressed");
+    else
+        respond_error(a, x, endpoint, 500, "out of memory");
 }
 
 /* ---- operations ---- */
@@ -660,8 +629,10 @@ static void route_operations(struct api *a, struct http_exchange *x,
         get_metrics(a, x);
     else if (strcmp(path, "/healthz") == 0)
         respond_text(a, x, 200, "ok\n");
-    else if (a->cfg.ready(a->cfg.ctx))
+    else if (a->cfg.ready(a->cfg.ctx) == 0)
         respond_text(a, x, 200, "ready\n");
+    else if (a->cfg.ready(a->cfg.ctx) == CTRD_EWRITEFAIL)
+        respond_text(a, x, 503, "not accepting records: writes fail\n");
     else
         respond_text(a, x, 503, "recovering\n");
 }

@@ -1,8 +1,10 @@
 /* api: the HTTP API of `ctrd serve` (SPEC §5-§6) — routing, access control,
  * the read endpoints (an ad's terms and series, an advertiser's ads),
- * health, readiness and metrics. Ingest requests are checked, decoded
- * (gzip) and handed to the ingest pipeline through cfg.submit, which
- * answers them once they are durable. Reads wait in an admission queue
+ * health, readiness and metrics. Ingest requests are checked and handed,
+ * still compressed, to the ingest pipeline through cfg.submit, which
+ * decodes them off the loop thread and answers once they are durable.
+ * While the service cannot write (disk full, I/O errors) ingest answers
+ * 507 with Retry-After and reads go on. Reads wait in an admission queue
  * (readq.h: Controlled Delay, adaptive LIFO) drained between reads of the
  * sockets, so under overload the reads answered stay fast and the rest get
  * 503 at once.
@@ -43,11 +45,15 @@ struct api_config {
     struct metrics *metrics;
     int metrics_public;   /* /metrics and /healthz without a token */
     size_t max_body_bytes; /* after gzip decoding too */
-    /* Takes an ingest request; body is malloc'd and passes to the callee.
-     * 0, or CTRD_EAGAIN when the pipeline is full (the api answers 503). */
+    /* Takes an ingest request (gzip: the body is gzip-compressed); body is
+     * malloc'd and passes to the callee. 0, or CTRD_EAGAIN when the
+     * pipeline is full (the api answers 503), CTRD_EWRITEFAIL when writes
+     * fail (507). */
     int (*submit)(void *ctx, struct http_exchange *x, enum engine_kind kind,
-                  enum rec_format fmt, char *body, size_t len);
-    int (*ready)(void *ctx); /* recovered and accepting */
+                  enum rec_format fmt, int gzip, char *body, size_t len);
+    /* 0 when recovered and accepting records, CTRD_EAGAIN while
+     * recovering, CTRD_EWRITEFAIL while writes fail. */
+    int (*ready)(void *ctx);
     void *ctx;
 };
 
@@ -62,6 +68,19 @@ void api_attach(struct api *a, struct http_server *http, struct sse *sse);
 
 /* The http handler (ctx: the struct api). */
 void api_handle(void *ctx, struct http_exchange *x);
+
+/* Seconds a client refused with 507 is told to wait (Retry-After). */
+#define API_WRITE_RETRY_S 5
+
+/* Answers 507 with Retry-After: the service cannot write. */
+void api_refuse_writes(struct api *a, struct http_exchange *x,
+                       enum api_endpoint endpoint);
+
+/* Answers an ingest request that failed before it was processed: code
+ * CTRD_EWRITEFAIL 507, CTRD_EINVAL 400 (not valid gzip), CTRD_EAGAIN 413
+ * (too large once decompressed), else 500. */
+void api_respond_ingest_error(struct api *a, struct http_exchange *x,
+                              enum api_endpoint endpoint, int code);
 
 /* Answers with JSON and records the request's latency for endpoint. */
 void api_respond_json(struct api *a, struct http_exchange *x,

@@ -371,12 +371,13 @@ static void save_ad(struct fs_writer *w, const struct ad_counts *a)
     scan_level(a, CM_MINUTE, 0, UINT64_MAX, put_bucket, w);
 }
 
-int cm_save(const struct countmap *cm, const char *path, char *err)
+int cm_save(const struct countmap *cm, const char *path, struct fs_seal *seal,
+            char *err)
 {
     struct fs_writer *w = malloc(sizeof *w);
     if (!w)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-    int rc = fs_writer_open(w, path, 0, err);
+    int rc = fs_writer_open(w, path, FS_SEALED, err);
     if (rc != 0) {
         free(w);
         return rc;
@@ -393,50 +394,67 @@ int cm_save(const struct countmap *cm, const char *path, char *err)
                 save_ad(w, sh->ads[i]);
         }
     }
-    rc = fs_writer_close(w, 1, err);
+    rc = fs_writer_seal(w, seal, err);
     free(w);
     return rc;
 }
 
-int cm_load(struct countmap *cm, const char *path, char *err)
+/* What is wrong with a bucket, or NULL. */
+static const char *bucket_fault(const struct cm_bucket *b, uint32_t n_terms)
+{
+    if (b->term_id >= n_terms)
+        return "term id not in the dictionary";
+    if (b->clicks > b->impressions)
+        return "more clicks than impressions";
+    return NULL;
+}
+
+int cm_load(struct countmap *cm, const char *path, const struct fs_seal *seal,
+            uint32_t n_terms, char *err)
 {
     void *map;
-    size_t len;
-    int rc = fs_map_file(path, &map, &len, err);
+    size_t map_len, len;
+    int rc = fs_map_sealed(path, seal, &map, &map_len, &len, err);
     if (rc != 0)
         return rc;
-    const unsigned char *p = map, *end;
+    const unsigned char *base = map, *p = base, *end = base + len;
+    const char *what = "not a counts file";
     uint64_t n_ads;
     if (len < 16 || memcmp(p, CNT_MAGIC, 8) != 0)
         goto corrupt;
-    end = p + len;
     memcpy(&n_ads, p + 8, 8);
     p += 16;
     for (uint64_t i = 0; i < n_ads; i++) {
         uint64_t ad_id, n;
+        what = "an ad's header cut short";
         if ((size_t)(end - p) < 16)
             goto corrupt;
         memcpy(&ad_id, p, 8);
         memcpy(&n, p + 8, 8);
         p += 16;
+        what = "more buckets than the file holds";
         if (n > (size_t)(end - p) / sizeof(struct cm_bucket))
             goto corrupt;
         for (uint64_t k = 0; k < n; k++, p += sizeof(struct cm_bucket)) {
             struct cm_bucket b;
             memcpy(&b, p, sizeof b);
+            if ((what = bucket_fault(&b, n_terms)) != NULL)
+                goto corrupt;
             if (cm_add(cm, ad_id, b.term_id, b.minute, b.impressions,
                        b.clicks) != 0) {
-                fs_unmap(map, len);
+                fs_unmap(map, map_len);
                 return ctrd_fail(err, CTRD_ENOMEM, "out of memory loading %s",
                                  path);
             }
         }
     }
+    what = "bytes after the last ad";
     if (p != end)
         goto corrupt;
-    fs_unmap(map, len);
+    fs_unmap(map, map_len);
     return 0;
 corrupt:
-    fs_unmap(map, len);
-    return ctrd_fail(err, CTRD_ECORRUPT, "%s: not a valid counts file", path);
+    fs_unmap(map, map_len);
+    return ctrd_fail(err, CTRD_ECORRUPT, "%s: offset %zu: %s", path,
+                     (size_t)(p - base), what);
 }

@@ -8,10 +8,18 @@
  * different shards may run on different threads at once; everything else
  * needs the map to itself.
  *
- * Snapshot file (counts-<seq>.dat, little-endian):
- *   | "CTRDCNT1" | u64 ads | then per ad: u64 ad_id, u64 n |
- *   | n buckets {u32 term id, u32 minute, u64 impressions, u64 clicks} |
- * minute = floor(time_ms / 60000), the minute of the QUERY. */
+ * SNAPSHOT FILE (counts-<seq>.dat): the content of a sealed file (fsutil.h:
+ * a checksum trailer follows), little-endian:
+ *   offset  size          field
+ *   0       8             magic "CTRDCNT1"
+ *   8       8             ads: how many ads follow
+ *   then per ad:
+ *   +0      8             ad_id
+ *   +8      8             n: buckets of the ad
+ *   +16     24 n          buckets {u32 term id, u32 minute, u64
+ *                         impressions, u64 clicks} (struct cm_bucket)
+ * minute = floor(time_ms / 60000), the minute of the QUERY; clicks <=
+ * impressions in every bucket. */
 #ifndef CTRD_COUNTMAP_H
 #define CTRD_COUNTMAP_H
 
@@ -19,6 +27,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "fsutil.h"
 
 struct countmap;
 
@@ -28,6 +37,8 @@ struct cm_bucket {
     uint64_t impressions;
     uint64_t clicks;
 };
+_Static_assert(sizeof(struct cm_bucket) == 24, "SNAPSHOT FILE: 24-byte "
+                                               "buckets");
 
 int cm_create(struct countmap **out);
 void cm_free(struct countmap *cm);
@@ -59,10 +70,16 @@ int cm_ads(const struct countmap *cm, uint64_t **ads, size_t *n);
 
 uint64_t cm_bucket_count(const struct countmap *cm);
 
-/* Writes the whole map to path (fsync'd). */
-int cm_save(const struct countmap *cm, const char *path, char *err);
+/* Writes the whole map to path as a sealed file (fsync'd); *seal
+ * identifies it. */
+int cm_save(const struct countmap *cm, const char *path, struct fs_seal *seal,
+            char *err);
 
-/* Adds the contents of a snapshot file to the map. */
-int cm_load(struct countmap *cm, const char *path, char *err);
+/* Adds the contents of a snapshot file to the map, checking its checksums
+ * (and size and fingerprint against seal), its layout, term ids below
+ * n_terms and clicks <= impressions: 0, CTRD_ENOTFOUND, CTRD_ECORRUPT (err
+ * names file, offset and what), CTRD_ENOMEM. */
+int cm_load(struct countmap *cm, const char *path, const struct fs_seal *seal,
+            uint32_t n_terms, char *err);
 
 #endif

@@ -1,17 +1,26 @@
 /* engine: the pipeline and its durability; see engine.h.
  *
- * MANIFEST (text, one fact a line, replaced atomically by a checkpoint):
- *   ctrd-manifest 1
- *   seq N                    checkpoint number; names the files it wrote
- *   max_query_time MS        latest query time seen (as_of, retention)
- *   terms_bytes N            committed prefix of terms.dat
- *   counts FILE              QueryMap/ClickMap snapshot (countmap.h)
- *   pending FILE             clicks waiting for their query (below)
- *   run HOUR FILE            QueryStore run (querystore.c)
- *   marks HOUR FILE          QueryStore clicked pairs (querystore.c)
- *   input KEY OFFSET LINES   progress of one input
- * PENDING FILE (pending-<seq>.dat): records of five little-endian 64-bit
- * words {query_id, ad_id, time_ms, arrived_ms, line}.
+ * MANIFEST facts (datadir.h gives the file's frame: magic line first,
+ * checksum line last). FILE is a sealed file (fsutil.h) of the directory,
+ * BYTES and CRC its size and fingerprint (decimal, 8 hex digits):
+ *   seq N                        checkpoint number; names the files it wrote
+ *   max_query_time MS            latest query time seen (as_of, retention)
+ *   terms_bytes N                committed prefix of terms.dat (terms.h)
+ *   counts FILE BYTES CRC        QueryMap/ClickMap snapshot (countmap.h)
+ *   pending FILE BYTES CRC       clicks waiting for their query (below)
+ *   run HOUR FILE BYTES CRC      QueryStore run (querystore.c)
+ *   marks HOUR FILE BYTES CRC    QueryStore clicked pairs (querystore.c)
+ *   input KEY OFFSET LINES       progress of one input
+ * PENDING FILE (pending-<seq>.dat): the content of a sealed file,
+ * little-endian:
+ *   offset  size   field
+ *   0       40 k   k records {u64 query_id, u64 ad_id, i64 time_ms,
+ *                  i64 arrived_ms, u64 line}
+ *
+ * OPENING changes nothing on disk but for a new directory's first
+ * MANIFEST: files are checked as they are loaded, and a damaged or missing
+ * one fails the open with the file, offset and damage named. Files the
+ * MANIFEST does not name are deleted only after the next checkpoint.
  *
  * BATCH PHASES (each a barrier across the workers):
  *   parse  worker i parses chunk i, packs every valid record into
@@ -22,6 +31,7 @@
  *   count  worker k applies deltas[k] of every worker to the countmap. */
 #include "engine.h"
 
+#include "datadir.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "querystore.h"
@@ -38,8 +48,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#define MANIFEST "MANIFEST"
-#define MANIFEST_MAGIC "ctrd-manifest 1"
+#define MANIFEST_WORDS_MAX 6
 /* Queries dated further ahead than this of the wall clock do not move the
  * retention horizon, so one bogus future time cannot expire the store. */
 #define HORIZON_FUTURE_SLACK_MS INT64_C(3600000)
@@ -83,6 +92,15 @@ struct input_progress {
     uint64_t offset, lines;
 };
 
+/* A PENDING FILE record. */
+struct pending_record {
+    uint64_t query_id, ad_id;
+    int64_t time_ms, arrived_ms;
+    uint64_t line;
+};
+_Static_assert(sizeof(struct pending_record) == 40, "PENDING FILE: 40-byte "
+                                                    "records");
+
 struct worker {
     struct engine *e;
     unsigned id;
@@ -112,7 +130,9 @@ struct engine {
     int64_t now_ms;
     uint64_t terms_bytes;
     char counts_file[64];
+    struct fs_seal counts_seal;
     int counts_dirty;
+    int terms_damaged; /* verification: counts' term ids go unchecked */
     struct terms *terms;
     struct countmap *counts;
     struct qs *qs;
@@ -583,105 +603,87 @@ int engine_progress_set(struct engine *e, const char *key, uint64_t offset,
 
 static int put_pending(void *ctx, const struct pending_click *p)
 {
-    uint64_t rec[5] = {p->query_id, p->ad_id, (uint64_t)p->time_ms,
-                       (uint64_t)p->arrived_ms, p->src.line};
-    fs_writer_put(ctx, rec, sizeof rec);
+    struct pending_record rec = {p->query_id, p->ad_id, p->time_ms,
+                                 p->arrived_ms, p->src.line};
+    fs_writer_put(ctx, &rec, sizeof rec);
     return 0;
 }
 
-/* Writes the waiting clicks of every joiner; *file empty when none. */
-static int write_pending(struct engine *e, char *file, size_t file_len,
-                         char *err)
+static void print_file(FILE *m, const char *kind, const char *file,
+                       const struct fs_seal *seal)
+{
+    fprintf(m, "%s %s %" PRIu64 " %08" PRIx32 "\n", kind, file, seal->bytes,
+            seal->crc);
+}
+
+/* Writes the waiting clicks of every joiner (none: no file) and prints
+ * their manifest line. */
+static int write_pending(struct engine *e, FILE *m, char *err)
 {
     uint64_t n = 0;
     for (unsigned i = 0; i < e->n_workers; i++)
         n += joiner_pending_count(e->workers[i].joiner);
-    file[0] = '\0';
     if (n == 0)
         return 0;
-    snprintf(file, file_len, "pending-%" PRIu64 ".dat", e->seq);
-    char path[FS_PATH_MAX];
+    char file[64], path[FS_PATH_MAX];
+    snprintf(file, sizeof file, "pending-%" PRIu64 ".dat", e->seq);
     snprintf(path, sizeof path, "%s/%s", e->dir, file);
     struct fs_writer *w = malloc(sizeof *w);
     if (!w)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-    int rc = fs_writer_open(w, path, 0, err);
+    struct fs_seal seal;
+    int rc = fs_writer_open(w, path, FS_SEALED, err);
     for (unsigned i = 0; rc == 0 && i < e->n_workers; i++)
         joiner_foreach_pending(e->workers[i].joiner, put_pending, w);
     if (rc == 0)
-        rc = fs_writer_close(w, 1, err);
+        rc = fs_writer_seal(w, &seal, err);
     free(w);
+    if (rc == 0)
+        print_file(m, "pending", file, &seal);
     return rc;
 }
 
-static int is_data_file(const char *name)
+/* Writes a new counts snapshot when the counts changed since the last. */
+static int write_counts(struct engine *e, char *err)
 {
-    static const char *const suffixes[] = {".run", ".marks", ".dat", ".tmp"};
-    size_t n = strlen(name);
-    if (strcmp(name, "terms.dat") == 0)
+    if (!e->counts_dirty && e->counts_file[0])
         return 0;
-    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
-        size_t k = strlen(suffixes[i]);
-        if (n > k && strcmp(name + n - k, suffixes[i]) == 0)
-            return 1;
+    char file[sizeof e->counts_file], path[FS_PATH_MAX];
+    snprintf(file, sizeof file, "counts-%" PRIu64 ".dat", e->seq);
+    snprintf(path, sizeof path, "%s/%s", e->dir, file);
+    struct fs_seal seal;
+    int rc = cm_save(e->counts, path, &seal, err);
+    if (rc == 0) {
+        memcpy(e->counts_file, file, sizeof file);
+        e->counts_seal = seal;
+        e->counts_dirty = 0;
     }
-    return 0;
-}
-
-/* Deletes the data files the manifest text does not name. */
-static void remove_garbage(struct engine *e, const char *manifest)
-{
-    DIR *d = opendir(e->dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    char needle[300], path[FS_PATH_MAX];
-    while ((de = readdir(d)) != NULL) {
-        if (!is_data_file(de->d_name))
-            continue;
-        snprintf(needle, sizeof needle, " %s\n", de->d_name);
-        if (strstr(manifest, needle))
-            continue;
-        snprintf(path, sizeof path, "%s/%s", e->dir, de->d_name);
-        unlink(path);
-    }
-    closedir(d);
+    return rc;
 }
 
 int engine_checkpoint(struct engine *e, char *err)
 {
-    char *text = NULL;
-    size_t text_len = 0;
-    FILE *m = open_memstream(&text, &text_len);
+    char *facts = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&facts, &len);
     if (!m)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-    e->seq++;
+    e->seq++; /* even when this fails: its files' names are used up */
     int64_t horizon = e->max_query_ms < 0 ? INT64_MIN
                                           : e->max_query_ms - e->cfg.retention_ms;
-    char pending[64];
     int rc = terms_sync(e->terms, &e->terms_bytes, err);
     if (rc == 0) {
-        fprintf(m, "%s\nseq %" PRIu64 "\nmax_query_time %" PRId64
+        fprintf(m, "seq %" PRIu64 "\nmax_query_time %" PRId64
                    "\nterms_bytes %" PRIu64 "\n",
-                MANIFEST_MAGIC, e->seq, e->max_query_ms, e->terms_bytes);
+                e->seq, e->max_query_ms, e->terms_bytes);
         rc = qs_checkpoint(e->qs, e->seq, horizon, m, err);
     }
     if (rc == 0)
-        rc = write_pending(e, pending, sizeof pending, err);
-    if (rc == 0 && (e->counts_dirty || !e->counts_file[0])) {
-        char file[sizeof e->counts_file], path[FS_PATH_MAX];
-        snprintf(file, sizeof file, "counts-%" PRIu64 ".dat", e->seq);
-        snprintf(path, sizeof path, "%s/%s", e->dir, file);
-        rc = cm_save(e->counts, path, err);
-        if (rc == 0) {
-            memcpy(e->counts_file, file, sizeof file);
-            e->counts_dirty = 0;
-        }
-    }
+        rc = write_pending(e, m, err);
+    if (rc == 0)
+        rc = write_counts(e, err);
     if (rc == 0) {
-        fprintf(m, "counts %s\n", e->counts_file);
-        if (pending[0])
-            fprintf(m, "pending %s\n", pending);
+        print_file(m, "counts", e->counts_file, &e->counts_seal);
         for (size_t i = 0; i < e->n_inputs; i++)
             fprintf(m, "input %s %" PRIu64 " %" PRIu64 "\n", e->inputs[i].key,
                     e->inputs[i].offset, e->inputs[i].lines);
@@ -691,115 +693,189 @@ int engine_checkpoint(struct engine *e, char *err)
     if (rc == 0)
         rc = fs_fsync_dir(e->dir, err);
     if (rc == 0)
-        rc = fs_replace_file(e->dir, MANIFEST, text, text_len, err);
+        rc = datadir_write_manifest(e->dir, facts, len, err);
     if (rc == 0)
-        remove_garbage(e, text);
-    free(text);
+        datadir_remove_garbage(e->dir, facts);
+    free(facts);
     return rc;
 }
 
 /* ---- recovery ---- */
 
-static int load_pending(struct engine *e, const char *file, char *err)
+/* In verification a damaged or missing file is reported and skipped;
+ * otherwise it fails the open. */
+static int damage(struct engine *e, int rc, const char *err)
+{
+    if (!e->cfg.report || (rc != CTRD_ECORRUPT && rc != CTRD_ENOTFOUND))
+        return rc;
+    e->cfg.report(e->cfg.report_ctx, err);
+    return 0;
+}
+
+static int load_pending(struct engine *e, const char *file,
+                        const struct fs_seal *seal, char *err)
 {
     char path[FS_PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", e->dir, file);
     void *map;
-    size_t len;
-    int rc = fs_map_file(path, &map, &len, err);
+    size_t map_len, len;
+    int rc = fs_map_sealed(path, seal, &map, &map_len, &len, err);
     if (rc != 0)
         return rc;
-    if (len % 40) {
-        fs_unmap(map, len);
-        return ctrd_fail(err, CTRD_ECORRUPT, "%s: truncated", path);
-    }
-    const uint64_t *rec = map;
-    for (size_t i = 0; rc == 0 && i < len / 40; i++, rec += 5) {
-        struct pending_click p = {rec[0], rec[1], (int64_t)rec[2],
-                                  (int64_t)rec[3],
-                                  {ENGINE_INPUT_EARLIER, rec[4]}};
+    size_t n = len / sizeof(struct pending_record);
+    if (len % sizeof(struct pending_record))
+        rc = ctrd_fail(err, CTRD_ECORRUPT, "%s: offset %zu: a record cut "
+                       "short", path, n * sizeof(struct pending_record));
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct pending_record rec;
+        memcpy(&rec, (const char *)map + i * sizeof rec, sizeof rec);
+        struct pending_click p = {rec.query_id, rec.ad_id, rec.time_ms,
+                                  rec.arrived_ms,
+                                  {ENGINE_INPUT_EARLIER, rec.line}};
         unsigned owner = sharder_worker(sharder_join_shard(p.query_id),
                                         e->n_workers);
-        rc = joiner_restore_pending(e->workers[owner].joiner, &p);
+        if (joiner_restore_pending(e->workers[owner].joiner, &p) != 0)
+            rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory loading %s",
+                           path);
     }
-    fs_unmap(map, len);
-    return rc ? ctrd_fail(err, rc, "out of memory loading %s", path) : 0;
+    fs_unmap(map, map_len);
+    return rc;
 }
 
-/* Applies one manifest line to the engine being opened. */
-static int apply_manifest_line(struct engine *e, char *line, char *err)
+/* A decimal number that fits 64 bits, and nothing else. */
+static int word_u64(const char *w, uint64_t *v)
 {
-    char kind[32], a[64], b[64];
-    unsigned long long x, y;
-    int n = sscanf(line, "%31s %63s %63s", kind, a, b);
-    if (n < 2)
-        return ctrd_fail(err, CTRD_ECORRUPT, "MANIFEST: bad line '%s'", line);
-    if (strcmp(kind, "seq") == 0)
-        e->seq = strtoull(a, NULL, 10);
-    else if (strcmp(kind, "max_query_time") == 0)
-        e->max_query_ms = strtoll(a, NULL, 10);
-    else if (strcmp(kind, "terms_bytes") == 0)
-        e->terms_bytes = strtoull(a, NULL, 10);
-    else if (strcmp(kind, "counts") == 0)
-        snprintf(e->counts_file, sizeof e->counts_file, "%s", a);
-    else if (e->cfg.readonly)
-        return 0;
-    else if (strcmp(kind, "pending") == 0)
-        return load_pending(e, a, err);
-    else if ((strcmp(kind, "run") == 0 || strcmp(kind, "marks") == 0) &&
-             n == 3)
-        return qs_load(e->qs, kind, strtoll(a, NULL, 10), b, err);
-    else if (strcmp(kind, "input") == 0 &&
-             sscanf(line, "input %63s %llu %llu", a, &x, &y) == 3)
-        return engine_progress_set(e, a, x, y) == 0
-                   ? 0
-                   : ctrd_fail(err, CTRD_ECORRUPT, "MANIFEST: bad input");
-    else
-        return ctrd_fail(err, CTRD_ECORRUPT, "MANIFEST: bad line '%s'", line);
+    if (!*w || strspn(w, "0123456789") != strlen(w) || strlen(w) > 20)
+        return -1;
+    errno = 0;
+    *v = strtoull(w, NULL, 10);
+    return errno ? -1 : 0;
+}
+
+static int word_i64(const char *w, int64_t *v)
+{
+    uint64_t u;
+    int neg = *w == '-';
+    if (word_u64(w + neg, &u) != 0 || u > (uint64_t)INT64_MAX)
+        return -1;
+    *v = neg ? -(int64_t)u : (int64_t)u;
     return 0;
 }
 
-/* Runs fn over the manifest lines after the magic line; first pass for the
- * scalar facts (which the later components need), second for the rest. */
-static int apply_manifest(struct engine *e, char *text, int scalars,
+/* Size and fingerprint: a decimal and 8 hex digits. */
+static int words_seal(char *const *w, struct fs_seal *seal)
+{
+    if (word_u64(w[0], &seal->bytes) != 0 || strlen(w[1]) != 8 ||
+        strspn(w[1], "0123456789abcdef") != 8)
+        return -1;
+    seal->crc = (uint32_t)strtoul(w[1], NULL, 16);
+    return 0;
+}
+
+/* Applies one manifest line (split into its n words) to the engine being
+ * opened. */
+static int apply_fact(struct engine *e, char *const *w, int n, char *err)
+{
+    struct fs_seal seal;
+    int64_t hour;
+    uint64_t x, y;
+    const char *k = w[0];
+    if (n == 2 && strcmp(k, "seq") == 0 && word_u64(w[1], &e->seq) == 0)
+        return 0;
+    if (n == 2 && strcmp(k, "max_query_time") == 0 &&
+        word_i64(w[1], &e->max_query_ms) == 0)
+        return 0;
+    if (n == 2 && strcmp(k, "terms_bytes") == 0 &&
+        word_u64(w[1], &e->terms_bytes) == 0)
+        return 0;
+    if (n == 4 && strcmp(k, "counts") == 0 && words_seal(w + 2, &seal) == 0 &&
+        strlen(w[1]) < sizeof e->counts_file) {
+        snprintf(e->counts_file, sizeof e->counts_file, "%s", w[1]);
+        e->counts_seal = seal;
+        return 0;
+    }
+    if (n == 4 && strcmp(k, "pending") == 0 && words_seal(w + 2, &seal) == 0)
+        return damage(e, load_pending(e, w[1], &seal, err), err);
+    if (n == 5 && (strcmp(k, "run") == 0 || strcmp(k, "marks") == 0) &&
+        word_i64(w[1], &hour) == 0 && words_seal(w + 3, &seal) == 0)
+        return damage(e, qs_load(e->qs, k, hour, w[2], &seal, err), err);
+    if (n == 4 && strcmp(k, "input") == 0 && word_u64(w[2], &x) == 0 &&
+        word_u64(w[3], &y) == 0 && engine_progress_set(e, w[1], x, y) == 0)
+        return 0;
+    return CTRD_EINVAL;
+}
+
+/* Whether a manifest line is a scalar fact, which the first pass applies
+ * (the components opened between the passes need them). */
+static int is_scalar(const char *kind)
+{
+    return strcmp(kind, "seq") == 0 || strcmp(kind, "max_query_time") == 0 ||
+           strcmp(kind, "terms_bytes") == 0 || strcmp(kind, "counts") == 0;
+}
+
+/* Applies the scalar facts (scalars set) or the others of the manifest's
+ * facts. */
+static int apply_manifest(struct engine *e, const char *facts, int scalars,
                           char *err)
 {
-    static const char *const scalar_kinds[] = {"seq ", "max_query_time ",
-                                               "terms_bytes ", "counts "};
-    if (strncmp(text, MANIFEST_MAGIC "\n", strlen(MANIFEST_MAGIC) + 1) != 0)
-        return ctrd_fail(err, CTRD_ECORRUPT, "%s/MANIFEST: not a manifest",
-                         e->dir);
-    char *line = text + strlen(MANIFEST_MAGIC) + 1;
-    while (*line) {
-        char *nl = strchr(line, '\n');
-        if (!nl)
-            return ctrd_fail(err, CTRD_ECORRUPT, "MANIFEST: truncated");
-        *nl = '\0';
-        int is_scalar = 0;
-        for (size_t i = 0; i < 4; i++)
-            is_scalar |= strncmp(line, scalar_kinds[i],
-                                 strlen(scalar_kinds[i])) == 0;
-        int rc = is_scalar == scalars ? apply_manifest_line(e, line, err) : 0;
-        *nl = '\n';
+    size_t offset = strlen(DATADIR_MAGIC) + 1;
+    for (const char *line = facts; *line;) {
+        size_t len = strcspn(line, "\n");
+        char copy[FS_PATH_MAX], *w[MANIFEST_WORDS_MAX + 1];
+        int n = 0, rc = CTRD_EINVAL;
+        if (len < sizeof copy) {
+            memcpy(copy, line, len);
+            copy[len] = '\0';
+            char *save;
+            for (char *t = strtok_r(copy, " ", &save);
+                 t && n <= MANIFEST_WORDS_MAX; t = strtok_r(NULL, " ", &save))
+                w[n++] = t;
+            if (n > 0 && n <= MANIFEST_WORDS_MAX)
+                rc = is_scalar(w[0]) == scalars ? apply_fact(e, w, n, err) : 0;
+        }
+        if (rc == CTRD_EINVAL)
+            rc = damage(e, ctrd_fail(err, CTRD_ECORRUPT, "%s/%s: offset %zu: "
+                                     "bad line '%.*s'", e->dir,
+                                     DATADIR_MANIFEST, offset,
+                                     (int)(len < 80 ? len : 80), line),
+                        err);
         if (rc != 0)
             return rc;
-        line = nl + 1;
+        offset += len + 1;
+        line += len + (line[len] == '\n');
     }
     return 0;
 }
 
-static int lock_dir(struct engine *e, char *err)
+/* A new directory's first MANIFEST: no state, yet ctrd's. */
+static const char initial_facts[] =
+    "seq 0\nmax_query_time -1\nterms_bytes 0\n";
+
+/* Locks the directory (unless read-only) and reads its MANIFEST into
+ * *facts; a new directory (only when writing) gets its first MANIFEST. */
+static int open_manifest(struct engine *e, char **facts, char *err)
 {
-    char path[FS_PATH_MAX];
-    snprintf(path, sizeof path, "%s/LOCK", e->dir);
-    e->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (e->lock_fd < 0)
-        return ctrd_fail(err, CTRD_EIO, "cannot open %s: %s", path,
-                         strerror(errno));
-    if (flock(e->lock_fd, LOCK_EX | LOCK_NB) != 0)
-        return ctrd_fail(err, CTRD_EBUSY, "%s is in use by another ctrd "
-                         "process", e->dir);
-    return 0;
+    const struct engine_config *cfg = &e->cfg;
+    int creating = !cfg->readonly && !cfg->report;
+    size_t len;
+    int rc = creating ? fs_mkdirs(e->dir, err) : 0;
+    if (rc == 0 && !cfg->readonly)
+        rc = datadir_lock(e->dir, creating, &e->lock_fd, err);
+    if (rc == 0)
+        rc = datadir_read_manifest(e->dir, facts, &len, err);
+    if (rc != CTRD_ENOTFOUND)
+        return rc;
+    rc = datadir_check_new(e->dir, err);
+    if (rc != 0)
+        return rc;
+    if (!creating)
+        return ctrd_fail(err, CTRD_ENOTFOUND, "%s holds no ctrd data",
+                         e->dir);
+    rc = datadir_write_manifest(e->dir, initial_facts,
+                                sizeof initial_facts - 1, err);
+    if (rc == 0 && !(*facts = strdup(initial_facts)))
+        rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    return rc;
 }
 
 static int open_workers(struct engine *e, char *err)
@@ -816,6 +892,28 @@ static int open_workers(struct engine *e, char *err)
         if (!w->routed || !w->deltas || !w->combiner ||
             joiner_create(i, e->qs, e->terms, &jc, &w->joiner) != 0)
             rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    }
+    return rc;
+}
+
+/* Opens the term dictionary and the counts the scalar facts name. */
+static int load_dictionary_and_counts(struct engine *e, char *err)
+{
+    int rc = terms_open(e->dir, e->terms_bytes, &e->terms, err);
+    if (rc != 0 && e->cfg.report && (rc = damage(e, rc, err)) == 0) {
+        e->terms_damaged = 1;
+        rc = terms_open(e->dir, 0, &e->terms, err);
+    }
+    if (rc == 0)
+        rc = cm_create(&e->counts) ? CTRD_ENOMEM : 0;
+    if (rc == 0 && e->counts_file[0]) {
+        char path[FS_PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", e->dir, e->counts_file);
+        uint32_t n_terms = e->terms_damaged ? UINT32_MAX
+                                            : terms_count(e->terms);
+        rc = damage(e, cm_load(e->counts, path, &e->counts_seal, n_terms,
+                               err),
+                    err);
     }
     return rc;
 }
@@ -840,44 +938,19 @@ int engine_open(const struct engine_config *cfg, struct engine **out,
     snprintf(e->dir, sizeof e->dir, "%s", cfg->data_dir);
     for (unsigned i = 0; i < n; i++)
         e->workers[i] = (struct worker){.e = e, .id = i, .max_query_ms = -1};
-    char *text = NULL;
-    size_t len;
-    int rc = 0;
-    if (!cfg->readonly) {
-        rc = fs_mkdirs(e->dir, err);
-        if (rc == 0)
-            rc = lock_dir(e, err);
-    }
-    if (rc == 0) {
-        char path[FS_PATH_MAX];
-        snprintf(path, sizeof path, "%s/" MANIFEST, e->dir);
-        rc = fs_read_file(path, &text, &len, err);
-        if (rc == CTRD_ENOTFOUND && !cfg->readonly)
-            rc = 0;
-        else if (rc == CTRD_ENOTFOUND)
-            ctrd_fail(err, rc, "%s holds no ctrd data", e->dir);
-    }
-    if (rc == 0 && text)
-        rc = apply_manifest(e, text, 1, err);
+    char *facts = NULL;
+    int rc = open_manifest(e, &facts, err);
     if (rc == 0)
-        rc = terms_open(e->dir, e->terms_bytes, !cfg->readonly, &e->terms,
-                        err);
+        rc = apply_manifest(e, facts, 1, err);
     if (rc == 0)
-        rc = cm_create(&e->counts) ? CTRD_ENOMEM : 0;
-    if (rc == 0 && e->counts_file[0]) {
-        char path[FS_PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", e->dir, e->counts_file);
-        rc = cm_load(e->counts, path, err);
-    }
+        rc = load_dictionary_and_counts(e, err);
     if (rc == 0 && !cfg->readonly)
         rc = open_workers(e, err);
-    if (rc == 0 && text && !cfg->readonly)
-        rc = apply_manifest(e, text, 0, err);
-    if (rc == 0 && !cfg->readonly) {
-        remove_garbage(e, text ? text : "");
+    if (rc == 0 && !cfg->readonly)
+        rc = apply_manifest(e, facts, 0, err);
+    if (rc == 0 && !cfg->readonly && !cfg->report)
         rc = start_threads(e, err);
-    }
-    free(text);
+    free(facts);
     if (rc != 0) {
         engine_close(e);
         return rc;

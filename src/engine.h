@@ -16,6 +16,10 @@
  * Input progress is committed in the same manifest, so a restart resumes
  * each input exactly where the counts it reflects end: exactly once.
  *
+ * Integrity: every file is checksummed (fsutil.h, terms.h, datadir.h) and
+ * checked when it is loaded; opening a damaged directory fails with the
+ * file, offset and damage named and changes nothing on disk.
+ *
  * Threads: all engine_* calls from one thread (the writer); the engine runs
  * its own workers inside engine_process(). Other threads may read the
  * counts, terms and as_of between engine_read_lock() and
@@ -45,6 +49,12 @@ struct engine_config {
     int64_t join_window_ms;   /* SPEC §2, default 24 h */
     int64_t click_timeout_ms; /* default 10 min */
     int64_t retention_ms;     /* queries kept for joins; >= join window */
+    /* Verification (`ctrd verify`): when set, the directory is locked but
+     * never created nor written, and each damaged or missing file is passed
+     * to report (one line) and skipped instead of failing the open. The
+     * engine then only answers engine_progress_get(). */
+    void (*report)(void *ctx, const char *problem);
+    void *report_ctx;
 };
 
 enum engine_kind { ENGINE_QUERIES, ENGINE_CLICKS };
@@ -78,7 +88,11 @@ struct engine_stats {
 struct engine;
 
 /* Locks the directory (CTRD_EBUSY if another process has it), creates it if
- * needed and recovers the last checkpoint. */
+ * needed (with its first MANIFEST; a directory that holds anything else
+ * but no MANIFEST is refused) and recovers the last checkpoint: 0,
+ * CTRD_ECORRUPT (damage: err names the file, offset and what), CTRD_EINVAL
+ * (not a ctrd directory), CTRD_ENOTFOUND (read-only: no data), CTRD_EBUSY,
+ * CTRD_EIO, CTRD_ENOMEM. */
 int engine_open(const struct engine_config *cfg, struct engine **out,
                 char *err);
 void engine_close(struct engine *e);
@@ -112,6 +126,9 @@ int engine_progress_get(const struct engine *e, const char *key,
 int engine_progress_set(struct engine *e, const char *key, uint64_t offset,
                         uint64_t lines);
 
+/* Commits the state: 0, or an error after which the last committed state
+ * is intact on disk and the engine still holds and serves what it held, so
+ * a later checkpoint can try again (but CTRD_ENOMEM: close it). */
 int engine_checkpoint(struct engine *e, char *err);
 
 void engine_get_stats(const struct engine *e, struct engine_stats *out);

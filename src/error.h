@@ -9,14 +9,15 @@
 
 #define CTRD_ERR_LEN 256
 
-#define CTRD_ERRNO_MAP(X)                                    \
-    X(NOTFOUND, -1, "not found")                             \
-    X(AGAIN, -2, "try again")                                \
-    X(IO, -3, "input/output error")                          \
-    X(NOMEM, -4, "out of memory")                            \
-    X(CORRUPT, -5, "data directory is corrupt")              \
-    X(INVAL, -6, "invalid argument")                         \
-    X(BUSY, -7, "data directory is in use by another process")
+#define CTRD_ERRNO_MAP(X)                                      \
+    X(NOTFOUND, -1, "not found")                               \
+    X(AGAIN, -2, "try again")                                  \
+    X(IO, -3, "input/output error")                            \
+    X(NOMEM, -4, "out of memory")                              \
+    X(CORRUPT, -5, "data directory is corrupt")                \
+    X(INVAL, -6, "invalid argument")                           \
+    X(BUSY, -7, "data directory is in use by another process") \
+    X(WRITEFAIL, -8, "writes fail (disk full or I/O errors)")
 
 enum ctrd_error {
 #define CTRD_ERROR_ENUM(name, code, msg) CTRD_E##name = (code),

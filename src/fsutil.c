@@ -1,6 +1,8 @@
 /* fsutil: durable-file primitives; see fsutil.h. */
 #include "fsutil.h"
 
+#include "crc32c.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -34,15 +36,19 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-int fs_writer_open(struct fs_writer *w, const char *path, int append,
+int fs_writer_open(struct fs_writer *w, const char *path, enum fs_mode mode,
                    char *err)
 {
+    w->mode = mode;
     w->used = 0;
     w->written = 0;
     w->failed = 0;
+    w->block_crc = 0;
+    w->block_crcs = NULL;
+    w->n_blocks = w->cap_blocks = 0;
     snprintf(w->path, sizeof w->path, "%s", path);
-    int mode = append ? O_APPEND : O_TRUNC;
-    w->fd = open(path, O_WRONLY | O_CREAT | mode | O_CLOEXEC, 0644);
+    int flags = mode == FS_APPEND ? O_APPEND : O_TRUNC;
+    w->fd = open(path, O_WRONLY | O_CREAT | flags | O_CLOEXEC, 0644);
     if (w->fd < 0)
         return fail_errno(err, "cannot create", path);
     return 0;
@@ -55,9 +61,45 @@ static void writer_flush(struct fs_writer *w)
     w->used = 0;
 }
 
+static void writer_end_block(struct fs_writer *w)
+{
+    if (w->n_blocks == w->cap_blocks) {
+        size_t cap = w->cap_blocks ? 2 * w->cap_blocks : 64;
+        uint32_t *grown = realloc(w->block_crcs, cap * sizeof *grown);
+        if (!grown) {
+            w->failed = ENOMEM;
+            return;
+        }
+        w->block_crcs = grown;
+        w->cap_blocks = cap;
+    }
+    w->block_crcs[w->n_blocks++] = w->block_crc;
+    w->block_crc = 0;
+}
+
+/* Folds data into the block checksums of a sealed file. */
+static void writer_checksum(struct fs_writer *w, const char *data, size_t len)
+{
+    while (len > 0) {
+        size_t in_block = (size_t)(w->written % FS_BLOCK_BYTES);
+        size_t take = FS_BLOCK_BYTES - in_block;
+        if (take > len)
+            take = len;
+        w->block_crc = crc32c(w->block_crc, data, take);
+        w->written += take;
+        data += take;
+        len -= take;
+        if (w->written % FS_BLOCK_BYTES == 0)
+            writer_end_block(w);
+    }
+}
+
 void fs_writer_put(struct fs_writer *w, const void *data, size_t len)
 {
-    w->written += len;
+    if (w->mode == FS_SEALED)
+        writer_checksum(w, data, len);
+    else
+        w->written += len;
     if (len >= sizeof w->buf) {
         writer_flush(w);
         if (!w->failed && write_all(w->fd, data, len) != 0)
@@ -78,11 +120,45 @@ int fs_writer_close(struct fs_writer *w, int sync, char *err)
     if (close(w->fd) != 0 && !w->failed)
         w->failed = errno;
     w->fd = -1;
+    free(w->block_crcs);
+    w->block_crcs = NULL;
     if (w->failed) {
         errno = w->failed;
         return fail_errno(err, "cannot write", w->path);
     }
     return 0;
+}
+
+/* The trailer's checksum over the block CRCs and the footer's first
+ * FS_FOOTER_CRC bytes. */
+static uint32_t trailer_crc(const void *block_crcs, size_t n_blocks,
+                            const unsigned char *footer)
+{
+    uint32_t crc = crc32c(0, block_crcs, 4 * n_blocks);
+    return crc32c(crc, footer, FS_FOOTER_CRC);
+}
+
+int fs_writer_seal(struct fs_writer *w, struct fs_seal *seal, char *err)
+{
+    uint64_t content_len = w->written;
+    if (content_len % FS_BLOCK_BYTES)
+        writer_end_block(w);
+    size_t n_blocks = w->n_blocks;
+    uint32_t *crcs = w->block_crcs;
+    w->mode = FS_TRUNCATE; /* the trailer is not content */
+    unsigned char footer[FS_FOOTER_BYTES];
+    uint32_t block_bytes = FS_BLOCK_BYTES;
+    memcpy(footer + FS_FOOTER_CONTENT_LEN, &content_len, 8);
+    memcpy(footer + FS_FOOTER_BLOCK_BYTES, &block_bytes, 4);
+    uint32_t crc = trailer_crc(crcs, crcs ? n_blocks : 0, footer);
+    memcpy(footer + FS_FOOTER_CRC, &crc, 4);
+    memcpy(footer + FS_FOOTER_MAGIC, FS_SEAL_MAGIC, 8);
+    if (crcs)
+        fs_writer_put(w, crcs, 4 * n_blocks);
+    fs_writer_put(w, footer, sizeof footer);
+    *seal = (struct fs_seal){content_len + 4 * n_blocks + FS_FOOTER_BYTES,
+                             crc};
+    return fs_writer_close(w, 1, err);
 }
 
 int fs_fsync_dir(const char *dir, char *err)
@@ -109,7 +185,7 @@ int fs_replace_file(const char *dir, const char *name, const void *data,
     struct fs_writer *w = malloc(sizeof *w);
     if (!w)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory writing %s", final);
-    int rc = fs_writer_open(w, tmp, 0, err);
+    int rc = fs_writer_open(w, tmp, FS_TRUNCATE, err);
     if (rc == 0) {
         fs_writer_put(w, data, len);
         rc = fs_writer_close(w, 1, err);
@@ -173,6 +249,83 @@ void fs_unmap(void *map, size_t len)
 {
     if (map)
         munmap(map, len);
+}
+
+/* Checks the trailer of a mapped sealed file; *content_len on success. */
+static int check_trailer(const char *path, const unsigned char *p,
+                         size_t size, size_t *content_len, uint32_t *crc,
+                         char *err)
+{
+    if (size < FS_FOOTER_BYTES)
+        return ctrd_fail(err, CTRD_ECORRUPT, "%s: %zu bytes, too short for "
+                         "its checksum trailer (truncated?)", path, size);
+    const unsigned char *footer = p + size - FS_FOOTER_BYTES;
+    size_t at = size - FS_FOOTER_BYTES;
+    if (memcmp(footer + FS_FOOTER_MAGIC, FS_SEAL_MAGIC, 8) != 0)
+        return ctrd_fail(err, CTRD_ECORRUPT, "%s: no checksum trailer at "
+                         "offset %zu (truncated, or not written by ctrd)",
+                         path, at);
+    uint64_t len;
+    uint32_t block_bytes;
+    memcpy(&len, footer + FS_FOOTER_CONTENT_LEN, 8);
+    memcpy(&block_bytes, footer + FS_FOOTER_BLOCK_BYTES, 4);
+    memcpy(crc, footer + FS_FOOTER_CRC, 4);
+    uint64_t n_blocks = (len + FS_BLOCK_BYTES - 1) / FS_BLOCK_BYTES;
+    if (block_bytes != FS_BLOCK_BYTES || len > size ||
+        len + 4 * n_blocks + FS_FOOTER_BYTES != size)
+        return ctrd_fail(err, CTRD_ECORRUPT, "%s: checksum trailer at "
+                         "offset %zu does not fit the file's %zu bytes",
+                         path, at, size);
+    if (trailer_crc(p + len, n_blocks, footer) != *crc)
+        return ctrd_fail(err, CTRD_ECORRUPT, "%s: checksum table at offset "
+                         "%zu is damaged", path, (size_t)len);
+    *content_len = (size_t)len;
+    return 0;
+}
+
+/* Checks every block of the content against its CRC. */
+static int check_blocks(const char *path, const unsigned char *p,
+                        size_t content_len, char *err)
+{
+    const unsigned char *table = p + content_len;
+    for (size_t off = 0, i = 0; off < content_len; off += FS_BLOCK_BYTES, i++) {
+        size_t n = content_len - off < FS_BLOCK_BYTES ? content_len - off
+                                                      : FS_BLOCK_BYTES;
+        uint32_t want;
+        memcpy(&want, table + 4 * i, 4);
+        if (crc32c(0, p + off, n) != want)
+            return ctrd_fail(err, CTRD_ECORRUPT, "%s: bytes %zu..%zu fail "
+                             "their checksum", path, off, off + n - 1);
+    }
+    return 0;
+}
+
+int fs_map_sealed(const char *path, const struct fs_seal *expect, void **map,
+                  size_t *map_len, size_t *content_len, char *err)
+{
+    int rc = fs_map_file(path, map, map_len, err);
+    if (rc == CTRD_ENOTFOUND)
+        return ctrd_fail(err, rc, "%s: missing", path);
+    if (rc != 0)
+        return rc;
+    uint32_t crc = 0;
+    if (expect && expect->bytes != *map_len)
+        rc = ctrd_fail(err, CTRD_ECORRUPT, "%s: %zu bytes, the MANIFEST "
+                       "recorded %llu (truncated or replaced)", path,
+                       *map_len, (unsigned long long)expect->bytes);
+    if (rc == 0)
+        rc = check_trailer(path, *map, *map_len, content_len, &crc, err);
+    if (rc == 0 && expect && expect->crc != crc)
+        rc = ctrd_fail(err, CTRD_ECORRUPT, "%s: checksum %08x, the MANIFEST "
+                       "recorded %08x (replaced by another file?)", path, crc,
+                       expect->crc);
+    if (rc == 0)
+        rc = check_blocks(path, *map, *content_len, err);
+    if (rc != 0) {
+        fs_unmap(*map, *map_len);
+        *map = NULL;
+    }
+    return rc;
 }
 
 int fs_mkdirs(const char *dir, char *err)

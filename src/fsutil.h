@@ -14,23 +14,76 @@
  * file name. */
 #define FS_PATH_MAX 1024
 
+/* How fs_writer_open() opens a file. */
+enum fs_mode {
+    FS_TRUNCATE, /* created or emptied */
+    FS_APPEND,   /* created, or appended to */
+    FS_SEALED    /* created or emptied; fs_writer_seal() adds the trailer */
+};
+
 /* A file being written: buffered, then flushed and fsync'd by
- * fs_writer_close(). Always close (it also releases on error). */
+ * fs_writer_close() or fs_writer_seal(). Always close or seal it (that
+ * also releases it on error). */
 struct fs_writer {
     int fd;
+    enum fs_mode mode;
     size_t used;
     uint64_t written; /* bytes handed to fs_writer_put so far */
     int failed;       /* first error seen, sticky */
+    uint32_t block_crc;  /* FS_SEALED: CRC of the current block so far */
+    uint32_t *block_crcs; /* FS_SEALED: of the finished blocks */
+    size_t n_blocks, cap_blocks;
     char path[FS_PATH_MAX];
     char buf[1 << 16];
 };
 
-/* Opens path for writing: created, and truncated unless append is set. */
-int fs_writer_open(struct fs_writer *w, const char *path, int append,
+/* SEALED FILE: every binary file ctrd writes (runs, marks, counts, pending
+ * clicks) is its content followed by a checksum trailer, so the content
+ * keeps its own layout and can be mapped as is (little-endian):
+ *   offset              size        field
+ *   0                   L           content
+ *   L                   4 B         CRC-32C of each FS_BLOCK_BYTES block of
+ *                                   the content (the last may be shorter),
+ *                                   B = ceil(L / FS_BLOCK_BYTES)
+ *   L + 4 B             8           L
+ *   L + 4 B + 8         4           FS_BLOCK_BYTES
+ *   L + 4 B + 12        4           CRC-32C of the block CRCs and of the
+ *                                   12 bytes before: the file's fingerprint
+ *   L + 4 B + 16        8           magic "CTRDSUM1"
+ * A damaged block is reported with its byte range; a cut or replaced file
+ * fails the trailer or the size and fingerprint its MANIFEST line
+ * recorded. */
+#define FS_BLOCK_BYTES 65536u
+#define FS_SEAL_MAGIC "CTRDSUM1"
+enum fs_seal_footer {
+    FS_FOOTER_CONTENT_LEN = 0,
+    FS_FOOTER_BLOCK_BYTES = 8,
+    FS_FOOTER_CRC = 12,
+    FS_FOOTER_MAGIC = 16,
+    FS_FOOTER_BYTES = 24
+};
+
+/* What identifies a sealed file: its size and fingerprint. */
+struct fs_seal {
+    uint64_t bytes;
+    uint32_t crc;
+};
+
+int fs_writer_open(struct fs_writer *w, const char *path, enum fs_mode mode,
                    char *err);
 void fs_writer_put(struct fs_writer *w, const void *data, size_t len);
 /* Flushes, fsyncs when sync is set, closes. Reports the first error. */
 int fs_writer_close(struct fs_writer *w, int sync, char *err);
+/* FS_SEALED: appends the trailer, fsyncs, closes; *seal identifies the
+ * file. Reports the first error. */
+int fs_writer_seal(struct fs_writer *w, struct fs_seal *seal, char *err);
+
+/* Maps a sealed file and checks every checksum (and, with expect, its size
+ * and fingerprint): 0 with the content at *map (*content_len bytes; undo
+ * with fs_unmap(*map, *map_len)), CTRD_ENOTFOUND when it does not exist,
+ * CTRD_ECORRUPT with err naming the file, the offset and the damage. */
+int fs_map_sealed(const char *path, const struct fs_seal *expect, void **map,
+                  size_t *map_len, size_t *content_len, char *err);
 
 /* Writes data to dir/name atomically: a temporary file, fsync, rename,
  * fsync of dir. */

@@ -2242,7 +2242,7 @@ static int gen_open(struct gen *g, const struct gen_config *cfg, char *err)
             g->out[log][fmt].w = malloc(sizeof *g->out[log][fmt].w);
             if (!g->out[log][fmt].w)
                 return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-            if ((rc = fs_writer_open(g->out[log][fmt].w, path, 0, err)) != 0) {
+            if ((rc = fs_writer_open(g->out[log][fmt].w, path, FS_TRUNCATE, err)) != 0) {
                 free(g->out[log][fmt].w);
                 g->out[log][fmt].w = NULL;
                 return rc;

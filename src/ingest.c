@@ -407,8 +407,9 @@ int ingest_command(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    struct engine_config cfg = {"ctrd-data", 0, 0, 24 * 3600000LL,
-                                10 * 60000LL, 0};
+    struct engine_config cfg = {.data_dir = "ctrd-data",
+                                .join_window_ms = 24 * 3600000LL,
+                                .click_timeout_ms = 10 * 60000LL};
     struct ingest g = {.forced_format = -1, .checkpoint_every = 256u << 20};
     enum engine_kind current = ENGINE_QUERIES;
     int have_kind = 0, c, rc = 2;

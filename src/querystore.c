@@ -1,6 +1,7 @@
 /* querystore: the QueryStore; see querystore.h.
  *
- * RUN FILE (q<hour>-<seq>-<n>.run, little-endian, all sections 8-aligned):
+ * RUN FILE (q<hour>-<seq>-<n>.run): the content of a sealed file (fsutil.h:
+ * a checksum trailer follows), little-endian, all sections 8-aligned:
  *   offset  size          field
  *   0       8             magic "CTRDRUN1"
  *   8       8             n: queries in the run
@@ -15,9 +16,18 @@
  *                         ad index is n_ads, so query i has the ads
  *                         [entry[i].ad, entry[i+1].ad)
  *   ...     8 n_ads       ad ids
- * MARKS FILE (m<hour>-<seq>.marks): pairs {u64 query_id, u64 ad_id}.
+ * MARKS FILE (m<hour>-<seq>-<n>.marks): the content of a sealed file:
+ *   offset  size          field
+ *   0       16 k          k pairs {u64 query_id, u64 ad_id}, each a click
+ *                         on an ad the partition's query showed
  * Files are written whole and fsync'd before a manifest names them, and
- * never changed after. */
+ * never changed after; loading checks every checksum, the layout, and
+ * that every marked pair names a stored query and one of its ads.
+ *
+ * CHECKPOINT. qs_checkpoint() first writes every new file (runs of the
+ * memtables, marks files), then adopts them: if a write fails the store is
+ * as it was (what was written is garbage for the caller to delete). Merges
+ * come last and replace their inputs only once written. */
 #include "querystore.h"
 
 #include "bloom.h"
@@ -29,7 +39,14 @@
 #include <string.h>
 
 #define RUN_MAGIC "CTRDRUN1"
-#define RUN_HEADER_BYTES 64
+enum run_header {
+    RUN_MAGIC_AT = 0,
+    RUN_N_AT = 8,
+    RUN_N_ADS_AT = 16,
+    RUN_BLOOM_BYTES_AT = 24,
+    RUN_HOUR_AT = 32,
+    RUN_HEADER_BYTES = 64
+};
 #define SPARSE_STRIDE 64
 #define MARK_FILES_MAX 8
 #define MERGE_FAN_IN 4
@@ -39,11 +56,24 @@ struct run_entry {
     uint32_t term_id;
     uint64_t ad;
 };
+_Static_assert(sizeof(struct run_entry) == 16, "RUN FILE: 16-byte entries");
+
+/* A marks file's pair. */
+struct mark_pair {
+    uint64_t query_id, ad_id;
+};
+_Static_assert(sizeof(struct mark_pair) == 16, "MARKS FILE: 16-byte pairs");
+
+/* A file named in the manifest, with what identifies it. */
+struct named_file {
+    char name[64];
+    struct fs_seal seal;
+};
 
 struct run {
-    char file[64];
+    struct named_file file;
     void *map;
-    size_t map_len;
+    size_t map_len, content_len;
     uint64_t n;
     const uint8_t *bloom;
     size_t bloom_bytes;
@@ -69,7 +99,7 @@ struct partition {
     struct run **runs; /* oldest first; sizes non-increasing-ish */
     size_t n_runs;
     struct pairset marks;
-    char (*mark_files)[64];
+    struct named_file *mark_files;
     size_t n_mark_files;
 };
 
@@ -186,38 +216,51 @@ static int run_index_valid(const struct run *r, uint64_t n_ads)
     return 1;
 }
 
-static int run_open(struct qs *qs, const char *file, int64_t hour,
-                    struct run **out, char *err)
+/* Maps a run file and checks its checksums and layout. */
+static int run_open(struct qs *qs, const struct named_file *file,
+                    int64_t hour, struct run **out, char *err)
 {
     char path[FS_PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", qs->dir, file);
+    snprintf(path, sizeof path, "%s/%s", qs->dir, file->name);
     struct run *r = calloc(1, sizeof *r);
     if (!r)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-    snprintf(r->file, sizeof r->file, "%s", file);
-    int rc = fs_map_file(path, &r->map, &r->map_len, err);
+    r->file = *file;
+    int rc = fs_map_sealed(path, &file->seal, &r->map, &r->map_len,
+                           &r->content_len, err);
     if (rc != 0)
         goto fail;
     const unsigned char *p = r->map;
     uint64_t n_ads, bloom_bytes;
     int64_t file_hour;
-    rc = CTRD_ECORRUPT;
-    if (r->map_len < RUN_HEADER_BYTES || memcmp(p, RUN_MAGIC, 8) != 0)
+    const char *what = "not a run file";
+    size_t at = RUN_MAGIC_AT;
+    if (r->content_len < RUN_HEADER_BYTES || memcmp(p, RUN_MAGIC, 8) != 0)
         goto corrupt;
-    memcpy(&r->n, p + 8, 8);
-    memcpy(&n_ads, p + 16, 8);
-    memcpy(&bloom_bytes, p + 24, 8);
-    memcpy(&file_hour, p + 32, 8);
-    uint64_t want = RUN_HEADER_BYTES + bloom_bytes + 8 * r->n +
-                    sizeof(struct run_entry) * (r->n + 1) + 8 * n_ads;
-    if (file_hour != hour || bloom_bytes % BLOOM_BLOCK_BYTES ||
-        r->n > r->map_len || n_ads > r->map_len || want != r->map_len)
+    memcpy(&r->n, p + RUN_N_AT, 8);
+    memcpy(&n_ads, p + RUN_N_ADS_AT, 8);
+    memcpy(&bloom_bytes, p + RUN_BLOOM_BYTES_AT, 8);
+    memcpy(&file_hour, p + RUN_HOUR_AT, 8);
+    at = RUN_HOUR_AT;
+    what = "partition hour differs from the MANIFEST's";
+    if (file_hour != hour)
+        goto corrupt;
+    at = RUN_N_AT;
+    what = "section sizes do not add up to the file's";
+    uint64_t len = r->content_len;
+    if (bloom_bytes % BLOOM_BLOCK_BYTES || r->n > len || n_ads > len ||
+        bloom_bytes > len ||
+        RUN_HEADER_BYTES + bloom_bytes + 8 * r->n +
+                sizeof(struct run_entry) * (r->n + 1) + 8 * n_ads !=
+            len)
         goto corrupt;
     r->bloom = p + RUN_HEADER_BYTES;
     r->bloom_bytes = bloom_bytes;
     r->keys = (const uint64_t *)(r->bloom + bloom_bytes);
     r->entries = (const struct run_entry *)(r->keys + r->n);
     r->ads = (const uint64_t *)(r->entries + r->n + 1);
+    at = (size_t)((const unsigned char *)r->keys - p);
+    what = "keys not increasing, or an entry out of range";
     if (!run_index_valid(r, n_ads))
         goto corrupt;
     uint64_t n_sparse = (r->n + SPARSE_STRIDE - 1) / SPARSE_STRIDE;
@@ -231,7 +274,7 @@ static int run_open(struct qs *qs, const char *file, int64_t hour,
     *out = r;
     return 0;
 corrupt:
-    rc = ctrd_fail(err, CTRD_ECORRUPT, "%s: not a valid run file", path);
+    rc = ctrd_fail(err, CTRD_ECORRUPT, "%s: offset %zu: %s", path, at, what);
 fail:
     run_free(r);
     return rc;
@@ -308,10 +351,11 @@ static void builder_add(struct run_builder *b, uint64_t query_id,
 static int builder_write(struct qs *qs, struct run_builder *b, int64_t hour,
                          uint64_t seq, struct run **out, char *err)
 {
-    char file[64], path[FS_PATH_MAX];
-    snprintf(file, sizeof file, "q%lld-%llu-%u.run", (long long)hour,
-             (unsigned long long)seq, qs->files_written++);
-    snprintf(path, sizeof path, "%s/%s", qs->dir, file);
+    struct named_file file;
+    char path[FS_PATH_MAX];
+    snprintf(file.name, sizeof file.name, "q%lld-%llu-%u.run",
+             (long long)hour, (unsigned long long)seq, qs->files_written++);
+    snprintf(path, sizeof path, "%s/%s", qs->dir, file.name);
     size_t bloom_bytes = bloom_bytes_for(b->n);
     uint8_t *bloom = calloc(1, bloom_bytes);
     struct fs_writer *w = malloc(sizeof *w);
@@ -325,12 +369,12 @@ static int builder_write(struct qs *qs, struct run_builder *b, int64_t hour,
     b->entries[b->n] = (struct run_entry){0, 0, b->n_ads};
     unsigned char header[RUN_HEADER_BYTES] = {0};
     uint64_t bloom_u64 = bloom_bytes;
-    memcpy(header, RUN_MAGIC, 8);
-    memcpy(header + 8, &b->n, 8);
-    memcpy(header + 16, &b->n_ads, 8);
-    memcpy(header + 24, &bloom_u64, 8);
-    memcpy(header + 32, &hour, 8);
-    rc = fs_writer_open(w, path, 0, err);
+    memcpy(header + RUN_MAGIC_AT, RUN_MAGIC, 8);
+    memcpy(header + RUN_N_AT, &b->n, 8);
+    memcpy(header + RUN_N_ADS_AT, &b->n_ads, 8);
+    memcpy(header + RUN_BLOOM_BYTES_AT, &bloom_u64, 8);
+    memcpy(header + RUN_HOUR_AT, &hour, 8);
+    rc = fs_writer_open(w, path, FS_SEALED, err);
     if (rc != 0)
         goto done;
     fs_writer_put(w, header, sizeof header);
@@ -338,9 +382,9 @@ static int builder_write(struct qs *qs, struct run_builder *b, int64_t hour,
     fs_writer_put(w, b->keys, b->n * 8);
     fs_writer_put(w, b->entries, (b->n + 1) * sizeof *b->entries);
     fs_writer_put(w, b->ads, b->n_ads * 8);
-    rc = fs_writer_close(w, 1, err);
+    rc = fs_writer_seal(w, &file.seal, err);
     if (rc == 0)
-        rc = run_open(qs, file, hour, out, err);
+        rc = run_open(qs, &file, hour, out, err);
 done:
     free(bloom);
     free(w);
@@ -432,14 +476,15 @@ static int partition_add_run(struct partition *p, struct run *r)
     return 0;
 }
 
-static int partition_add_mark_file(struct partition *p, const char *file)
+static int partition_add_mark_file(struct partition *p,
+                                   const struct named_file *file)
 {
-    char(*files)[64] =
+    struct named_file *files =
         realloc(p->mark_files, (p->n_mark_files + 1) * sizeof *files);
     if (!files)
         return CTRD_ENOMEM;
     p->mark_files = files;
-    snprintf(files[p->n_mark_files++], sizeof *files, "%s", file);
+    files[p->n_mark_files++] = *file;
     return 0;
 }
 
@@ -515,42 +560,74 @@ void qs_close(struct qs *qs)
     free(qs);
 }
 
-static int load_marks(struct qs *qs, struct partition *p, const char *file,
-                      char *err)
+/* Whether the partition's runs hold query_id with ad_id among its ads. */
+static int partition_showed(const struct partition *p, uint64_t query_id,
+                            uint64_t ad_id)
+{
+    for (size_t i = 0; i < p->n_runs; i++) {
+        const struct run *r = p->runs[i];
+        int64_t k = run_find(r, query_id);
+        if (k < 0)
+            continue;
+        for (uint64_t a = r->entries[k].ad; a < r->entries[k + 1].ad; a++) {
+            if (r->ads[a] == ad_id)
+                return 1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* Loads a marks file of partition p, whose runs are loaded. */
+static int load_marks(struct qs *qs, struct partition *p,
+                      const struct named_file *file, char *err)
 {
     char path[FS_PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", qs->dir, file);
+    snprintf(path, sizeof path, "%s/%s", qs->dir, file->name);
     void *map;
-    size_t len;
-    int rc = fs_map_file(path, &map, &len, err);
+    size_t map_len, len;
+    int rc = fs_map_sealed(path, &file->seal, &map, &map_len, &len, err);
     if (rc != 0)
         return rc;
-    if (len % 16) {
-        fs_unmap(map, len);
-        return ctrd_fail(err, CTRD_ECORRUPT, "%s: truncated", path);
+    const struct mark_pair *pairs = map;
+    size_t n = len / sizeof *pairs;
+    if (len % sizeof *pairs)
+        rc = ctrd_fail(err, CTRD_ECORRUPT, "%s: offset %zu: a pair cut "
+                       "short", path, n * sizeof *pairs);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct mark_pair m;
+        memcpy(&m, &pairs[i], sizeof m);
+        if (!partition_showed(p, m.query_id, m.ad_id))
+            rc = ctrd_fail(err, CTRD_ECORRUPT, "%s: offset %zu: pair "
+                           "(query %llu, ad %llu) names no query of the "
+                           "partition's runs that showed that ad", path,
+                           i * sizeof m, (unsigned long long)m.query_id,
+                           (unsigned long long)m.ad_id);
+        else if (!pairset_find(&p->marks, m.query_id, m.ad_id) &&
+                 pairset_add(&p->marks, m.query_id, m.ad_id, 0) != 0)
+            rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory loading %s",
+                           path);
     }
-    const uint64_t *pairs = map;
-    for (size_t i = 0; rc == 0 && i < len / 16; i++) {
-        uint64_t q = pairs[2 * i], ad = pairs[2 * i + 1];
-        if (!pairset_find(&p->marks, q, ad))
-            rc = pairset_add(&p->marks, q, ad, 0);
-    }
-    fs_unmap(map, len);
-    if (rc == 0)
-        rc = partition_add_mark_file(p, file);
-    return rc ? ctrd_fail(err, rc, "out of memory loading %s", path) : 0;
+    fs_unmap(map, map_len);
+    if (rc == 0 && partition_add_mark_file(p, file) != 0)
+        rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    return rc;
 }
 
 int qs_load(struct qs *qs, const char *kind, int64_t hour, const char *file,
-            char *err)
+            const struct fs_seal *seal, char *err)
 {
     struct partition *p = partition_get(qs, hour);
     if (!p)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    struct named_file f = {.seal = *seal};
+    if (snprintf(f.name, sizeof f.name, "%s", file) >= (int)sizeof f.name)
+        return ctrd_fail(err, CTRD_ECORRUPT, "MANIFEST: file name too long: "
+                         "%s", file);
     if (strcmp(kind, "marks") == 0)
-        return load_marks(qs, p, file, err);
+        return load_marks(qs, p, &f, err);
     struct run *r;
-    int rc = run_open(qs, file, hour, &r, err);
+    int rc = run_open(qs, &f, hour, &r, err);
     if (rc == 0 && partition_add_run(p, r) != 0) {
         run_free(r);
         rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
@@ -705,10 +782,78 @@ static void radix_sort(struct kv *a, struct kv *tmp, uint64_t *count,
     }
 }
 
-/* Writes the memtable queries of one hour as a new run of its partition. */
+/* What one checkpoint wrote before adopting it: a run per hour of the
+ * memtable queries, a marks file per hour of the memtable clicks. */
+struct written {
+    struct run **runs;
+    int64_t *run_hours;
+    size_t n_runs;
+    struct named_file *marks;
+    int64_t *mark_hours;
+    int *mark_full; /* the file holds all the partition's pairs */
+    size_t n_marks;
+};
+
+static void written_free(struct written *wr)
+{
+    for (size_t i = 0; i < wr->n_runs; i++)
+        run_free(wr->runs[i]);
+    free(wr->runs);
+    free(wr->run_hours);
+    free(wr->marks);
+    free(wr->mark_hours);
+    free(wr->mark_full);
+}
+
+/* Adds h to the distinct hours[0..*n) (capacity cap, grown). */
+static int hours_add(int64_t **hours, size_t *n, size_t *cap, int64_t h)
+{
+    for (size_t k = 0; k < *n; k++) {
+        if ((*hours)[k] == h)
+            return 0;
+    }
+    if (*n == *cap) {
+        size_t grown_cap = *cap ? 2 * *cap : 8;
+        int64_t *grown = realloc(*hours, grown_cap * sizeof *grown);
+        if (!grown)
+            return CTRD_ENOMEM;
+        *hours = grown;
+        *cap = grown_cap;
+    }
+    (*hours)[(*n)++] = h;
+    return 0;
+}
+
+/* The distinct partition hours of the memtable queries (marks: of the
+ * memtable clicks), in a malloc'd array. */
+static int memtable_hours(const struct qs *qs, int marks, int64_t **hours,
+                          size_t *n_hours)
+{
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    *hours = NULL;
+    for (unsigned w = 0; rc == 0 && w < qs->n_workers; w++) {
+        const struct memtable *m = &qs->mem[w];
+        for (uint64_t i = 0; rc == 0 && !marks && i < m->n; i++)
+            rc = hours_add(hours, &n, &cap,
+                           m->entries[i].time_ms / QS_PARTITION_MS);
+        for (uint64_t i = 0; rc == 0 && marks && i < m->marks.cap; i++) {
+            if (m->marks.slots[i].query_id)
+                rc = hours_add(hours, &n, &cap, m->marks.slots[i].value);
+        }
+    }
+    if (rc != 0) {
+        free(*hours);
+        *hours = NULL;
+    }
+    *n_hours = n;
+    return rc;
+}
+
+/* Writes the memtable queries of one hour as a new run. */
 static int flush_hour(struct qs *qs, int64_t hour, struct kv *kv,
                       struct kv *tmp, uint64_t *count, struct run_builder *b,
-                      uint64_t seq, char *err)
+                      uint64_t seq, struct run **out, char *err)
 {
     uint64_t n = 0;
     for (unsigned w = 0; w < qs->n_workers; w++) {
@@ -729,47 +874,12 @@ static int flush_hour(struct qs *qs, int64_t hour, struct kv *kv,
                     (uint32_t)(e->time_ms - hour * QS_PARTITION_MS),
                     e->term_id, m->ads + e->ad, e->n_ads);
     }
-    struct partition *p = partition_get(qs, hour);
-    struct run *r;
-    if (!p)
-        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-    int rc = builder_write(qs, b, hour, seq, &r, err);
-    if (rc == 0 && partition_add_run(p, r) != 0) {
-        run_free(r);
-        rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-    }
-    return rc ? rc : partition_compact(qs, p, seq, err);
+    return builder_write(qs, b, hour, seq, out, err);
 }
 
-/* The distinct partition hours of the memtable queries. */
-static int64_t *memtable_hours(const struct qs *qs, size_t *n_hours)
-{
-    int64_t *hours = NULL;
-    size_t n = 0;
-    for (unsigned w = 0; w < qs->n_workers; w++) {
-        const struct memtable *m = &qs->mem[w];
-        for (uint64_t i = 0; i < m->n; i++) {
-            int64_t h = m->entries[i].time_ms / QS_PARTITION_MS;
-            size_t k = 0;
-            while (k < n && hours[k] != h)
-                k++;
-            if (k < n)
-                continue;
-            int64_t *grown = realloc(hours, (n + 1) * sizeof *hours);
-            if (!grown) {
-                free(hours);
-                return NULL;
-            }
-            hours = grown;
-            hours[n++] = h;
-        }
-    }
-    *n_hours = n;
-    return hours ? hours : malloc(sizeof *hours);
-}
-
-/* Writes every memtable query as runs, one per partition touched. */
-static int flush_queries(struct qs *qs, uint64_t seq, char *err)
+/* Writes every memtable query as runs, one per hour, into wr. */
+static int write_runs(struct qs *qs, uint64_t seq, struct written *wr,
+                      char *err)
 {
     uint64_t total = 0, total_ads = 0;
     for (unsigned w = 0; w < qs->n_workers; w++) {
@@ -779,17 +889,23 @@ static int flush_queries(struct qs *qs, uint64_t seq, char *err)
     if (total == 0)
         return 0;
     size_t n_hours = 0;
-    int64_t *hours = memtable_hours(qs, &n_hours);
+    int64_t *hours = NULL;
     struct kv *kv = malloc(total * sizeof *kv);
     struct kv *tmp = malloc(total * sizeof *tmp);
     uint64_t *count = malloc(RADIX_BUCKETS * sizeof *count);
     struct run_builder b = {0};
     int rc = 0;
-    if (!hours || !kv || !tmp || !count ||
-        builder_init(&b, total, total_ads) != 0)
+    if (memtable_hours(qs, 0, &hours, &n_hours) != 0 || !kv || !tmp ||
+        !count || builder_init(&b, total, total_ads) != 0 ||
+        !(wr->runs = calloc(n_hours, sizeof *wr->runs)) ||
+        !(wr->run_hours = calloc(n_hours, sizeof *wr->run_hours)))
         rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory flushing queries");
-    for (size_t h = 0; rc == 0 && h < n_hours; h++)
-        rc = flush_hour(qs, hours[h], kv, tmp, count, &b, seq, err);
+    for (size_t h = 0; rc == 0 && h < n_hours; h++) {
+        rc = flush_hour(qs, hours[h], kv, tmp, count, &b, seq,
+                        &wr->runs[wr->n_runs], err);
+        if (rc == 0)
+            wr->run_hours[wr->n_runs++] = hours[h];
+    }
     free(hours);
     free(count);
     free(kv);
@@ -800,70 +916,108 @@ static int flush_queries(struct qs *qs, uint64_t seq, char *err)
 
 static void put_pair(struct fs_writer *w, const struct pair_slot *s)
 {
-    fs_writer_put(w, &s->query_id, 8);
-    fs_writer_put(w, &s->ad_id, 8);
+    struct mark_pair m = {s->query_id, s->ad_id};
+    fs_writer_put(w, &m, sizeof m);
 }
 
-/* Writes a marks file of partition p: all its pairs when full is set, else
- * the memtable pairs of its hour. */
-static int write_marks(struct qs *qs, struct partition *p, int full,
-                       uint64_t seq, char *err)
+/* Writes a marks file of the hour: the memtable pairs of the hour, and
+ * before them all the pairs of its partition p when full is set. */
+static int write_marks(struct qs *qs, int64_t hour,
+                       const struct partition *p, int full, uint64_t seq,
+                       struct named_file *file, char *err)
 {
-    char file[64], path[FS_PATH_MAX];
-    snprintf(file, sizeof file, "m%lld-%llu-%u.marks", (long long)p->hour,
-             (unsigned long long)seq, qs->files_written++);
-    snprintf(path, sizeof path, "%s/%s", qs->dir, file);
+    char path[FS_PATH_MAX];
+    snprintf(file->name, sizeof file->name, "m%lld-%llu-%u.marks",
+             (long long)hour, (unsigned long long)seq, qs->files_written++);
+    snprintf(path, sizeof path, "%s/%s", qs->dir, file->name);
     struct fs_writer *w = malloc(sizeof *w);
     if (!w)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-    int rc = fs_writer_open(w, path, 0, err);
+    int rc = fs_writer_open(w, path, FS_SEALED, err);
     if (rc == 0) {
         for (uint64_t i = 0; full && i < p->marks.cap; i++) {
             if (p->marks.slots[i].query_id)
                 put_pair(w, &p->marks.slots[i]);
         }
-        for (unsigned wk = 0; !full && wk < qs->n_workers; wk++) {
+        for (unsigned wk = 0; wk < qs->n_workers; wk++) {
             const struct pairset *m = &qs->mem[wk].marks;
             for (uint64_t i = 0; i < m->cap; i++) {
-                if (m->slots[i].query_id && m->slots[i].value == p->hour)
+                if (m->slots[i].query_id && m->slots[i].value == hour)
                     put_pair(w, &m->slots[i]);
             }
         }
-        rc = fs_writer_close(w, 1, err);
+        rc = fs_writer_seal(w, &file->seal, err);
     }
     free(w);
-    if (rc == 0 && partition_add_mark_file(p, file) != 0)
-        rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     return rc;
 }
 
-/* Moves the memtable clicks into their partitions, one delta file per
- * partition; a partition with too many delta files gets one full file. */
-static int flush_marks(struct qs *qs, uint64_t seq, char *err)
+/* Writes the memtable clicks, one marks file per hour, into wr: a delta
+ * file, or one with all the partition's pairs when it has too many. */
+static int write_all_marks(struct qs *qs, uint64_t seq, struct written *wr,
+                           char *err)
 {
-    for (size_t i = 0; i < qs->n_parts; i++) {
-        struct partition *p = &qs->parts[i];
-        uint64_t added = 0;
-        for (unsigned w = 0; w < qs->n_workers; w++) {
-            const struct pairset *m = &qs->mem[w].marks;
-            for (uint64_t k = 0; k < m->cap; k++) {
-                const struct pair_slot *s = &m->slots[k];
-                if (!s->query_id || s->value != p->hour)
-                    continue;
-                if (pairset_add(&p->marks, s->query_id, s->ad_id, 0) != 0)
-                    return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-                added++;
-            }
-        }
-        if (!added)
-            continue;
-        int full = p->n_mark_files >= MARK_FILES_MAX;
-        if (full)
-            p->n_mark_files = 0;
-        int rc = write_marks(qs, p, full, seq, err);
-        if (rc != 0)
-            return rc;
+    int64_t *hours;
+    size_t n_hours;
+    if (memtable_hours(qs, 1, &hours, &n_hours) != 0 ||
+        !(wr->marks = calloc(n_hours ? n_hours : 1, sizeof *wr->marks)) ||
+        !(wr->mark_hours = calloc(n_hours ? n_hours : 1,
+                                  sizeof *wr->mark_hours)) ||
+        !(wr->mark_full = calloc(n_hours ? n_hours : 1,
+                                 sizeof *wr->mark_full))) {
+        free(hours);
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     }
+    int rc = 0;
+    for (size_t h = 0; rc == 0 && h < n_hours; h++) {
+        const struct partition *p = partition_find(qs, hours[h]);
+        int full = p && p->n_mark_files >= MARK_FILES_MAX;
+        rc = write_marks(qs, hours[h], p, full, seq, &wr->marks[wr->n_marks],
+                         err);
+        if (rc == 0) {
+            wr->mark_hours[wr->n_marks] = hours[h];
+            wr->mark_full[wr->n_marks++] = full;
+        }
+    }
+    free(hours);
+    return rc;
+}
+
+/* Moves the memtable clicks of the hour into partition p. */
+static int adopt_pairs(struct qs *qs, struct partition *p)
+{
+    for (unsigned w = 0; w < qs->n_workers; w++) {
+        const struct pairset *m = &qs->mem[w].marks;
+        for (uint64_t k = 0; k < m->cap; k++) {
+            const struct pair_slot *s = &m->slots[k];
+            if (s->query_id && s->value == p->hour &&
+                pairset_add(&p->marks, s->query_id, s->ad_id, 0) != 0)
+                return CTRD_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* Makes what wr holds part of the partitions and empties the memtables. */
+static int adopt(struct qs *qs, struct written *wr)
+{
+    for (size_t i = 0; i < wr->n_runs; i++) {
+        struct partition *p = partition_get(qs, wr->run_hours[i]);
+        if (!p || partition_add_run(p, wr->runs[i]) != 0)
+            return CTRD_ENOMEM;
+        wr->runs[i] = NULL;
+    }
+    for (size_t i = 0; i < wr->n_marks; i++) {
+        struct partition *p = partition_get(qs, wr->mark_hours[i]);
+        if (!p || adopt_pairs(qs, p) != 0)
+            return CTRD_ENOMEM;
+        if (wr->mark_full[i])
+            p->n_mark_files = 0;
+        if (partition_add_mark_file(p, &wr->marks[i]) != 0)
+            return CTRD_ENOMEM;
+    }
+    for (unsigned w = 0; w < qs->n_workers; w++)
+        memtable_reset(&qs->mem[w]);
     return 0;
 }
 
@@ -882,26 +1036,36 @@ static void drop_expired(struct qs *qs, int64_t horizon_ms)
     qs->n_parts = keep;
 }
 
+static void print_file(FILE *manifest, const char *kind, int64_t hour,
+                       const struct named_file *f)
+{
+    fprintf(manifest, "%s %lld %s %llu %08x\n", kind, (long long)hour,
+            f->name, (unsigned long long)f->seal.bytes, f->seal.crc);
+}
+
 int qs_checkpoint(struct qs *qs, uint64_t seq, int64_t horizon_ms,
                   FILE *manifest, char *err)
 {
+    struct written wr = {0};
     qs->files_written = 0;
-    int rc = flush_queries(qs, seq, err);
+    int rc = write_runs(qs, seq, &wr, err);
     if (rc == 0)
-        rc = flush_marks(qs, seq, err);
+        rc = write_all_marks(qs, seq, &wr, err);
+    if (rc == 0 && adopt(qs, &wr) != 0)
+        rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < wr.n_runs; i++)
+        rc = partition_compact(qs, partition_find(qs, wr.run_hours[i]), seq,
+                               err);
+    written_free(&wr);
     if (rc != 0)
         return rc;
-    for (unsigned w = 0; w < qs->n_workers; w++)
-        memtable_reset(&qs->mem[w]);
     drop_expired(qs, horizon_ms);
     for (size_t i = 0; i < qs->n_parts; i++) {
         const struct partition *p = &qs->parts[i];
         for (size_t r = 0; r < p->n_runs; r++)
-            fprintf(manifest, "run %lld %s\n", (long long)p->hour,
-                    p->runs[r]->file);
+            print_file(manifest, "run", p->hour, &p->runs[r]->file);
         for (size_t f = 0; f < p->n_mark_files; f++)
-            fprintf(manifest, "marks %lld %s\n", (long long)p->hour,
-                    p->mark_files[f]);
+            print_file(manifest, "marks", p->hour, &p->mark_files[f]);
     }
     return 0;
 }

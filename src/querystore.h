@@ -26,6 +26,7 @@
 #include <stdio.h>
 
 #include "error.h"
+#include "fsutil.h"
 #include "record.h"
 
 #define QS_PARTITION_MS INT64_C(3600000)
@@ -49,10 +50,14 @@ int qs_open(const char *dir, unsigned n_workers, int64_t horizon_ms,
             struct qs **out, char *err);
 void qs_close(struct qs *qs);
 
-/* Restores one manifest line written by qs_checkpoint() ("run HOUR FILE" or
- * "marks HOUR FILE", given as its three words). */
+/* Restores one manifest line written by qs_checkpoint() ("run HOUR FILE
+ * BYTES CRC" or "marks HOUR FILE BYTES CRC", given as its words), checking
+ * the file's checksums and layout, and that every pair of a marks file
+ * names a query of a run loaded before: 0, CTRD_ENOTFOUND (the file is
+ * missing), CTRD_ECORRUPT (damaged: err names file, offset and what),
+ * CTRD_ENOMEM. */
 int qs_load(struct qs *qs, const char *kind, int64_t hour, const char *file,
-            char *err);
+            const struct fs_seal *seal, char *err);
 
 /* 0 and *out, or CTRD_ENOTFOUND. */
 int qs_get(struct qs *qs, unsigned worker, uint64_t query_id,
@@ -74,8 +79,11 @@ int qs_too_old(const struct qs *qs, int64_t time_ms);
 
 /* Writes the memtables as runs, merges runs, drops partitions older than
  * horizon_ms, and prints the manifest lines that describe the whole store
- * to manifest. Files no line names are garbage for the caller to delete
- * once the manifest is durable. */
+ * to manifest (each partition's runs before its marks). Files no line
+ * names are garbage for the caller to delete once the manifest is durable.
+ * A failed write leaves the store holding what it held (perhaps with fewer
+ * runs, merged), so a later checkpoint can try again; only after
+ * CTRD_ENOMEM is it unusable. */
 int qs_checkpoint(struct qs *qs, uint64_t seq, int64_t horizon_ms,
                   FILE *manifest, char *err);
 

@@ -4,6 +4,7 @@
 #include "api.h"
 #include "cli.h"
 #include "follow.h"
+#include "gunzip.h"
 #include "sharder.h"
 #include "wal.h"
 
@@ -23,6 +24,8 @@
 #define FOLLOWED_MAX 2
 #define CHECKPOINT_IDLE_MS 60000
 #define ERRORS_MAX 100
+#define WRITE_RETRY_MIN_MS 1000 /* first retry after writes failed */
+#define WRITE_RETRY_MAX_MS 16000
 
 struct service;
 
@@ -32,11 +35,13 @@ struct job {
     struct http_exchange *x;
     enum engine_kind kind;
     enum rec_format fmt;
+    int gzip; /* body still compressed */
     char *body;
     size_t len;
     char *answer; /* JSON, once processed */
     size_t answer_len;
-    int status;
+    int status; /* 200 with answer, 503, or 0: failed before processing */
+    int error;  /* then: what failed (api_respond_ingest_error) */
     uint8_t source; /* 0: HTTP (x answers); n: followed file n */
     struct follow_position at; /* followed file: position after body */
 };
@@ -69,7 +74,9 @@ struct service {
     struct counters counters;
     struct engine_stats last; /* stats at the last metrics update */
     struct engine_sizes sizes; /* published by the ingest thread (mu) */
+    struct metric *write_errors;
     uint64_t checkpoint_every, since_checkpoint;
+    size_t max_body_bytes; /* also once gunzipped */
     int64_t last_checkpoint_ms;
     uint32_t next_input;
     struct followed followed[FOLLOWED_MAX];
@@ -83,6 +90,12 @@ struct service {
     struct job *head, *tail;
     size_t queued_bytes, max_queued_bytes;
     int stopping, ready, failed;
+    /* Writes fail (disk full, I/O errors): records are refused until a
+     * retry succeeds; the ingest thread keeps followed-file jobs in held
+     * (its own) meanwhile. */
+    int writes_failing;
+    struct job *held;
+    int64_t retry_ms;
     char err[CTRD_ERR_LEN];
 };
 
@@ -104,13 +117,27 @@ static int64_t wall_ms(void)
 
 /* ---- metrics ---- */
 
+/* 0 when accepting records, CTRD_EAGAIN while recovering, CTRD_EWRITEFAIL
+ * while writes fail. Any thread. */
+static int ingest_state(void *ctx)
+{
+    struct service *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    int state = !s->ready            ? CTRD_EAGAIN
+                : s->writes_failing ? CTRD_EWRITEFAIL
+                                    : 0;
+    pthread_mutex_unlock(&s->mu);
+    return state;
+}
+
 static double gauge_ready(void *arg)
 {
-    struct service *s = arg;
-    pthread_mutex_lock(&s->mu);
-    int ready = s->ready;
-    pthread_mutex_unlock(&s->mu);
-    return ready;
+    return ingest_state(arg) == 0;
+}
+
+static double gauge_writes_failing(void *arg)
+{
+    return ingest_state(arg) == CTRD_EWRITEFAIL;
 }
 
 static double gauge_up(void *arg)
@@ -243,6 +270,13 @@ static int create_metrics(struct service *s)
     ok &= metrics_gauge_fn(m, "ctrd_ready",
                            "1 once recovery is done and ingest is open.",
                            NULL, gauge_ready, s) != NULL;
+    ok &= metrics_gauge_fn(m, "ctrd_writes_failing",
+                           "1 while writes fail (disk full, I/O errors) and "
+                           "records are refused with 507.",
+                           NULL, gauge_writes_failing, s) != NULL;
+    ok &= (s->write_errors = metrics_counter(
+               m, "ctrd_write_errors_total",
+               "Failed writes of the log or of a checkpoint.", NULL)) != NULL;
     ok &= metrics_gauge_fn(m, "ctrd_freshness_lag_seconds",
                            "Wall clock minus the event time up to which "
                            "counts are complete.",
@@ -295,22 +329,30 @@ static void update_counters(struct service *s, const struct engine_stats *now)
 
 /* ---- the ingest thread ---- */
 
-/* Queues a job for the ingest thread; when the queue is full, waits for
- * room if wait is set, else fails with CTRD_EAGAIN (the caller keeps the
- * job). */
+/* Queues a job for the ingest thread. An HTTP job is refused with
+ * CTRD_EWRITEFAIL while writes fail and with CTRD_EAGAIN when the queue is
+ * full; a followed file's job waits for room instead (when wait is set).
+ * On refusal the caller keeps the job. */
 static int enqueue(struct service *s, struct job *j, int wait)
 {
     pthread_mutex_lock(&s->mu);
-    int full;
+    int rc;
     for (;;) {
-        full = s->failed || s->stopping ||
-               (s->queued_bytes > 0 &&
-                s->queued_bytes + j->len > s->max_queued_bytes);
-        if (!full || !wait || s->failed || s->stopping)
+        int full = s->queued_bytes > 0 &&
+                   s->queued_bytes + j->len > s->max_queued_bytes;
+        if (s->failed || s->stopping)
+            rc = CTRD_EAGAIN;
+        else if (j->x && s->writes_failing)
+            rc = CTRD_EWRITEFAIL;
+        else if (full && wait)
+            rc = 1;
+        else
+            rc = full ? CTRD_EAGAIN : 0;
+        if (rc != 1)
             break;
         pthread_cond_wait(&s->space_cv, &s->mu);
     }
-    if (!full) {
+    if (rc == 0) {
         if (s->tail)
             s->tail->next = j;
         else
@@ -320,7 +362,7 @@ static int enqueue(struct service *s, struct job *j, int wait)
         pthread_cond_signal(&s->cv);
     }
     pthread_mutex_unlock(&s->mu);
-    return full ? CTRD_EAGAIN : 0;
+    return rc;
 }
 
 static void job_free(struct job *j)
@@ -331,7 +373,7 @@ static void job_free(struct job *j)
 }
 
 static int submit(void *ctx, struct http_exchange *x, enum engine_kind kind,
-                  enum rec_format fmt, char *body, size_t len)
+                  enum rec_format fmt, int gzip, char *body, size_t len)
 {
     struct service *s = ctx;
     struct job *j = calloc(1, sizeof *j);
@@ -340,16 +382,11 @@ static int submit(void *ctx, struct http_exchange *x, enum engine_kind kind,
         return CTRD_EAGAIN;
     }
     *j = (struct job){.service = s, .x = x, .kind = kind, .fmt = fmt,
-                      .body = body, .len = len};
+                      .gzip = gzip, .body = body, .len = len};
     int rc = enqueue(s, j, 0);
     if (rc != 0)
         job_free(j);
     return rc;
-}
-
-static int ready(void *ctx)
-{
-    return gauge_ready(ctx) > 0;
 }
 
 /* Writes the answer of one processed request (SPEC §5). */
@@ -398,21 +435,15 @@ static void follow_done(struct service *s, uint8_t source,
     s->followed[source - 1].known = 1;
 }
 
-/* Processes one request and appends it to the log. */
-static int process_job(struct service *s, struct job *j)
+/* Processes one request whose body is in the log. */
+static int process_job(struct service *s, struct job *j, int64_t now)
 {
     struct engine_stats before, after;
     uint32_t input = s->next_input++;
-    int64_t now = wall_ms();
     engine_get_stats(s->engine, &before);
     engine_clear_samples(s->engine);
     int rc = engine_process_buffer(s->engine, j->kind, j->fmt, j->body, j->len,
                                    input, now, s->err);
-    struct wal_record r = {(uint8_t)j->kind, (uint8_t)j->fmt, j->source, now,
-                           j->at.dev, j->at.ino, j->at.offset, j->body,
-                           j->len};
-    if (rc == 0 && j->len > 0)
-        rc = wal_append(s->wal, &r, s->err);
     if (rc != 0)
         return rc;
     s->since_checkpoint += j->len;
@@ -423,32 +454,49 @@ static int process_job(struct service *s, struct job *j)
     return write_answer(j, &before, &after, input);
 }
 
-/* On the loop thread: sends the answers of a processed group. */
+/* On the loop thread: sends the answers of a group of jobs. */
 static void deliver(void *arg)
 {
     struct job *j = arg;
     while (j) {
         struct job *next = j->next;
-        if (!j->x) { /* from a followed file: nobody to answer */
-            job_free(j);
-            j = next;
-            continue;
-        }
         enum api_endpoint ep = j->kind == ENGINE_QUERIES ? API_INGEST_QUERIES
                                                          : API_INGEST_CLICKS;
         struct api *a = j->service->api;
         if (j->status == 200) {
             api_respond_json(a, j->x, ep, 200, j->answer, j->answer_len);
-        } else {
+        } else if (j->status == 503) {
             static const char failed[] =
-                "{\"error\":\"the service could not make the records "
-                "durable; nothing was accepted\"}\n";
+                "{\"error\":\"the service failed while processing these "
+                "records; resending them is safe (each counts once)\"}\n";
             http_add_header(j->x, "Retry-After", "1");
             api_respond_json(a, j->x, ep, 503, failed, sizeof failed - 1);
+        } else {
+            api_respond_ingest_error(a, j->x, ep, j->error);
         }
         job_free(j);
         j = next;
     }
+}
+
+/* Hands the answers of HTTP jobs to the loop thread and frees followed-file
+ * jobs (their progress is recorded). */
+static void answer(struct service *s, struct job *jobs)
+{
+    struct job *http = NULL, **tail = &http;
+    while (jobs) {
+        struct job *next = jobs->next;
+        jobs->next = NULL;
+        if (jobs->x) {
+            *tail = jobs;
+            tail = &jobs->next;
+        } else {
+            job_free(jobs);
+        }
+        jobs = next;
+    }
+    if (http)
+        http_server_post(s->http, deliver, http);
 }
 
 /* Progress keys of followed file n: "follow<n>" holds (offset, inode),
@@ -458,6 +506,8 @@ static void follow_key(char *key, size_t len, unsigned n, int dev)
     snprintf(key, len, "follow%u%s", n, dev ? "-dev" : "");
 }
 
+/* Commits the state: the log position and followed files' progress with
+ * the engine's checkpoint, then drops the log the checkpoint covers. */
 static int checkpoint(struct service *s)
 {
     uint64_t pos = wal_position(s->wal);
@@ -475,10 +525,11 @@ static int checkpoint(struct service *s)
     }
     if (rc == 0)
         rc = engine_checkpoint(s->engine, s->err);
-    if (rc == 0)
+    if (rc == 0) {
+        s->since_checkpoint = 0;
+        s->last_checkpoint_ms = wall_ms();
         rc = wal_trim(s->wal, pos, s->err);
-    s->since_checkpoint = 0;
-    s->last_checkpoint_ms = wall_ms();
+    }
     publish_sizes(s);
     return rc;
 }
@@ -496,18 +547,26 @@ static int replay_record(void *ctx, const struct wal_record *r)
                                  s->err);
 }
 
-/* Takes the queued jobs, or NULL once stopping with nothing queued. */
+/* Takes the held jobs and the queued ones after them; waits up to 1 s for
+ * some. NULL when there are none. */
 static struct job *take_jobs(struct service *s)
 {
     pthread_mutex_lock(&s->mu);
-    while (!s->head && !s->stopping) {
+    while (!s->head && !s->held && !s->stopping) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 1;
         if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT)
             break;
     }
-    struct job *jobs = s->head;
+    struct job *jobs = s->held ? s->held : s->head;
+    if (s->held) {
+        struct job *last = s->held;
+        while (last->next)
+            last = last->next;
+        last->next = s->head;
+    }
+    s->held = NULL;
     s->head = s->tail = NULL;
     s->queued_bytes = 0;
     pthread_cond_broadcast(&s->space_cv);
@@ -524,8 +583,8 @@ static int stopping(struct service *s)
 }
 
 /* After an error the in-memory state may hold records the log lacks: stop
- * taking requests, answer the queued ones 503 (nothing of them was
- * acknowledged) and stop; a restart recovers from checkpoint + log. */
+ * taking requests, answer the queued ones 503 (resending them is safe)
+ * and stop; a restart recovers from checkpoint + log. */
 static void fail_service(struct service *s)
 {
     fprintf(stderr, "ctrd serve: %s\n", s->err);
@@ -537,9 +596,145 @@ static void fail_service(struct service *s)
     pthread_mutex_unlock(&s->mu);
     for (struct job *j = jobs; j; j = j->next)
         j->status = 503;
-    if (jobs)
-        http_server_post(s->http, deliver, jobs);
+    answer(s, jobs);
     http_server_stop(s->http);
+}
+
+/* Writes failed (s->err says how): from now on records are refused (507)
+ * until a retry succeeds. The jobs of the failed group and those queued
+ * are answered 507, but followed files' jobs are held for after. */
+static void writes_fail(struct service *s, struct job *group)
+{
+    metric_add(s->write_errors, 1);
+    fprintf(stderr, "ctrd serve: %s; refusing records (507) until writes "
+            "succeed again, reads go on\n", s->err);
+    pthread_mutex_lock(&s->mu);
+    s->writes_failing = 1;
+    s->retry_ms = WRITE_RETRY_MIN_MS;
+    struct job *queued = s->head;
+    s->head = s->tail = NULL;
+    s->queued_bytes = 0;
+    pthread_cond_broadcast(&s->space_cv);
+    pthread_mutex_unlock(&s->mu);
+    struct job **held_tail = &s->held, *refused = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        struct job *j = pass ? queued : group;
+        while (j) {
+            struct job *next = j->next;
+            j->next = NULL;
+            if (j->x) {
+                j->error = j->error ? j->error : CTRD_EWRITEFAIL;
+                j->next = refused;
+                refused = j;
+            } else {
+                *held_tail = j;
+                held_tail = &j->next;
+            }
+            j = next;
+        }
+    }
+    answer(s, refused);
+}
+
+/* Waits (until stopped) and tries to write again: the log rolled back to
+ * its last sync, then a checkpoint. Success opens ingest again; failure
+ * doubles the wait. Returns non-zero only when out of memory. */
+static int retry_writes(struct service *s)
+{
+    pthread_mutex_lock(&s->mu);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += s->retry_ms / 1000;
+    until.tv_nsec += (s->retry_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    while (!s->stopping &&
+           pthread_cond_timedwait(&s->cv, &s->mu, &until) != ETIMEDOUT)
+        ;
+    int stop = s->stopping;
+    pthread_mutex_unlock(&s->mu);
+    if (stop)
+        return 0;
+    int rc = wal_rollback(s->wal, s->err);
+    if (rc == 0)
+        rc = checkpoint(s);
+    if (rc == CTRD_ENOMEM)
+        return rc;
+    pthread_mutex_lock(&s->mu);
+    if (rc == 0)
+        s->writes_failing = 0;
+    else if ((s->retry_ms *= 2) > WRITE_RETRY_MAX_MS)
+        s->retry_ms = WRITE_RETRY_MAX_MS;
+    pthread_mutex_unlock(&s->mu);
+    if (rc == 0)
+        fprintf(stderr, "ctrd serve: writes succeed again; accepting "
+                "records\n");
+    else
+        metric_add(s->write_errors, 1);
+    return 0;
+}
+
+/* Inflates the gzip bodies of a group; a body that fails gets its error. */
+static void decode_bodies(struct service *s, struct job *jobs)
+{
+    for (struct job *j = jobs; j; j = j->next) {
+        if (!j->gzip)
+            continue;
+        char *plain;
+        size_t len;
+        int rc = gunzip(j->body, j->len, s->max_body_bytes, &plain, &len);
+        if (rc != 0) {
+            j->error = rc;
+            continue;
+        }
+        free(j->body);
+        j->body = plain;
+        j->len = len;
+        j->gzip = 0;
+    }
+}
+
+/* Makes a group of requests durable (one log sync for all), then processes
+ * them and answers. A failed write makes writes_fail(); other errors are
+ * returned (fatal). */
+static int ingest_group(struct service *s, struct job *jobs)
+{
+    int64_t now = wall_ms();
+    decode_bodies(s, jobs);
+    int rc = 0;
+    for (struct job *j = jobs; j && rc == 0; j = j->next) {
+        struct wal_record r = {(uint8_t)j->kind, (uint8_t)j->fmt, j->source,
+                               now, j->at.dev, j->at.ino, j->at.offset,
+                               j->body, j->len};
+        if (!j->error && j->len > 0)
+            rc = wal_append(s->wal, &r, s->err);
+    }
+    if (rc == 0)
+        rc = wal_sync(s->wal, s->err);
+    if (rc != 0 && rc != CTRD_ENOMEM) {
+        writes_fail(s, jobs);
+        return 0;
+    }
+    for (struct job *j = jobs; j && rc == 0; j = j->next) {
+        if (!j->error)
+            rc = process_job(s, j, now);
+    }
+    for (struct job *j = jobs; rc != 0 && j; j = j->next) {
+        if (!j->error && j->status != 200)
+            j->status = 503;
+    }
+    publish_sizes(s);
+    answer(s, jobs);
+    return rc;
+}
+
+static int checkpoint_due(const struct service *s)
+{
+    return s->since_checkpoint >= s->checkpoint_every ||
+           (s->since_checkpoint > 0 &&
+            wall_ms() - s->last_checkpoint_ms >= CHECKPOINT_IDLE_MS);
 }
 
 /* ---- followed files ---- */
@@ -638,13 +833,19 @@ static int start_following(struct service *s)
     return 0;
 }
 
-static void *ingest_main(void *arg)
+/* Replays the log after the last checkpoint (cutting a torn tail), names
+ * the log in a first checkpoint when none did, and starts following. */
+static int recover(struct service *s)
 {
-    struct service *s = arg;
-    uint64_t from = 0, unused;
-    engine_progress_get(s->engine, "wal", &from, &unused);
-    int rc = wal_open(engine_data_dir(s->engine), from, replay_record, s,
-                      &s->wal, s->err);
+    uint64_t from, unused;
+    int named = engine_progress_get(s->engine, "wal", &from, &unused) == 0;
+    char note[CTRD_ERR_LEN];
+    int rc = wal_open(engine_data_dir(s->engine), named ? &from : NULL,
+                      replay_record, s, note, &s->wal, s->err);
+    if (rc == 0 && note[0])
+        fprintf(stderr, "ctrd serve: %s\n", note);
+    if (rc == 0 && !named)
+        rc = checkpoint(s);
     if (rc == 0)
         rc = start_following(s);
     if (rc == 0) {
@@ -655,26 +856,36 @@ static void *ingest_main(void *arg)
         pthread_mutex_unlock(&s->mu);
         fprintf(stderr, "ctrd serve: ready\n");
     }
+    return rc;
+}
+
+static int writes_failing(struct service *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int failing = s->writes_failing;
+    pthread_mutex_unlock(&s->mu);
+    return failing;
+}
+
+static void *ingest_main(void *arg)
+{
+    struct service *s = arg;
+    int rc = recover(s);
     while (rc == 0 && !stopping(s)) {
-        struct job *jobs = take_jobs(s);
-        for (struct job *j = jobs; j && rc == 0; j = j->next)
-            rc = process_job(s, j);
-        if (rc == 0 && jobs)
-            rc = wal_sync(s->wal, s->err);
-        if (rc != 0)
-            for (struct job *j = jobs; j; j = j->next)
-                j->status = 503;
-        if (jobs) {
-            publish_sizes(s);
-            http_server_post(s->http, deliver, jobs);
+        if (writes_failing(s)) {
+            rc = retry_writes(s);
+            continue;
         }
-        if (rc == 0 && (s->since_checkpoint >= s->checkpoint_every ||
-                        (s->since_checkpoint > 0 &&
-                         wall_ms() - s->last_checkpoint_ms >=
-                             CHECKPOINT_IDLE_MS)))
-            rc = checkpoint(s);
+        struct job *jobs = take_jobs(s);
+        if (jobs)
+            rc = ingest_group(s, jobs);
+        if (rc == 0 && checkpoint_due(s) && (rc = checkpoint(s)) != 0 &&
+            rc != CTRD_ENOMEM) {
+            writes_fail(s, NULL);
+            rc = 0;
+        }
     }
-    if (rc == 0 && s->since_checkpoint > 0)
+    if (rc == 0 && s->since_checkpoint > 0 && !writes_failing(s))
         rc = checkpoint(s);
     if (rc != 0)
         fail_service(s);
@@ -849,7 +1060,9 @@ static void add_followed(struct service *s, const char *path,
 int serve_command(int argc, char **argv)
 {
     struct serve_opts o = {
-        .engine = {"ctrd-data", 0, 0, 24 * 3600000LL, 10 * 60000LL, 0},
+        .engine = {.data_dir = "ctrd-data",
+                   .join_window_ms = 24 * 3600000LL,
+                   .click_timeout_ms = 10 * 60000LL},
         .http = {.listen = "127.0.0.1:8080"},
         .metrics_public = 1,
         .checkpoint_every = 256u << 20,
@@ -862,6 +1075,7 @@ int serve_command(int argc, char **argv)
     o.engine.n_workers = (unsigned)o.threads;
     o.engine.retention_ms = o.engine.join_window_ms + 3600000LL;
     struct service s = {.checkpoint_every = o.checkpoint_every,
+                        .max_body_bytes = o.max_body,
                         .max_queued_bytes = o.max_queue,
                         .last_checkpoint_ms = wall_ms()};
     struct auth *auth = NULL;
@@ -881,8 +1095,10 @@ int serve_command(int argc, char **argv)
         rc = open_access(&o, &auth, &catalog, s.err);
     if (rc == 0)
         rc = engine_open(&o.engine, &s.engine, s.err);
-    struct api_config ac = {s.engine,    auth,   catalog, s.metrics,
-                            o.metrics_public, o.max_body, submit, ready, &s};
+    struct api_config ac = {s.engine,         auth,     catalog,
+                            s.metrics,        o.metrics_public,
+                            o.max_body,       submit,   ingest_state,
+                            &s};
     if (rc == 0)
         rc = api_create(&ac, &s.api, s.err);
     o.http.max_body_bytes = o.max_body;

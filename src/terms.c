@@ -7,6 +7,7 @@
  * live in per-stripe arena blocks that are never freed before close. */
 #include "terms.h"
 
+#include "crc32c.h"
 #include "fsutil.h"
 #include "hash.h"
 
@@ -23,6 +24,9 @@
 #define TERMS_PAGE (1u << TERMS_PAGE_BITS)
 #define TERMS_PAGES (1u << 16)
 #define TERMS_ARENA_BLOCK (1u << 20)
+#define TERMS_MAGIC "CTRDTRM1"
+#define TERMS_HEADER_BYTES 8
+#define TERMS_RECORD_BYTES 8 /* length and checksum before the bytes */
 
 struct term_ref {
     const char *bytes;
@@ -209,55 +213,72 @@ uint32_t terms_count(const struct terms *t)
     return atomic_load(&((struct terms *)t)->next_id);
 }
 
+/* The checksum of term id's record. */
+static uint32_t record_crc(uint32_t id, const char *bytes, uint32_t len)
+{
+    uint32_t head[2] = {id, len};
+    return crc32c(crc32c(0, head, sizeof head), bytes, len);
+}
+
 /* Reads the committed records of terms.dat back in id order. */
-static int load_file(struct terms *t, uint64_t committed_bytes, int writable,
-                     char *err)
+static int load_file(struct terms *t, uint64_t committed_bytes, char *err)
 {
     void *map;
     size_t len;
     int rc = fs_map_file(t->path, &map, &len, err);
     if (rc == CTRD_ENOTFOUND && committed_bytes == 0)
         return 0;
+    if (rc == CTRD_ENOTFOUND)
+        return ctrd_fail(err, rc, "%s: missing (the MANIFEST names %llu "
+                         "bytes of it)", t->path,
+                         (unsigned long long)committed_bytes);
     if (rc != 0)
         return rc;
-    if (len < committed_bytes) {
-        fs_unmap(map, len);
-        return ctrd_fail(err, CTRD_ECORRUPT, "%s: %zu bytes, checkpoint "
-                         "names %llu", t->path, len,
-                         (unsigned long long)committed_bytes);
-    }
-    const unsigned char *p = map;
+    const char *p = map, *what = NULL;
     uint64_t off = 0;
-    while (rc == 0 && off < committed_bytes) {
-        uint32_t n, id;
-        if (committed_bytes - off < 4) {
-            rc = CTRD_ECORRUPT;
+    if (len < committed_bytes)
+        what = "shorter than the bytes the MANIFEST names";
+    else if (committed_bytes > 0 &&
+             (committed_bytes < TERMS_HEADER_BYTES ||
+              memcmp(p, TERMS_MAGIC, TERMS_HEADER_BYTES) != 0))
+        what = "not a term dictionary";
+    else if (committed_bytes > 0)
+        off = TERMS_HEADER_BYTES;
+    while (!what && rc == 0 && off < committed_bytes) {
+        uint32_t n, crc, id = terms_count(t), got;
+        if (committed_bytes - off < TERMS_RECORD_BYTES) {
+            what = "a record header cut short";
             break;
         }
         memcpy(&n, p + off, 4);
-        off += 4;
-        if (n > committed_bytes - off) {
-            rc = CTRD_ECORRUPT;
+        memcpy(&crc, p + off + 4, 4);
+        if (n > committed_bytes - off - TERMS_RECORD_BYTES) {
+            what = "a record longer than the committed bytes";
             break;
         }
-        rc = terms_intern(t, (const char *)p + off, n, &id);
-        off += n;
+        if ((got = record_crc(id, p + off + TERMS_RECORD_BYTES, n)) != crc) {
+            what = "a record fails its checksum";
+            break;
+        }
+        rc = terms_intern(t, p + off + TERMS_RECORD_BYTES, n, &id);
+        if (rc == 0 && id != terms_count(t) - 1)
+            what = "a term stored twice";
+        else
+            off += TERMS_RECORD_BYTES + n;
     }
     fs_unmap(map, len);
-    if (rc == CTRD_ECORRUPT)
-        return ctrd_fail(err, rc, "%s: truncated record", t->path);
+    if (what)
+        return ctrd_fail(err, CTRD_ECORRUPT, "%s: offset %llu: %s", t->path,
+                         (unsigned long long)(off < len ? off : len), what);
     if (rc != 0)
         return ctrd_fail(err, rc, "out of memory loading %s", t->path);
-    if (writable && truncate(t->path, (off_t)committed_bytes) != 0)
-        return ctrd_fail(err, CTRD_EIO, "cannot truncate %s: %s", t->path,
-                         strerror(errno));
     t->synced = terms_count(t);
     t->committed_bytes = committed_bytes;
     return 0;
 }
 
-int terms_open(const char *dir, uint64_t committed_bytes, int writable,
-               struct terms **out, char *err)
+int terms_open(const char *dir, uint64_t committed_bytes, struct terms **out,
+               char *err)
 {
     struct terms *t = calloc(1, sizeof *t);
     if (!t)
@@ -266,13 +287,26 @@ int terms_open(const char *dir, uint64_t committed_bytes, int writable,
     pthread_mutex_init(&t->page_lock, NULL);
     for (int i = 0; i < TERMS_STRIPES; i++)
         pthread_mutex_init(&t->stripes[i].lock, NULL);
-    int rc = load_file(t, committed_bytes, writable, err);
+    int rc = load_file(t, committed_bytes, err);
     if (rc != 0) {
         terms_close(t);
         return rc;
     }
     *out = t;
     return 0;
+}
+
+/* Opens terms.dat for appending after its committed bytes. */
+static int open_for_append(struct terms *t, struct fs_writer *w, char *err)
+{
+    if (t->committed_bytes == 0)
+        return fs_writer_open(w, t->path, FS_TRUNCATE, err);
+    if (truncate(t->path, (off_t)t->committed_bytes) != 0)
+        return ctrd_fail(err, errno == ENOENT ? CTRD_ENOTFOUND : CTRD_EIO,
+                         "cannot cut %s to %llu bytes: %s", t->path,
+                         (unsigned long long)t->committed_bytes,
+                         strerror(errno));
+    return fs_writer_open(w, t->path, FS_APPEND, err);
 }
 
 int terms_sync(struct terms *t, uint64_t *committed_bytes, char *err)
@@ -285,14 +319,17 @@ int terms_sync(struct terms *t, uint64_t *committed_bytes, char *err)
     struct fs_writer *w = malloc(sizeof *w);
     if (!w)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-    int rc = fs_writer_open(w, t->path, 1, err);
+    int rc = open_for_append(t, w, err);
     if (rc != 0) {
         free(w);
         return rc;
     }
+    if (t->committed_bytes == 0)
+        fs_writer_put(w, TERMS_MAGIC, TERMS_HEADER_BYTES);
     for (uint32_t id = t->synced; id < count; id++) {
         const struct term_ref *r = ref_of(t, id);
-        fs_writer_put(w, &r->len, 4);
+        uint32_t head[2] = {r->len, record_crc(id, r->bytes, r->len)};
+        fs_writer_put(w, head, sizeof head);
         fs_writer_put(w, r->bytes, r->len);
     }
     uint64_t added = w->written;

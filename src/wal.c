@@ -1,6 +1,16 @@
-/* wal: the write-ahead log; see wal.h. */
+/* wal: the write-ahead log; see wal.h.
+ *
+ * SCAN. Opening, checking and cutting all read the log the same way
+ * (scan_log): find the segment holding the checkpoint's position, then walk
+ * the records of it and of every later segment, checking each segment's
+ * header and that each begins where the one before ends. At the first
+ * record that fails its checks, the rest of its segment is searched for
+ * valid records by their magic: one whose synced field lies past the bad
+ * record proves that the bad one was durable (acknowledged), so it is
+ * damage, not a torn tail. */
 #include "wal.h"
 
+#include "crc32c.h"
 #include "fsutil.h"
 
 #include <dirent.h>
@@ -13,16 +23,39 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include <zlib.h>
 
-#define WAL_HEADER_BYTES 44
+#define WAL_SEG_MAGIC_BYTES "CTRDWAL2"
+#define WAL_REC_MAGIC_VALUE UINT32_C(0x5ec0d1a7)
 #define WAL_PAYLOAD_MAX (UINT32_C(1) << 31)
+#define WAL_NAME_LEN 20 /* 16 hex digits and ".log" */
 
 struct wal {
-    char dir[FS_PATH_MAX - 32]; /* room for "/<16 hex>.log" */
+    char dir[FS_PATH_MAX - 32]; /* room for "/<16 hex>.log.tmp" */
     int fd;
     uint64_t seg_start; /* position of the open segment's first byte */
-    uint64_t seg_bytes;
+    uint64_t seg_bytes; /* bytes in it, header included */
+    uint64_t synced;    /* the log is durable up to this position */
+    int unrolled;       /* a failed write left bytes after `synced` */
+};
+
+/* The segments of a log directory. */
+struct segments {
+    uint64_t *start; /* ascending */
+    size_t n;
+};
+
+/* What a scan found. The log is good up to `end`; at most one of a torn
+ * tail (torn_bytes > 0) and damage (damage[0]) follows. */
+struct scan {
+    struct segments segs;
+    uint64_t first;        /* segment index where the scan began */
+    uint64_t end;          /* position after the last good record */
+    uint64_t end_seg;      /* index of the segment that holds `end` */
+    uint64_t records;      /* good records scanned */
+    uint64_t torn_bytes;   /* cut from `end` to the end of the last segment */
+    char damage[CTRD_ERR_LEN];
+    uint64_t damage_at;    /* position: the log is good before it */
+    uint64_t after_records, after_bytes; /* valid records, bytes from there */
 };
 
 static void segment_path(char *path, size_t len, const char *dir,
@@ -37,162 +70,362 @@ static int u64_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The start positions of the segments in dir, ascending (malloc'd). */
-static int list_segments(const char *dir, uint64_t **starts, size_t *n,
-                         char *err)
+/* Whether name is a segment's ("<16 hex>.log"); its start in *start. */
+static int segment_name(const char *name, uint64_t *start)
+{
+    if (strlen(name) != WAL_NAME_LEN || strcmp(name + 16, ".log") != 0 ||
+        strspn(name, "0123456789abcdef") != 16)
+        return 0;
+    *start = strtoull(name, NULL, 16);
+    return 1;
+}
+
+static int list_segments(const char *dir, struct segments *s, char *err)
 {
     DIR *d = opendir(dir);
     if (!d)
-        return ctrd_fail(err, CTRD_EIO, "cannot read %s: %s", dir,
-                         strerror(errno));
-    uint64_t *v = NULL;
-    size_t k = 0;
+        return ctrd_fail(err, errno == ENOENT ? CTRD_ENOTFOUND : CTRD_EIO,
+                         "cannot read %s: %s", dir, strerror(errno));
+    s->start = NULL;
+    s->n = 0;
+    size_t cap = 0;
     struct dirent *de;
+    uint64_t start;
     while ((de = readdir(d)) != NULL) {
-        char hex[17];
-        uint64_t start;
-        if (strlen(de->d_name) != 20 ||
-            strcmp(de->d_name + 16, ".log") != 0 ||
-            sscanf(de->d_name, "%16[0-9a-f]", hex) != 1 || strlen(hex) != 16)
+        if (!segment_name(de->d_name, &start))
             continue;
-        start = strtoull(hex, NULL, 16);
-        uint64_t *grown = realloc(v, (k + 1) * sizeof *v);
-        if (!grown) {
-            free(v);
-            closedir(d);
-            return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+        if (s->n == cap) {
+            cap = cap ? 2 * cap : 16;
+            uint64_t *grown = realloc(s->start, cap * sizeof *grown);
+            if (!grown) {
+                free(s->start);
+                closedir(d);
+                return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+            }
+            s->start = grown;
         }
-        v = grown;
-        v[k++] = start;
+        s->start[s->n++] = start;
     }
     closedir(d);
-    if (k)
-        qsort(v, k, sizeof *v, u64_cmp);
-    *starts = v;
-    *n = k;
+    if (s->n)
+        qsort(s->start, s->n, sizeof *s->start, u64_cmp);
     return 0;
 }
 
-static uint32_t record_crc(const unsigned char *header_tail,
-                           const char *payload, size_t len)
+static void segment_header(unsigned char h[WAL_SEG_HEADER_BYTES],
+                           uint64_t start)
 {
-    uLong crc = crc32(0L, header_tail, WAL_HEADER_BYTES - 8);
-    while (len > 0) {
-        uInt part = len > (1u << 30) ? (1u << 30) : (uInt)len;
-        crc = crc32(crc, (const Bytef *)payload, part);
-        payload += part;
-        len -= part;
-    }
-    return (uint32_t)crc;
+    memset(h, 0, WAL_SEG_HEADER_BYTES);
+    memcpy(h + WAL_SEG_MAGIC, WAL_SEG_MAGIC_BYTES, 8);
+    memcpy(h + WAL_SEG_START, &start, 8);
+    uint32_t crc = crc32c(0, h, WAL_SEG_CRC);
+    memcpy(h + WAL_SEG_CRC, &crc, 4);
 }
 
-/* Replays the records of one mapped segment from offset; returns the
- * offset after the last good record in *good_end. */
-static int replay_segment(const unsigned char *p, size_t size, size_t offset,
-                          int (*fn)(void *, const struct wal_record *),
-                          void *ctx, size_t *good_end)
+/* Creates a segment holding only its header, atomically. */
+static int create_segment(const char *dir, uint64_t start, char *err)
 {
-    while (size - offset >= WAL_HEADER_BYTES) {
-        const unsigned char *h = p + offset;
-        uint32_t len, crc;
-        struct wal_record r = {h[8], h[9], h[10], 0, 0, 0, 0, NULL, 0};
-        memcpy(&len, h, 4);
-        memcpy(&crc, h + 4, 4);
-        memcpy(&r.now_ms, h + 12, 8);
-        memcpy(&r.source_dev, h + 20, 8);
-        memcpy(&r.source_ino, h + 28, 8);
-        memcpy(&r.source_offset, h + 36, 8);
-        if (len > size - offset - WAL_HEADER_BYTES ||
-            record_crc(h + 8, (const char *)h + WAL_HEADER_BYTES, len) != crc)
+    unsigned char h[WAL_SEG_HEADER_BYTES];
+    char name[WAL_NAME_LEN + 1];
+    segment_header(h, start);
+    snprintf(name, sizeof name, "%016" PRIx64 ".log", start);
+    return fs_replace_file(dir, name, h, sizeof h, err);
+}
+
+/* ---- records ---- */
+
+static uint32_t record_crc(const unsigned char *h, const char *payload,
+                           size_t len)
+{
+    uint32_t crc = crc32c(0, h + WAL_REC_LEN,
+                          WAL_REC_HEADER_BYTES - WAL_REC_LEN);
+    return crc32c(crc, payload, len);
+}
+
+/* Decodes the record at p[off..size): its size, or 0 when it fails its
+ * checks. */
+static size_t record_at(const unsigned char *p, size_t size, size_t off,
+                        struct wal_record *r, uint64_t *synced)
+{
+    if (size - off < WAL_REC_HEADER_BYTES)
+        return 0;
+    const unsigned char *h = p + off;
+    uint32_t magic, crc, len;
+    memcpy(&magic, h + WAL_REC_MAGIC, 4);
+    memcpy(&crc, h + WAL_REC_CRC, 4);
+    memcpy(&len, h + WAL_REC_LEN, 4);
+    if (magic != WAL_REC_MAGIC_VALUE || len >= WAL_PAYLOAD_MAX ||
+        len > size - off - WAL_REC_HEADER_BYTES ||
+        record_crc(h, (const char *)h + WAL_REC_HEADER_BYTES, len) != crc)
+        return 0;
+    *r = (struct wal_record){h[WAL_REC_KIND], h[WAL_REC_FORMAT],
+                             h[WAL_REC_SOURCE], 0, 0, 0, 0,
+                             (const char *)h + WAL_REC_HEADER_BYTES, len};
+    memcpy(&r->now_ms, h + WAL_REC_NOW, 8);
+    memcpy(&r->source_dev, h + WAL_REC_DEV, 8);
+    memcpy(&r->source_ino, h + WAL_REC_INO, 8);
+    memcpy(&r->source_offset, h + WAL_REC_OFFSET, 8);
+    memcpy(synced, h + WAL_REC_SYNCED, 8);
+    return WAL_REC_HEADER_BYTES + len;
+}
+
+/* Counts the valid records of p[off..size), found by their magic; sets
+ * *durable when one says the log was durable past position `past`. */
+static uint64_t count_valid(const unsigned char *p, size_t size, size_t off,
+                            uint64_t past, int *durable)
+{
+    static const uint32_t magic = WAL_REC_MAGIC_VALUE;
+    uint64_t n = 0;
+    while (off < size) {
+        const unsigned char *m = memmem(p + off, size - off, &magic, 4);
+        if (!m)
             break;
-        r.payload = (const char *)h + WAL_HEADER_BYTES;
-        r.len = len;
-        int rc = fn(ctx, &r);
+        off = (size_t)(m - p);
+        struct wal_record r;
+        uint64_t synced;
+        size_t k = record_at(p, size, off, &r, &synced);
+        if (k == 0) {
+            off++;
+            continue;
+        }
+        n++;
+        if (synced > past)
+            *durable = 1;
+        off += k;
+    }
+    return n;
+}
+
+/* ---- scanning ---- */
+
+static int map_segment(const char *dir, uint64_t start, void **map,
+                       size_t *size, char *path, char *err)
+{
+    segment_path(path, FS_PATH_MAX, dir, start);
+    int rc = fs_map_file(path, map, size, err);
+    if (rc == CTRD_ENOTFOUND)
+        return ctrd_fail(err, CTRD_EIO, "%s: vanished while read", path);
+    return rc;
+}
+
+/* Notes damage at position at (the file and offset it is in). */
+static void note_damage(struct scan *sc, uint64_t at, const char *path,
+                        size_t offset, const char *what)
+{
+    sc->damage_at = at;
+    ctrd_fail(sc->damage, CTRD_ECORRUPT, "%s: offset %zu: %s", path, offset,
+              what);
+}
+
+/* Adds the valid records and bytes of segments [from, n) to what follows
+ * the damage. */
+static int count_after(const char *dir, struct scan *sc, size_t from,
+                       char *err)
+{
+    for (size_t i = from; i < sc->segs.n; i++) {
+        char path[FS_PATH_MAX];
+        void *map;
+        size_t size;
+        int durable = 0, rc = map_segment(dir, sc->segs.start[i], &map, &size,
+                                          path, err);
         if (rc != 0)
             return rc;
-        offset += WAL_HEADER_BYTES + len;
+        sc->after_bytes += size;
+        sc->after_records += count_valid(map, size, 0, 0, &durable);
+        fs_unmap(map, size);
     }
-    *good_end = offset;
     return 0;
 }
 
-static int open_segment(struct wal *w, uint64_t start, char *err)
+/* Checks a segment's header; what is wrong, or NULL. */
+static const char *header_fault(const unsigned char *p, size_t size,
+                                uint64_t start)
+{
+    uint64_t got;
+    uint32_t crc;
+    if (size < WAL_SEG_HEADER_BYTES)
+        return "shorter than its header";
+    memcpy(&got, p + WAL_SEG_START, 8);
+    memcpy(&crc, p + WAL_SEG_CRC, 4);
+    if (memcmp(p + WAL_SEG_MAGIC, WAL_SEG_MAGIC_BYTES, 8) != 0 ||
+        crc32c(0, p, WAL_SEG_CRC) != crc)
+        return "segment header damaged";
+    if (got != start)
+        return "segment header names another position than its file name";
+    return NULL;
+}
+
+/* Walks the records of one mapped segment from offset off (replaying them
+ * through fn when given). Returns 0 with the scan updated, or fn's error. */
+static int scan_segment(const char *path, const unsigned char *p, size_t size,
+                        size_t off, size_t i, int has_from,
+                        int (*fn)(void *, const struct wal_record *),
+                        void *ctx, struct scan *sc)
+{
+    uint64_t start = sc->segs.start[i];
+    while (off < size) {
+        struct wal_record r;
+        uint64_t synced;
+        size_t k = record_at(p, size, off, &r, &synced);
+        if (k && !has_from) {
+            note_damage(sc, start + off, path, off,
+                        "a record, but the MANIFEST names no log position");
+            sc->after_bytes = size - off;
+            return 0;
+        }
+        if (k == 0) {
+            int durable = 0;
+            uint64_t valid = count_valid(p, size, off + 1, start + off,
+                                         &durable);
+            if (i + 1 == sc->segs.n && !durable) {
+                sc->torn_bytes = size - off;
+                break;
+            }
+            note_damage(sc, start + off, path, off,
+                        valid ? "a record fails its checks, and intact "
+                                "records follow it"
+                              : "a record fails its checks");
+            sc->after_records = valid;
+            sc->after_bytes = size - off;
+            return 0;
+        }
+        if (fn) {
+            int rc = fn(ctx, &r);
+            if (rc != 0)
+                return rc;
+        }
+        sc->records++;
+        off += k;
+    }
+    sc->end = start + off;
+    sc->end_seg = i;
+    return 0;
+}
+
+/* Reads the log of dir from *from (NULL: none named); see struct scan. */
+static int scan_log(const char *dir, const uint64_t *from,
+                    int (*fn)(void *, const struct wal_record *), void *ctx,
+                    struct scan *sc, char *err)
+{
+    *sc = (struct scan){0};
+    int rc = list_segments(dir, &sc->segs, err);
+    if (rc != 0)
+        return rc;
+    const struct segments *s = &sc->segs;
+    /* Without a position the log must hold no record: read all of it. */
+    uint64_t pos = from ? *from : s->n ? s->start[0] : 0;
+    size_t first = 0;
+    while (first + 1 < s->n && s->start[first + 1] <= pos)
+        first++;
+    sc->first = first;
+    sc->end = pos;
+    if (s->n == 0 || s->start[first] > pos) {
+        if (from)
+            ctrd_fail(sc->damage, CTRD_ECORRUPT, "%s: the log from position "
+                      "%" PRIu64 " (the MANIFEST's) is missing: %s", dir, pos,
+                      s->n ? "its first segment starts later" : "no segment");
+        sc->damage_at = pos;
+        return from ? count_after(dir, sc, first, err) : 0;
+    }
+    for (size_t i = first; rc == 0 && i < s->n; i++) {
+        char path[FS_PATH_MAX];
+        void *map;
+        size_t size, off;
+        const char *fault;
+        if ((rc = map_segment(dir, s->start[i], &map, &size, path, err)) != 0)
+            break;
+        if (i > first && s->start[i] != sc->end) {
+            ctrd_fail(sc->damage, CTRD_ECORRUPT, "%s: log positions %" PRIu64
+                      "..%" PRIu64 " are missing (a segment deleted or cut "
+                      "short?)", dir, sc->end, s->start[i] - 1);
+            sc->damage_at = sc->end;
+        } else if ((fault = header_fault(map, size, s->start[i])) != NULL) {
+            note_damage(sc, s->start[i], path, 0, fault);
+        } else if ((off = (size_t)(i == first ? pos - s->start[i] : 0)) >
+                   size) {
+            note_damage(sc, s->start[i] + size, path, size,
+                        "the segment ends before the MANIFEST's log "
+                        "position");
+        } else {
+            if (off < WAL_SEG_HEADER_BYTES)
+                off = WAL_SEG_HEADER_BYTES;
+            rc = scan_segment(path, map, size, off, i, from != NULL, fn, ctx,
+                              sc);
+        }
+        fs_unmap(map, size);
+        if (rc == 0 && (sc->damage[0] || sc->torn_bytes))
+            return sc->damage[0] ? count_after(dir, sc, i + (sc->damage_at >
+                                                              s->start[i]),
+                                               err)
+                                 : 0;
+    }
+    return rc;
+}
+
+/* ---- opening and appending ---- */
+
+static int open_for_append(struct wal *w, uint64_t start, char *err)
 {
     char path[FS_PATH_MAX];
     segment_path(path, sizeof path, w->dir, start);
-    w->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (w->fd < 0)
-        return ctrd_fail(err, CTRD_EIO, "cannot open %s: %s", path,
-                         strerror(errno));
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
     struct stat st;
-    if (fstat(w->fd, &st) != 0)
-        return ctrd_fail(err, CTRD_EIO, "cannot stat %s", path);
+    if (fd < 0 || fstat(fd, &st) != 0 || fdatasync(fd) != 0) {
+        int rc = ctrd_fail(err, CTRD_EIO, "cannot open %s: %s", path,
+                           strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    if (w->fd >= 0)
+        close(w->fd);
+    w->fd = fd;
     w->seg_start = start;
     w->seg_bytes = (uint64_t)st.st_size;
-    return fs_fsync_dir(w->dir, err);
-}
-
-/* Replays segments[first..n) from `from`; cuts a torn tail off the last. */
-static int replay(struct wal *w, const uint64_t *starts, size_t n,
-                  size_t first, uint64_t from,
-                  int (*fn)(void *, const struct wal_record *), void *ctx,
-                  char *err)
-{
-    for (size_t i = first; i < n; i++) {
-        char path[FS_PATH_MAX];
-        segment_path(path, sizeof path, w->dir, starts[i]);
-        void *map;
-        size_t size, good_end;
-        int rc = fs_map_file(path, &map, &size, err);
-        if (rc != 0)
-            return rc;
-        size_t offset = from > starts[i] ? (size_t)(from - starts[i]) : 0;
-        if (offset > size) {
-            fs_unmap(map, size);
-            return ctrd_fail(err, CTRD_ECORRUPT, "%s: shorter than the "
-                             "checkpoint's log position", path);
-        }
-        rc = replay_segment(map, size, offset, fn, ctx, &good_end);
-        fs_unmap(map, size);
-        if (rc != 0)
-            return ctrd_fail(err, rc, "replaying %s: %s", path,
-                             ctrd_strerror(rc));
-        if (good_end == size)
-            continue;
-        if (i + 1 < n)
-            return ctrd_fail(err, CTRD_ECORRUPT, "%s: bad record at byte %zu",
-                             path, good_end);
-        if (truncate(path, (off_t)good_end) != 0)
-            return ctrd_fail(err, CTRD_EIO, "cannot truncate %s: %s", path,
-                             strerror(errno));
-    }
+    w->synced = start + w->seg_bytes;
     return 0;
 }
 
-int wal_open(const char *dir, uint64_t from,
+/* Cuts the torn tail the scan found off the last segment. */
+static int cut_torn_tail(const char *dir, const struct scan *sc, char *note,
+                         char *err)
+{
+    char path[FS_PATH_MAX];
+    uint64_t start = sc->segs.start[sc->end_seg];
+    segment_path(path, sizeof path, dir, start);
+    if (truncate(path, (off_t)(sc->end - start)) != 0)
+        return ctrd_fail(err, CTRD_EIO, "cannot cut the torn tail of %s: %s",
+                         path, strerror(errno));
+    ctrd_fail(note, 0, "%s: cut a torn tail of %" PRIu64 " bytes at offset "
+              "%" PRIu64 " (an append a crash interrupted, never "
+              "acknowledged)", path, sc->torn_bytes, sc->end - start);
+    return 0;
+}
+
+int wal_open(const char *dir, const uint64_t *from,
              int (*fn)(void *ctx, const struct wal_record *r), void *ctx,
-             struct wal **out, char *err)
+             char *note, struct wal **out, char *err)
 {
     struct wal *w = calloc(1, sizeof *w);
     if (!w)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     w->fd = -1;
+    note[0] = '\0';
     snprintf(w->dir, sizeof w->dir, "%s/wal", dir);
-    uint64_t *starts = NULL;
-    size_t n = 0, first = 0;
+    struct scan sc = {0};
     int rc = fs_mkdirs(w->dir, err);
     if (rc == 0)
-        rc = list_segments(w->dir, &starts, &n, err);
-    while (rc == 0 && first + 1 < n && starts[first + 1] <= from)
-        first++;
-    if (rc == 0 && n > 0 && starts[first] > from)
-        rc = ctrd_fail(err, CTRD_ECORRUPT, "%s: the log before position %"
-                       PRIu64 " is missing", w->dir, from);
+        rc = scan_log(w->dir, from, fn, ctx, &sc, err);
+    if (rc == 0 && sc.damage[0])
+        rc = ctrd_fail(err, CTRD_ECORRUPT, "%s", sc.damage);
+    if (rc == 0 && sc.torn_bytes)
+        rc = cut_torn_tail(w->dir, &sc, note, err);
+    if (rc == 0 && sc.segs.n == 0)
+        rc = create_segment(w->dir, 0, err);
     if (rc == 0)
-        rc = replay(w, starts, n, first, from, fn, ctx, err);
-    if (rc == 0)
-        rc = open_segment(w, n ? starts[n - 1] : from, err);
-    free(starts);
+        rc = open_for_append(w, sc.segs.n ? sc.segs.start[sc.end_seg] : 0,
+                             err);
+    free(sc.segs.start);
     if (rc != 0) {
         wal_close(w);
         return rc;
@@ -210,22 +443,50 @@ void wal_close(struct wal *w)
     free(w);
 }
 
+int wal_rollback(struct wal *w, char *err)
+{
+    if (ftruncate(w->fd, (off_t)(w->synced - w->seg_start)) != 0 ||
+        fdatasync(w->fd) != 0) {
+        w->unrolled = 1;
+        return ctrd_fail(err, CTRD_EIO, "cannot roll the log back to its "
+                         "last sync: %s", strerror(errno));
+    }
+    w->unrolled = 0;
+    w->seg_bytes = w->synced - w->seg_start;
+    return 0;
+}
+
+/* Fails a write of the log: rolls back, keeps the first error's text. */
+static int write_failed(struct wal *w, const char *what, int saved,
+                        char *err)
+{
+    int rc = ctrd_fail(err, CTRD_EIO, "cannot %s the log: %s", what,
+                       strerror(saved));
+    char ignored[CTRD_ERR_LEN];
+    wal_rollback(w, ignored);
+    return rc;
+}
+
 int wal_append(struct wal *w, const struct wal_record *r, char *err)
 {
     if (r->len >= WAL_PAYLOAD_MAX)
         return ctrd_fail(err, CTRD_EINVAL, "log record too large");
-    unsigned char h[WAL_HEADER_BYTES] = {0};
-    uint32_t len = (uint32_t)r->len;
-    memcpy(h, &len, 4);
-    h[8] = r->kind;
-    h[9] = r->format;
-    h[10] = r->source;
-    memcpy(h + 12, &r->now_ms, 8);
-    memcpy(h + 20, &r->source_dev, 8);
-    memcpy(h + 28, &r->source_ino, 8);
-    memcpy(h + 36, &r->source_offset, 8);
-    uint32_t crc = record_crc(h + 8, r->payload, r->len);
-    memcpy(h + 4, &crc, 4);
+    if (w->unrolled && wal_rollback(w, err) != 0)
+        return CTRD_EIO;
+    unsigned char h[WAL_REC_HEADER_BYTES] = {0};
+    uint32_t magic = WAL_REC_MAGIC_VALUE, len = (uint32_t)r->len;
+    memcpy(h + WAL_REC_MAGIC, &magic, 4);
+    memcpy(h + WAL_REC_LEN, &len, 4);
+    h[WAL_REC_KIND] = r->kind;
+    h[WAL_REC_FORMAT] = r->format;
+    h[WAL_REC_SOURCE] = r->source;
+    memcpy(h + WAL_REC_NOW, &r->now_ms, 8);
+    memcpy(h + WAL_REC_DEV, &r->source_dev, 8);
+    memcpy(h + WAL_REC_INO, &r->source_ino, 8);
+    memcpy(h + WAL_REC_OFFSET, &r->source_offset, 8);
+    memcpy(h + WAL_REC_SYNCED, &w->synced, 8);
+    uint32_t crc = record_crc(h, r->payload, r->len);
+    memcpy(h + WAL_REC_CRC, &crc, 4);
     struct iovec iov[2] = {{h, sizeof h}, {(void *)r->payload, r->len}};
     size_t want = sizeof h + r->len, done = 0;
     while (done < want) {
@@ -233,9 +494,9 @@ int wal_append(struct wal *w, const struct wal_record *r, char *err)
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
-            return ctrd_fail(err, CTRD_EIO, "cannot write the log: %s",
-                             strerror(errno));
+            return write_failed(w, "write", k < 0 ? errno : ENOSPC, err);
         done += (size_t)k;
+        w->seg_bytes += (uint64_t)k;
         for (int i = 0; i < 2; i++) {
             size_t take = (size_t)k < iov[i].iov_len ? (size_t)k
                                                       : iov[i].iov_len;
@@ -244,15 +505,17 @@ int wal_append(struct wal *w, const struct wal_record *r, char *err)
             k -= (ssize_t)take;
         }
     }
-    w->seg_bytes += want;
     return 0;
 }
 
 int wal_sync(struct wal *w, char *err)
 {
+    if (w->unrolled)
+        return ctrd_fail(err, CTRD_EIO, "the log holds bytes it could not "
+                         "roll back");
     if (fdatasync(w->fd) != 0)
-        return ctrd_fail(err, CTRD_EIO, "cannot sync the log: %s",
-                         strerror(errno));
+        return write_failed(w, "sync", errno, err);
+    w->synced = wal_position(w);
     return 0;
 }
 
@@ -263,24 +526,99 @@ uint64_t wal_position(const struct wal *w)
 
 int wal_trim(struct wal *w, uint64_t keep_from, char *err)
 {
-    if (w->seg_bytes > 0) {
-        if (wal_sync(w, err) != 0)
-            return CTRD_EIO;
-        close(w->fd);
-        w->fd = -1;
-        int rc = open_segment(w, wal_position(w), err);
+    if (w->seg_bytes > WAL_SEG_HEADER_BYTES) {
+        uint64_t pos = wal_position(w);
+        int rc = wal_sync(w, err);
+        if (rc == 0)
+            rc = create_segment(w->dir, pos, err);
+        if (rc == 0 && (rc = open_for_append(w, pos, err)) != 0) {
+            char path[FS_PATH_MAX];
+            segment_path(path, sizeof path, w->dir, pos);
+            unlink(path); /* else it would sit amid the open segment */
+        }
         if (rc != 0)
             return rc;
     }
-    uint64_t *starts;
-    size_t n;
-    int rc = list_segments(w->dir, &starts, &n, err);
-    for (size_t i = 0; rc == 0 && i + 1 < n && starts[i + 1] <= keep_from;
+    struct segments s;
+    int rc = list_segments(w->dir, &s, err);
+    for (size_t i = 0; rc == 0 && i + 1 < s.n && s.start[i + 1] <= keep_from;
          i++) {
         char path[FS_PATH_MAX];
-        segment_path(path, sizeof path, w->dir, starts[i]);
+        segment_path(path, sizeof path, w->dir, s.start[i]);
         unlink(path);
     }
-    free(starts);
+    free(s.start);
+    return rc;
+}
+
+/* ---- offline ---- */
+
+int wal_check(const char *dir, const uint64_t *from,
+              void (*report)(void *ctx, const char *line), void *ctx,
+              char *err)
+{
+    char wal_dir[FS_PATH_MAX - 32], line[CTRD_ERR_LEN];
+    snprintf(wal_dir, sizeof wal_dir, "%s/wal", dir);
+    struct scan sc;
+    int rc = scan_log(wal_dir, from, NULL, NULL, &sc, err);
+    if (rc == CTRD_ENOTFOUND && !from)
+        return 0; /* never served */
+    if (rc == 0 && sc.damage[0]) {
+        report(ctx, sc.damage);
+        rc = CTRD_ECORRUPT;
+    } else if (rc == 0 && sc.torn_bytes) {
+        ctrd_fail(line, 0, "%s: note: a torn tail of %" PRIu64 " bytes at "
+                  "log position %" PRIu64 " (an interrupted append, never "
+                  "acknowledged); the next start cuts it off", wal_dir,
+                  sc.torn_bytes, sc.end);
+        report(ctx, line);
+    }
+    free(sc.segs.start);
+    return rc;
+}
+
+int wal_cut_at_damage(const char *dir, uint64_t from, char *summary,
+                      char *err)
+{
+    char wal_dir[FS_PATH_MAX - 32];
+    snprintf(wal_dir, sizeof wal_dir, "%s/wal", dir);
+    summary[0] = '\0';
+    struct scan sc;
+    int rc = scan_log(wal_dir, &from, NULL, NULL, &sc, err);
+    if (rc != 0 || !sc.damage[0]) {
+        free(sc.segs.start);
+        return rc == CTRD_ENOTFOUND ? 0 : rc;
+    }
+    uint64_t cut = sc.damage_at > from ? sc.damage_at : from;
+    /* Segments from the one holding the cut on go; the one holding it
+     * keeps what is before the cut. */
+    for (size_t i = 0; rc == 0 && i < sc.segs.n; i++) {
+        char path[FS_PATH_MAX];
+        uint64_t start = sc.segs.start[i];
+        if (i + 1 < sc.segs.n && sc.segs.start[i + 1] <= cut)
+            continue;
+        segment_path(path, sizeof path, wal_dir, start);
+        if (start < cut && truncate(path, (off_t)(cut - start)) != 0)
+            rc = ctrd_fail(err, CTRD_EIO, "cannot cut %s: %s", path,
+                           strerror(errno));
+        else if (start >= cut && unlink(path) != 0)
+            rc = ctrd_fail(err, CTRD_EIO, "cannot delete %s: %s", path,
+                           strerror(errno));
+    }
+    if (rc == 0 && cut == from) {
+        struct segments s;
+        rc = list_segments(wal_dir, &s, err);
+        if (rc == 0 && (s.n == 0 || s.start[s.n - 1] < from))
+            rc = create_segment(wal_dir, from, err);
+        free(s.start);
+    }
+    if (rc == 0)
+        rc = fs_fsync_dir(wal_dir, err);
+    if (rc == 0)
+        ctrd_fail(summary, 0, "dropped the log from position %" PRIu64
+                  " on: %" PRIu64 " bytes, %" PRIu64 " intact records after "
+                  "the damage (%s)", cut, sc.after_bytes, sc.after_records,
+                  sc.damage);
+    free(sc.segs.start);
     return rc;
 }

@@ -46,7 +46,7 @@ static int setup(void)
 {
     char err[CTRD_ERR_LEN];
     snprintf(tmp_dir, sizeof tmp_dir, "/tmp/ctrd-adview-XXXXXX");
-    if (!mkdtemp(tmp_dir) || terms_open(tmp_dir, 0, 0, &terms, err) != 0 ||
+    if (!mkdtemp(tmp_dir) || terms_open(tmp_dir, 0, &terms, err) != 0 ||
         cm_create(&cm) != 0)
         return -1;
     for (size_t i = 0; i < sizeof term_rows / sizeof term_rows[0]; i++) {

@@ -1,10 +1,13 @@
 /* Unit tests of engine: NDJSON/TSV chunks in, exact counts out; the counts,
  * pending clicks and input progress survive checkpoint + reopen; a close
  * without checkpoint (a crash) goes back to the last checkpoint; the
- * directory lock; read-only opens; retention; and the same counts for 1
- * and 3 workers. */
+ * directory lock and identity; read-only opens; damaged files refused with
+ * nothing changed, or reported one by one in verification; failed
+ * checkpoints; retention; and the same counts for 1 and 3 workers. */
 #include "check.h"
+#include "crc32c.h"
 #include "engine.h"
+#include "testfs.h"
 
 #include <dirent.h>
 #include <stdlib.h>
@@ -464,47 +467,267 @@ static void test_garbage_removed(void)
     CHECK(!file_exists(dir, "pending-1.dat")); /* nothing waits now */
     CHECK(!file_exists(dir, "pending-2.dat"));
     engine_close(e);
-    /* Files of a checkpoint that crashed before its MANIFEST: deleted at
-     * open. Files that are not ctrd's stay. */
+    /* Files of a checkpoint that crashed before its MANIFEST: left alone
+     * by the open, deleted by the next checkpoint. Files whose names are
+     * not ctrd's stay. */
     static const char *const strays[] = {"q489946-9-0.run", "m489946-9-1.marks",
                                          "counts-9.dat", "MANIFEST.tmp",
-                                         "notes.txt"};
-    for (size_t i = 0; i < 5; i++) {
+                                         "notes.txt", "counts-9.dat.bak",
+                                         "q1-2.run"};
+    enum { N_OURS = 4, N_STRAYS = 7 };
+    for (size_t i = 0; i < N_STRAYS; i++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s", dir, strays[i]);
-        FILE *f = fopen(path, "w");
-        if (f)
-            fclose(f);
+        testfs_write(path, "x", 1);
     }
     if (open_engine(dir, 1, 0, &e) != 0) {
         CHECK_FAIL_AT("reopen: %s", open_err);
     } else {
-        for (size_t i = 0; i < 4; i++) {
-            if (file_exists(dir, strays[i]))
-                CHECK_FAIL_AT("%s was not deleted", strays[i]);
-        }
-        CHECK(file_exists(dir, "notes.txt"));
-        CHECK(file_exists(dir, "counts-2.dat"));
-        CHECK(file_exists(dir, "terms.dat"));
+        for (size_t i = 0; i < N_STRAYS; i++)
+            CHECK(file_exists(dir, strays[i]));
         char *d = dump(e);
         char want[512];
         snprintf(want, sizeof want, "1 late %u 1 1\n%s", M0, dump_a);
         CHECK_EQ_STR(d, want);
         free(d);
+        CHECK_EQ_I64(checkpoint(e), 0);
+        for (size_t i = 0; i < N_STRAYS; i++) {
+            if (file_exists(dir, strays[i]) != (i >= N_OURS))
+                CHECK_FAIL_AT("%s: %s", strays[i],
+                              i < N_OURS ? "not deleted" : "deleted");
+        }
+        CHECK(file_exists(dir, "terms.dat"));
         engine_close(e);
     }
     remove_tree(dir);
 }
 
-/* A checkpoint that fails (here: the counts file cannot be created) must
- * leave the engine able to write a good one later. */
+/* Every file under dir (recursively) with its size and checksum, one a
+ * line, sorted: equal snapshots mean nothing on disk changed. */
+static void snapshot_into(const char *dir, const char *rel, FILE *out)
+{
+    char path[512], sub[512];
+    snprintf(path, sizeof path, "%s%s%s", dir, rel[0] ? "/" : "", rel);
+    struct dirent **names;
+    int n = scandir(path, &names, NULL, alphasort);
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+            strcmp(name, "LOCK") != 0) {
+            snprintf(sub, sizeof sub, "%s%s%s", rel, rel[0] ? "/" : "", name);
+            char file[1024];
+            struct stat st;
+            snprintf(file, sizeof file, "%s/%s", dir, sub);
+            if (stat(file, &st) == 0 && S_ISDIR(st.st_mode)) {
+                snapshot_into(dir, sub, out);
+            } else {
+                size_t len;
+                unsigned char *bytes = testfs_read(file, &len);
+                fprintf(out, "%s %zu %08x\n", sub, len, crc32c(0, bytes, len));
+                free(bytes);
+            }
+        }
+        free(names[i]);
+    }
+    if (n >= 0)
+        free(names);
+}
+
+static char *snapshot(const char *dir)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    snapshot_into(dir, "", f);
+    fclose(f);
+    return text;
+}
+
+/* A directory is ctrd's when it has a MANIFEST; a new one gets its own at
+ * the first open. Without one, a directory holding anything but a lock is
+ * refused, and nothing in it is touched. */
+static void test_directory_identity(void)
+{
+    const char *dir = new_dir("identity");
+    struct engine *e;
+    char path[512];
+    CHECK_EQ_I64(open_engine(dir, 1, 0, &e), 0);
+    engine_close(e);
+    CHECK(file_exists(dir, "MANIFEST"));
+    CHECK_EQ_I64(open_engine(dir, 1, 1, &e), 0); /* readable, empty */
+    engine_close(e);
+    remove_tree(dir);
+    /* Not ctrd's: refused, left as it was. */
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/photo.jpg", dir);
+    testfs_write(path, "jpeg", 4);
+    char *before = snapshot(dir);
+    CHECK_EQ_I64(open_engine(dir, 1, 0, &e), CTRD_EINVAL);
+    CHECK(strstr(open_err, "photo.jpg") != NULL);
+    char *after = snapshot(dir);
+    CHECK_EQ_STR(after, before);
+    free(before);
+    free(after);
+    CHECK(!file_exists(dir, "MANIFEST"));
+    unlink(path);
+    /* ctrd's files without their MANIFEST: refused, left as they were. */
+    CHECK_EQ_I64(open_engine(dir, 1, 0, &e), 0);
+    process(e, ENGINE_QUERIES, REC_NDJSON, queries_a, 0, T0);
+    CHECK_EQ_I64(checkpoint(e), 0);
+    engine_close(e);
+    snprintf(path, sizeof path, "%s/MANIFEST", dir);
+    unlink(path);
+    before = snapshot(dir);
+    CHECK_EQ_I64(open_engine(dir, 1, 0, &e), CTRD_ECORRUPT);
+    CHECK(strstr(open_err, "no MANIFEST") != NULL);
+    CHECK_EQ_I64(open_engine(dir, 1, 1, &e), CTRD_ECORRUPT);
+    after = snapshot(dir);
+    CHECK_EQ_STR(after, before);
+    free(before);
+    free(after);
+    remove_tree(dir);
+}
+
+/* A directory with every kind of file: a checkpoint with runs, marks,
+ * pending clicks, counts and terms. */
+static int make_full_dir(const char *dir)
+{
+    struct engine *e;
+    if (open_engine(dir, 2, 0, &e) != 0)
+        return -1;
+    process(e, ENGINE_QUERIES, REC_NDJSON, queries_a, 0, T0 + 200000);
+    process(e, ENGINE_CLICKS, REC_NDJSON, clicks_a, 1, T0 + 200000);
+    int rc = checkpoint(e);
+    engine_close(e);
+    return rc;
+}
+
+static void collect_problem(void *ctx, const char *problem)
+{
+    (*(int *)ctx)++;
+    CHECK(strchr(problem, '/') != NULL); /* names the file */
+}
+
+/* Damage one file of dir in way k: a bit flipped at one of 5 places, cut
+ * to half, deleted. */
+static void damage_file(const char *path, const unsigned char *good,
+                        size_t len, int k)
+{
+    size_t at[] = {0, len / 3, len / 2, len > 9 ? len - 9 : 0, len - 1};
+    unsigned char *bad = malloc(len);
+    memcpy(bad, good, len);
+    if (k < 5) {
+        bad[at[k]] ^= 0x04;
+        testfs_write(path, bad, len);
+    } else if (k == 5) {
+        testfs_write(path, bad, len / 2);
+    } else {
+        unlink(path);
+    }
+    free(bad);
+}
+enum { DAMAGE_KINDS = 7 };
+
+/* Every file of a checkpoint, flipped (a bit at several places), cut or
+ * deleted: the open fails with CTRD_ECORRUPT naming the file, read-only
+ * too, and nothing on disk changes. */
+static void test_damaged_files_refused(void)
+{
+    const char *dir = new_dir("damaged");
+    if (make_full_dir(dir) != 0) {
+        CHECK_FAIL_AT("make_full_dir");
+        return;
+    }
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort);
+    unsigned files = 0;
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        struct stat st;
+        if (name[0] != '.' && strcmp(name, "LOCK") != 0 &&
+            stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
+            files++;
+            size_t len;
+            unsigned char *good = testfs_read(path, &len);
+            int ro_reads = strcmp(name, "terms.dat") == 0 ||
+                           strncmp(name, "counts", 6) == 0 ||
+                           strcmp(name, "MANIFEST") == 0;
+            for (int k = 0; k < DAMAGE_KINDS; k++) {
+                struct engine *e;
+                damage_file(path, good, len, k);
+                char *before = snapshot(dir);
+                int rc = open_engine(dir, 2, 0, &e);
+                if (rc != CTRD_ECORRUPT && rc != CTRD_ENOTFOUND)
+                    CHECK_FAIL_AT("%s (damage %d): open rc %d", name, k, rc);
+                if (!strstr(open_err, name) && !strstr(open_err, "MANIFEST"))
+                    CHECK_FAIL_AT("%s (damage %d): '%s'", name, k, open_err);
+                engine_close(rc == 0 ? e : NULL);
+                int ro = open_engine(dir, 1, 1, &e);
+                if (ro_reads && ro == 0)
+                    CHECK_FAIL_AT("%s (damage %d): read-only open worked",
+                                  name, k);
+                engine_close(ro == 0 ? e : NULL);
+                char *after = snapshot(dir);
+                if (strcmp(before, after) != 0)
+                    CHECK_FAIL_AT("%s (damage %d): the open changed the disk",
+                                  name, k);
+                free(before);
+                free(after);
+            }
+            testfs_write(path, good, len);
+            free(good);
+        }
+        free(names[i]);
+    }
+    free(names);
+    CHECK(files >= 6); /* MANIFEST terms counts pending run marks */
+    remove_tree(dir);
+}
+
+/* Verification reports each damaged file and goes on (the engine opens);
+ * it never creates a directory. */
+static void test_verification_reports_all(void)
+{
+    const char *dir = new_dir("verify");
+    if (make_full_dir(dir) != 0) {
+        CHECK_FAIL_AT("make_full_dir");
+        return;
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/counts-1.dat", dir);
+    CHECK_EQ_I64(unlink(path), 0);
+    snprintf(path, sizeof path, "%s/pending-1.dat", dir);
+    testfs_write(path, "x", 1);
+    int problems = 0;
+    struct engine_config cfg = {.data_dir = dir, .n_workers = 2,
+                                .join_window_ms = 24 * HOUR_MS,
+                                .click_timeout_ms = 600000,
+                                .retention_ms = 25 * HOUR_MS,
+                                .report = collect_problem,
+                                .report_ctx = &problems};
+    struct engine *e = NULL;
+    CHECK_EQ_I64(engine_open(&cfg, &e, open_err), 0);
+    CHECK_EQ_I64(problems, 2);
+    engine_close(e);
+    remove_tree(dir);
+    cfg.data_dir = new_dir("verify-absent");
+    CHECK_EQ_I64(engine_open(&cfg, &e, open_err), CTRD_ENOTFOUND);
+    CHECK(!file_exists(cfg.data_dir, ""));
+}
+
+/* A checkpoint that fails — a file in the way, or any write failing part
+ * way (the disk full: files may not grow past a limit) — leaves the engine
+ * holding and counting what it held, and a later checkpoint commits it
+ * all: a reopen gives exactly the counts of an engine that never failed. */
 static void test_failed_checkpoint_then_good_one(void)
 {
     const char *dir = new_dir("failed");
     char path[256], err[CTRD_ERR_LEN];
     struct engine *e;
     int64_t now = T0 + 200000;
-    if (open_engine(dir, 1, 0, &e) != 0) {
+    if (open_engine(dir, 2, 0, &e) != 0) {
         CHECK_FAIL_AT("open: %s", open_err);
         return;
     }
@@ -515,17 +738,35 @@ static void test_failed_checkpoint_then_good_one(void)
     mkdir(path, 0755); /* in the way of seq 2's counts file */
     CHECK(engine_checkpoint(e, err) != 0);
     rmdir(path);
-    CHECK_EQ_I64(checkpoint(e), 0); /* seq 3 */
+    /* Writes fail from small to large: each checkpoint gets further. */
+    static const rlim_t limits[] = {1, 40, 100, 200, 340};
+    for (size_t i = 0; i < sizeof limits / sizeof *limits; i++) {
+        char q[256];
+        snprintf(q, sizeof q, "{\"time\":%lld,\"query_id\":%zu,\"query\":"
+                 "\"try %zu\",\"ad_ids\":[5]}\n",
+                 (long long)(T0 + 1000 * (int64_t)i), 500 + i, i);
+        process(e, ENGINE_QUERIES, REC_NDJSON, q, 0, now);
+        testfs_limit_file_size(limits[i]);
+        int rc = engine_checkpoint(e, err);
+        testfs_limit_file_size(RLIM_INFINITY);
+        if (rc == 0)
+            CHECK_FAIL_AT("checkpoint under a %llu-byte limit worked",
+                          (unsigned long long)limits[i]);
+    }
+    char *live = dump(e);
+    CHECK_EQ_I64(checkpoint(e), 0);
     engine_close(e);
-    int rc = open_engine(dir, 1, 0, &e);
+    int rc = open_engine(dir, 2, 0, &e);
     if (rc != 0)
-        CHECK_FAIL_AT("reopen after a failed checkpoint: %s", open_err);
+        CHECK_FAIL_AT("reopen after failed checkpoints: %s", open_err);
     if (rc == 0) {
         char *d = dump(e);
-        CHECK_EQ_STR(d, dump_a);
+        CHECK_EQ_STR(d, live);
+        CHECK(strstr(d, "5 try 4 ") != NULL);
         free(d);
         engine_close(e);
     }
+    free(live);
     remove_tree(dir);
 }
 
@@ -795,6 +1036,9 @@ int main(void)
     RUN(test_crash_reverts_to_checkpoint);
     RUN(test_lock_and_readonly);
     RUN(test_garbage_removed);
+    RUN(test_directory_identity);
+    RUN(test_damaged_files_refused);
+    RUN(test_verification_reports_all);
     RUN(test_retention);
     RUN(test_one_vs_three_workers);
     RUN(test_reject_samples_one_vs_three);

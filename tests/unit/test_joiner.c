@@ -70,7 +70,7 @@ static int fixture_open(struct fixture *f, int64_t horizon_ms,
     *f = (struct fixture){0};
     struct joiner_config cfg = {WINDOW, timeout_ms};
     if (qs_open(tmp_dir, 1, horizon_ms, &f->qs, err) != 0 ||
-        terms_open(tmp_dir, 0, 0, &f->terms, err) != 0 ||
+        terms_open(tmp_dir, 0, &f->terms, err) != 0 ||
         joiner_create(0, f->qs, f->terms, &cfg, &f->j) != 0) {
         CHECK_FAIL_AT("fixture: %s", err);
         return -1;

@@ -3,6 +3,7 @@
  * the retention horizon, and damaged files. */
 #include "check.h"
 #include "querystore.h"
+#include "testfs.h"
 
 #include <dirent.h>
 #include <stdlib.h>
@@ -98,14 +99,18 @@ static struct qs *reload(const char *manifest, unsigned workers,
 {
     char err[CTRD_ERR_LEN], kind[16], file[64];
     long long hour;
+    unsigned long long bytes;
+    unsigned crc;
     struct qs *qs = open_qs(workers, horizon_ms);
     *rc = qs ? 0 : -1;
     for (const char *p = manifest; qs && *rc == 0 && *p;) {
-        if (sscanf(p, "%15s %lld %63s", kind, &hour, file) != 3) {
+        if (sscanf(p, "%15s %lld %63s %llu %8x", kind, &hour, file, &bytes,
+                   &crc) != 5) {
             CHECK_FAIL_AT("bad manifest line: %.40s", p);
             break;
         }
-        *rc = qs_load(qs, kind, hour, file, err);
+        struct fs_seal seal = {bytes, crc};
+        *rc = qs_load(qs, kind, hour, file, &seal, err);
         p = strchr(p, '\n');
         p = p ? p + 1 : "";
     }
@@ -477,31 +482,35 @@ static unsigned char *read_all(const char *name, size_t *len)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", tmp_dir, name);
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf = malloc(1 << 20);
-    *len = f && buf ? fread(buf, 1, 1 << 20, f) : 0;
-    if (f)
-        fclose(f);
-    return buf;
+    return testfs_read(path, len);
 }
 
 static void write_all(const char *name, const void *data, size_t len)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", tmp_dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(data, 1, len, f) != len) {
-        perror(path);
-        exit(1);
-    }
-    fclose(f);
+    testfs_write(path, data, len);
 }
 
-static int load_one(const char *kind, int64_t hour, const char *file)
+static int load_one(const char *kind, int64_t hour, const char *file,
+                    const struct fs_seal *seal)
 {
     char err[CTRD_ERR_LEN];
     struct qs *qs = open_qs(1, INT64_MIN);
-    int rc = qs ? qs_load(qs, kind, hour, file, err) : -100;
+    int rc = qs ? qs_load(qs, kind, hour, file, seal, err) : -100;
+    qs_close(qs);
+    return rc;
+}
+
+/* Loads "run" then "marks" into one store, as a manifest lists them. */
+static int load_pair(const char *run, const struct fs_seal *run_seal,
+                     const char *marks, const struct fs_seal *marks_seal)
+{
+    char err[CTRD_ERR_LEN];
+    struct qs *qs = open_qs(1, INT64_MIN);
+    int rc = qs ? qs_load(qs, "run", H0, run, run_seal, err) : -100;
+    if (rc == 0)
+        rc = qs_load(qs, "marks", H0, marks, marks_seal, err);
     qs_close(qs);
     return rc;
 }
@@ -518,9 +527,19 @@ static uint64_t get_u64(const unsigned char *p)
     return v;
 }
 
-/* Damage that leaves the file size right is still caught when it would
- * make lookups read outside the file: the sentinel entry's ad index, a
- * query's ad index. */
+/* Writes content as a sealed file of the temporary directory. */
+static struct fs_seal write_sealed(const char *name, const void *content,
+                                   size_t len)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmp_dir, name);
+    return testfs_write_sealed(path, content, len);
+}
+
+/* Every byte of a run file is covered: a flipped bit anywhere, a cut, an
+ * extra byte or another file under the name fail the load. Damage behind
+ * valid checksums (a file ctrd did not write) is caught by the layout
+ * checks where it would make lookups read outside the file. */
 static void test_damaged_runs(void)
 {
     clean_tmp_dir();
@@ -535,78 +554,125 @@ static void test_damaged_runs(void)
     char *manifest = checkpoint(qs, 1, INT64_MIN);
     qs_close(qs);
     char run[64] = "", marks[64] = "";
+    unsigned long long run_bytes, marks_bytes;
+    unsigned run_crc, marks_crc;
     if (!manifest ||
-        sscanf(manifest, "run %*d %63s\nmarks %*d %63s", run, marks) != 2) {
+        sscanf(manifest, "run %*d %63s %llu %8x\nmarks %*d %63s %llu %8x", run,
+               &run_bytes, &run_crc, marks, &marks_bytes, &marks_crc) != 6) {
         CHECK_FAIL_AT("unexpected manifest: %s", manifest ? manifest : "");
         free(manifest);
         return;
     }
     free(manifest);
-    CHECK_EQ_I64(load_one("run", H0, run), 0);
-    CHECK_EQ_I64(load_one("marks", H0, marks), 0);
+    struct fs_seal run_seal = {run_bytes, run_crc};
+    struct fs_seal marks_seal = {marks_bytes, marks_crc};
+    CHECK_EQ_I64(load_one("run", H0, run, &run_seal), 0);
+    CHECK_EQ_I64(load_pair(run, &run_seal, marks, &marks_seal), 0);
     size_t len;
     unsigned char *good = read_all(run, &len);
     unsigned char *bad = malloc(len + 8);
+    CHECK_EQ_U64(len, run_bytes);
+    size_t content = testfs_content_len(good, len);
     uint64_t n = get_u64(good + 8), n_ads = get_u64(good + 16);
     uint64_t bloom = get_u64(good + 24);
     CHECK_EQ_U64(n, 100);
     CHECK_EQ_U64(get_u64(good + 32), (uint64_t)H0);
     size_t entries = 64 + bloom + 8 * n;
-    CHECK_EQ_U64(len, entries + 16 * (n + 1) + 8 * n_ads);
+    CHECK_EQ_U64(content, entries + 16 * (n + 1) + 8 * n_ads);
+    CHECK_EQ_U64(len, content + 4 * ((content + FS_BLOCK_BYTES - 1) /
+                                     FS_BLOCK_BYTES) + FS_FOOTER_BYTES);
 
-    /* Truncations and an extra byte. */
-    static const size_t cuts[] = {0, 1, 63, 64, 100};
+    /* One bit flipped at every 7th byte (content, block CRCs, trailer),
+     * with and without the manifest's seal. */
+    unsigned missed = 0;
+    for (size_t at = 0; at < len; at += 7) {
+        memcpy(bad, good, len);
+        bad[at] ^= (unsigned char)(1u << (at % 8));
+        write_all("bad.run", bad, len);
+        struct fs_seal flipped = testfs_seal_of(bad, len);
+        missed += load_one("run", H0, "bad.run", &run_seal) != CTRD_ECORRUPT;
+        missed += load_one("run", H0, "bad.run", &flipped) != CTRD_ECORRUPT;
+    }
+    CHECK_EQ_U64(missed, 0);
+    /* Cuts and an extra byte. */
+    static const size_t cuts[] = {0, 1, 23, 24, 63, 64, 100};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         write_all("bad.run", good, cuts[i]);
-        int rc = load_one("run", H0, "bad.run");
+        int rc = load_one("run", H0, "bad.run", &run_seal);
         if (rc != CTRD_ECORRUPT)
             CHECK_FAIL_AT("run cut to %zu bytes: rc %d", cuts[i], rc);
     }
-    write_all("bad.run", good, len - 8);
-    CHECK_EQ_I64(load_one("run", H0, "bad.run"), CTRD_ECORRUPT);
     write_all("bad.run", good, len - 1);
-    CHECK_EQ_I64(load_one("run", H0, "bad.run"), CTRD_ECORRUPT);
+    CHECK_EQ_I64(load_one("run", H0, "bad.run", &run_seal), CTRD_ECORRUPT);
     memcpy(bad, good, len);
     bad[len] = 0;
     write_all("bad.run", bad, len + 1);
-    CHECK_EQ_I64(load_one("run", H0, "bad.run"), CTRD_ECORRUPT);
-    /* Header fields. */
-    memcpy(bad, good, len);
-    bad[3] ^= 1; /* magic */
-    write_all("bad.run", bad, len);
-    CHECK_EQ_I64(load_one("run", H0, "bad.run"), CTRD_ECORRUPT);
-    memcpy(bad, good, len);
-    put_u64(bad + 8, n + 1); /* n */
-    write_all("bad.run", bad, len);
-    CHECK_EQ_I64(load_one("run", H0, "bad.run"), CTRD_ECORRUPT);
-    memcpy(bad, good, len);
-    put_u64(bad + 24, bloom + 1); /* bloom size not whole blocks */
-    write_all("bad.run", bad, len);
-    CHECK_EQ_I64(load_one("run", H0, "bad.run"), CTRD_ECORRUPT);
+    CHECK_EQ_I64(load_one("run", H0, "bad.run", &run_seal), CTRD_ECORRUPT);
+    /* Another valid run under the manifest's name and seal. */
+    struct fs_seal other = write_sealed("other.run", good, content);
+    CHECK_EQ_I64(load_one("run", H0, "other.run", &other), 0);
+    CHECK_EQ_I64(load_one("run", H0, "other.run", &run_seal), 0);
+    memcpy(bad, good, content);
+    bad[content - 1] ^= 1; /* the last ad id */
+    other = write_sealed("other.run", bad, content);
+    CHECK_EQ_I64(load_one("run", H0, "other.run", &other), 0);
+    CHECK_EQ_I64(load_one("run", H0, "other.run", &run_seal), CTRD_ECORRUPT);
     /* The manifest names another hour than the file's. */
-    CHECK_EQ_I64(load_one("run", H0 + 1, run), CTRD_ECORRUPT);
+    CHECK_EQ_I64(load_one("run", H0 + 1, run, &run_seal), CTRD_ECORRUPT);
     /* A missing file. */
-    CHECK_EQ_I64(load_one("run", H0, "absent.run"), CTRD_ENOTFOUND);
+    CHECK_EQ_I64(load_one("run", H0, "absent.run", &run_seal),
+                 CTRD_ENOTFOUND);
 
-    /* Same size, damaged index: the sentinel's ad index past n_ads. */
-    memcpy(bad, good, len);
-    put_u64(bad + entries + 16 * n + 8, n_ads + 1000000);
-    write_all("bad.run", bad, len);
-    CHECK_EQ_I64(load_one("run", H0, "bad.run"), CTRD_ECORRUPT);
-    /* ... a query's ad index past the end of the ads. */
-    memcpy(bad, good, len);
-    put_u64(bad + entries + 16 * 50 + 8, UINT64_C(1) << 40);
-    write_all("bad.run", bad, len);
-    CHECK_EQ_I64(load_one("run", H0, "bad.run"), CTRD_ECORRUPT);
+    /* Layout damage behind valid checksums. */
+    struct fs_seal s;
+    memcpy(bad, good, content);
+    bad[3] ^= 1; /* magic */
+    s = write_sealed("bad.run", bad, content);
+    CHECK_EQ_I64(load_one("run", H0, "bad.run", &s), CTRD_ECORRUPT);
+    memcpy(bad, good, content);
+    put_u64(bad + 8, n + 1); /* n */
+    s = write_sealed("bad.run", bad, content);
+    CHECK_EQ_I64(load_one("run", H0, "bad.run", &s), CTRD_ECORRUPT);
+    memcpy(bad, good, content);
+    put_u64(bad + 24, bloom + 1); /* bloom size not whole blocks */
+    s = write_sealed("bad.run", bad, content);
+    CHECK_EQ_I64(load_one("run", H0, "bad.run", &s), CTRD_ECORRUPT);
+    memcpy(bad, good, content);
+    put_u64(bad + entries + 16 * n + 8, n_ads + 1000000); /* sentinel */
+    s = write_sealed("bad.run", bad, content);
+    CHECK_EQ_I64(load_one("run", H0, "bad.run", &s), CTRD_ECORRUPT);
+    memcpy(bad, good, content);
+    put_u64(bad + entries + 16 * 50 + 8, UINT64_C(1) << 40); /* a query's */
+    s = write_sealed("bad.run", bad, content);
+    CHECK_EQ_I64(load_one("run", H0, "bad.run", &s), CTRD_ECORRUPT);
     free(good);
     free(bad);
 
-    /* A marks file that is not whole pairs. */
+    /* Marks: a flipped bit, a pair cut short, a pair naming no stored
+     * query, or an ad the query did not show. */
     good = read_all(marks, &len);
-    CHECK_EQ_U64(len, 16);
-    write_all("bad.marks", good, len - 1);
-    CHECK_EQ_I64(load_one("marks", H0, "bad.marks"), CTRD_ECORRUPT);
+    CHECK_EQ_U64(len, marks_bytes);
+    memcpy(bad = malloc(len), good, len);
+    bad[3] ^= 4;
+    write_all("bad.marks", bad, len);
+    CHECK_EQ_I64(load_pair(run, &run_seal, "bad.marks", &marks_seal),
+                 CTRD_ECORRUPT);
+    uint64_t pair[2] = {7, 700};
+    CHECK(memcmp(good, pair, 16) == 0);
+    s = write_sealed("bad.marks", pair, 15);
+    CHECK_EQ_I64(load_pair(run, &run_seal, "bad.marks", &s), CTRD_ECORRUPT);
+    pair[0] = 101;
+    s = write_sealed("bad.marks", pair, 16);
+    CHECK_EQ_I64(load_pair(run, &run_seal, "bad.marks", &s), CTRD_ECORRUPT);
+    pair[0] = 7;
+    pair[1] = 799;
+    s = write_sealed("bad.marks", pair, 16);
+    CHECK_EQ_I64(load_pair(run, &run_seal, "bad.marks", &s), CTRD_ECORRUPT);
+    pair[1] = 701; /* query 7 showed ads 700 and 701 */
+    s = write_sealed("bad.marks", pair, 16);
+    CHECK_EQ_I64(load_pair(run, &run_seal, "bad.marks", &s), 0);
     free(good);
+    free(bad);
 }
 
 static void test_workers_share_runs(void)

@@ -1,8 +1,10 @@
 /* Unit tests of terms: one id per byte string (NUL bytes included), ids
- * that survive sync + reopen, reopen at an older commit point, and
- * consistent ids when several threads intern at once. */
+ * that survive sync + reopen, reopen at an older commit point, damaged
+ * files, failed syncs, and consistent ids when several threads intern at
+ * once. */
 #include "check.h"
 #include "terms.h"
+#include "testfs.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -35,11 +37,11 @@ static long long terms_file_size(void)
     return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
 
-static struct terms *open_terms(uint64_t committed, int writable)
+static struct terms *open_terms(uint64_t committed)
 {
     char err[CTRD_ERR_LEN] = "";
     struct terms *t = NULL;
-    int rc = terms_open(tmp_dir, committed, writable, &t, err);
+    int rc = terms_open(tmp_dir, committed, &t, err);
     if (rc != 0)
         CHECK_FAIL_AT("terms_open(%llu): %d %s", (unsigned long long)committed,
                       rc, err);
@@ -85,7 +87,7 @@ static const struct bytes_case cases[] = {
 static void test_intern_ids(void)
 {
     remove_terms_file();
-    struct terms *t = open_terms(0, 1);
+    struct terms *t = open_terms(0);
     if (!t)
         return;
     CHECK_EQ_U64(terms_count(t), 0);
@@ -132,17 +134,17 @@ static void test_sync_and_reopen(void)
     char buf[64];
     uint32_t len;
     remove_terms_file();
-    struct terms *t = open_terms(0, 1);
+    struct terms *t = open_terms(0);
     if (!t)
         return;
     uint64_t empty_bytes = 99;
     CHECK_EQ_I64(terms_sync(t, &empty_bytes, err), 0);
     CHECK_EQ_U64(empty_bytes, 0);
-    uint64_t file_bytes = 0;
+    uint64_t file_bytes = 8; /* the magic */
     for (unsigned i = 0; i < 3000; i++) {
         make_term(buf, &len, i);
         CHECK_EQ_U64(intern(t, buf, len), i);
-        file_bytes += 4 + len;
+        file_bytes += 8 + len;
     }
     uint64_t c1 = 0;
     CHECK_EQ_I64(terms_sync(t, &c1, err), 0);
@@ -154,7 +156,7 @@ static void test_sync_and_reopen(void)
     for (unsigned i = 3000; i < 4000; i++) {
         make_term(buf, &len, i);
         CHECK_EQ_U64(intern(t, buf, len), i);
-        file_bytes += 4 + len;
+        file_bytes += 8 + len;
     }
     uint64_t c2 = 0;
     CHECK_EQ_I64(terms_sync(t, &c2, err), 0);
@@ -162,7 +164,7 @@ static void test_sync_and_reopen(void)
     terms_close(t);
 
     /* Reopen at the newest commit: every term has its old id. */
-    t = open_terms(c2, 1);
+    t = open_terms(c2);
     if (!t)
         return;
     CHECK_EQ_U64(terms_count(t), 4000);
@@ -177,8 +179,8 @@ static void test_sync_and_reopen(void)
     }
     terms_close(t);
 
-    /* Read-only at the older commit: later terms are gone, file kept. */
-    t = open_terms(c1, 0);
+    /* At the older commit: later terms are gone, the file is kept. */
+    t = open_terms(c1);
     if (!t)
         return;
     CHECK_EQ_U64(terms_count(t), 3000);
@@ -191,20 +193,20 @@ static void test_sync_and_reopen(void)
     terms_close(t);
     CHECK_EQ_I64(terms_file_size(), (long long)c2);
 
-    /* Writable at the older commit: the file is cut there, and the ids
-     * after it are handed out again, to whatever comes next. */
-    t = open_terms(c1, 1);
+    /* The next sync after the older commit cuts the file there, and the
+     * ids after it are handed out again, to whatever comes next. */
+    t = open_terms(c1);
     if (!t)
         return;
     CHECK_EQ_U64(terms_count(t), 3000);
-    CHECK_EQ_I64(terms_file_size(), (long long)c1);
+    CHECK_EQ_I64(terms_file_size(), (long long)c2);
     CHECK_EQ_U64(intern(t, "new after crash", 15), 3000);
     uint64_t c3 = 0;
     CHECK_EQ_I64(terms_sync(t, &c3, err), 0);
-    CHECK_EQ_U64(c3, c1 + 4 + 15);
+    CHECK_EQ_U64(c3, c1 + 8 + 15);
     CHECK_EQ_I64(terms_file_size(), (long long)c3);
     terms_close(t);
-    t = open_terms(c3, 1);
+    t = open_terms(c3);
     if (!t)
         return;
     CHECK_EQ_U64(terms_count(t), 3001);
@@ -212,45 +214,147 @@ static void test_sync_and_reopen(void)
     terms_close(t);
 }
 
+static int open_rc(uint64_t committed)
+{
+    char err[CTRD_ERR_LEN];
+    struct terms *t = NULL;
+    int rc = terms_open(tmp_dir, committed, &t, err);
+    terms_close(t);
+    return rc;
+}
+
+static void terms_path(char *path, size_t len)
+{
+    snprintf(path, len, "%s/terms.dat", tmp_dir);
+}
+
 static void test_bad_commit_points(void)
 {
     char err[CTRD_ERR_LEN];
     remove_terms_file();
-    struct terms *t = open_terms(0, 1);
+    struct terms *t = open_terms(0);
     if (!t)
         return;
     intern(t, "abc", 3);
     intern(t, "defgh", 5);
     uint64_t c = 0;
     CHECK_EQ_I64(terms_sync(t, &c, err), 0);
-    CHECK_EQ_U64(c, 4 + 3 + 4 + 5);
+    CHECK_EQ_U64(c, 8 + 8 + 3 + 8 + 5);
     terms_close(t);
-    /* Beyond the file, inside a length word, inside a term: corrupt. Read-
-     * only so the file stays whole for the next row. */
-    static const uint64_t bad[] = {17, 100, 2, 5, 9, 15};
+    /* Beyond the file, inside the magic, inside a record: corrupt. */
+    static const uint64_t bad[] = {33, 100, 2, 7, 9, 15, 18, 20, 31};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        struct terms *b = NULL;
-        int rc = terms_open(tmp_dir, bad[i], 0, &b, err);
+        int rc = open_rc(bad[i]);
         if (rc != CTRD_ECORRUPT)
             CHECK_FAIL_AT("commit %llu: rc %d, want %d",
                           (unsigned long long)bad[i], rc, CTRD_ECORRUPT);
-        if (rc == 0)
-            terms_close(b);
     }
-    CHECK_EQ_I64(terms_file_size(), 16);
+    CHECK_EQ_I64(terms_file_size(), 32);
     /* The record boundaries are fine. */
-    t = open_terms(7, 0);
+    t = open_terms(19);
     if (t) {
         CHECK_EQ_U64(terms_count(t), 1);
         terms_close(t);
     }
-    /* A read-only open of a directory without terms.dat at commit 0. */
-    remove_terms_file();
-    t = open_terms(0, 0);
+    t = open_terms(8);
     if (t) {
         CHECK_EQ_U64(terms_count(t), 0);
         terms_close(t);
     }
+    /* A directory without terms.dat at commit 0; missing when named. */
+    remove_terms_file();
+    t = open_terms(0);
+    if (t) {
+        CHECK_EQ_U64(terms_count(t), 0);
+        terms_close(t);
+    }
+    CHECK_EQ_I64(open_rc(32), CTRD_ENOTFOUND);
+}
+
+/* Every committed byte is covered: a flipped bit anywhere in the committed
+ * prefix, or two records of one length swapped, fail the open; bytes past
+ * the commit point do not matter. */
+static void test_damaged_file(void)
+{
+    char err[CTRD_ERR_LEN], path[128];
+    remove_terms_file();
+    struct terms *t = open_terms(0);
+    if (!t)
+        return;
+    intern(t, "abc", 3);
+    intern(t, "xyz", 3);
+    intern(t, "running shoes", 13);
+    uint64_t c = 0;
+    CHECK_EQ_I64(terms_sync(t, &c, err), 0);
+    terms_close(t);
+    terms_path(path, sizeof path);
+    size_t len;
+    unsigned char *good = testfs_read(path, &len);
+    unsigned char *bad = malloc(len + 16);
+    CHECK_EQ_U64(len, c);
+    unsigned missed = 0;
+    for (size_t at = 0; at < len; at++) {
+        memcpy(bad, good, len);
+        bad[at] ^= (unsigned char)(0x10 >> (at % 5));
+        testfs_write(path, bad, len);
+        missed += open_rc(c) != CTRD_ECORRUPT;
+    }
+    CHECK_EQ_U64(missed, 0);
+    memcpy(bad, good, len);
+    memcpy(bad + 8, good + 8 + 11, 11); /* "xyz" first, then "abc" */
+    memcpy(bad + 8 + 11, good + 8, 11);
+    testfs_write(path, bad, len);
+    CHECK_EQ_I64(open_rc(c), CTRD_ECORRUPT);
+    memcpy(bad, good, len);
+    memcpy(bad + len, "garbage after", 13);
+    testfs_write(path, bad, len + 13);
+    CHECK_EQ_I64(open_rc(c), 0);
+    free(good);
+    free(bad);
+}
+
+/* A sync that fails part-way (the file may not grow) leaves the dictionary
+ * as it was; once writes succeed again, a sync writes it whole and a
+ * reopen finds every term at its id. */
+static void test_failed_sync(void)
+{
+    char err[CTRD_ERR_LEN], buf[64];
+    uint32_t len;
+    remove_terms_file();
+    struct terms *t = open_terms(0);
+    if (!t)
+        return;
+    for (unsigned i = 0; i < 100; i++) {
+        make_term(buf, &len, i);
+        intern(t, buf, len);
+    }
+    uint64_t c1 = 0, c2 = 0;
+    CHECK_EQ_I64(terms_sync(t, &c1, err), 0);
+    for (unsigned i = 100; i < 5000; i++) {
+        make_term(buf, &len, i);
+        intern(t, buf, len);
+    }
+    testfs_limit_file_size((rlim_t)c1 + 1000);
+    uint64_t failed = 7;
+    CHECK(terms_sync(t, &failed, err) != 0);
+    testfs_limit_file_size(RLIM_INFINITY);
+    CHECK_EQ_I64(terms_file_size(), (long long)c1 + 1000); /* a torn tail */
+    CHECK_EQ_I64(open_rc(c1), 0);
+    CHECK_EQ_I64(terms_sync(t, &c2, err), 0);
+    CHECK_EQ_I64(terms_file_size(), (long long)c2);
+    terms_close(t);
+    t = open_terms(c2);
+    if (!t)
+        return;
+    CHECK_EQ_U64(terms_count(t), 5000);
+    unsigned wrong = 0;
+    for (unsigned i = 0; i < 5000; i++) {
+        uint32_t id = UINT32_MAX;
+        make_term(buf, &len, i);
+        wrong += terms_find(t, buf, len, &id) != 0 || id != i;
+    }
+    CHECK_EQ_U64(wrong, 0);
+    terms_close(t);
 }
 
 /* A term longer than the arena block round-trips through the file. */
@@ -264,7 +368,7 @@ static void test_huge_term(void)
     for (uint32_t i = 0; i < n; i++)
         big[i] = (char)('a' + i % 26);
     remove_terms_file();
-    struct terms *t = open_terms(0, 1);
+    struct terms *t = open_terms(0);
     if (!t) {
         free(big);
         return;
@@ -274,9 +378,9 @@ static void test_huge_term(void)
     CHECK_EQ_U64(intern(t, "after", 5), 2);
     uint64_t c = 0;
     CHECK_EQ_I64(terms_sync(t, &c, err), 0);
-    CHECK_EQ_U64(c, 3 * 4 + 5 + n + 5);
+    CHECK_EQ_U64(c, 8 + 3 * 8 + 5 + n + 5);
     terms_close(t);
-    t = open_terms(c, 1);
+    t = open_terms(c);
     if (t) {
         CHECK(has_bytes(t, 1, big, n));
         CHECK(has_bytes(t, 2, "after", 5));
@@ -318,7 +422,7 @@ static void *intern_thread(void *arg)
 static void test_concurrent_intern(void)
 {
     remove_terms_file();
-    struct terms *t = open_terms(0, 1);
+    struct terms *t = open_terms(0);
     if (!t)
         return;
     struct intern_job jobs[N_THREADS];
@@ -365,7 +469,7 @@ static void test_concurrent_intern(void)
     uint64_t c = 0;
     CHECK_EQ_I64(terms_sync(t, &c, err), 0);
     terms_close(t);
-    t = open_terms(c, 0);
+    t = open_terms(c);
     if (t) {
         unsigned moved = 0;
         for (unsigned i = 0; i < N_SHARED; i++) {
@@ -387,6 +491,8 @@ int main(void)
     RUN(test_intern_ids);
     RUN(test_sync_and_reopen);
     RUN(test_bad_commit_points);
+    RUN(test_damaged_file);
+    RUN(test_failed_sync);
     RUN(test_huge_term);
     RUN(test_concurrent_intern);
     remove_terms_file();

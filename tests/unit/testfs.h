@@ -1,0 +1,93 @@
+/* testfs: file helpers for the unit tests of on-disk modules — whole files
+ * read and written by path, and sealed files (fsutil.h) written from given
+ * content, to build damaged files on purpose. A failure to do so is the
+ * test machine's, not the code's: it prints the reason and exits 1. */
+#ifndef CTRD_TESTFS_H
+#define CTRD_TESTFS_H
+
+#include "check.h"
+#include "fsutil.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+
+/* The whole file (malloc'd, the caller frees it); *len its size. */
+static inline unsigned char *testfs_read(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf = NULL;
+    long size = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 &&
+        fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)size + 1)) &&
+        fread(buf, 1, (size_t)size, f) == (size_t)size) {
+        fclose(f);
+        *len = (size_t)size;
+        return buf;
+    }
+    perror(path);
+    exit(1);
+}
+
+static inline void testfs_write(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0) {
+        perror(path);
+        exit(1);
+    }
+}
+
+/* Writes content as a sealed file; returns its seal. */
+static inline struct fs_seal testfs_write_sealed(const char *path,
+                                          const void *content, size_t len)
+{
+    char err[CTRD_ERR_LEN];
+    struct fs_writer *w = malloc(sizeof *w);
+    struct fs_seal seal = {0, 0};
+    if (!w || fs_writer_open(w, path, FS_SEALED, err) != 0) {
+        fprintf(stderr, "%s: cannot write\n", path);
+        exit(1);
+    }
+    fs_writer_put(w, content, len);
+    if (fs_writer_seal(w, &seal, err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        exit(1);
+    }
+    free(w);
+    return seal;
+}
+
+/* The seal a sealed file's own trailer gives (size, fingerprint). */
+static inline struct fs_seal testfs_seal_of(const unsigned char *file, size_t len)
+{
+    struct fs_seal seal = {len, 0};
+    if (len >= FS_FOOTER_BYTES)
+        memcpy(&seal.crc, file + len - FS_FOOTER_BYTES + FS_FOOTER_CRC, 4);
+    return seal;
+}
+
+/* The content length a sealed file's trailer gives. */
+static inline size_t testfs_content_len(const unsigned char *file, size_t len)
+{
+    uint64_t n;
+    memcpy(&n, file + len - FS_FOOTER_BYTES + FS_FOOTER_CONTENT_LEN, 8);
+    return (size_t)n;
+}
+
+/* Makes every write that would grow a file past max_bytes fail (EFBIG),
+ * as a full disk would; RLIM_INFINITY lifts the limit. */
+static inline void testfs_limit_file_size(rlim_t max_bytes)
+{
+    struct rlimit r;
+    signal(SIGXFSZ, SIG_IGN);
+    getrlimit(RLIMIT_FSIZE, &r);
+    r.rlim_cur = max_bytes;
+    if (setrlimit(RLIMIT_FSIZE, &r) != 0) {
+        perror("setrlimit");
+        exit(1);
+    }
+}
+
+#endif
