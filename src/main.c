@@ -4,6 +4,7 @@
 #include "ingest.h"
 #include "query.h"
 #include "serve.h"
+#include "verify.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -19,7 +20,9 @@ static const char usage[] =
     "  ingest   batch (re)processing of query and click log files\n"
     "  query    per-term CTR table of an ad\n"
     "  gen      deterministic synthetic query and click logs\n"
-    "  serve    the service: HTTP ingest, live join, JSON API, metrics\n";
+    "  serve    the service: HTTP ingest, live join, JSON API, metrics\n"
+    "  verify   check every checksum of a data directory, offline\n"
+    "  recover  drop a damaged write-ahead log's tail (the operator's call)\n";
 
 int main(int argc, char **argv)
 {
@@ -31,6 +34,8 @@ int main(int argc, char **argv)
         {"query", query_command},
         {"gen", gen_command},
         {"serve", serve_command},
+        {"verify", verify_command},
+        {"recover", recover_command},
     };
     if (argc < 2) {
         fputs(usage, stderr);
