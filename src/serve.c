@@ -574,10 +574,11 @@ static struct job *take_jobs(struct service *s)
     return jobs;
 }
 
+/* Stopping, and nothing queued that could still be made durable. */
 static int stopping(struct service *s)
 {
     pthread_mutex_lock(&s->mu);
-    int stop = s->stopping && !s->head;
+    int stop = s->stopping && (!s->head || s->writes_failing);
     pthread_mutex_unlock(&s->mu);
     return stop;
 }
