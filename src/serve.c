@@ -890,6 +890,12 @@ static void *ingest_main(void *arg)
         rc = checkpoint(s);
     if (rc != 0)
         fail_service(s);
+    /* Stopped while writes failed: what waits was never made durable (a
+     * restart reads followed files again from their committed positions). */
+    struct job *left = take_jobs(s);
+    for (struct job *j = left; j; j = j->next)
+        j->error = j->error ? j->error : CTRD_EWRITEFAIL;
+    answer(s, left);
     return NULL;
 }
 
