@@ -1,6 +1,7 @@
 # ctrd build. `make` builds build/ctrd; `make test` builds and runs the
 # fast test tier; `make SANITIZE=address,undefined test` does the same under
-# ASan+UBSan in build-san/; `make check` runs both (what CI runs).
+# ASan+UBSan in build-san/; `make check` runs both (what CI runs); `make
+# soak` the slow tier (kill -9 matrices).
 # `make demo` generates logs, ingests them and prints a CTR table.
 # `make fuzz` builds the libFuzzer targets (clang).
 CC ?= cc
@@ -45,6 +46,10 @@ check:
 	$(MAKE) test
 	$(MAKE) SANITIZE=address,undefined test
 
+# The soak tier (minutes, not in CI): kill -9 matrices of ingest and serve.
+soak: $(BUILD)/ctrd
+	CTRD=$(BUILD)/ctrd UNIT_DIR=$(BUILD)/tests tests/run.sh tests/soak/test_*.sh
+
 demo: $(BUILD)/ctrd
 	CTRD=$(BUILD)/ctrd scripts/demo
 
@@ -58,5 +63,5 @@ build-fuzz/%: fuzz/%.c $(LIB_SRC)
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all test check demo fuzz clean
+.PHONY: all test check soak demo fuzz clean
 -include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)

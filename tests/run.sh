@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The fast test tier: every unit-test binary, then every end-to-end script.
+# A test tier: every unit-test binary, then every end-to-end script (the
+# fast tier), or the scripts given as arguments (e.g. the soak tier).
 # Each prints "PASS name" / "FAIL name" lines; this adds them up and closes
 # with the line "N passed, N failed". A test that exits non-zero without a
 # FAIL line counts as one failure. Exit status 0 only when nothing failed.
@@ -11,7 +12,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 passed=0 failed=0
-for t in "$UNIT_DIR"/test_* "$here"/e2e/test_*.sh; do
+# The scripts to run: the arguments, else the fast tier.
+[ "$#" -gt 0 ] || set -- "$UNIT_DIR"/test_* "$here"/e2e/test_*.sh
+for t in "$@"; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
     echo "== $name"
