@@ -22,7 +22,7 @@ static void test_check_values(void)
 static void test_paths_agree(void)
 {
     unsigned char buf[300];
-    crc32c(0, buf, 0); /* builds the table, finds the hardware */
+    crc32c(0, "", 0); /* builds the table, finds the hardware */
     for (size_t i = 0; i < sizeof buf; i++)
         buf[i] = (unsigned char)(i * 131 + 7);
     unsigned bad = 0;

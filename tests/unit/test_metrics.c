@@ -437,6 +437,14 @@ static int dump_exposition(void)
                       "Request bytes waiting for the ingest thread.", NULL);
     failed |= !x;
     metric_set(x, 1048576);
+    x = metrics_gauge(m, "ctrd_writes_failing",
+                      "1 while writes fail and records are refused.", NULL);
+    failed |= !x;
+    metric_set(x, 0);
+    x = metrics_counter(m, "ctrd_write_errors_total",
+                        "Failed writes of the log or of a checkpoint.", NULL);
+    failed |= !x;
+    metric_add(x, 3);
     metrics_write(m, stdout);
     metrics_free(m);
     return failed || fflush(stdout) != 0 || ferror(stdout);
