@@ -13,9 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What the checks found, printed as they are found. */
+/* What the checks found, printed as they are found, and the log position
+ * the checkpoint names (named 0: none). */
 struct findings {
     unsigned damaged, notes;
+    int named;
+    uint64_t wal_from;
 };
 
 static void report_damage(void *ctx, const char *problem)
@@ -59,7 +62,8 @@ static void note_strays(const char *dir, const char *facts, struct findings *f)
         closedir(d);
 }
 
-/* Opens dir for checking: every damaged file reported into f. */
+/* Opens dir for checking (every damaged file reported into f) and finds
+ * the log position its checkpoint names. */
 static int open_checked(const char *dir, struct findings *f,
                         struct engine **e, char *err)
 {
@@ -69,7 +73,11 @@ static int open_checked(const char *dir, struct findings *f,
                                 .retention_ms = 25 * 3600000LL,
                                 .report = report_damage,
                                 .report_ctx = f};
-    return engine_open(&cfg, e, err);
+    uint64_t unused;
+    int rc = engine_open(&cfg, e, err);
+    if (rc == 0)
+        f->named = engine_progress_get(*e, "wal", &f->wal_from, &unused) == 0;
+    return rc;
 }
 
 static const char verify_usage[] =
@@ -151,9 +159,7 @@ int verify_command(int argc, char **argv)
         fprintf(stderr, "ctrd verify: %s\n", err);
         return 1;
     }
-    uint64_t from, unused;
-    int named = engine_progress_get(e, "wal", &from, &unused) == 0;
-    rc = wal_check(dir, named ? &from : NULL, report_log, &f, err);
+    rc = wal_check(dir, f.named ? &f.wal_from : NULL, report_log, &f, err);
     if (rc != 0 && rc != CTRD_ECORRUPT)
         fprintf(stderr, "ctrd verify: %s\n", err);
     char *facts = NULL;
@@ -190,17 +196,15 @@ int recover_command(int argc, char **argv)
         fprintf(stderr, "ctrd recover: %s\n", err);
         return 1;
     }
-    uint64_t from, unused;
-    int named = engine_progress_get(e, "wal", &from, &unused) == 0;
     if (f.damaged) {
         fprintf(stderr, "ctrd recover: %s: damage above is not in the log; "
                 "nothing changed (restore those files from a backup)\n", dir);
         rc = 1;
-    } else if (!named) {
+    } else if (!f.named) {
         printf("ctrd recover: %s: no write-ahead log; nothing to repair\n",
                dir);
         rc = 0;
-    } else if ((rc = wal_cut_at_damage(dir, from, summary, err)) != 0) {
+    } else if ((rc = wal_cut_at_damage(dir, f.wal_from, summary, err)) != 0) {
         fprintf(stderr, "ctrd recover: %s\n", err);
         rc = 1;
     } else {
