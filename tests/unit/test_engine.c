@@ -602,6 +602,31 @@ static int make_full_dir(const char *dir)
     return rc;
 }
 
+/* The byte table of engine.c's PENDING FILE: the one click waiting in
+ * make_full_dir's directory (query 99, ad 1, line 5 of its input). */
+static void test_pending_format(void)
+{
+    const char *dir = new_dir("pending");
+    if (make_full_dir(dir) != 0) {
+        CHECK_FAIL_AT("make_full_dir");
+        return;
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/pending-1.dat", dir);
+    size_t len;
+    unsigned char *file = testfs_read(path, &len);
+    CHECK_EQ_U64(testfs_content_len(file, len), 40);
+    uint64_t rec[5];
+    memcpy(rec, file, 40);
+    CHECK_EQ_U64(rec[0], 99);
+    CHECK_EQ_U64(rec[1], 1);
+    CHECK_EQ_I64((int64_t)rec[2], T0);
+    CHECK_EQ_I64((int64_t)rec[3], T0 + 200000);
+    CHECK_EQ_U64(rec[4], 5);
+    free(file);
+    remove_tree(dir);
+}
+
 static void collect_problem(void *ctx, const char *problem)
 {
     (*(int *)ctx)++;
@@ -1039,6 +1064,7 @@ int main(void)
     RUN(test_directory_identity);
     RUN(test_damaged_files_refused);
     RUN(test_verification_reports_all);
+    RUN(test_pending_format);
     RUN(test_retention);
     RUN(test_one_vs_three_workers);
     RUN(test_reject_samples_one_vs_three);

@@ -3,6 +3,7 @@
  * files, failed syncs, and consistent ids when several threads intern at
  * once. */
 #include "check.h"
+#include "crc32c.h"
 #include "terms.h"
 #include "testfs.h"
 
@@ -241,6 +242,21 @@ static void test_bad_commit_points(void)
     CHECK_EQ_I64(terms_sync(t, &c, err), 0);
     CHECK_EQ_U64(c, 8 + 8 + 3 + 8 + 5);
     terms_close(t);
+    /* The byte table of terms.h. */
+    char path[128];
+    terms_path(path, sizeof path);
+    size_t len;
+    unsigned char *file = testfs_read(path, &len);
+    uint32_t u32, head[2] = {1, 5}; /* id 1, 5 bytes */
+    CHECK(memcmp(file, "CTRDTRM1", 8) == 0);
+    memcpy(&u32, file + 8, 4);
+    CHECK_EQ_U64(u32, 3);
+    memcpy(&u32, file + 19, 4);
+    CHECK_EQ_U64(u32, 5);
+    memcpy(&u32, file + 23, 4);
+    CHECK_EQ_U64(u32, crc32c(crc32c(0, head, 8), "defgh", 5));
+    CHECK(memcmp(file + 27, "defgh", 5) == 0);
+    free(file);
     /* Beyond the file, inside the magic, inside a record: corrupt. */
     static const uint64_t bad[] = {33, 100, 2, 7, 9, 15, 18, 20, 31};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
