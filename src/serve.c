@@ -618,6 +618,8 @@ static void writes_fail(struct service *s, struct job *group)
     pthread_cond_broadcast(&s->space_cv);
     pthread_mutex_unlock(&s->mu);
     struct job **held_tail = &s->held, *refused = NULL;
+    while (*held_tail)
+        held_tail = &(*held_tail)->next;
     for (int pass = 0; pass < 2; pass++) {
         struct job *j = pass ? queued : group;
         while (j) {
