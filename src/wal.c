@@ -5,9 +5,10 @@
  * the records of it and of every later segment, checking each segment's
  * header and that each begins where the one before ends. At the first
  * record that fails its checks, the rest of its segment is searched for
- * valid records by their magic: one whose synced field lies past the bad
- * record proves that the bad one was durable (acknowledged), so it is
- * damage, not a torn tail. */
+ * valid records by their magic. The bad record was durable (acknowledged),
+ * so it is damage and not a torn tail, when it lies before the position
+ * the SYNCED FILE says was durable, or before the synced field of any
+ * valid record after it. */
 #include "wal.h"
 
 #include "crc32c.h"
@@ -28,6 +29,7 @@
 #define WAL_REC_MAGIC_VALUE UINT32_C(0x5ec0d1a7)
 #define WAL_PAYLOAD_MAX (UINT32_C(1) << 31)
 #define WAL_NAME_LEN 20 /* 16 hex digits and ".log" */
+#define WAL_SYNCED_NAME "synced"
 
 struct wal {
     char dir[FS_PATH_MAX - 32]; /* room for "/<16 hex>.log.tmp" */
@@ -36,6 +38,7 @@ struct wal {
     uint64_t seg_bytes; /* bytes in it, header included */
     uint64_t synced;    /* the log is durable up to this position */
     int unrolled;       /* a failed write left bytes after `synced` */
+    int synced_fd;      /* the SYNCED FILE */
 };
 
 /* The segments of a log directory. */
@@ -52,6 +55,9 @@ struct scan {
     uint64_t end;          /* position after the last good record */
     uint64_t end_seg;      /* index of the segment that holds `end` */
     uint64_t records;      /* good records scanned */
+    uint64_t durable;      /* what the SYNCED FILE says (0: nothing) */
+    int strict;            /* every bad record is damage (no torn tail) */
+    int synced_bad;        /* strict: the SYNCED FILE is damaged */
     uint64_t torn_bytes;   /* cut from `end` to the end of the last segment */
     char damage[CTRD_ERR_LEN];
     uint64_t damage_at;    /* position: the log is good before it */
@@ -196,6 +202,63 @@ static uint64_t count_valid(const unsigned char *p, size_t size, size_t off,
     return n;
 }
 
+/* ---- the synced file ---- */
+
+static void synced_record(unsigned char rec[WAL_SYNCED_BYTES], uint64_t pos)
+{
+    memset(rec, 0, WAL_SYNCED_BYTES);
+    memcpy(rec + WAL_SYNCED_POSITION, &pos, 8);
+    uint32_t crc = crc32c(0, rec, WAL_SYNCED_CRC);
+    memcpy(rec + WAL_SYNCED_CRC, &crc, 4);
+}
+
+/* Reads the SYNCED FILE of dir into *durable (0 when there is none). */
+static int read_synced(const char *dir, uint64_t *durable, char *err)
+{
+    char path[FS_PATH_MAX];
+    snprintf(path, sizeof path, "%s/" WAL_SYNCED_NAME, dir);
+    void *map;
+    size_t size;
+    *durable = 0;
+    int rc = fs_map_file(path, &map, &size, err);
+    if (rc == CTRD_ENOTFOUND)
+        return 0;
+    if (rc != 0)
+        return rc;
+    unsigned char want[WAL_SYNCED_BYTES];
+    uint64_t pos = 0;
+    if (size == WAL_SYNCED_BYTES)
+        memcpy(&pos, (const char *)map + WAL_SYNCED_POSITION, 8);
+    synced_record(want, pos);
+    rc = size == WAL_SYNCED_BYTES && memcmp(map, want, size) == 0
+             ? 0
+             : ctrd_fail(err, CTRD_ECORRUPT, "%s: offset 0: damaged", path);
+    fs_unmap(map, size);
+    *durable = pos;
+    return rc;
+}
+
+/* Records that the log is durable up to pos. Not synced itself: after a
+ * crash it may say less than was durable, never more. A failed write only
+ * leaves it saying less. */
+static void write_synced(int fd, uint64_t pos)
+{
+    unsigned char rec[WAL_SYNCED_BYTES];
+    synced_record(rec, pos);
+    if (pwrite(fd, rec, sizeof rec, 0) != (ssize_t)sizeof rec)
+        return;
+}
+
+static int open_synced(const char *dir, int *fd, char *err)
+{
+    char path[FS_PATH_MAX];
+    snprintf(path, sizeof path, "%s/" WAL_SYNCED_NAME, dir);
+    *fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    return *fd < 0 ? ctrd_fail(err, CTRD_EIO, "cannot open %s: %s", path,
+                               strerror(errno))
+                   : 0;
+}
+
 /* ---- scanning ---- */
 
 static int map_segment(const char *dir, uint64_t start, void **map,
@@ -274,10 +337,10 @@ static int scan_segment(const char *path, const unsigned char *p, size_t size,
             return 0;
         }
         if (k == 0) {
-            int durable = 0;
+            int durable = start + off < sc->durable;
             uint64_t valid = count_valid(p, size, off + 1, start + off,
                                          &durable);
-            if (i + 1 == sc->segs.n && !durable) {
+            if (i + 1 == sc->segs.n && !durable && !sc->strict) {
                 sc->torn_bytes = size - off;
                 break;
             }
@@ -302,15 +365,25 @@ static int scan_segment(const char *path, const unsigned char *p, size_t size,
     return 0;
 }
 
-/* Reads the log of dir from *from (NULL: none named); see struct scan. */
-static int scan_log(const char *dir, const uint64_t *from,
+/* Reads the log of dir from *from (NULL: none named); see struct scan.
+ * Strict (the operator's cut): every bad record is damage, and a damaged
+ * SYNCED FILE is not (it is rewritten). */
+static int scan_log(const char *dir, const uint64_t *from, int strict,
                     int (*fn)(void *, const struct wal_record *), void *ctx,
                     struct scan *sc, char *err)
 {
-    *sc = (struct scan){0};
+    *sc = (struct scan){.strict = strict};
     int rc = list_segments(dir, &sc->segs, err);
-    if (rc != 0)
+    if (rc == 0)
+        rc = read_synced(dir, &sc->durable, err);
+    if (rc == CTRD_ECORRUPT && !strict) {
+        ctrd_fail(sc->damage, rc, "%s", err);
+        return 0;
+    }
+    sc->synced_bad = rc == CTRD_ECORRUPT;
+    if (rc != 0 && !sc->synced_bad)
         return rc;
+    rc = 0;
     const struct segments *s = &sc->segs;
     /* Without a position the log must hold no record: read all of it. */
     uint64_t pos = from ? *from : s->n ? s->start[0] : 0;
@@ -364,6 +437,8 @@ static int scan_log(const char *dir, const uint64_t *from,
 
 /* ---- opening and appending ---- */
 
+/* Opens segment start for appending after what it holds (all of it
+ * durable from now on). */
 static int open_for_append(struct wal *w, uint64_t start, char *err)
 {
     char path[FS_PATH_MAX];
@@ -383,6 +458,7 @@ static int open_for_append(struct wal *w, uint64_t start, char *err)
     w->seg_start = start;
     w->seg_bytes = (uint64_t)st.st_size;
     w->synced = start + w->seg_bytes;
+    write_synced(w->synced_fd, w->synced);
     return 0;
 }
 
@@ -409,19 +485,21 @@ int wal_open(const char *dir, const uint64_t *from,
     struct wal *w = calloc(1, sizeof *w);
     if (!w)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-    w->fd = -1;
+    w->fd = w->synced_fd = -1;
     note[0] = '\0';
     snprintf(w->dir, sizeof w->dir, "%s/wal", dir);
     struct scan sc = {0};
     int rc = fs_mkdirs(w->dir, err);
     if (rc == 0)
-        rc = scan_log(w->dir, from, fn, ctx, &sc, err);
+        rc = scan_log(w->dir, from, 0, fn, ctx, &sc, err);
     if (rc == 0 && sc.damage[0])
         rc = ctrd_fail(err, CTRD_ECORRUPT, "%s", sc.damage);
     if (rc == 0 && sc.torn_bytes)
         rc = cut_torn_tail(w->dir, &sc, note, err);
     if (rc == 0 && sc.segs.n == 0)
         rc = create_segment(w->dir, 0, err);
+    if (rc == 0)
+        rc = open_synced(w->dir, &w->synced_fd, err);
     if (rc == 0)
         rc = open_for_append(w, sc.segs.n ? sc.segs.start[sc.end_seg] : 0,
                              err);
@@ -440,6 +518,8 @@ void wal_close(struct wal *w)
         return;
     if (w->fd >= 0)
         close(w->fd);
+    if (w->synced_fd >= 0)
+        close(w->synced_fd);
     free(w);
 }
 
@@ -516,6 +596,7 @@ int wal_sync(struct wal *w, char *err)
     if (fdatasync(w->fd) != 0)
         return write_failed(w, "sync", errno, err);
     w->synced = wal_position(w);
+    write_synced(w->synced_fd, w->synced);
     return 0;
 }
 
@@ -560,7 +641,7 @@ int wal_check(const char *dir, const uint64_t *from,
     char wal_dir[FS_PATH_MAX - 32], line[CTRD_ERR_LEN];
     snprintf(wal_dir, sizeof wal_dir, "%s/wal", dir);
     struct scan sc;
-    int rc = scan_log(wal_dir, from, NULL, NULL, &sc, err);
+    int rc = scan_log(wal_dir, from, 0, NULL, NULL, &sc, err);
     if (rc == CTRD_ENOTFOUND && !from)
         return 0; /* never served */
     if (rc == 0 && sc.damage[0]) {
@@ -584,12 +665,14 @@ int wal_cut_at_damage(const char *dir, uint64_t from, char *summary,
     snprintf(wal_dir, sizeof wal_dir, "%s/wal", dir);
     summary[0] = '\0';
     struct scan sc;
-    int rc = scan_log(wal_dir, &from, NULL, NULL, &sc, err);
-    if (rc != 0 || !sc.damage[0]) {
+    int rc = scan_log(wal_dir, &from, 1, NULL, NULL, &sc, err);
+    if (rc != 0 || (!sc.damage[0] && !sc.synced_bad)) {
         free(sc.segs.start);
         return rc == CTRD_ENOTFOUND ? 0 : rc;
     }
-    uint64_t cut = sc.damage_at > from ? sc.damage_at : from;
+    uint64_t cut = !sc.damage[0]         ? sc.end
+                   : sc.damage_at > from ? sc.damage_at
+                                         : from;
     /* Segments from the one holding the cut on go; the one holding it
      * keeps what is before the cut. */
     for (size_t i = 0; rc == 0 && i < sc.segs.n; i++) {
@@ -605,20 +688,28 @@ int wal_cut_at_damage(const char *dir, uint64_t from, char *summary,
             rc = ctrd_fail(err, CTRD_EIO, "cannot delete %s: %s", path,
                            strerror(errno));
     }
-    if (rc == 0 && cut == from) {
+    if (rc == 0 && sc.damage[0] && cut == from) {
         struct segments s;
         rc = list_segments(wal_dir, &s, err);
         if (rc == 0 && (s.n == 0 || s.start[s.n - 1] < from))
             rc = create_segment(wal_dir, from, err);
         free(s.start);
     }
+    int fd;
+    if (rc == 0 && (rc = open_synced(wal_dir, &fd, err)) == 0) {
+        write_synced(fd, cut);
+        close(fd);
+    }
     if (rc == 0)
         rc = fs_fsync_dir(wal_dir, err);
-    if (rc == 0)
+    if (rc == 0 && sc.damage[0])
         ctrd_fail(summary, 0, "dropped the log from position %" PRIu64
                   " on: %" PRIu64 " bytes, %" PRIu64 " intact records after "
                   "the damage (%s)", cut, sc.after_bytes, sc.after_records,
                   sc.damage);
+    else if (rc == 0)
+        ctrd_fail(summary, 0, "%s/" WAL_SYNCED_NAME ": damaged; rewritten "
+                  "(the log itself is intact, nothing dropped)", wal_dir);
     free(sc.segs.start);
     return rc;
 }

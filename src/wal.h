@@ -31,15 +31,22 @@
  *   48      8     synced: the position up to which the log was durable
  *                 when this record was appended
  *   56      L     payload: the request's records (NDJSON or TSV)
+ * DIR/wal/synced, the SYNCED FILE, says how far the log was durable: after
+ * every sync it is overwritten (not synced itself: after a crash it may
+ * say less than was durable, never more) with
+ *   offset  size  field
+ *   0       8     position up to which the log is durable
+ *   8       4     CRC-32C of bytes 0..7
+ *   12      4     zero
  *
  * Damage. A record that fails its checks is a torn tail — the end of an
  * append that a crash cut short, never acknowledged — when it is in the
- * last segment and no valid record after it says (by its synced field)
- * that the log was durable past it: opening cuts the tail off and says
- * so. Anything else is damage: a bad record with proof of durable records
- * after it, a bad record or header in an earlier segment, a gap between
- * segments, a missing segment or one shorter than the checkpoint's
- * position. Damage fails the open and changes nothing; only
+ * last segment and neither the SYNCED FILE nor a valid record after it (by
+ * its synced field) says that the log was durable past its start: opening
+ * cuts the tail off and says so. Anything else is damage: a bad record
+ * that was durable, a bad record or header in an earlier segment, a gap
+ * between segments, a missing segment or one shorter than the
+ * checkpoint's position, a damaged SYNCED FILE. Damage fails the open and changes nothing; only
  * wal_cut_at_damage(), the operator's decision, drops what follows it.
  *
  * Owns the open segment. One thread. */
@@ -56,6 +63,12 @@ enum wal_segment_header {
     WAL_SEG_START = 8,
     WAL_SEG_CRC = 16,
     WAL_SEG_HEADER_BYTES = 24
+};
+
+enum wal_synced_file {
+    WAL_SYNCED_POSITION = 0,
+    WAL_SYNCED_CRC = 8,
+    WAL_SYNCED_BYTES = 16
 };
 
 enum wal_record_header {
@@ -120,9 +133,10 @@ int wal_trim(struct wal *w, uint64_t keep_from, char *err);
  * *from (as wal_open) and passes each problem to report as one line:
  * 0 when there is no damage (a torn tail is reported, as a note),
  * CTRD_ECORRUPT when there is. wal_cut_at_damage() drops the log from its
- * first damage on (the rest of that segment and every later segment) and
- * says in summary what it dropped: 0 (summary empty when there was no
- * damage) or an I/O error. */
+ * first bad record on, torn or damaged (the rest of that segment and every
+ * later segment), rewrites a damaged SYNCED FILE, and says in summary what
+ * it did: 0 (summary empty when there was nothing to do) or an I/O
+ * error. */
 int wal_check(const char *dir, const uint64_t *from,
               void (*report)(void *ctx, const char *line), void *ctx,
               char *err);

@@ -289,6 +289,70 @@ static void test_damaged_record(void)
     remove_dir(dir);
 }
 
+/* The SYNCED FILE proves durability where no later record can: a bit
+ * flipped in the last record of a synced log, or in any record of a group
+ * synced at once, is damage; so is a damaged SYNCED FILE (the cut rewrites
+ * it). Without the file, such a flip reads as a torn tail. */
+static void test_synced_file(void)
+{
+    char *dir = make_dir(), path[512], synced[512], err[CTRD_ERR_LEN];
+    char summary[CTRD_ERR_LEN];
+    uint64_t start;
+    struct seen s;
+    struct wal *w = new_log(dir, &start);
+    if (!w)
+        return;
+    uint64_t at[3];
+    for (int i = 0; i < 3; i++) {
+        at[i] = wal_position(w);
+        append(w, "one group", i);
+    }
+    sync_log(w);
+    uint64_t end = wal_position(w);
+    wal_close(w);
+    segment(path, sizeof path, dir, 0);
+    snprintf(synced, sizeof synced, "%s/wal/synced", dir);
+    size_t len, synced_len;
+    unsigned char *good = testfs_read(path, &len);
+    unsigned char *hint = testfs_read(synced, &synced_len);
+    CHECK_EQ_U64(synced_len, 16);
+    uint64_t pos;
+    uint32_t crc;
+    memcpy(&pos, hint, 8);
+    memcpy(&crc, hint + 8, 4);
+    CHECK_EQ_U64(pos, end);
+    CHECK_EQ_U64(crc, crc32c(0, hint, 8));
+    unsigned char *bad = malloc(len);
+    for (int i = 0; i < 3; i++) { /* the middle and the last record */
+        if (i == 0)
+            continue;
+        memcpy(bad, good, len);
+        bad[at[i] + 60] ^= 1;
+        testfs_write(path, bad, len);
+        expect_damage(dir, &start, path);
+    }
+    /* The SYNCED FILE damaged: refused; the cut rewrites it. */
+    testfs_write(path, good, len);
+    hint[3] ^= 1;
+    testfs_write(synced, hint, synced_len);
+    expect_damage(dir, &start, path);
+    CHECK_EQ_I64(wal_cut_at_damage(dir, start, summary, err), 0);
+    CHECK(strstr(summary, "synced") != NULL);
+    CHECK_EQ_I64(open_log(dir, &start, &s, &w), 0);
+    CHECK_EQ_I64(s.n, 3);
+    wal_close(w);
+    /* Without the file, a flipped last record is a torn tail. */
+    testfs_write(path, bad, len);
+    unlink(synced);
+    CHECK_EQ_I64(open_log(dir, &start, &s, &w), 0);
+    CHECK_EQ_I64(s.n, 2);
+    wal_close(w);
+    free(good);
+    free(bad);
+    free(hint);
+    remove_dir(dir);
+}
+
 /* Segments: a damaged byte in an old one, its header, a deleted one in the
  * middle or at the head, one cut short. */
 static void test_damaged_segments(void)
@@ -428,6 +492,7 @@ int main(void)
     RUN(test_format);
     RUN(test_torn_tails_are_cut);
     RUN(test_damaged_record);
+    RUN(test_synced_file);
     RUN(test_damaged_segments);
     RUN(test_failed_append_rolls_back);
     RUN(test_trim_keeps_what_a_checkpoint_needs);
