@@ -59,6 +59,7 @@ struct scan {
     int strict;            /* every bad record is damage (no torn tail) */
     int synced_bad;        /* strict: the SYNCED FILE is damaged */
     uint64_t torn_bytes;   /* cut from `end` to the end of the last segment */
+    int torn_durable;      /* the SYNCED FILE says it was durable */
     char damage[CTRD_ERR_LEN];
     uint64_t damage_at;    /* position: the log is good before it */
     uint64_t after_records, after_bytes; /* valid records, bytes from there */
@@ -173,6 +174,19 @@ static size_t record_at(const unsigned char *p, size_t size, size_t off,
     memcpy(&r->source_offset, h + WAL_REC_OFFSET, 8);
     memcpy(synced, h + WAL_REC_SYNCED, 8);
     return WAL_REC_HEADER_BYTES + len;
+}
+
+/* Whether the record at p[off..size) ends past the end of the file: its
+ * header cut, or a payload longer than what follows it. */
+static int cut_short(const unsigned char *p, size_t size, size_t off)
+{
+    uint32_t magic, len;
+    if (size - off < WAL_REC_HEADER_BYTES)
+        return 1;
+    memcpy(&magic, p + off + WAL_REC_MAGIC, 4);
+    memcpy(&len, p + off + WAL_REC_LEN, 4);
+    return magic == WAL_REC_MAGIC_VALUE && len < WAL_PAYLOAD_MAX &&
+           len > size - off - WAL_REC_HEADER_BYTES;
 }
 
 /* Counts the valid records of p[off..size), found by their magic; sets
@@ -337,11 +351,13 @@ static int scan_segment(const char *path, const unsigned char *p, size_t size,
             return 0;
         }
         if (k == 0) {
-            int durable = start + off < sc->durable;
+            int synced_past = start + off < sc->durable, durable = synced_past;
             uint64_t valid = count_valid(p, size, off + 1, start + off,
                                          &durable);
-            if (i + 1 == sc->segs.n && !durable && !sc->strict) {
+            if (i + 1 == sc->segs.n && !sc->strict &&
+                (valid ? !durable : !synced_past || cut_short(p, size, off))) {
                 sc->torn_bytes = size - off;
+                sc->torn_durable = synced_past;
                 break;
             }
             note_damage(sc, start + off, path, off,
@@ -473,8 +489,12 @@ static int cut_torn_tail(const char *dir, const struct scan *sc, char *note,
         return ctrd_fail(err, CTRD_EIO, "cannot cut the torn tail of %s: %s",
                          path, strerror(errno));
     ctrd_fail(note, 0, "%s: cut a torn tail of %" PRIu64 " bytes at offset "
-              "%" PRIu64 " (an append a crash interrupted, never "
-              "acknowledged)", path, sc->torn_bytes, sc->end - start);
+              "%" PRIu64 " (%s)", path, sc->torn_bytes, sc->end - start,
+              sc->torn_durable ? "WARNING: a record cut short that the log's "
+                                 "synced file says was durable: the disk lost "
+                                 "acknowledged records"
+                               : "an append a crash interrupted, never "
+                                 "acknowledged");
     return 0;
 }
 

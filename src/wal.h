@@ -39,14 +39,19 @@
  *   8       4     CRC-32C of bytes 0..7
  *   12      4     zero
  *
- * Damage. A record that fails its checks is a torn tail — the end of an
- * append that a crash cut short, never acknowledged — when it is in the
- * last segment and neither the SYNCED FILE nor a valid record after it (by
- * its synced field) says that the log was durable past its start: opening
- * cuts the tail off and says so. Anything else is damage: a bad record
- * that was durable, a bad record or header in an earlier segment, a gap
- * between segments, a missing segment or one shorter than the
- * checkpoint's position, a damaged SYNCED FILE. Damage fails the open and changes nothing; only
+ * Damage. A record that fails its checks in the last segment is a torn
+ * tail — the end of an append that a crash interrupted — which opening
+ * cuts off and reports, when
+ *  - valid records follow it, but none says by its synced field (nor the
+ *    SYNCED FILE) that the log was durable past its start: a power loss
+ *    wrote parts of an unsynced group;
+ *  - nothing valid follows it, and it is cut short (the file ends inside
+ *    it), or the SYNCED FILE does not say it was durable.
+ * (A record cut short that was durable is still cut, as SPEC §3 says, but
+ * the report warns that acknowledged records were lost.) Anything else is
+ * damage: a whole bad record that was durable, a bad record or header in
+ * an earlier segment, a gap between segments, a missing segment or one
+ * shorter than the checkpoint's position, a damaged SYNCED FILE. Damage fails the open and changes nothing; only
  * wal_cut_at_damage(), the operator's decision, drops what follows it.
  *
  * Owns the open segment. One thread. */

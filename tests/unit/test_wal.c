@@ -331,6 +331,15 @@ static void test_synced_file(void)
         testfs_write(path, bad, len);
         expect_damage(dir, &start, path);
     }
+    /* The last record cut short: a torn tail even though it was durable
+     * (SPEC §3), cut with a warning that acknowledged records were lost. */
+    testfs_write(path, good, len - 3);
+    char note[CTRD_ERR_LEN];
+    s = (struct seen){0};
+    CHECK_EQ_I64(wal_open(dir, &start, collect, &s, note, &w, err), 0);
+    CHECK_EQ_I64(s.n, 2);
+    CHECK(strstr(note, "WARNING") != NULL);
+    wal_close(w);
     /* The SYNCED FILE damaged: refused; the cut rewrites it. */
     testfs_write(path, good, len);
     hint[3] ^= 1;
