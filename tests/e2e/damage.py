@@ -23,7 +23,8 @@ standard library only; no ctrd code.
       it), DROP (bytes from OFF to the end), SEG (the segment's name).
       CASE: flip2 (a bit of record 2's payload), flip10 (a bit of record
       10's header), len10 (record 10's length field + 1), zero4k (4 KiB
-      of zeros in the middle of the segment), delete (the segment). Torn
+      of zeros in the middle of the segment), delete (the segment), rmdir
+      (the directory wal/). Torn
       tails, where TORN is the bytes to cut and OFF where they begin: cut
       (the last record cut short), zeros (4 KiB of zeros after the last
       record). Records count from 1.
@@ -179,8 +180,11 @@ def cmd_wal_damage(args):
     with open(path, "rb") as f:
         data = bytearray(f.read())
     case, n = args.case, len(recs)
-    if case == "delete":
-        os.unlink(path)
+    if case in ("delete", "rmdir"):
+        if case == "delete":
+            os.unlink(path)
+        else:
+            shutil.rmtree(os.path.dirname(path))
         print("KEPT=0 OFF=0 POS=%d INTACT=0 DROP=0 SEG=%s"
               % (m["position"], seg))
         return 0

@@ -4,12 +4,13 @@
 # disk; it is never "recovered" into different counts.
 #  1. A served directory (kill -9 after 25 acknowledged POSTs): a bit
 #     flipped in log record 2, in record 10's header, record 10's length
-#     changed, 4 KiB zeroed amid the log, the segment deleted. A restart
-#     and `ctrd verify` refuse, naming the segment and the record's offset,
-#     and change nothing; `ctrd recover --truncate-wal-at-damage` drops
-#     exactly the damaged record and all after it, and says so; the
-#     restarted service then serves the reference's counts of the requests
-#     before the damaged record.
+#     changed, 4 KiB zeroed amid the log, the segment deleted, the wal/
+#     directory deleted. A restart and `ctrd verify` refuse, naming the
+#     segment and the record's offset (or the missing position), and change
+#     nothing; `ctrd recover --truncate-wal-at-damage` drops exactly the
+#     damaged record and all after it, and says so; the restarted service
+#     then serves the reference's counts of the requests before the
+#     damaged record.
 #  2. Torn tails (the last record cut short; zeros after it): verify notes
 #     them, the restart cuts them, says so, and serves every record before
 #     them.
@@ -37,12 +38,18 @@ REFUSE_S=30 # bound of a command expected to refuse at once
 damage() { python3 "$E2E_DIR/damage.py" "$@"; }
 
 # run NAME ARGS...: ctrd ARGS, stdout in $TMP/NAME.out, stderr in
-# $TMP/NAME.err, its status in RC.
+# $TMP/NAME.err, its status in RC. Memory errors and undefined behaviour
+# (sanitizer builds) are problems.
 run() {
     local name="$1"
     shift
     CTRD_TIMEOUT="$REFUSE_S" ctrd "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
     RC=$?
+    sanitizer_clean "$name"
+}
+sanitizer_clean() {
+    ! grep -qE "Sanitizer|runtime error:" "$TMP/$1.err" ||
+        problem "$1: $(grep -m1 -E "Sanitizer|runtime error:" "$TMP/$1.err")"
 }
 
 # serve_once NAME DIR: `ctrd serve` on DIR and any free port, expected to
@@ -62,6 +69,7 @@ serve_once() {
     done
     wait "$pid" 2>/dev/null
     RC=$?
+    sanitizer_clean "$name"
 }
 
 # The problems of the current case, reported in one FAIL line by verdict.
@@ -234,7 +242,7 @@ wal_damage() {
     eval "$env"
     fingerprint "$d" "$TMP/before.fp"
     # where the damage is, as every refusal must say
-    if [ "$c" = delete ]; then
+    if [ "$c" = delete ] || [ "$c" = rmdir ]; then
         at=("$d/wal: the log from position $POS" "missing")
     else
         at=("$d/wal/$SEG: offset $OFF:")
@@ -253,7 +261,7 @@ wal_damage() {
     grep -qF "dropped the log from position $POS on: $DROP bytes, $INTACT intact records" \
         "$TMP/recover.out" ||
         problem "recover: $(cat "$TMP/recover.out" "$TMP/recover.err" | head -c 400)"
-    if [ "$c" != delete ] && ! head -c "$OFF" "$SV/wal/$SEG" | cmp -s - "$d/wal/$SEG"; then
+    if [ "$OFF" != 0 ] && ! head -c "$OFF" "$SV/wal/$SEG" | cmp -s - "$d/wal/$SEG"; then
         problem "recover: the segment is not its first $OFF bytes"
     fi
     run verify_repaired verify --data "$d"
@@ -265,7 +273,7 @@ wal_damage() {
     served_counts "damage_wal_${c}" "$d" "$KEPT"
     rm -rf "$d"
 }
-for c in flip2 flip10 len10 zero4k delete; do
+for c in flip2 flip10 len10 zero4k delete rmdir; do
     wal_damage "$c"
 done
 
