@@ -61,7 +61,7 @@ serve_once() {
     pid=$!
     bg_track "$pid"
     while ! exited "$pid"; do
-        if grep -q "ctrd serve: ready" "$TMP/$name.err" || [ "$(date +%s)" -ge "$deadline" ]; then
+        if grep -qs "ctrd serve: ready" "$TMP/$name.err" || [ "$(date +%s)" -ge "$deadline" ]; then
             kill -9 "$pid"
             break
         fi
