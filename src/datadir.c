@@ -20,8 +20,19 @@
 int datadir_lock(const char *dir, int create, int *fd, char *err)
 {
     char path[FS_PATH_MAX];
+    snprintf(path, sizeof path, "%s/" DATADIR_MANIFEST, dir);
+    int ours = access(path, F_OK) == 0;
     snprintf(path, sizeof path, "%s/LOCK", dir);
-    *fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+    *fd = open(path, O_RDWR | O_CLOEXEC, 0644);
+    if (*fd < 0 && errno == ENOENT && create) {
+        /* No LOCK is left in a directory that is not ctrd's, or lost its
+         * MANIFEST: it is refused with nothing created. (A new directory
+         * gets its LOCK, then its MANIFEST, before anything else.) */
+        int rc = ours ? 0 : datadir_check_new(dir, err);
+        if (rc != 0)
+            return rc;
+        *fd = open(path, O_RDWR | O_CLOEXEC | O_CREAT, 0644);
+    }
     if (*fd < 0 && errno == ENOENT && !create && access(dir, F_OK) == 0)
         return 0;
     if (*fd < 0 && errno == ENOENT)

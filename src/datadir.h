@@ -29,7 +29,9 @@
 /* Takes the directory's lock file for this process: *fd to close to
  * release it; CTRD_EBUSY when another process holds it, CTRD_ENOTFOUND
  * when the directory is missing. A missing lock file is created when
- * create is set; else nobody holds it and *fd is -1. */
+ * create is set, but only in a directory that has a MANIFEST or that
+ * datadir_check_new() accepts (else its error, nothing created); without
+ * create nobody holds it and *fd is -1. */
 int datadir_lock(const char *dir, int create, int *fd, char *err);
 
 /* Reads DIR/MANIFEST into a malloc'd, NUL-terminated buffer (the caller

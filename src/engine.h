@@ -45,7 +45,8 @@
 struct engine_config {
     const char *data_dir;
     unsigned n_workers;       /* 0: one per core */
-    int readonly;             /* counts and terms only, no lock, no writes */
+    int readonly;             /* loads counts and terms only (checks the
+                                 other files), no lock, no writes */
     int64_t join_window_ms;   /* SPEC §2, default 24 h */
     int64_t click_timeout_ms; /* default 10 min */
     int64_t retention_ms;     /* queries kept for joins; >= join window */

@@ -1121,15 +1121,17 @@ int serve_command(int argc, char **argv)
                                       gauge_streams, s.sse)))
         rc = ctrd_fail(s.err, CTRD_ENOMEM, "out of memory");
     if (rc == 0) {
+        /* Said before the ingest thread starts: an error of its recovery
+         * (a damaged log) is then the last line. */
+        fprintf(stderr, "ctrd serve: listening on %s (port %d), data in %s%s\n",
+                o.http.listen, http_server_port(s.http), o.engine.data_dir,
+                o.auth ? "" : "; no --auth: every client that can reach "
+                              "this address may read and write");
         api_attach(s.api, s.http, s.sse);
         started = pthread_create(&ingest, NULL, ingest_main, &s) == 0;
         rc = started ? 0 : ctrd_fail(s.err, CTRD_EIO, "cannot start thread");
     }
     if (rc == 0) {
-        fprintf(stderr, "ctrd serve: listening on %s (port %d), data in %s%s\n",
-                o.http.listen, http_server_port(s.http), o.engine.data_dir,
-                o.auth ? "" : "; no --auth: every client that can reach "
-                              "this address may read and write");
         signal_target = s.http;
         struct sigaction sa = {.sa_handler = on_signal};
         sigaction(SIGTERM, &sa, NULL);

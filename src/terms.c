@@ -236,9 +236,10 @@ static int load_file(struct terms *t, uint64_t committed_bytes, char *err)
         return rc;
     const char *p = map, *what = NULL;
     uint64_t off = 0;
-    if (len < committed_bytes)
-        what = "shorter than the bytes the MANIFEST names";
-    else if (committed_bytes > 0 &&
+    if (len < committed_bytes) {
+        what = "the file ends here, short of the bytes the MANIFEST names";
+        off = len;
+    } else if (committed_bytes > 0 &&
              (committed_bytes < TERMS_HEADER_BYTES ||
               memcmp(p, TERMS_MAGIC, TERMS_HEADER_BYTES) != 0))
         what = "not a term dictionary";

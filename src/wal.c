@@ -390,6 +390,8 @@ static int scan_log(const char *dir, const uint64_t *from, int strict,
 {
     *sc = (struct scan){.strict = strict};
     int rc = list_segments(dir, &sc->segs, err);
+    if (rc == CTRD_ENOTFOUND && from)
+        rc = 0; /* no log directory: the position named is missing */
     if (rc == 0)
         rc = read_synced(dir, &sc->durable, err);
     if (rc == CTRD_ECORRUPT && !strict) {
@@ -509,7 +511,9 @@ int wal_open(const char *dir, const uint64_t *from,
     note[0] = '\0';
     snprintf(w->dir, sizeof w->dir, "%s/wal", dir);
     struct scan sc = {0};
-    int rc = fs_mkdirs(w->dir, err);
+    /* Only a log no checkpoint names yet is created: a missing one that a
+     * checkpoint names is damage, refused with nothing created. */
+    int rc = from ? 0 : fs_mkdirs(w->dir, err);
     if (rc == 0)
         rc = scan_log(w->dir, from, 0, fn, ctx, &sc, err);
     if (rc == 0 && sc.damage[0])
@@ -709,8 +713,10 @@ int wal_cut_at_damage(const char *dir, uint64_t from, char *summary,
                            strerror(errno));
     }
     if (rc == 0 && sc.damage[0] && cut == from) {
-        struct segments s;
-        rc = list_segments(wal_dir, &s, err);
+        struct segments s = {0};
+        rc = fs_mkdirs(wal_dir, err);
+        if (rc == 0)
+            rc = list_segments(wal_dir, &s, err);
         if (rc == 0 && (s.n == 0 || s.start[s.n - 1] < from))
             rc = create_segment(wal_dir, from, err);
         free(s.start);
