@@ -155,7 +155,9 @@ int verify_command(int argc, char **argv)
     char err[CTRD_ERR_LEN];
     struct findings f = {0};
     struct engine *e = NULL;
-    if (open_checked(dir, &f, &e, err) != 0) {
+    if ((rc = open_checked(dir, &f, &e, err)) != 0) {
+        if (rc == CTRD_ECORRUPT) /* the MANIFEST: nothing more to check */
+            report_damage(&f, err);
         fprintf(stderr, "ctrd verify: %s\n", err);
         return 1;
     }
@@ -176,9 +178,10 @@ int verify_command(int argc, char **argv)
     else if (rc == 0)
         printf("ctrd verify: %s: clean (%" PRIu64 " queries in %" PRIu64
                " runs, %" PRIu64 " clicked pairs, %" PRIu64 " terms, %"
-               PRIu64 " count buckets, and the log after them); %u note%s\n",
+               PRIu64 " count buckets%s); %u note%s\n",
                dir, z.qs_queries_on_disk, z.qs_runs, z.clicked_pairs, z.terms,
-               z.count_buckets, f.notes, f.notes == 1 ? "" : "s");
+               z.count_buckets, f.named ? ", the write-ahead log" : "",
+               f.notes, f.notes == 1 ? "" : "s");
     return f.damaged || rc != 0 ? 1 : 0;
 }
 
