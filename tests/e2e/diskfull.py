@@ -33,6 +33,14 @@ follow_sse.py's metrics and count checks. Python 3 standard library only.
       GET /v1/ads/{id}/terms of every ad of REF (and of OTHER: ads REF
       has no counts for must have none) equals REF's per-term totals,
       retried until SECONDS.
+  diskfull.py state-files DIR OUT.json
+      records the checkpoint files in data directory DIR (name and size)
+      and which of them its MANIFEST names.
+  diskfull.py leftovers DIR AT.json
+      after a checkpoint succeeded: every checkpoint file AT.json saw
+      (while writes failed) was named by the MANIFEST then or is named by
+      the MANIFEST now; anything else was left by a failed checkpoint and
+      held its disk space while the disk was full.
   diskfull.py acked OUT.json RESULT.json...
       writes the requests answered 200 of the RESULTs as one result.
   diskfull.py other-ids IN.ndjson OUT.ndjson
@@ -47,6 +55,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import sys
 import time
 
@@ -58,6 +67,10 @@ import follow_sse as fs  # noqa: E402  (tests/e2e/follow_sse.py)
 import serve_client as sc  # noqa: E402  (tests/e2e/serve_client.py)
 
 POLL_S = 0.05
+# datadir.h: the files a checkpoint writes
+STATE_FILE = re.compile(r"MANIFEST\.tmp|(counts|pending)-[0-9]+\.dat|"
+                        r"q[0-9]+-[0-9]+-[0-9]+\.run|m[0-9]+-[0-9]+-[0-9]+"
+                        r"\.marks")
 RETRY_FIRST_S = 1.0  # SPEC-level promise of serve.c: 1 s, doubling to 16 s
 SLACK_EARLY_S = 0.15  # a retry may be seen this much before its time
 SLACK_LATE_S = 4.0  # ... and this much after it (a busy box, sanitizers)
@@ -292,6 +305,42 @@ def cmd_counts(args):
     return 0
 
 
+def named(data_dir):
+    """The checkpoint files DIR/MANIFEST names."""
+    with open(os.path.join(data_dir, "MANIFEST"), encoding="utf-8") as f:
+        return {w for w in f.read().split() if STATE_FILE.fullmatch(w)}
+
+
+def state_files(data_dir):
+    return {n: os.path.getsize(os.path.join(data_dir, n))
+            for n in os.listdir(data_dir) if STATE_FILE.fullmatch(n)}
+
+
+def cmd_state_files(args):
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump({"files": state_files(args.dir),
+                   "named": sorted(named(args.dir))}, f)
+    return 0
+
+
+def cmd_leftovers(args):
+    with open(args.at, encoding="utf-8") as f:
+        at = json.load(f)
+    now = named(args.dir)
+    left = {n: size for n, size in at["files"].items()
+            if n not in at["named"] and n not in now}
+    if left:
+        print("leftovers: %d files of failed checkpoints (%d bytes) were on "
+              "the full disk: %s" % (len(left), sum(left.values()),
+                                     ", ".join("%s (%d bytes)" % kv
+                                               for kv in sorted(
+                                                   left.items()))))
+        return 1
+    print("leftovers: none of the %d checkpoint files seen while writes "
+          "failed was a failed checkpoint's" % len(at["files"]))
+    return 0
+
+
 def cmd_acked(args):
     recs = []
     for path in args.results:
@@ -350,6 +399,14 @@ def main():
     s.add_argument("seconds", type=float)
     s.add_argument("--ads-of")
     s.set_defaults(fn=cmd_counts)
+    s = sub.add_parser("state-files")
+    s.add_argument("dir")
+    s.add_argument("out")
+    s.set_defaults(fn=cmd_state_files)
+    s = sub.add_parser("leftovers")
+    s.add_argument("dir")
+    s.add_argument("at")
+    s.set_defaults(fn=cmd_leftovers)
     s = sub.add_parser("acked")
     s.add_argument("out")
     s.add_argument("results", nargs="+")
