@@ -20,7 +20,9 @@
 #    after are counted once writes succeed again, exactly once.
 # 3. SIGTERM while writes fail (followed lines held and queued): exits 0 in
 #    bounded time; a restart with space reads those lines, once.
-# 4. `ctrd ingest` on a full disk: exit 1, one line naming the write that
+# 4. The write that fails is a checkpoint's rather than the log's: the
+#    same refusal, reads and resumption.
+# 5. `ctrd ingest` on a full disk: exit 1, one line naming the write that
 #    failed, the directory still verifies; rerun with space: it resumes
 #    and ends exact.
 # Needs root (mount); else it prints SKIP and exits 0. Every wait is
@@ -242,10 +244,38 @@ if [ -n "${refused_at:-}" ] && start_server df_c "$D" "${SERVE_ARGS[@]}"; then
         echo "query --all: $(head -2 "$TMP/query.err")"
     check diskfull_serve_query_all compare totals "$TMP/ref-all.json" "$TMP/all-serve.json"
 fi
-echo "serve scenarios took $(($(now_ms) - start)) ms"
 rm -rf "$D"
 
-# 4. Batch ingest on a full disk: every chunk a file, a checkpoint after
+# 4. A checkpoint's write fails (checkpoints after every 32 KiB of log: a
+# checkpoint, which rewrites the counts, needs more room than any append
+# to the log): answered requests stay counted, the next are refused, and
+# it resumes as above.
+K="$MNT/ckpt"
+if start_server df_k "$K" --checkpoint-every 32K; then
+    fill_leaving 400
+    checks post "$SRV_URL" "$TMP/k1.json" diskfull_ckpt --until-refused 1 \
+        --acked-queries "$TMP/k-acked-q.ndjson" --acked-clicks "$TMP/k-acked-c.ndjson" \
+        --rest "$TMP/k-rest" "${PAIRS[@]}" >"$TMP/k1.out"
+    grep -v '^refused_at' "$TMP/k1.out"
+    line=$(grep -m1 "refusing records" "$TMP/df_k.log")
+    echo "$line"
+    if grep -qF "cannot write $K/" <<<"$line"; then pass diskfull_ckpt_failed; else
+        fail diskfull_ckpt_failed "not a checkpoint's write: $line"; fi
+    reference --queries "$TMP/k-acked-q.ndjson" --clicks "$TMP/k-acked-c.ndjson" \
+        --out-json "$TMP/ref-k1.json"
+    check diskfull_ckpt_reads_while_full helper counts "$SRV_URL" "$TMP/ref-k1.json" 0 \
+        --ads-of "$TMP/ref-http.json"
+    free_space
+    check diskfull_ckpt_resumes helper wait-metric "$SRV_URL" ctrd_writes_failing 0 "$RESUME_S"
+    mapfile -t REST <"$TMP/k-rest"
+    checks post "$SRV_URL" "$TMP/k2.json" diskfull_ckpt_repost_refused "${REST[@]}"
+    check diskfull_ckpt_exact_after_resume helper counts "$SRV_URL" "$TMP/ref-http.json" 0
+    stop_server diskfull_ckpt_exit0
+fi
+echo "serve scenarios took $(($(now_ms) - start)) ms"
+rm -rf "$K"
+
+# 5. Batch ingest on a full disk: every chunk a file, a checkpoint after
 # each, so that some are committed before the disk fills.
 B="$MNT/batch"
 INGEST=(ingest --data "$B" --checkpoint-every 1 --queries "${HQ[@]}" --clicks "${HC[@]}")
