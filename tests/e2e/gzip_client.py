@@ -20,9 +20,10 @@ checks. Python 3 standard library only.
       its trailer, in its header, a valid member followed by a cut one,
       a wrong CRC-32, a wrong length, an empty body. Prints PASS/FAIL
       lines.
-  gzip_client.py bombs URL N [--rounds R] [--healthz-max-ms MS]
-          [--name NAME]
-      R rounds (default 1) of N concurrent POSTs of a gzip bomb: at most
+  gzip_client.py bombs URL N [--rounds R | --for-seconds S]
+          [--healthz-max-ms MS] [--name NAME]
+      R rounds (default 1; or rounds until S seconds passed) of N
+      concurrent POSTs of a gzip bomb: at most
       127 KiB of gzip that inflates to about 130 MB (two valid query records and
       empty lines between them), past any --max-body up to 64 MiB. Meanwhile
       GET /healthz is polled on its own connection. Every bomb must be
@@ -235,7 +236,10 @@ def cmd_bombs(args):
     poller.start()
     time.sleep(0.05)
     start = time.monotonic()
-    for _ in range(args.rounds):
+    rounds = 0
+    while (rounds < args.rounds if args.for_seconds is None
+           else time.monotonic() - start < args.for_seconds):
+        rounds += 1
         barrier = threading.Barrier(args.n)
         threads = [threading.Thread(target=post_bomb, args=(barrier,))
                    for _ in range(args.n)]
@@ -248,11 +252,11 @@ def cmd_bombs(args):
     poller.join()
     lat = sorted(latencies)
     print("%d rounds of %d concurrent bombs in %.2f s, answers %r"
-          % (args.rounds, args.n, took, statuses))
+          % (rounds, args.n, took, statuses))
     print("GET /healthz meanwhile: %d requests, p50 %.2f ms, p99 %.2f ms, "
           "max %.2f ms" % (len(lat), percentile(lat, 50),
                            percentile(lat, 99), lat[-1] if lat else 0))
-    ck("all_413", statuses == {413: args.n * args.rounds},
+    ck("all_413", statuses == {413: args.n * rounds},
        "answers %r" % statuses)
     ck("healthz_200", lat and not health_bad,
        "%d of %d /healthz answers failed: %r" % (len(health_bad), len(lat),
@@ -289,6 +293,7 @@ def main():
     s.add_argument("url")
     s.add_argument("n", type=int)
     s.add_argument("--rounds", type=int, default=1)
+    s.add_argument("--for-seconds", type=float)
     s.add_argument("--healthz-max-ms", type=int)
     s.add_argument("--name", default="gzip_bombs")
     s.set_defaults(fn=cmd_bombs)
