@@ -12,7 +12,8 @@
 #    ballast goes: ingest resumes without a restart, every refused body is
 #    POSTed again, and the counts equal the reference over everything
 #    exactly (and so do the answers' counters); everything once more
-#    changes nothing; kill -9, `ctrd verify`, restart: the same counts.
+#    changes nothing; kill -9, `ctrd verify`, restart on a disk full
+#    again: the same counts.
 #    The retries that failed left no files behind (else each would hold
 #    the space that came back, and space freed bit by bit would never let
 #    a retry succeed).
@@ -195,10 +196,12 @@ if start_server df_a "$D" "${SERVE_ARGS[@]}"; then
         "$TMP/snap3.json"
     check diskfull_repost_all_exact helper counts "$SRV_URL" "$TMP/ref2.json" 0
 
-    # kill -9: the directory verifies, a restart counts the same.
+    # kill -9: the directory verifies; a restart on a disk full again
+    # recovers (writing nothing) and counts the same.
     kill -9 "$SRV_PID"
     wait_exit "$SRV_PID"
     check diskfull_verify_after_kill9 ctrd verify --data "$D"
+    fill_up
 fi
 if [ -n "${refused_at:-}" ] && start_server df_b "$D" "${SERVE_ARGS[@]}"; then
     check diskfull_kill9_restart_exact helper counts "$SRV_URL" "$TMP/ref2.json" 0
@@ -208,7 +211,6 @@ if [ -n "${refused_at:-}" ] && start_server df_b "$D" "${SERVE_ARGS[@]}"; then
 
     # 2. Followed lines while full: part 3's write fails (held), part 4
     # is read meanwhile (queued); both count once writes succeed.
-    fill_up
     follow 3
     check diskfull_follow_write_fails helper wait-metric "$SRV_URL" ctrd_writes_failing 1 \
         "$COUNTS_S"
