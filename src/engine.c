@@ -662,6 +662,33 @@ static int write_counts(struct engine *e, char *err)
     return rc;
 }
 
+/* After a failed checkpoint: deletes the files it wrote that the engine
+ * does not keep (a run or snapshot cut short, runs never adopted, ...).
+ * Left until a checkpoint succeeds, they would hold their disk space: on
+ * a full disk each failed retry would take the space that came back, and
+ * space freed bit by bit would never let one succeed. Kept: what the
+ * committed MANIFEST names, the runs and marks the store holds now, and
+ * the counts snapshot the next checkpoint names again when the counts do
+ * not change. Best effort: on any failure here, nothing is deleted. */
+static void drop_unfinished(struct engine *e)
+{
+    char *committed = NULL, *keep = NULL, ignored[CTRD_ERR_LEN];
+    size_t len, keep_len;
+    if (datadir_read_manifest(e->dir, &committed, &len, ignored) != 0)
+        return;
+    FILE *m = open_memstream(&keep, &keep_len);
+    if (m) {
+        fputs(committed, m);
+        qs_print_files(e->qs, m);
+        if (e->counts_file[0])
+            print_file(m, "counts", e->counts_file, &e->counts_seal);
+        if (fclose(m) == 0)
+            datadir_remove_garbage(e->dir, keep);
+    }
+    free(keep);
+    free(committed);
+}
+
 int engine_checkpoint(struct engine *e, char *err)
 {
     char *facts = NULL;
@@ -697,6 +724,8 @@ int engine_checkpoint(struct engine *e, char *err)
         rc = datadir_write_manifest(e->dir, facts, len, err);
     if (rc == 0)
         datadir_remove_garbage(e->dir, facts);
+    else
+        drop_unfinished(e);
     free(facts);
     return rc;
 }

@@ -128,8 +128,10 @@ int engine_progress_set(struct engine *e, const char *key, uint64_t offset,
                         uint64_t lines);
 
 /* Commits the state: 0, or an error after which the last committed state
- * is intact on disk and the engine still holds and serves what it held, so
- * a later checkpoint can try again (but CTRD_ENOMEM: close it). */
+ * is intact on disk, the files the attempt wrote and the engine does not
+ * keep are deleted (a full disk gets back what the attempt took), and the
+ * engine still holds and serves what it held, so a later checkpoint can
+ * try again (but CTRD_ENOMEM: close it). */
 int engine_checkpoint(struct engine *e, char *err);
 
 void engine_get_stats(const struct engine *e, struct engine_stats *out);

@@ -1060,6 +1060,12 @@ int qs_checkpoint(struct qs *qs, uint64_t seq, int64_t horizon_ms,
     if (rc != 0)
         return rc;
     drop_expired(qs, horizon_ms);
+    qs_print_files(qs, manifest);
+    return 0;
+}
+
+void qs_print_files(const struct qs *qs, FILE *manifest)
+{
     for (size_t i = 0; i < qs->n_parts; i++) {
         const struct partition *p = &qs->parts[i];
         for (size_t r = 0; r < p->n_runs; r++)
@@ -1067,7 +1073,6 @@ int qs_checkpoint(struct qs *qs, uint64_t seq, int64_t horizon_ms,
         for (size_t f = 0; f < p->n_mark_files; f++)
             print_file(manifest, "marks", p->hour, &p->mark_files[f]);
     }
-    return 0;
 }
 
 void qs_get_stats(const struct qs *qs, struct qs_stats *out)

@@ -87,6 +87,11 @@ int qs_too_old(const struct qs *qs, int64_t time_ms);
 int qs_checkpoint(struct qs *qs, uint64_t seq, int64_t horizon_ms,
                   FILE *manifest, char *err);
 
+/* Prints the manifest lines of the files the store holds now, as a
+ * successful qs_checkpoint() does: after a failed one, the files of the
+ * store its caller must keep besides those the last manifest names. */
+void qs_print_files(const struct qs *qs, FILE *manifest);
+
 struct qs_stats {
     uint64_t partitions, runs, queries_on_disk, disk_bytes, mem_queries;
     uint64_t clicked_pairs;

@@ -547,6 +547,22 @@ static int replay_record(void *ctx, const struct wal_record *r)
                                  s->err);
 }
 
+/* With mu held: the held jobs and the queued ones after them, taken. */
+static struct job *take_all(struct service *s)
+{
+    struct job *jobs = s->held ? s->held : s->head;
+    if (s->held) {
+        struct job *last = s->held;
+        while (last->next)
+            last = last->next;
+        last->next = s->head;
+    }
+    s->held = NULL;
+    s->head = s->tail = NULL;
+    s->queued_bytes = 0;
+    return jobs;
+}
+
 /* Takes the held jobs and the queued ones after them; waits up to 1 s for
  * some. NULL when there are none. */
 static struct job *take_jobs(struct service *s)
@@ -559,22 +575,16 @@ static struct job *take_jobs(struct service *s)
         if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT)
             break;
     }
-    struct job *jobs = s->held ? s->held : s->head;
-    if (s->held) {
-        struct job *last = s->held;
-        while (last->next)
-            last = last->next;
-        last->next = s->head;
-    }
-    s->held = NULL;
-    s->head = s->tail = NULL;
-    s->queued_bytes = 0;
+    struct job *jobs = take_all(s);
     pthread_cond_broadcast(&s->space_cv);
     pthread_mutex_unlock(&s->mu);
     return jobs;
 }
 
-/* Stopping, and nothing queued that could still be made durable. */
+/* Whether the ingest thread is done: asked to stop, and nothing queued is
+ * left to write — or writes fail, and then what is queued cannot be
+ * written: followed files' lines (records are refused meanwhile), which a
+ * restart reads again from where the checkpoint and the log left them. */
 static int stopping(struct service *s)
 {
     pthread_mutex_lock(&s->mu);
@@ -870,6 +880,21 @@ static int writes_failing(struct service *s)
     return failing;
 }
 
+/* Stopping while writes fail: lets go of the jobs held and queued, never
+ * written (any HTTP one is answered 503: resending is safe). */
+static void drop_unwritten(struct service *s)
+{
+    pthread_mutex_lock(&s->mu);
+    struct job *jobs = take_all(s);
+    pthread_mutex_unlock(&s->mu);
+    if (jobs)
+        fprintf(stderr, "ctrd serve: stopping while writes fail: followed "
+                "lines not yet written are read again after a restart\n");
+    for (struct job *j = jobs; j; j = j->next)
+        j->status = 503;
+    answer(s, jobs);
+}
+
 static void *ingest_main(void *arg)
 {
     struct service *s = arg;
@@ -890,14 +915,10 @@ static void *ingest_main(void *arg)
     }
     if (rc == 0 && s->since_checkpoint > 0 && !writes_failing(s))
         rc = checkpoint(s);
+    if (writes_failing(s))
+        drop_unwritten(s);
     if (rc != 0)
         fail_service(s);
-    /* Stopped while writes failed: what waits was never made durable (a
-     * restart reads followed files again from their committed positions). */
-    struct job *left = take_jobs(s);
-    for (struct job *j = left; j; j = j->next)
-        j->error = j->error ? j->error : CTRD_EWRITEFAIL;
-    answer(s, left);
     return NULL;
 }
 
