@@ -23,6 +23,7 @@
 #define FOLLOWED_MAX 2
 #define CHECKPOINT_IDLE_MS 60000
 #define ERRORS_MAX 100
+#define CONNECTIONS_MAX 1000000 /* --max-connections, per peer too */
 
 struct service;
 
@@ -689,6 +690,8 @@ static const char usage[] =
     "                  [--join-window D] [--click-timeout D]\n"
     "                  [--checkpoint-every SIZE] [--max-body SIZE]\n"
     "                  [--max-queue SIZE] [--threads N] [--access-log]\n"
+    "                  [--max-connections N]\n"
+    "                  [--max-connections-per-peer N]\n"
     "                  [--follow-queries FILE] [--follow-clicks FILE]\n"
     "\n"
     "The service: HTTP ingest (POST /v1/queries, /v1/clicks: NDJSON or TSV,\n"
@@ -714,7 +717,18 @@ static const char usage[] =
     "  --max-queue SIZE        request bytes waiting for ingest before 503\n"
     "                          (256M)\n"
     "  --threads N             engine workers (default: one per core)\n"
-    "  --access-log            one line per request on stderr\n"
+    "  --access-log            one line per request on stderr, and per\n"
+    "                          connection refused or evicted\n"
+    "  --max-connections N     open connections (4096); when all are open,\n"
+    "                          a newcomer takes the place of the one idle\n"
+    "                          the longest (between requests, or silent\n"
+    "                          since it connected), else gets 503. A new\n"
+    "                          connection must send its first request's\n"
+    "                          head within 10s\n"
+    "  --max-connections-per-peer N\n"
+    "                          connections of one client address (IPv6: one\n"
+    "                          /64) before 503 (1024); raise it behind a\n"
+    "                          proxy\n"
     "  --follow-queries FILE   tail a query log as a log shipper would:\n"
     "  --follow-clicks FILE    whole lines, exactly once, surviving rotation\n"
     "                          (rename + new file) and truncation, resuming\n"
@@ -743,7 +757,8 @@ static int parse_size_flag(const char *arg, uint64_t *v)
 static int parse_args(int argc, char **argv, struct serve_opts *o)
 {
     enum { O_JOIN = 256, O_TIMEOUT, O_CKPT, O_BODY, O_QUEUE, O_THREADS,
-           O_METRICS, O_INSECURE, O_LOG, O_FOLLOW_Q, O_FOLLOW_C };
+           O_METRICS, O_INSECURE, O_LOG, O_FOLLOW_Q, O_FOLLOW_C, O_CONNS,
+           O_PEER_CONNS };
     static const struct option opts[] = {
         {"data", required_argument, 0, 'd'},
         {"listen", required_argument, 0, 'l'},
@@ -758,12 +773,15 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
         {"max-queue", required_argument, 0, O_QUEUE},
         {"threads", required_argument, 0, O_THREADS},
         {"access-log", no_argument, 0, O_LOG},
+        {"max-connections", required_argument, 0, O_CONNS},
+        {"max-connections-per-peer", required_argument, 0, O_PEER_CONNS},
         {"follow-queries", required_argument, 0, O_FOLLOW_Q},
         {"follow-clicks", required_argument, 0, O_FOLLOW_C},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     int c;
+    uint64_t n;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -807,6 +825,15 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
                 o->threads > SHARD_WORKERS_MAX)
                 return cli_usage("serve", "--threads: 1 to %u",
                                  SHARD_WORKERS_MAX);
+            break;
+        case O_CONNS:
+        case O_PEER_CONNS:
+            if (cli_parse_u64(optarg, &n) || n == 0 || n > CONNECTIONS_MAX)
+                return cli_usage("serve", "--max-connections%s: 1 to %u",
+                                 c == O_CONNS ? "" : "-per-peer",
+                                 CONNECTIONS_MAX);
+            *(c == O_CONNS ? &o->http.max_connections
+                           : &o->http.max_connections_per_peer) = (unsigned)n;
             break;
         case 'h':
             fputs(usage, stdout);
