@@ -2,13 +2,16 @@
  * the read endpoints (an ad's terms and series, an advertiser's ads),
  * health, readiness and metrics. Ingest requests are checked, decoded
  * (gzip) and handed to the ingest pipeline through cfg.submit, which
- * answers them once they are durable. Reads wait in an admission queue
- * (readq.h: Controlled Delay, adaptive LIFO) drained between reads of the
- * sockets, so under overload the reads answered stay fast and the rest get
- * 503 at once.
+ * answers them once they are durable. Reads are checked on the loop
+ * thread, then wait in an admission queue (readq.h: Controlled Delay,
+ * adaptive LIFO) for one of a few read threads (readpool.h), which build
+ * the answer under the engine's read lock and hand it back to the loop
+ * thread (http_server_post); under overload the reads answered stay fast
+ * and the rest get 503 with Retry-After.
  *
- * Owns its request-latency metrics. Reads the engine's counts under the
- * engine's read lock. Runs on the HTTP loop thread. */
+ * Owns its request-latency metrics and the read threads. Runs on the HTTP
+ * loop thread, except the reads themselves (read threads: engine, catalog
+ * and the read's own request record only). */
 #ifndef CTRD_API_H
 #define CTRD_API_H
 
@@ -20,7 +23,7 @@
 #include "engine.h"
 #include "http.h"
 #include "metrics.h"
-#include "readq.h"
+#include "readpool.h"
 #include "sse.h"
 
 enum api_endpoint {
@@ -49,6 +52,8 @@ struct api_config {
                   enum rec_format fmt, char *body, size_t len);
     int (*ready)(void *ctx); /* recovered and accepting */
     void *ctx;
+    /* Threads serving reads; 0: one per core but one, 1 to 4 */
+    unsigned read_threads;
 };
 
 struct api;
@@ -59,6 +64,12 @@ void api_free(struct api *a);
 /* Connects the api to the server it serves and the stream hub (both need
  * the api to exist first). Reads are queued from then on (readq.h). */
 void api_attach(struct api *a, struct http_server *http, struct sse *sse);
+
+/* After http_server_run() returned, before http_server_free(): stops the
+ * read threads (reads still queued are answered 503 through posts, which
+ * http_server_free runs). Then no other thread posts for the api. NULL
+ * is a no-op. */
+void api_stop_reads(struct api *a);
 
 /* The http handler (ctx: the struct api). */
 void api_handle(void *ctx, struct http_exchange *x);

@@ -24,6 +24,7 @@
 #define CHECKPOINT_IDLE_MS 60000
 #define ERRORS_MAX 100
 #define CONNECTIONS_MAX 1000000 /* --max-connections, per peer too */
+#define READ_THREADS_MAX 64
 
 struct service;
 
@@ -690,7 +691,7 @@ static const char usage[] =
     "                  [--join-window D] [--click-timeout D]\n"
     "                  [--checkpoint-every SIZE] [--max-body SIZE]\n"
     "                  [--max-queue SIZE] [--threads N] [--access-log]\n"
-    "                  [--max-connections N]\n"
+    "                  [--read-threads N] [--max-connections N]\n"
     "                  [--max-connections-per-peer N]\n"
     "                  [--follow-queries FILE] [--follow-clicks FILE]\n"
     "\n"
@@ -717,6 +718,8 @@ static const char usage[] =
     "  --max-queue SIZE        request bytes waiting for ingest before 503\n"
     "                          (256M)\n"
     "  --threads N             engine workers (default: one per core)\n"
+    "  --read-threads N        threads serving the read API (one per\n"
+    "                          core but one, 1 to 4)\n"
     "  --access-log            one line per request on stderr, and per\n"
     "                          connection refused or evicted\n"
     "  --max-connections N     open connections (4096); when all are open,\n"
@@ -739,7 +742,7 @@ struct serve_opts {
     struct http_config http;
     const char *ads, *auth, *follow_queries, *follow_clicks;
     int insecure, metrics_public;
-    uint64_t checkpoint_every, max_body, max_queue, threads;
+    uint64_t checkpoint_every, max_body, max_queue, threads, read_threads;
 };
 
 static int is_loopback(const char *listen)
@@ -758,7 +761,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 {
     enum { O_JOIN = 256, O_TIMEOUT, O_CKPT, O_BODY, O_QUEUE, O_THREADS,
            O_METRICS, O_INSECURE, O_LOG, O_FOLLOW_Q, O_FOLLOW_C, O_CONNS,
-           O_PEER_CONNS };
+           O_PEER_CONNS, O_READ_THREADS };
     static const struct option opts[] = {
         {"data", required_argument, 0, 'd'},
         {"listen", required_argument, 0, 'l'},
@@ -772,6 +775,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
         {"max-body", required_argument, 0, O_BODY},
         {"max-queue", required_argument, 0, O_QUEUE},
         {"threads", required_argument, 0, O_THREADS},
+        {"read-threads", required_argument, 0, O_READ_THREADS},
         {"access-log", no_argument, 0, O_LOG},
         {"max-connections", required_argument, 0, O_CONNS},
         {"max-connections-per-peer", required_argument, 0, O_PEER_CONNS},
@@ -825,6 +829,12 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
                 o->threads > SHARD_WORKERS_MAX)
                 return cli_usage("serve", "--threads: 1 to %u",
                                  SHARD_WORKERS_MAX);
+            break;
+        case O_READ_THREADS:
+            if (cli_parse_u64(optarg, &o->read_threads) ||
+                o->read_threads == 0 || o->read_threads > READ_THREADS_MAX)
+                return cli_usage("serve", "--read-threads: 1 to %u",
+                                 READ_THREADS_MAX);
             break;
         case O_CONNS:
         case O_PEER_CONNS:
@@ -909,7 +919,8 @@ int serve_command(int argc, char **argv)
     if (rc == 0)
         rc = engine_open(&o.engine, &s.engine, s.err);
     struct api_config ac = {s.engine,    auth,   catalog, s.metrics,
-                            o.metrics_public, o.max_body, submit, ready, &s};
+                            o.metrics_public, o.max_body, submit, ready, &s,
+                            (unsigned)o.read_threads};
     if (rc == 0)
         rc = api_create(&ac, &s.api, s.err);
     o.http.max_body_bytes = o.max_body;
@@ -955,6 +966,7 @@ int serve_command(int argc, char **argv)
     } else if (rc != 0) {
         fprintf(stderr, "ctrd serve: %s\n", s.err);
     }
+    api_stop_reads(s.api); /* before the server goes: reads post to it */
     sse_free(s.sse);
     http_server_free(s.http);
     api_free(s.api);
