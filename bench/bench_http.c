@@ -59,7 +59,8 @@ static uint64_t now_ns(void)
 
 static void record(int status, uint64_t ns)
 {
-    struct samples *s = &by_status[status > 0 && status < STATUS_MAX ? status : 0];
+    struct samples *s =
+        &by_status[status > 0 && status < STATUS_MAX ? status : 0];
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 4096;
         s->ns = realloc(s->ns, s->cap * sizeof *s->ns);
@@ -96,8 +97,8 @@ static int dial(const char *src, int nonblock)
 static void send_request(struct conn *c)
 {
     char req[1024];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n",
-                     path);
+    int n =
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
     c->len = 0;
     c->sent_ns = now_ns();
     if (send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
@@ -182,9 +183,8 @@ static void report(double secs)
         qsort(s->ns, s->n, sizeof *s->ns, cmp_u64);
         printf("  status %d: %zu (%.2f %%) p50 %.2f ms, p99 %.2f ms, "
                "p99.9 %.2f ms, max %.2f ms\n",
-               st, s->n, 100.0 * (double)s->n / (double)total,
-               pct_ms(s, 50), pct_ms(s, 99), pct_ms(s, 99.9),
-               pct_ms(s, 100));
+               st, s->n, 100.0 * (double)s->n / (double)total, pct_ms(s, 50),
+               pct_ms(s, 99), pct_ms(s, 99.9), pct_ms(s, 100));
     }
 }
 

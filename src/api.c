@@ -12,14 +12,12 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #define LIMIT_DEFAULT 100
 #define LIMIT_MAX 10000
 #define PARAM_MAX 1024
 #define READQ_CAPACITY 4096
-#define READ_THREADS_MAX_DEFAULT 4
 #define ERROR_JSON_MAX 256
 #define SHED_MESSAGE "overloaded; try again"
 
@@ -38,17 +36,6 @@ struct api {
 };
 
 static void serve_read(void *ctx, void *item, int shed);
-
-/* One per core but the loop thread's (measured on 2 cores: a second read
- * thread only took CPU from the loop, and the admitted reads got slower),
- * at most READ_THREADS_MAX_DEFAULT. */
-static unsigned read_threads_default(void)
-{
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    return cores <= 2                              ? 1
-           : cores > READ_THREADS_MAX_DEFAULT + 1 ? READ_THREADS_MAX_DEFAULT
-                                                  : (unsigned)cores - 1;
-}
 
 static double read_queue_length(void *arg)
 {
@@ -83,9 +70,8 @@ int api_create(const struct api_config *cfg, struct api **out, char *err)
         !metrics_gauge_fn(cfg->metrics, "ctrd_read_queue_length",
                           "Reads waiting to be served.", NULL,
                           read_queue_length, a) ||
-        readpool_create(cfg->read_threads ? cfg->read_threads
-                                          : read_threads_default(),
-                        READQ_CAPACITY, serve_read, a, &a->reads) != 0)
+        readpool_create(cfg->read_threads, READQ_CAPACITY, serve_read, a,
+                        &a->reads) != 0)
         goto fail;
     *out = a;
     return 0;

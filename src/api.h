@@ -52,8 +52,7 @@ struct api_config {
                   enum rec_format fmt, char *body, size_t len);
     int (*ready)(void *ctx); /* recovered and accepting */
     void *ctx;
-    /* Threads serving reads; 0: one per core but one, 1 to 4 */
-    unsigned read_threads;
+    unsigned read_threads; /* threads serving reads; 0: readpool's default */
 };
 
 struct api;

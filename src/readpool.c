@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 struct readpool {
     pthread_mutex_t mu;  /* guards queue and stopping */
@@ -45,14 +46,25 @@ static void *readpool_main(void *arg)
     return NULL;
 }
 
+static unsigned readpool_threads_default(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores <= 2)
+        return 1;
+    return cores > READPOOL_THREADS_DEFAULT_MAX + 1
+               ? READPOOL_THREADS_DEFAULT_MAX
+               : (unsigned)cores - 1;
+}
+
 int readpool_create(unsigned n_threads, size_t capacity,
-                    readpool_serve_fn *serve, void *ctx,
-                    struct readpool **out)
+                    readpool_serve_fn *serve, void *ctx, struct readpool **out)
 {
     struct readpool *p;
     *out = NULL;
-    if (n_threads == 0 || capacity == 0 || !serve)
+    if (capacity == 0 || !serve)
         return CTRD_EINVAL;
+    if (n_threads == 0)
+        n_threads = readpool_threads_default();
     if (!(p = calloc(1, sizeof *p)))
         return CTRD_ENOMEM;
     pthread_mutex_init(&p->mu, NULL);
@@ -63,8 +75,8 @@ int readpool_create(unsigned n_threads, size_t capacity,
         !(p->threads = calloc(n_threads, sizeof *p->threads)))
         goto fail;
     for (; p->n_threads < n_threads; p->n_threads++)
-        if (pthread_create(&p->threads[p->n_threads], NULL, readpool_main,
-                           p) != 0)
+        if (pthread_create(&p->threads[p->n_threads], NULL, readpool_main, p) !=
+            0)
             goto fail;
     *out = p;
     return 0;

@@ -36,9 +36,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define READQ_TARGET_NS UINT64_C(20000000)      /* M: 20 ms */
-#define READQ_INTERVAL_NS UINT64_C(100000000)   /* N: 100 ms */
-#define READQ_WAIT_MAX_NS UINT64_C(1000000000)  /* healthy: 1 s */
+#define READQ_TARGET_NS UINT64_C(20000000)     /* M: 20 ms */
+#define READQ_INTERVAL_NS UINT64_C(100000000)  /* N: 100 ms */
+#define READQ_WAIT_MAX_NS UINT64_C(1000000000) /* healthy: 1 s */
 
 struct readq;
 

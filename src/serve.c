@@ -23,8 +23,6 @@
 #define FOLLOWED_MAX 2
 #define CHECKPOINT_IDLE_MS 60000
 #define ERRORS_MAX 100
-#define CONNECTIONS_MAX 1000000 /* --max-connections, per peer too */
-#define READ_THREADS_MAX 64
 
 struct service;
 
@@ -718,8 +716,8 @@ static const char usage[] =
     "  --max-queue SIZE        request bytes waiting for ingest before 503\n"
     "                          (256M)\n"
     "  --threads N             engine workers (default: one per core)\n"
-    "  --read-threads N        threads serving the read API (one per\n"
-    "                          core but one, 1 to 4)\n"
+    "  --read-threads N        threads serving the read API (default: one\n"
+    "                          per core but one, 1 to 4)\n"
     "  --access-log            one line per request on stderr, and per\n"
     "                          connection refused or evicted\n"
     "  --max-connections N     open connections (4096); when all are open,\n"
@@ -756,6 +754,9 @@ static int parse_size_flag(const char *arg, uint64_t *v)
 {
     return cli_parse_size_bytes(arg, v) == 0 && *v > 0 ? 0 : -1;
 }
+
+#define CONNECTIONS_MAX 1000000 /* --max-connections, per peer too */
+#define READ_THREADS_MAX 64
 
 static int parse_args(int argc, char **argv, struct serve_opts *o)
 {

@@ -14,7 +14,7 @@
 
 static atomic_int seen[ITEMS], served, shed, on_caller;
 static pthread_t caller;
-static atomic_int gate_open;   /* serve of item 0 waits for it */
+static atomic_int gate_open;    /* serve of item 0 waits for it */
 static atomic_int gate_waiting; /* serve of item 0 has begun */
 static int ids[ITEMS];
 

@@ -184,9 +184,9 @@ static void test_standing_queue_lifo_and_back(void)
 {
     struct sim *s = sim_new(4096);
     struct seen seen = closed_loop(s, 400, 100 * US, 300 * MS);
-    CHECK(seen.expired > 0);                  /* standing within 300 ms */
+    CHECK(seen.expired > 0); /* standing within 300 ms */
     seen = closed_loop(s, 400, 100 * US, 1000 * MS);
-    CHECK(seen.expired > seen.served);        /* most are shed */
+    CHECK(seen.expired > seen.served); /* most are shed */
     CHECK(seen.served > 1000);
     CHECK(seen.out_of_order > seen.served / 2); /* LIFO */
     CHECK(seen.max_served_wait <= READQ_TARGET_NS);
