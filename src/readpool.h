@@ -21,17 +21,17 @@
 
 #include "error.h"
 
-/* Measured on 2 cores: a second read thread only took CPU from the loop
- * thread, and the admitted reads got slower. */
+/* By default one thread per core but the loop thread's, at most this
+ * (measured on 2 cores: a second read thread only took CPU from the loop
+ * thread, and the admitted reads got slower). */
 #define READPOOL_THREADS_DEFAULT_MAX 4
 
 struct readpool;
 
 typedef void readpool_serve_fn(void *ctx, void *item, int shed);
 
-/* Starts n_threads threads (0: one per core but the loop thread's, at most
- * READPOOL_THREADS_DEFAULT_MAX) over a queue of capacity reads. 0,
- * CTRD_EINVAL or CTRD_ENOMEM (then nothing was started). */
+/* Starts n_threads threads (0: the default above) over a queue of capacity
+ * reads. 0, CTRD_EINVAL or CTRD_ENOMEM (then nothing was started). */
 int readpool_create(unsigned n_threads, size_t capacity,
                     readpool_serve_fn *serve, void *ctx, struct readpool **out);
 

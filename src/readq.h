@@ -17,15 +17,17 @@
  *     only READQ_TARGET_NS, so the reads that are answered are answered
  *     fast. It is healthy again once it has held at most READQ_TARGET_NS
  *     of reads for a whole READQ_INTERVAL_NS.
- * A read that has waited longer than allowed is handed out before any
- * other, marked expired, for the caller to shed at once (503): a shed read
- * learns it early rather than after the queue. A full queue refuses new
- * reads.
+ * A queue that knows no rate yet (at start, or after an interval without a
+ * push or pop) counts as healthy. A read that has waited longer than
+ * allowed is handed out before any other, marked expired, for the caller
+ * to shed at once (503): a shed read learns it early rather than after the
+ * queue. A full queue refuses new reads.
  *
  * Delay, not emptiness: a few clients that keep every serving thread busy
  * keep the queue from ever being empty, yet are no overload while what
- * they queue is served within the target; taking a never-empty queue for a
- * standing one shed their reads (LIFO starves the oldest of them).
+ * they queue is served within the target. (Taking a never-empty queue for
+ * a standing one, as this queue once did, shed their reads: LIFO starves
+ * the oldest of them.)
  *
  * Owns the ring of item pointers, not the items. Not thread-safe: one
  * thread at a time (readpool.h holds a mutex around it). Times are
