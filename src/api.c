@@ -17,34 +17,29 @@
 #define LIMIT_MAX 10000
 #define PARAM_MAX 1024
 #define READQ_CAPACITY 4096
-#define DRAIN_BUDGET_NS UINT64_C(2000000) /* then let the loop read again */
+#define ERROR_JSON_MAX 256
+#define SHED_MESSAGE "overloaded; try again"
 
 static const char *const endpoint_names[API_ENDPOINT_COUNT] = {
     "terms",  "series", "advertiser_ads", "ingest_queries", "ingest_clicks",
     "stream", "metrics", "health",        "other",
 };
 
-/* A read waiting in the admission queue. */
-struct read_req {
-    struct http_exchange *x;
-    enum api_endpoint endpoint;
-    uint64_t id;
-    struct auth_identity who;
-};
-
 struct api {
     struct api_config cfg;
     struct http_server *http;
     struct sse *sse;
-    struct readq *reads;
+    struct readpool *reads; /* NULL once stopped */
     struct metric *shed;
     struct metric *latency[API_ENDPOINT_COUNT];
 };
 
+static void serve_read(void *ctx, void *item, int shed);
+
 static double read_queue_length(void *arg)
 {
-    const struct api *a = arg;
-    return (double)readq_len(a->reads);
+    struct api *a = arg;
+    return a->reads ? (double)readpool_queued(a->reads) : 0;
 }
 
 int api_create(const struct api_config *cfg, struct api **out, char *err)
@@ -74,7 +69,8 @@ int api_create(const struct api_config *cfg, struct api **out, char *err)
         !metrics_gauge_fn(cfg->metrics, "ctrd_read_queue_length",
                           "Reads waiting to be served.", NULL,
                           read_queue_length, a) ||
-        readq_create(READQ_CAPACITY, &a->reads) != 0)
+        readpool_create(cfg->read_threads, READQ_CAPACITY, serve_read, a,
+                        &a->reads) != 0)
         goto fail;
     *out = a;
     return 0;
@@ -83,11 +79,19 @@ fail:
     return ctrd_fail(err, CTRD_ENOMEM, "cannot create the api");
 }
 
+void api_stop_reads(struct api *a)
+{
+    if (!a)
+        return;
+    readpool_free(a->reads);
+    a->reads = NULL;
+}
+
 void api_free(struct api *a)
 {
     if (!a)
         return;
-    readq_free(a->reads);
+    api_stop_reads(a);
     free(a);
 }
 
@@ -113,13 +117,19 @@ void api_respond_json(struct api *a, struct http_exchange *x,
     http_respond(x, status, "application/json", json, len);
 }
 
+/* {"error":"message"} into buf (ERROR_JSON_MAX bytes): its length. */
+static size_t error_json(char *buf, const char *message)
+{
+    int n = snprintf(buf, ERROR_JSON_MAX, "{\"error\":\"%s\"}\n", message);
+    return n < ERROR_JSON_MAX ? (size_t)n : ERROR_JSON_MAX - 1;
+}
+
 static void respond_error(struct api *a, struct http_exchange *x,
                           enum api_endpoint endpoint, int status,
                           const char *message)
 {
-    char body[256];
-    int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", message);
-    api_respond_json(a, x, endpoint, status, body, (size_t)n);
+    char body[ERROR_JSON_MAX];
+    api_respond_json(a, x, endpoint, status, body, error_json(body, message));
 }
 
 /* ---- access control ---- */
@@ -276,166 +286,177 @@ static int out_open(struct out *o)
     return o->f ? 0 : CTRD_ENOMEM;
 }
 
-static void out_send(struct api *a, struct http_exchange *x,
-                     enum api_endpoint endpoint, struct out *o, int rc)
+/* ---- read endpoints ----
+ * A read is checked on the loop thread (parse_*: answers 4xx itself and
+ * returns -1), waits in the admission queue, runs on a read thread
+ * (run_*: the JSON into f, under the engine's read lock) and is answered
+ * on the loop thread (answer_read). */
+
+/* A read on its way: what it asks, then its answer. */
+struct read_req {
+    struct api *api;
+    struct http_exchange *x;
+    enum api_endpoint endpoint;
+    uint64_t id; /* the ad, or the advertiser */
+    struct range range;
+    int sort, order, step; /* indexes into sorts, orders, steps */
+    uint64_t limit, offset;
+    int has_term;
+    uint32_t term_len;
+    char term[REC_TERM_MAX]; /* normalised (SPEC §2) */
+    int status;              /* the answer: 200, 500, or 503 when shed */
+    char *body;              /* malloc'd JSON */
+    size_t len;
+};
+
+static const char *const sorts[] = {"impressions", "clicks", "ctr", "term"};
+static const char *const orders[] = {"desc", "asc"};
+static const char *const steps[] = {"1m", "1h", "1d"};
+static const int64_t step_ms[] = {60000, 3600000, 86400000};
+
+static int parse_terms(struct api *a, struct read_req *r)
 {
-    int closed = fclose(o->f);
-    if (rc == 0 && closed == 0)
-        api_respond_json(a, x, endpoint, 200, o->text, o->len);
-    else
-        respond_error(a, x, endpoint, 500, "out of memory");
-    free(o->text);
+    struct http_exchange *x = r->x;
+    return read_range(a, x, API_TERMS, &r->range) ||
+                   read_choice(a, x, API_TERMS, "sort", sorts, 4, 0,
+                               &r->sort) ||
+                   read_choice(a, x, API_TERMS, "order", orders, 2, 0,
+                               &r->order) ||
+                   read_count(a, x, API_TERMS, "limit", LIMIT_DEFAULT,
+                              LIMIT_MAX, &r->limit) ||
+                   read_count(a, x, API_TERMS, "offset", 0, UINT32_MAX,
+                              &r->offset)
+               ? -1
+               : 0;
 }
 
-/* ---- read endpoints ---- */
-
-static void get_terms(struct api *a, struct http_exchange *x, uint64_t ad)
+static int run_terms(struct api *a, const struct read_req *r, FILE *f)
 {
-    static const char *const sorts[] = {"impressions", "clicks", "ctr",
-                                        "term"};
-    static const char *const orders[] = {"desc", "asc"};
-    struct range r;
-    int sort, order;
-    uint64_t limit, offset;
-    if (read_range(a, x, API_TERMS, &r) ||
-        read_choice(a, x, API_TERMS, "sort", sorts, 4, 0, &sort) ||
-        read_choice(a, x, API_TERMS, "order", orders, 2, 0, &order) ||
-        read_count(a, x, API_TERMS, "limit", LIMIT_DEFAULT, LIMIT_MAX,
-                   &limit) ||
-        read_count(a, x, API_TERMS, "offset", 0, UINT32_MAX, &offset))
-        return;
     struct engine *e = a->cfg.engine;
-    struct out o;
     struct adview v;
-    int rc = out_open(&o);
-    if (rc != 0) {
-        respond_error(a, x, API_TERMS, 500, "out of memory");
-        return;
-    }
     engine_read_lock(e);
-    rc = adview_build(engine_counts(e), engine_terms(e), ad, r.from_ms,
-                      r.to_ms, (enum adview_sort)sort, order,
-                      (size_t)(offset + limit), &v);
+    int rc = adview_build(engine_counts(e), engine_terms(e), r->id,
+                          r->range.from_ms, r->range.to_ms,
+                          (enum adview_sort)r->sort, r->order,
+                          (size_t)(r->offset + r->limit), &v);
     if (rc == 0)
-        adview_write_json(o.f, &v, engine_terms(e), engine_as_of_ms(e),
-                          (size_t)offset, (size_t)limit);
+        adview_write_json(f, &v, engine_terms(e), engine_as_of_ms(e),
+                          (size_t)r->offset, (size_t)r->limit);
     engine_read_unlock(e);
     adview_free(&v);
-    out_send(a, x, API_TERMS, &o, rc);
+    return rc;
 }
 
-/* The dictionary id of a search term as a client writes it (normalised as
- * SPEC §2 says, by the record parser itself): 0, or CTRD_ENOTFOUND when no
- * record ever had it, or CTRD_EINVAL when it is not a valid term. */
-static int find_term(struct engine *e, const char *term, uint32_t *id)
+/* A search term as a client writes it, normalised as SPEC §2 says (by the
+ * record parser itself) into r->term: 0, or CTRD_EINVAL when it is not a
+ * valid term. */
+static int normalise_term(const char *term, struct read_req *r)
 {
-    char line[PARAM_MAX + 16];
+    static const char prefix[] = "0\t1\t\t"; /* time, query_id, no ads */
+    char line[PARAM_MAX + sizeof prefix];
     struct rec_query q;
-    int n = snprintf(line, sizeof line, "0\t1\t\t%s", term);
+    int n = snprintf(line, sizeof line, "%s%s", prefix, term);
     if (n < 0 || (size_t)n >= sizeof line)
         return CTRD_EINVAL;
     /* TAB, CR and LF fold to a space like any white space, but the TSV
      * line cannot carry them. */
-    for (char *p = line + 6; *p; p++) {
+    for (char *p = line + sizeof prefix - 1; *p; p++) {
         if (*p == '\t' || *p == '\r' || *p == '\n')
             *p = ' ';
     }
     if (rec_parse_query(REC_TSV, line, (size_t)n, &q) != REC_OK)
         return CTRD_EINVAL;
-    return terms_find((struct terms *)engine_terms(e), q.term, q.term_len,
-                      id);
+    memcpy(r->term, q.term, q.term_len);
+    r->term_len = q.term_len;
+    return 0;
 }
 
-static void get_series(struct api *a, struct http_exchange *x, uint64_t ad)
+static int parse_series(struct api *a, struct read_req *r)
 {
-    static const char *const steps[] = {"1m", "1h", "1d"};
-    static const int64_t step_ms[] = {60000, 3600000, 86400000};
-    struct range r;
-    int step;
     char term[PARAM_MAX];
-    if (read_range(a, x, API_SERIES, &r) ||
-        read_choice(a, x, API_SERIES, "step", steps, 3, 1, &step))
-        return;
-    int has_term = http_param(x, "term", term, sizeof term);
-    if (has_term != 0 && has_term != CTRD_ENOTFOUND) {
-        respond_error(a, x, API_SERIES, 400, "term: malformed");
-        return;
-    }
-    struct engine *e = a->cfg.engine;
-    struct out o;
-    uint32_t term_id = UINT32_MAX; /* no term has it: an empty series */
-    int rc = out_open(&o);
+    if (read_range(a, r->x, API_SERIES, &r->range) ||
+        read_choice(a, r->x, API_SERIES, "step", steps, 3, 1, &r->step))
+        return -1;
+    int rc = http_param(r->x, "term", term, sizeof term);
+    r->has_term = rc == 0;
+    if (rc == CTRD_ENOTFOUND)
+        return 0;
     if (rc != 0) {
-        respond_error(a, x, API_SERIES, 500, "out of memory");
-        return;
+        respond_error(a, r->x, API_SERIES, 400, "term: malformed");
+        return -1;
     }
+    if (normalise_term(term, r) != 0) {
+        respond_error(a, r->x, API_SERIES, 400,
+                      "term: not a valid search term");
+        return -1;
+    }
+    return 0;
+}
+
+static int run_series(struct api *a, const struct read_req *r, FILE *f)
+{
+    struct engine *e = a->cfg.engine;
+    uint32_t term_id = UINT32_MAX; /* no term has it: an empty series */
     engine_read_lock(e);
-    if (has_term == 0 && find_term(e, term, &term_id) == CTRD_EINVAL)
-        rc = CTRD_EINVAL;
-    else
-        rc = adview_write_series(o.f, engine_counts(e), ad, r.from_ms,
-                                 r.to_ms, step_ms[step], steps[step],
-                                 has_term == 0 ? &term_id : NULL,
+    if (r->has_term)
+        terms_find((struct terms *)engine_terms(e), r->term, r->term_len,
+                   &term_id);
+    int rc = adview_write_series(f, engine_counts(e), r->id, r->range.from_ms,
+                                 r->range.to_ms, step_ms[r->step],
+                                 steps[r->step],
+                                 r->has_term ? &term_id : NULL,
                                  engine_as_of_ms(e));
     engine_read_unlock(e);
-    if (rc == CTRD_EINVAL) {
-        fclose(o.f);
-        free(o.text);
-        respond_error(a, x, API_SERIES, 400, "term: not a valid search term");
-        return;
-    }
-    out_send(a, x, API_SERIES, &o, rc);
+    return rc;
 }
 
-static void get_advertiser_ads(struct api *a, struct http_exchange *x,
-                               const struct auth_identity *who,
-                               uint64_t advertiser)
+/* GET /v1/advertisers/{id}/ads: an advertiser sees only its own. */
+static int parse_advertiser_ads(struct api *a, struct read_req *r,
+                                const struct auth_identity *who)
 {
     if (who->role == AUTH_INGEST) {
-        check_access(a, x, API_ADVERTISER_ADS, ACCESS_DENIED);
-        return;
+        check_access(a, r->x, API_ADVERTISER_ADS, ACCESS_DENIED);
+        return -1;
     }
-    if (who->role == AUTH_ADVERTISER && who->advertiser_id != advertiser) {
-        check_access(a, x, API_ADVERTISER_ADS, ACCESS_HIDDEN);
-        return;
+    if (who->role == AUTH_ADVERTISER && who->advertiser_id != r->id) {
+        check_access(a, r->x, API_ADVERTISER_ADS, ACCESS_HIDDEN);
+        return -1;
     }
-    struct range r;
-    if (read_range(a, x, API_ADVERTISER_ADS, &r))
-        return;
+    return read_range(a, r->x, API_ADVERTISER_ADS, &r->range);
+}
+
+static int run_advertiser_ads(struct api *a, const struct read_req *r,
+                              FILE *f)
+{
     size_t n = 0;
     const uint64_t *ads =
-        a->cfg.catalog ? catalog_ads_of(a->cfg.catalog, advertiser, &n) : NULL;
+        a->cfg.catalog ? catalog_ads_of(a->cfg.catalog, r->id, &n) : NULL;
     struct engine *e = a->cfg.engine;
-    struct out o;
-    if (out_open(&o) != 0) {
-        respond_error(a, x, API_ADVERTISER_ADS, 500, "out of memory");
-        return;
-    }
     engine_read_lock(e);
-    fprintf(o.f, "{\"advertiser_id\":\"%" PRIu64 "\",\"as_of\":", advertiser);
+    fprintf(f, "{\"advertiser_id\":\"%" PRIu64 "\",\"as_of\":", r->id);
     int64_t as_of = engine_as_of_ms(e);
     if (as_of < 0)
-        fputs("null", o.f);
+        fputs("null", f);
     else
-        fprintf(o.f, "%" PRId64, as_of);
-    fputs(",\"ads\":[", o.f);
+        fprintf(f, "%" PRId64, as_of);
+    fputs(",\"ads\":[", f);
     for (size_t i = 0; i < n; i++) {
         uint64_t imps, clicks;
-        adview_totals(engine_counts(e), ads[i], r.from_ms, r.to_ms, &imps,
-                      &clicks);
+        adview_totals(engine_counts(e), ads[i], r->range.from_ms,
+                      r->range.to_ms, &imps, &clicks);
         const char *name = catalog_name(a->cfg.catalog, ads[i]);
-        fprintf(o.f, "%s{\"ad_id\":\"%" PRIu64 "\",\"name\":", i ? "," : "",
+        fprintf(f, "%s{\"ad_id\":\"%" PRIu64 "\",\"name\":", i ? "," : "",
                 ads[i]);
-        json_put_string(o.f, name, strlen(name));
-        fprintf(o.f, ",\"impressions\":%" PRIu64 ",\"clicks\":%" PRIu64
-                     ",\"ctr\":",
+        json_put_string(f, name, strlen(name));
+        fprintf(f, ",\"impressions\":%" PRIu64 ",\"clicks\":%" PRIu64
+                   ",\"ctr\":",
                 imps, clicks);
-        json_put_ratio(o.f, clicks, imps);
-        putc('}', o.f);
+        json_put_ratio(f, clicks, imps);
+        putc('}', f);
     }
-    fputs("]}\n", o.f);
+    fputs("]}\n", f);
     engine_read_unlock(e);
-    out_send(a, x, API_ADVERTISER_ADS, &o, 0);
+    return 0;
 }
 
 /* GET /v1/stream?ad_id=A or ?advertiser_id=V: live counts (sse.h). */
@@ -639,62 +660,94 @@ static void route_operations(struct api *a, struct http_exchange *x,
 
 /* ---- admission control of reads ---- */
 
-static void serve_read(struct api *a, const struct read_req *r)
-{
-    if (r->endpoint == API_TERMS)
-        get_terms(a, r->x, r->id);
-    else if (r->endpoint == API_SERIES)
-        get_series(a, r->x, r->id);
-    else
-        get_advertiser_ads(a, r->x, &r->who, r->id);
-}
-
-static void shed(struct api *a, struct http_exchange *x,
-                 enum api_endpoint endpoint)
+/* Counts a read shed and tells its client when to come back. */
+static void note_shed(struct api *a, struct http_exchange *x)
 {
     metric_add(a->shed, 1);
     http_add_header(x, "Retry-After", "1");
-    respond_error(a, x, endpoint, 503, "overloaded; try again");
 }
 
-/* Serves queued reads for at most DRAIN_BUDGET_NS, then lets the loop read
- * the sockets again (and comes back: a post runs after them). */
-static void drain_reads(void *arg)
+/* The answer is an error (r->body NULL when out of memory). */
+static void read_fail(struct read_req *r, int status, const char *message)
 {
-    struct api *a = arg;
-    uint64_t start = now_ns(), now = start;
-    struct read_req *r;
-    int expired;
-    while (now - start < DRAIN_BUDGET_NS &&
-           (r = readq_pop(a->reads, now, &expired)) != NULL) {
-        if (expired)
-            shed(a, r->x, r->endpoint);
-        else
-            serve_read(a, r);
-        free(r);
-        now = now_ns();
-    }
-    if (readq_len(a->reads) && http_server_post(a->http, drain_reads, a) != 0)
-        while ((r = readq_pop(a->reads, now, &expired)) != NULL) {
-            shed(a, r->x, r->endpoint);
-            free(r);
-        }
+    r->status = status;
+    r->body = malloc(ERROR_JSON_MAX);
+    r->len = r->body ? error_json(r->body, message) : 0;
 }
 
-static void queue_read(struct api *a, struct http_exchange *x,
+static void run_read(struct api *a, struct read_req *r)
+{
+    FILE *f = open_memstream(&r->body, &r->len);
+    int rc = CTRD_ENOMEM;
+    if (f) {
+        if (r->endpoint == API_TERMS)
+            rc = run_terms(a, r, f);
+        else if (r->endpoint == API_SERIES)
+            rc = run_series(a, r, f);
+        else
+            rc = run_advertiser_ads(a, r, f);
+        if (fclose(f) != 0)
+            rc = CTRD_ENOMEM;
+    }
+    if (rc == 0) {
+        r->status = 200;
+    } else {
+        free(r->body);
+        read_fail(r, 500, "out of memory");
+    }
+}
+
+/* On the loop thread: sends the answer a read thread prepared. */
+static void answer_read(void *arg)
+{
+    struct read_req *r = arg;
+    struct api *a = r->api;
+    if (r->status == 503)
+        note_shed(a, r->x);
+    api_respond_json(a, r->x, r->endpoint, r->status, r->body ? r->body : "",
+                     r->len);
+    free(r->body);
+    free(r);
+}
+
+/* On a read thread: runs the read, or sheds it, and hands the answer to
+ * the loop thread. */
+static void serve_read(void *ctx, void *item, int shed)
+{
+    struct api *a = ctx;
+    struct read_req *r = item;
+    if (shed)
+        read_fail(r, 503, SHED_MESSAGE);
+    else
+        run_read(a, r);
+    /* Only memory can refuse a post; the answer must get through. */
+    while (http_server_post(a->http, answer_read, r) != 0)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+}
+
+/* Checks a read's parameters (answering 4xx when they are wrong) and
+ * queues it, or sheds it at once when the queue is full. */
+static void start_read(struct api *a, struct http_exchange *x,
                        enum api_endpoint endpoint, uint64_t id,
                        const struct auth_identity *who)
 {
     struct read_req *r = malloc(sizeof *r);
-    int was_idle = readq_len(a->reads) == 0;
-    if (!r || readq_push(a->reads, r, http_started_ns(x)) != 0) {
-        free(r);
-        shed(a, x, endpoint);
+    if (!r) {
+        respond_error(a, x, endpoint, 500, "out of memory");
         return;
     }
-    *r = (struct read_req){x, endpoint, id, *who};
-    if (was_idle && http_server_post(a->http, drain_reads, a) != 0)
-        drain_reads(a);
+    *r = (struct read_req){.api = a, .x = x, .endpoint = endpoint, .id = id};
+    int rc = endpoint == API_TERMS    ? parse_terms(a, r)
+             : endpoint == API_SERIES ? parse_series(a, r)
+                                      : parse_advertiser_ads(a, r, who);
+    if (rc == 0 && (!a->reads ||
+                    readpool_submit(a->reads, r, http_started_ns(x)) != 0)) {
+        note_shed(a, x);
+        respond_error(a, x, endpoint, 503, SHED_MESSAGE);
+        rc = -1;
+    }
+    if (rc != 0)
+        free(r);
 }
 
 void api_handle(void *ctx, struct http_exchange *x)
@@ -725,7 +778,7 @@ void api_handle(void *ctx, struct http_exchange *x)
         enum api_endpoint ep = rest[1] == 't' ? API_TERMS : API_SERIES;
         if (is_get(a, x, ep) && identify(a, x, ep, &who) == 0 &&
             check_access(a, x, ep, may_read_ad(a, &who, id)) == 0)
-            queue_read(a, x, ep, id, &who);
+            start_read(a, x, ep, id, &who);
         return;
     }
     if (strcmp(path, "/v1/stream") == 0) {
@@ -737,7 +790,7 @@ void api_handle(void *ctx, struct http_exchange *x)
         strcmp(rest, "/ads") == 0) {
         if (is_get(a, x, API_ADVERTISER_ADS) &&
             identify(a, x, API_ADVERTISER_ADS, &who) == 0)
-            queue_read(a, x, API_ADVERTISER_ADS, id, &who);
+            start_read(a, x, API_ADVERTISER_ADS, id, &who);
         return;
     }
     respond_error(a, x, API_OTHER, 404, "not found");

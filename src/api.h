@@ -2,15 +2,18 @@
  * the read endpoints (an ad's terms and series, an advertiser's ads),
  * health, readiness and metrics. Ingest requests are checked and handed,
  * still compressed, to the ingest pipeline through cfg.submit, which
- * decodes them off the loop thread and answers once they are durable.
- * While the service cannot write (disk full, I/O errors) ingest answers
- * 507 with Retry-After and reads go on. Reads wait in an admission queue
- * (readq.h: Controlled Delay, adaptive LIFO) drained between reads of the
- * sockets, so under overload the reads answered stay fast and the rest get
- * 503 at once.
+ * decodes them off the loop thread and answers once they are durable;
+ * while the service cannot write (disk full, I/O errors) ingest answers
+ * 507 with Retry-After and reads go on. Reads are checked on the loop
+ * thread, then wait in an admission queue (readq.h: Controlled Delay,
+ * adaptive LIFO) for one of a few read threads (readpool.h), which build
+ * the answer under the engine's read lock and hand it back to the loop
+ * thread (http_server_post); under overload the reads answered stay fast
+ * and the rest get 503 with Retry-After.
  *
- * Owns its request-latency metrics. Reads the engine's counts under the
- * engine's read lock. Runs on the HTTP loop thread. */
+ * Owns its request-latency metrics and the read threads. Runs on the HTTP
+ * loop thread, except the reads themselves (read threads: engine, catalog
+ * and the read's own request record only). */
 #ifndef CTRD_API_H
 #define CTRD_API_H
 
@@ -22,7 +25,7 @@
 #include "engine.h"
 #include "http.h"
 #include "metrics.h"
-#include "readq.h"
+#include "readpool.h"
 #include "sse.h"
 
 enum api_endpoint {
@@ -55,6 +58,7 @@ struct api_config {
      * recovering, CTRD_EWRITEFAIL while writes fail. */
     int (*ready)(void *ctx);
     void *ctx;
+    unsigned read_threads; /* threads serving reads; 0: readpool's default */
 };
 
 struct api;
@@ -65,6 +69,12 @@ void api_free(struct api *a);
 /* Connects the api to the server it serves and the stream hub (both need
  * the api to exist first). Reads are queued from then on (readq.h). */
 void api_attach(struct api *a, struct http_server *http, struct sse *sse);
+
+/* After http_server_run() returned, before http_server_free(): stops the
+ * read threads (reads still queued are answered 503 through posts, which
+ * http_server_free runs). Then no other thread posts for the api. NULL
+ * is a no-op. */
+void api_stop_reads(struct api *a);
 
 /* The http handler (ctx: the struct api). */
 void api_handle(void *ctx, struct http_exchange *x);

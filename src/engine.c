@@ -984,7 +984,14 @@ int engine_open(const struct engine_config *cfg, struct engine **out,
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     e->cfg = *cfg;
     e->n_workers = n;
-    pthread_rwlock_init(&e->read_lock, NULL);
+    /* Several read threads at once must not starve the count phase:
+     * glibc's default lets new readers in while a writer waits. */
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&e->read_lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
     e->lock_fd = -1;
     e->max_query_ms = -1;
     snprintf(e->dir, sizeof e->dir, "%s", cfg->data_dir);

@@ -25,7 +25,9 @@
  * counts, terms and as_of between engine_read_lock() and
  * engine_read_unlock(): the writer changes them only under the write side
  * of that lock, for the short count phase of a batch (new terms are added
- * before, safely: see terms.h). Stats and sizes are the writer's alone. */
+ * before, safely: see terms.h); a waiting writer goes before new readers,
+ * so a reader must not take the read lock twice. Stats and sizes are the
+ * writer's alone. */
 #ifndef CTRD_ENGINE_H
 #define CTRD_ENGINE_H
 

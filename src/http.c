@@ -33,9 +33,19 @@
  * down to follow the head. Line ends are CRLF or a bare LF.
  *
  * TIMES. now_ms is read once per pass. Deadlines are not stored: the sweep
- * derives them from when the request began, when the connection became
- * idle, when output last made progress and when lingering began. */
+ * derives them from when the connection was accepted (its first request),
+ * when the request began, when the connection became idle, when output
+ * last made progress and when lingering began.
+ *
+ * LIMITS. The idle list holds the connections that wait for a request with
+ * nothing to send, in the order they became idle: when the table is full
+ * (or descriptors run out) its head makes room for a newcomer. Whether a
+ * connection is idle is re-derived each time it was moved on
+ * (http_conn_update) and when it closes. The peer table counts the open
+ * connections of each client address. */
 #include "http.h"
+
+#include "hash.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -51,6 +61,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,6 +78,8 @@
 #define HTTP_EVENTS 256
 #define HTTP_LOG_PATH_MAX 200
 #define HTTP_PEER_LEN (INET6_ADDRSTRLEN + 8)
+#define HTTP_PEER_KEY 16 /* an IPv6 address; IPv4 ones as IPv4-mapped */
+#define HTTP_FD_RESERVE 256 /* descriptors beyond the connections: files */
 
 /* http_req_advance results; anything else is a status to answer with. */
 enum { HTTP_MORE = 0, HTTP_DONE = 1 };
@@ -142,6 +155,9 @@ struct http_conn {
     int peer_eof;      /* the peer shut down its sending side */
     int continue_sent; /* "100 Continue" sent for this request */
     int loopback;
+    int on_idle; /* on srv->idle: http_conn_is_idle() when last synced */
+    struct http_conn *idle_prev, *idle_next;
+    uint64_t requests; /* handed to the application so far */
     char *in; /* the request being read, then read-ahead */
     size_t in_len, in_cap;
     char *out; /* unsent output is [out_off, out_len) */
@@ -149,6 +165,7 @@ struct http_conn {
     char *hdr; /* header lines the application added */
     size_t hdr_len, hdr_cap;
     uint64_t stream_bytes;
+    int64_t accepted_ms;   /* the first request's deadline counts from */
     int64_t req_begin_ms;  /* first byte of the request being read */
     int64_t idle_since_ms; /* no request, nothing to send, since */
     int64_t out_ms;        /* output last queued into empty or progressed */
@@ -156,6 +173,13 @@ struct http_conn {
     struct http_parser p;
     struct http_exchange x;
     char peer[HTTP_PEER_LEN];
+    uint8_t peer_key[HTTP_PEER_KEY]; /* counted in srv->peers while fd >= 0 */
+};
+
+/* Open connections of one client address (a slot of srv->peers). */
+struct http_peer {
+    uint8_t key[HTTP_PEER_KEY];
+    unsigned conns; /* 0: a free slot */
 };
 
 struct http_post {
@@ -180,6 +204,10 @@ struct http_server {
     struct http_conn *conns; /* every connection, zombies included */
     struct http_conn *ready, *reap;
     unsigned n_open;   /* connections with a socket */
+    /* Idle connections (http_conn_is_idle), longest idle first. */
+    struct http_conn *idle_head, *idle_tail;
+    struct http_peer *peers; /* peer_mask + 1 slots, at most half used */
+    size_t peer_mask;
     unsigned handling; /* exchanges with the application, streams aside */
     struct http_timer *timers;
     size_t n_timers;
@@ -662,13 +690,10 @@ static void http_conn_consume(struct http_conn *c)
     c->continue_sent = 0;
     if (left) {
         c->req_begin_ms = c->srv->now_ms;
-    } else {
-        c->idle_since_ms = c->srv->now_ms;
-        if (c->in_cap > HTTP_IN_KEEP) {
-            free(c->in);
-            c->in = NULL;
-            c->in_cap = 0;
-        }
+    } else if (c->in_cap > HTTP_IN_KEEP) {
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
     }
 }
 
@@ -769,7 +794,97 @@ static void http_access_log(const struct http_conn *c, int status,
             c->peer);
 }
 
+/* ---- connections per peer ----
+ * Open addressing with linear probing; at most half full, since there are
+ * twice as many slots as connections may be open; deletion by backward
+ * shift, so no tombstones. A table of its own rather than a general one:
+ * fixed-size keys, on the accept path. */
+
+static size_t http_peer_home(const struct http_server *s, const uint8_t *key)
+{
+    return (size_t)hash_bytes(key, HTTP_PEER_KEY) & s->peer_mask;
+}
+
+/* The slot of key, or the free slot where it would go. */
+static size_t http_peer_slot(const struct http_server *s, const uint8_t *key)
+{
+    size_t i = http_peer_home(s, key);
+    while (s->peers[i].conns && memcmp(s->peers[i].key, key, HTTP_PEER_KEY))
+        i = (i + 1) & s->peer_mask;
+    return i;
+}
+
+static unsigned http_peer_conns(const struct http_server *s,
+                                const uint8_t *key)
+{
+    return s->peers[http_peer_slot(s, key)].conns;
+}
+
+static void http_peer_add(struct http_server *s, const uint8_t *key)
+{
+    struct http_peer *p = &s->peers[http_peer_slot(s, key)];
+    memcpy(p->key, key, HTTP_PEER_KEY);
+    p->conns++;
+}
+
+static void http_peer_drop(struct http_server *s, const uint8_t *key)
+{
+    size_t hole = http_peer_slot(s, key), mask = s->peer_mask;
+    assert(s->peers[hole].conns > 0);
+    if (--s->peers[hole].conns > 0)
+        return;
+    /* Moves back each later entry of the run whose home is not in
+     * (hole, j], so that every entry stays reachable from its home. */
+    for (size_t j = (hole + 1) & mask; s->peers[j].conns; j = (j + 1) & mask) {
+        size_t home = http_peer_home(s, s->peers[j].key);
+        if (((j - home) & mask) >= ((j - hole) & mask)) {
+            s->peers[hole] = s->peers[j];
+            s->peers[j].conns = 0;
+            hole = j;
+        }
+    }
+}
+
 /* ---- connections ---- */
+
+/* Whether the connection waits for a client to begin a request, with
+ * nothing to send: what a newcomer may take the place of. */
+static int http_conn_is_idle(const struct http_conn *c)
+{
+    return c->fd >= 0 && c->state == HTTP_READING && !c->closing &&
+           !c->lingering && c->in_len == 0 && http_out_pending(c) == 0;
+}
+
+/* Puts the connection on the idle list (at the tail) or takes it off, as
+ * it now is. */
+static void http_conn_idle_sync(struct http_conn *c)
+{
+    struct http_server *s = c->srv;
+    int idle = http_conn_is_idle(c);
+    if (idle == c->on_idle)
+        return;
+    c->on_idle = idle;
+    if (idle) {
+        c->idle_since_ms = s->now_ms;
+        c->idle_next = NULL;
+        c->idle_prev = s->idle_tail;
+        if (s->idle_tail)
+            s->idle_tail->idle_next = c;
+        else
+            s->idle_head = c;
+        s->idle_tail = c;
+        return;
+    }
+    if (c->idle_prev)
+        c->idle_prev->idle_next = c->idle_next;
+    else
+        s->idle_head = c->idle_next;
+    if (c->idle_next)
+        c->idle_next->idle_prev = c->idle_prev;
+    else
+        s->idle_tail = c->idle_prev;
+    c->idle_prev = c->idle_next = NULL;
+}
 
 /* Frees the connection at the end of the loop pass. */
 static void http_conn_reap(struct http_conn *c)
@@ -791,6 +906,7 @@ static void http_conn_free(struct http_conn *c)
         s->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    assert(!c->on_idle);
     free(c->in);
     free(c->out);
     free(c->hdr);
@@ -806,6 +922,8 @@ static void http_conn_gone(struct http_conn *c)
     close(c->fd);
     c->fd = -1;
     c->srv->n_open--;
+    http_peer_drop(c->srv, c->peer_key);
+    http_conn_idle_sync(c);
     c->out_off = c->out_len = 0;
     c->lingering = 0;
     if (c->state == HTTP_READING)
@@ -847,6 +965,7 @@ static void http_conn_update(struct http_conn *c)
     size_t pending = http_out_pending(c);
     if (c->fd < 0)
         return;
+    http_conn_idle_sync(c);
     if (c->lingering) {
         mask = EPOLLIN;
     } else {
@@ -930,6 +1049,7 @@ static void http_conn_read(struct http_conn *c)
         if (c->in_len == 0)
             c->req_begin_ms = c->srv->now_ms;
         c->in_len += (size_t)n;
+        http_conn_idle_sync(c); /* busy now, idle anew once answered */
     } else if (n == 0) {
         c->peer_eof = 1;
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -942,6 +1062,7 @@ static void http_conn_dispatch(struct http_conn *c)
     struct http_server *s = c->srv;
     c->x.started_ns = http_now_ns();
     c->state = HTTP_HANDLING;
+    c->requests++;
     s->handling++;
     c->in_dispatch = 1;
     s->cfg.handler(s->cfg.ctx, &c->x);
@@ -1028,13 +1149,16 @@ static void http_conn_sweep(struct http_conn *c, int64_t now)
             now - c->out_ms >= cfg->idle_timeout_ms)
             http_conn_gone(c); /* the client does not read */
     } else if (c->state == HTTP_READING && !c->closing) {
-        if (c->in_len > 0 || c->p.started) {
-            if (now - c->req_begin_ms >= cfg->read_timeout_ms) {
-                http_conn_fail(c, 408);
-                http_conn_flush(c);
-                http_conn_update(c);
-            }
-        } else if (now - c->idle_since_ms >= cfg->idle_timeout_ms) {
+        int begun = c->in_len > 0 || c->p.started;
+        int first_late = c->requests == 0 && !c->p.head_len &&
+                         now - c->accepted_ms >= cfg->first_request_timeout_ms;
+        if (begun &&
+            (first_late || now - c->req_begin_ms >= cfg->read_timeout_ms)) {
+            http_conn_fail(c, 408);
+            http_conn_flush(c);
+            http_conn_update(c);
+        } else if (!begun && (first_late || now - c->idle_since_ms >=
+                                                cfg->idle_timeout_ms)) {
             http_conn_gone(c);
         }
     }
@@ -1050,33 +1174,77 @@ static void http_accept_pause(struct http_server *s, int paused)
         s->accept_paused = paused;
 }
 
+/* Names the peer (for logs), says whether it is loopback, and derives its
+ * key in srv->peers: an IPv4 address as IPv4-mapped IPv6, an IPv6 address
+ * by its /64 prefix (one host commonly holds a whole /64). */
 static void http_peer_name(struct http_conn *c,
                            const struct sockaddr_storage *ss)
 {
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
+    uint8_t *key = c->peer_key;
+    memset(key, 0, HTTP_PEER_KEY);
     if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *a = (const void *)ss;
         inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
         port = ntohs(a->sin_port);
         c->loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
         snprintf(c->peer, sizeof c->peer, "%s:%u", host, port);
+        key[10] = key[11] = 0xff;
+        memcpy(key + 12, &a->sin_addr, 4);
     } else if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const void *)ss;
         const uint8_t *b = a->sin6_addr.s6_addr;
+        int v4 = IN6_IS_ADDR_V4MAPPED(&a->sin6_addr);
         inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
         port = ntohs(a->sin6_port);
-        c->loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
-                      (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && b[12] == 127);
+        c->loopback =
+            IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) || (v4 && b[12] == 127);
         snprintf(c->peer, sizeof c->peer, "[%s]:%u", host, port);
+        memcpy(key, b, v4 ? HTTP_PEER_KEY : 8);
     } else {
         snprintf(c->peer, sizeof c->peer, "local");
         c->loopback = 1;
     }
 }
 
-/* Over the connection limit: answer 503 straight away and close. */
-static void http_refuse(struct http_server *s, int fd)
+/* Closes the connection idle the longest, to make room for a newcomer:
+ * 0, or CTRD_ENOTFOUND when none is idle. */
+static int http_evict_idle(struct http_server *s, const char *reason)
+{
+    struct http_conn *c = s->idle_head;
+    if (!c)
+        return CTRD_ENOTFOUND;
+    if (s->cfg.access_log)
+        fprintf(stderr,
+                "conn event=evicted reason=%s idle_ms=%" PRId64
+                " requests=%" PRIu64 " peer=%s\n",
+                reason, s->now_ms - c->idle_since_ms, c->requests, c->peer);
+    http_conn_gone(c);
+    return 0;
+}
+
+/* Whether the server takes the new connection c: NULL, or the limit that
+ * refuses it (its name, and its value in *limit). At the connection limit
+ * an idle connection makes room if there is one. */
+static const char *http_admit(struct http_server *s, const struct http_conn *c,
+                              unsigned *limit)
+{
+    if (http_peer_conns(s, c->peer_key) >= s->cfg.max_connections_per_peer) {
+        *limit = s->cfg.max_connections_per_peer;
+        return "peer_limit";
+    }
+    if (s->n_open >= s->cfg.max_connections &&
+        http_evict_idle(s, "connection_limit") != 0) {
+        *limit = s->cfg.max_connections;
+        return "connection_limit";
+    }
+    return NULL;
+}
+
+/* Over a connection limit: answer 503 straight away and close. */
+static void http_refuse(struct http_server *s, int fd, const char *reason,
+                        unsigned limit, const char *peer)
 {
     static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
                                "Server: ctrd\r\n"
@@ -1091,8 +1259,47 @@ static void http_refuse(struct http_server *s, int fd)
     if (s->cfg.access_log)
         fprintf(stderr,
                 "access method=- path=- status=503 bytes=20 ms=0.000 "
-                "reason=connection_limit limit=%u\n",
-                s->cfg.max_connections);
+                "reason=%s limit=%u peer=%s\n",
+                reason, limit, peer);
+}
+
+/* Takes a new connection in, or refuses it. */
+static void http_conn_open(struct http_server *s, int fd,
+                           const struct sockaddr_storage *ss)
+{
+    struct http_conn *c = calloc(1, sizeof *c);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    const char *refusal;
+    unsigned limit;
+    if (!c) {
+        close(fd);
+        return;
+    }
+    http_peer_name(c, ss);
+    if ((refusal = http_admit(s, c, &limit)) != NULL) {
+        http_refuse(s, fd, refusal, limit, c->peer);
+        free(c);
+        return;
+    }
+    if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        free(c);
+        close(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->srv = s;
+    c->fd = fd;
+    c->events = EPOLLIN;
+    c->x.conn = c;
+    c->accepted_ms = s->now_ms;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->n_open++;
+    http_peer_add(s, c->peer_key);
+    http_conn_idle_sync(c);
 }
 
 static void http_accept(struct http_server *s)
@@ -1102,38 +1309,19 @@ static void http_accept(struct http_server *s)
         socklen_t sl = sizeof ss;
         int fd = accept4(s->listen_fd, (struct sockaddr *)&ss, &sl,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
-                continue;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-                errno == ENOMEM)
-                http_accept_pause(s, 1);
-            return;
-        }
-        if (s->n_open >= s->cfg.max_connections) {
-            http_refuse(s, fd);
+        if (fd >= 0) {
+            http_conn_open(s, fd, &ss);
             continue;
         }
-        struct http_conn *c = calloc(1, sizeof *c);
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-        if (!c || epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            free(c);
-            close(fd);
+        if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
             continue;
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        c->srv = s;
-        c->fd = fd;
-        c->events = EPOLLIN;
-        c->x.conn = c;
-        c->idle_since_ms = s->now_ms;
-        http_peer_name(c, &ss);
-        c->next = s->conns;
-        if (s->conns)
-            s->conns->prev = c;
-        s->conns = c;
-        s->n_open++;
+        if ((errno == EMFILE || errno == ENFILE) &&
+            http_evict_idle(s, "descriptors") == 0)
+            continue; /* its descriptor is free now */
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+            errno == ENOMEM)
+            http_accept_pause(s, 1);
+        return;
     }
 }
 
@@ -1351,6 +1539,20 @@ static int http_listen(struct http_server *s, char *err)
     return 0;
 }
 
+/* Raises the soft limit on open descriptors (never above the hard one) so
+ * that the connection limit, not the descriptor limit, is met first. */
+static void http_fit_descriptors(unsigned max_connections)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)max_connections + HTTP_FD_RESERVE;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want
+                      ? rl.rlim_max
+                      : want;
+    setrlimit(RLIMIT_NOFILE, &rl); /* if refused: eviction still helps */
+}
+
 int http_server_create(const struct http_config *cfg, struct http_server **out,
                        char *err)
 {
@@ -1371,12 +1573,25 @@ int http_server_create(const struct http_config *cfg, struct http_server **out,
         s->cfg.read_timeout_ms = 30000;
     if (s->cfg.idle_timeout_ms <= 0)
         s->cfg.idle_timeout_ms = 60000;
+    if (s->cfg.first_request_timeout_ms <= 0)
+        s->cfg.first_request_timeout_ms = 10000;
     if (!s->cfg.max_connections)
         s->cfg.max_connections = 4096;
+    if (!s->cfg.max_connections_per_peer)
+        s->cfg.max_connections_per_peer = 1024;
     s->listen_fd = s->epoll_fd = s->wake_fd = -1;
     atomic_init(&s->stop, 0);
     pthread_mutex_init(&s->post_mu, NULL);
 
+    http_fit_descriptors(s->cfg.max_connections);
+    size_t slots = 2;
+    while (slots < (size_t)s->cfg.max_connections * 2)
+        slots *= 2;
+    s->peer_mask = slots - 1;
+    if (!(s->peers = calloc(slots, sizeof *s->peers))) {
+        rc = ctrd_fail(err, CTRD_ENOMEM, "http: out of memory");
+        goto fail;
+    }
     if ((rc = http_listen(s, err)) != 0)
         goto fail;
     s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -1448,6 +1663,7 @@ void http_server_free(struct http_server *s)
     if (s->wake_fd >= 0)
         close(s->wake_fd);
     pthread_mutex_destroy(&s->post_mu);
+    free(s->peers);
     free(s->posts);
     free(s->spare);
     free(s->timers);

@@ -17,11 +17,31 @@
  *
  * The server answers by itself: 400 for a malformed request, 408 when a
  * request is not read within the timeout, 413 over the body limit, 431 over
- * the head limit, 501 for an unsupported transfer encoding, 503 when at the
- * connection limit, 505 for an HTTP version other than 1.0 and 1.1; and
- * "100 Continue" to "Expect: 100-continue". It never logs header values
- * (tokens) nor query strings: the access log line (stderr) is
- * "access method=M path=P status=S bytes=B ms=D peer=ADDR" (logfmt).
+ * the head limit, 501 for an unsupported transfer encoding, 503 when at a
+ * connection limit (see below), 505 for an HTTP version other than 1.0 and
+ * 1.1; and "100 Continue" to "Expect: 100-continue".
+ *
+ * Connections are bounded in time and number, so that clients that open
+ * connections and say nothing cannot lock others out:
+ *   - the first request of a connection must have its head read within
+ *     first_request_timeout_ms of the accept (408 if it began, else the
+ *     connection just closes); later requests have read_timeout_ms, and a
+ *     connection idle between requests closes after idle_timeout_ms;
+ *   - one peer (an IPv4 address, or the /64 prefix of an IPv6 address) may
+ *     hold max_connections_per_peer connections: beyond that, 503 and close;
+ *   - when max_connections are open, a newcomer takes the place of the
+ *     connection idle the longest: a keep-alive connection between requests,
+ *     or one that never sent a byte (closed without an answer). Only when
+ *     none is idle is the newcomer refused with 503. Running out of file
+ *     descriptors evicts the same way.
+ *
+ * It never logs header values (tokens) nor query strings. With access_log,
+ * stderr gets one logfmt line per answer,
+ *   access method=M path=P status=S bytes=B ms=D peer=ADDR
+ * (a refused connection: method=- path=- status=503 ... reason=peer_limit
+ * or reason=connection_limit, limit=N), and one per evicted connection,
+ *   conn event=evicted reason=connection_limit|descriptors idle_ms=D
+ *   requests=N peer=ADDR
  *
  * Threads: everything here runs on the loop thread, except
  * http_server_post() and http_server_stop(), which any thread (and
@@ -43,13 +63,17 @@ struct http_config {
     size_t max_body_bytes;       /* 0: 64 MiB */
     int64_t read_timeout_ms;     /* a whole request, once begun; 0: 30 s */
     int64_t idle_timeout_ms;     /* keep-alive between requests; 0: 60 s */
-    unsigned max_connections;    /* 0: 4096 */
+    /* From the accept to the first request's head read whole; 0: 10 s */
+    int64_t first_request_timeout_ms;
+    unsigned max_connections;          /* 0: 4096 */
+    unsigned max_connections_per_peer; /* per client address; 0: 1024 */
     int access_log;              /* one line per answer on stderr */
     void (*handler)(void *ctx, struct http_exchange *x);
     void *ctx;
 };
 
-/* Binds and listens (errors name the address). */
+/* Binds and listens (errors name the address). Raises the process's soft
+ * limit on open files, up to the hard one, to fit max_connections. */
 int http_server_create(const struct http_config *cfg, struct http_server **out,
                        char *err);
 /* The port actually bound (for port 0). */

@@ -13,7 +13,12 @@ struct slot {
 struct readq {
     struct slot *ring;
     size_t cap, head, len; /* items ring[head .. head + len) mod cap */
-    uint64_t last_empty_ns;
+    /* The drain rate: reads handed out to be served since window_ns, and
+     * in the window before (span_before ns; 0 when it tells nothing). */
+    uint64_t window_ns, served, served_before, span_before;
+    int above;         /* holds more than the target's worth of reads */
+    uint64_t since_ns; /* ... and has since then (or has not, since then) */
+    int standing;      /* above for a whole interval, until not for one */
 };
 
 int readq_create(size_t capacity, struct readq **out)
@@ -36,36 +41,62 @@ void readq_free(struct readq *q)
     free(q);
 }
 
+/* Rolls the drain-rate window, then takes note of whether the queue holds
+ * more reads than it hands out in the target, at the rate of this window
+ * and the one before. A state held for a whole interval decides whether
+ * the queue is standing. Knowing no rate yet is no overload. */
+static void readq_observe(struct readq *q, uint64_t now_ns)
+{
+    uint64_t span = now_ns - q->window_ns;
+    if (span >= READQ_INTERVAL_NS) {
+        /* A window of an interval without a push or pop tells no rate:
+         * the queue was idle, or its server stalled (no overload either). */
+        int told = span < 2 * READQ_INTERVAL_NS;
+        q->served_before = told ? q->served : 0;
+        q->span_before = told ? span : 0;
+        q->served = 0;
+        q->window_ns = now_ns;
+        span = 0;
+    }
+    int above = (uint64_t)q->len * (q->span_before + span) >
+                (q->served_before + q->served) * READQ_TARGET_NS;
+    if (now_ns - q->since_ns >= READQ_INTERVAL_NS)
+        q->standing = q->above; /* held until now */
+    if (above != q->above) {
+        q->above = above;
+        q->since_ns = now_ns;
+    }
+}
+
 int readq_push(struct readq *q, void *item, uint64_t now_ns)
 {
     if (q->len == q->cap)
         return CTRD_EAGAIN;
-    if (q->len == 0)
-        q->last_empty_ns = now_ns;
     q->ring[(q->head + q->len++) % q->cap] = (struct slot){item, now_ns};
+    readq_observe(q, now_ns);
     return 0;
 }
 
 void *readq_pop(struct readq *q, uint64_t now_ns, int *expired)
 {
-    if (q->len == 0) {
-        q->last_empty_ns = now_ns;
-        return NULL;
-    }
-    int standing = now_ns - q->last_empty_ns > READQ_INTERVAL_NS;
-    struct slot s;
-    if (standing) { /* LIFO: the newest still has a chance */
-        s = q->ring[(q->head + q->len - 1) % q->cap];
-    } else {
-        s = q->ring[q->head];
-        q->head = (q->head + 1) % q->cap;
-    }
-    q->len--;
+    readq_observe(q, now_ns);
     if (q->len == 0)
-        q->last_empty_ns = now_ns;
-    uint64_t allowed = standing ? READQ_TARGET_NS : READQ_INTERVAL_NS;
-    *expired = now_ns - s.queued_ns > allowed;
-    return s.item;
+        return NULL;
+    struct slot oldest = q->ring[q->head], next;
+    uint64_t allowed = q->standing ? READQ_TARGET_NS : READQ_WAIT_MAX_NS;
+    *expired = now_ns - oldest.queued_ns > allowed;
+    q->len--;
+    if (*expired || !q->standing) {
+        next = oldest;
+        q->head = (q->head + 1) % q->cap;
+    } else {
+        /* LIFO: the newest has the best chance, and waited less than the
+         * oldest, so within the deadline too. */
+        next = q->ring[(q->head + q->len) % q->cap];
+    }
+    q->served += !*expired;
+    readq_observe(q, now_ns);
+    return next.item;
 }
 
 size_t readq_len(const struct readq *q)

@@ -930,6 +930,8 @@ static const char usage[] =
     "                  [--join-window D] [--click-timeout D]\n"
     "                  [--checkpoint-every SIZE] [--max-body SIZE]\n"
     "                  [--max-queue SIZE] [--threads N] [--access-log]\n"
+    "                  [--read-threads N] [--max-connections N]\n"
+    "                  [--max-connections-per-peer N]\n"
     "                  [--follow-queries FILE] [--follow-clicks FILE]\n"
     "\n"
     "The service: HTTP ingest (POST /v1/queries, /v1/clicks: NDJSON or TSV,\n"
@@ -955,7 +957,20 @@ static const char usage[] =
     "  --max-queue SIZE        request bytes waiting for ingest before 503\n"
     "                          (256M)\n"
     "  --threads N             engine workers (default: one per core)\n"
-    "  --access-log            one line per request on stderr\n"
+    "  --read-threads N        threads serving the read API (default: one\n"
+    "                          per core but one, 1 to 4)\n"
+    "  --access-log            one line per request on stderr, and per\n"
+    "                          connection refused or evicted\n"
+    "  --max-connections N     open connections (4096); when all are open,\n"
+    "                          a newcomer takes the place of the one idle\n"
+    "                          the longest (between requests, or silent\n"
+    "                          since it connected), else gets 503. A new\n"
+    "                          connection must send its first request's\n"
+    "                          head within 10s\n"
+    "  --max-connections-per-peer N\n"
+    "                          connections of one client address (IPv6: one\n"
+    "                          /64) before 503 (1024); raise it behind a\n"
+    "                          proxy\n"
     "  --follow-queries FILE   tail a query log as a log shipper would:\n"
     "  --follow-clicks FILE    whole lines, exactly once, surviving rotation\n"
     "                          (rename + new file) and truncation, resuming\n"
@@ -966,7 +981,7 @@ struct serve_opts {
     struct http_config http;
     const char *ads, *auth, *follow_queries, *follow_clicks;
     int insecure, metrics_public;
-    uint64_t checkpoint_every, max_body, max_queue, threads;
+    uint64_t checkpoint_every, max_body, max_queue, threads, read_threads;
 };
 
 static int is_loopback(const char *listen)
@@ -981,10 +996,14 @@ static int parse_size_flag(const char *arg, uint64_t *v)
     return cli_parse_size_bytes(arg, v) == 0 && *v > 0 ? 0 : -1;
 }
 
+#define CONNECTIONS_MAX 1000000 /* --max-connections, per peer too */
+#define READ_THREADS_MAX 64
+
 static int parse_args(int argc, char **argv, struct serve_opts *o)
 {
     enum { O_JOIN = 256, O_TIMEOUT, O_CKPT, O_BODY, O_QUEUE, O_THREADS,
-           O_METRICS, O_INSECURE, O_LOG, O_FOLLOW_Q, O_FOLLOW_C };
+           O_METRICS, O_INSECURE, O_LOG, O_FOLLOW_Q, O_FOLLOW_C, O_CONNS,
+           O_PEER_CONNS, O_READ_THREADS };
     static const struct option opts[] = {
         {"data", required_argument, 0, 'd'},
         {"listen", required_argument, 0, 'l'},
@@ -998,13 +1017,17 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
         {"max-body", required_argument, 0, O_BODY},
         {"max-queue", required_argument, 0, O_QUEUE},
         {"threads", required_argument, 0, O_THREADS},
+        {"read-threads", required_argument, 0, O_READ_THREADS},
         {"access-log", no_argument, 0, O_LOG},
+        {"max-connections", required_argument, 0, O_CONNS},
+        {"max-connections-per-peer", required_argument, 0, O_PEER_CONNS},
         {"follow-queries", required_argument, 0, O_FOLLOW_Q},
         {"follow-clicks", required_argument, 0, O_FOLLOW_C},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     int c;
+    uint64_t n;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -1048,6 +1071,21 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
                 o->threads > SHARD_WORKERS_MAX)
                 return cli_usage("serve", "--threads: 1 to %u",
                                  SHARD_WORKERS_MAX);
+            break;
+        case O_READ_THREADS:
+            if (cli_parse_u64(optarg, &o->read_threads) ||
+                o->read_threads == 0 || o->read_threads > READ_THREADS_MAX)
+                return cli_usage("serve", "--read-threads: 1 to %u",
+                                 READ_THREADS_MAX);
+            break;
+        case O_CONNS:
+        case O_PEER_CONNS:
+            if (cli_parse_u64(optarg, &n) || n == 0 || n > CONNECTIONS_MAX)
+                return cli_usage("serve", "--max-connections%s: 1 to %u",
+                                 c == O_CONNS ? "" : "-per-peer",
+                                 CONNECTIONS_MAX);
+            *(c == O_CONNS ? &o->http.max_connections
+                           : &o->http.max_connections_per_peer) = (unsigned)n;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -1128,7 +1166,7 @@ int serve_command(int argc, char **argv)
     struct api_config ac = {s.engine,         auth,     catalog,
                             s.metrics,        o.metrics_public,
                             o.max_body,       submit,   ingest_state,
-                            &s};
+                            &s,               (unsigned)o.read_threads};
     if (rc == 0)
         rc = api_create(&ac, &s.api, s.err);
     o.http.max_body_bytes = o.max_body;
@@ -1176,6 +1214,7 @@ int serve_command(int argc, char **argv)
     } else if (rc != 0) {
         fprintf(stderr, "ctrd serve: %s\n", s.err);
     }
+    api_stop_reads(s.api); /* before the server goes: reads post to it */
     sse_free(s.sse);
     http_server_free(s.http);
     api_free(s.api);

@@ -7,6 +7,7 @@
 #include "check.h"
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -258,22 +259,32 @@ struct resp {
     size_t body_len;
 };
 
-static struct client client_open(void)
+/* A connection to the server from the loopback address src (any of 127/8
+ * on Linux), so that tests can play several peers. */
+static struct client client_open_from(const char *src)
 {
     struct client c = {0};
-    struct sockaddr_in a = {0};
+    struct sockaddr_in a = {0}, from = {0};
     struct timeval tv = {CLIENT_TIMEOUT_MS / 1000, 0};
-    a.sin_family = AF_INET;
+    a.sin_family = from.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons((uint16_t)http_server_port(srv.s));
+    inet_pton(AF_INET, src, &from.sin_addr);
     c.fd = socket(AF_INET, SOCK_STREAM, 0);
     setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (bind(c.fd, (struct sockaddr *)&from, sizeof from) != 0)
+        CHECK_FAIL_AT("bind %s: %s", src, strerror(errno));
     if (connect(c.fd, (struct sockaddr *)&a, sizeof a) != 0)
         CHECK_FAIL_AT("connect: %s", strerror(errno));
     c.cap = 65536;
     c.buf = malloc(c.cap);
     return c;
+}
+
+static struct client client_open(void)
+{
+    return client_open_from("127.0.0.1");
 }
 
 static void client_close(struct client *c)
@@ -956,36 +967,158 @@ static void test_stop_drains(void)
     drain_ms_for_run = 2000;
 }
 
-static void test_connection_limit(void)
+/* Sends a request on c and reads its answer: the status. */
+static int client_get(struct client *c, const char *request)
+{
+    struct resp r;
+    client_send(c, request);
+    int status = client_response(c, &r);
+    resp_free(&r);
+    return status;
+}
+
+/* A connection the server refuses: 503 with Retry-After, then the close. */
+static int refused(struct client *c)
+{
+    struct resp r;
+    int ok = client_response(c, &r) == 503 &&
+             strstr(r.head, "\r\nRetry-After: 1\r\n") != NULL &&
+             client_sees_eof(c, WAIT_MS);
+    resp_free(&r);
+    return ok;
+}
+
+static void test_full_table_evicts_idle(void)
 {
     struct http_config cfg = base_config();
-    struct client a, b, c;
-    struct resp r;
+    struct client a, b, c, d, e;
     cfg.max_connections = 2;
     if (start(&cfg) != 0)
         return;
     a = client_open();
+    CHECK_EQ_I64(client_get(&a, "GET /echo HTTP/1.1\r\n\r\n"), 200);
+    sleep_ms(20);
     b = client_open();
-    client_send(&a, "GET /echo HTTP/1.1\r\n\r\n");
-    CHECK_EQ_I64(client_response(&a, &r), 200);
-    resp_free(&r);
-    client_send(&b, "GET /echo HTTP/1.1\r\n\r\n");
-    CHECK_EQ_I64(client_response(&b, &r), 200);
-    resp_free(&r);
+    CHECK_EQ_I64(client_get(&b, "GET /echo HTTP/1.1\r\n\r\n"), 200);
+
+    /* full: the newcomer takes the place of the longest idle (a) */
     c = client_open();
-    CHECK_EQ_I64(client_response(&c, &r), 503);
+    CHECK(client_sees_eof(&a, WAIT_MS));
+    CHECK_EQ_I64(client_get(&b, "GET /echo HTTP/1.1\r\n\r\n"), 200);
+
+    /* c never sent a byte: idle since its accept, so before b */
+    d = client_open();
     CHECK(client_sees_eof(&c, WAIT_MS));
+    CHECK_EQ_I64(client_get(&d, "GET /echo HTTP/1.1\r\n\r\n"), 200);
+
+    /* nothing idle (an answer pending, a request begun): refused */
+    client_send(&b, "GET /async HTTP/1.1\r\n\r\n");
+    CHECK(wait_atomic(&n_held, 1));
+    client_send(&d, "GET /echo HTTP/1.1\r\n");
+    sleep_ms(50);
+    e = client_open();
+    CHECK(refused(&e));
+    on_loop(answer_held, "kept");
+    struct resp r;
+    CHECK_EQ_I64(client_response(&b, &r), 200);
+    CHECK_EQ_STR(r.body, "kept");
+    resp_free(&r);
+    CHECK_EQ_I64(client_get(&d, "\r\n"), 200);
+    client_close(&a);
+    client_close(&b);
+    client_close(&c);
+    client_close(&d);
+    client_close(&e);
+    stop();
+}
+
+static void test_peer_limit(void)
+{
+    enum { PEERS = 30 };
+    struct http_config cfg = base_config();
+    struct client own[PEERS][2], over;
+    char addr[32];
+    cfg.max_connections = 64; /* a 128-slot peer table: collisions */
+    cfg.max_connections_per_peer = 2;
+    if (start(&cfg) != 0)
+        return;
+    for (int p = 0; p < PEERS; p++) {
+        snprintf(addr, sizeof addr, "127.0.0.%d", p + 1);
+        for (int k = 0; k < 2; k++) {
+            own[p][k] = client_open_from(addr);
+            CHECK_EQ_I64(client_get(&own[p][k], "GET /echo HTTP/1.1\r\n\r\n"),
+                         200);
+        }
+    }
+    /* every peer is at its limit (the table has room: not an eviction) */
+    for (int p = 0; p < PEERS; p += 7) {
+        snprintf(addr, sizeof addr, "127.0.0.%d", p + 1);
+        over = client_open_from(addr);
+        CHECK(refused(&over));
+        client_close(&over);
+    }
+    /* the peers that leave may come back; the others stay at the limit */
+    for (int p = 0; p < PEERS; p += 2)
+        for (int k = 0; k < 2; k++)
+            client_close(&own[p][k]);
+    sleep_ms(200);
+    for (int p = 0; p < PEERS; p++) {
+        snprintf(addr, sizeof addr, "127.0.0.%d", p + 1);
+        over = client_open_from(addr);
+        if (p % 2 == 0) {
+            CHECK_EQ_I64(client_get(&over, "GET /echo HTTP/1.1\r\n\r\n"), 200);
+            own[p][0] = over;
+        } else {
+            CHECK(refused(&over));
+            client_close(&over);
+        }
+    }
+    for (int p = 0; p < PEERS; p++)
+        for (int k = p % 2 ? 0 : 1; k < 2; k++)
+            client_close(&own[p][k]);
+    for (int p = 0; p < PEERS; p += 2)
+        client_close(&own[p][0]);
+    stop();
+}
+
+static void test_first_request_timeout(void)
+{
+    struct http_config cfg = base_config();
+    struct client c;
+    struct resp r;
+    cfg.first_request_timeout_ms = 300; /* read and idle: 3 s */
+    if (start(&cfg) != 0)
+        return;
+    /* never a byte: closed, without an answer */
+    int64_t t0 = mono_ms();
+    c = client_open();
+    CHECK(client_sees_eof(&c, WAIT_MS));
+    int64_t took = mono_ms() - t0;
+    CHECK(took >= 250 && took < 2000);
+    CHECK_EQ_U64(c.len, 0);
+    client_close(&c);
+
+    /* a head that does not end in time: 408 */
+    t0 = mono_ms();
+    c = client_open();
+    client_send(&c, "GET /echo HTTP/1.1\r\n");
+    CHECK_EQ_I64(client_response(&c, &r), 408);
+    took = mono_ms() - t0;
+    CHECK(took >= 250 && took < 2000);
     resp_free(&r);
     client_close(&c);
-    client_close(&a);
-    int status = -1;
-    for (int64_t end = mono_ms() + WAIT_MS; mono_ms() < end && status != 200;
-         sleep_ms(10)) {
-        status = exchange("GET /echo HTTP/1.1\r\n\r\n", &r);
-        resp_free(&r);
-    }
-    CHECK_EQ_I64(status, 200);
-    client_close(&b);
+
+    /* a head in time and a slow body: the read timeout rules the body */
+    c = client_open();
+    client_send(&c, "POST /len HTTP/1.1\r\nContent-Length: 2\r\n\r\n1");
+    sleep_ms(600);
+    CHECK_EQ_I64(client_get(&c, "2"), 200);
+    /* later requests: idle and read timeouts, not the first one's */
+    sleep_ms(600);
+    client_send(&c, "GET /echo HTTP/1.1\r\n");
+    sleep_ms(600);
+    CHECK_EQ_I64(client_get(&c, "\r\n"), 200);
+    client_close(&c);
     stop();
 }
 
@@ -1157,7 +1290,9 @@ int main(void)
     RUN(test_stream);
     RUN(test_every);
     RUN(test_stop_drains);
-    RUN(test_connection_limit);
+    RUN(test_full_table_evicts_idle);
+    RUN(test_peer_limit);
+    RUN(test_first_request_timeout);
     RUN(test_expect_continue);
     RUN(test_head_and_headers);
     RUN(test_large_bodies);
