@@ -819,6 +819,14 @@ static int words_seal(char *const *w, struct fs_seal *seal)
     return 0;
 }
 
+/* Whether a MANIFEST may name the file: a checkpoint's file of this
+ * directory, by its name (nothing outside it, nothing else in it). */
+static int state_file(const char *name)
+{
+    return datadir_classify(name) == DATADIR_STATE &&
+           strcmp(name, DATADIR_MANIFEST ".tmp") != 0 && strlen(name) < 64;
+}
+
 /* Applies one manifest line (split into its n words) to the engine being
  * opened. */
 static int apply_fact(struct engine *e, char *const *w, int n, char *err)
@@ -836,17 +844,19 @@ static int apply_fact(struct engine *e, char *const *w, int n, char *err)
         word_u64(w[1], &e->terms_bytes) == 0)
         return 0;
     if (n == 4 && strcmp(k, "counts") == 0 && words_seal(w + 2, &seal) == 0 &&
-        strlen(w[1]) < sizeof e->counts_file) {
+        state_file(w[1])) {
         snprintf(e->counts_file, sizeof e->counts_file, "%s", w[1]);
         e->counts_seal = seal;
         return 0;
     }
-    if (n == 4 && strcmp(k, "pending") == 0 && words_seal(w + 2, &seal) == 0)
+    if (n == 4 && strcmp(k, "pending") == 0 && words_seal(w + 2, &seal) == 0 &&
+        state_file(w[1]))
         return e->cfg.readonly
                    ? check_sealed(e, w[1], &seal, err)
                    : damage(e, load_pending(e, w[1], &seal, err), err);
     if (n == 5 && (strcmp(k, "run") == 0 || strcmp(k, "marks") == 0) &&
-        word_i64(w[1], &hour) == 0 && words_seal(w + 3, &seal) == 0)
+        word_i64(w[1], &hour) == 0 && words_seal(w + 3, &seal) == 0 &&
+        state_file(w[2]))
         return e->cfg.readonly
                    ? check_sealed(e, w[2], &seal, err)
                    : damage(e, qs_load(e->qs, k, hour, w[2], &seal, err),

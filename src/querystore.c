@@ -622,8 +622,8 @@ int qs_load(struct qs *qs, const char *kind, int64_t hour, const char *file,
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     struct named_file f = {.seal = *seal};
     if (snprintf(f.name, sizeof f.name, "%s", file) >= (int)sizeof f.name)
-        return ctrd_fail(err, CTRD_ECORRUPT, "MANIFEST: file name too long: "
-                         "%s", file);
+        return ctrd_fail(err, CTRD_ECORRUPT, "%s/%.64s...: file name too "
+                         "long", qs->dir, file);
     if (strcmp(kind, "marks") == 0)
         return load_marks(qs, p, &f, err);
     struct run *r;

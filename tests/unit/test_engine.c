@@ -6,6 +6,7 @@
  * checkpoints; retention; and the same counts for 1 and 3 workers. */
 #include "check.h"
 #include "crc32c.h"
+#include "datadir.h"
 #include "engine.h"
 #include "testfs.h"
 
@@ -588,6 +589,32 @@ static void test_directory_identity(void)
     remove_tree(dir);
 }
 
+/* A MANIFEST (with a valid checksum) that names a file outside the
+ * directory, or a name that is not a checkpoint's, is refused. */
+static void test_manifest_names_only_its_files(void)
+{
+    static const char *const facts[] = {
+        "seq 1\ncounts ../counts-1.dat 40 00000000\n",
+        "seq 1\npending /etc/passwd 40 00000000\n",
+        "seq 1\nrun 5 terms.dat 40 00000000\n",
+        "seq 1\nmarks 5 MANIFEST.tmp 40 00000000\n",
+    };
+    const char *dir = new_dir("names");
+    char err[CTRD_ERR_LEN];
+    for (size_t i = 0; i < sizeof facts / sizeof *facts; i++) {
+        struct engine *e;
+        remove_tree(dir);
+        mkdir(dir, 0755);
+        CHECK_EQ_I64(datadir_write_manifest(dir, facts[i], strlen(facts[i]),
+                                            err),
+                     0);
+        CHECK_EQ_I64(open_engine(dir, 1, 0, &e), CTRD_ECORRUPT);
+        CHECK(strstr(open_err, "bad line") != NULL);
+        CHECK_EQ_I64(open_engine(dir, 1, 1, &e), CTRD_ECORRUPT);
+    }
+    remove_tree(dir);
+}
+
 /* A directory with every kind of file: a checkpoint with runs, marks,
  * pending clicks, counts and terms. */
 static int make_full_dir(const char *dir)
@@ -1062,6 +1089,7 @@ int main(void)
     RUN(test_lock_and_readonly);
     RUN(test_garbage_removed);
     RUN(test_directory_identity);
+    RUN(test_manifest_names_only_its_files);
     RUN(test_damaged_files_refused);
     RUN(test_verification_reports_all);
     RUN(test_pending_format);
