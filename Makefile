@@ -1,9 +1,10 @@
 # ctrd build. `make` builds build/ctrd; `make test` builds and runs the
 # fast test tier; `make SANITIZE=address,undefined test` does the same under
-# ASan+UBSan in build-san/; `make check` runs both (what CI runs); `make
-# soak` the slow tier (kill -9 matrices).
-# `make demo` generates logs, ingests them and prints a CTR table.
-# `make fuzz` builds the libFuzzer targets (clang).
+# ASan+UBSan in build-san/; `make check` runs both, then `make fuzz-smoke`
+# (what CI runs); `make soak` is the slow tier (kill -9 matrices). `make
+# demo` generates logs, ingests them and prints a CTR table. `make fuzz`
+# builds the libFuzzer targets (clang); `make fuzz-smoke` and `make
+# fuzz-long` run them (see the fuzzing section below).
 CC ?= cc
 SANITIZE ?=
 BUILD := build$(if $(SANITIZE),-san)
@@ -45,6 +46,7 @@ test: $(BUILD)/ctrd $(UNIT_BIN)
 check:
 	$(MAKE) test
 	$(MAKE) SANITIZE=address,undefined test
+	$(MAKE) fuzz-smoke
 
 # The soak tier (minutes, not in CI): kill -9 matrices of ingest and serve.
 soak: $(BUILD)/ctrd
@@ -53,15 +55,47 @@ soak: $(BUILD)/ctrd
 demo: $(BUILD)/ctrd
 	CTRD=$(BUILD)/ctrd scripts/demo
 
+# Fuzzing: one libFuzzer target per fuzz/fuzz_*.c (found by wildcard), linked
+# with src/ compiled once for it: coverage, ASan, and UBSan that aborts on its
+# first report (so libFuzzer counts undefined behaviour as a crash).
+# `make fuzz-smoke` (the last step of `make check`) replays every input
+# committed in fuzz/corpus/<target>/ -- regression inputs included -- then
+# fuzzes each target for FUZZ_SECONDS from a copy of that corpus, FUZZ_JOBS
+# at a time, and fails on any crash, leak, hang or OOM, naming the input.
+# `make fuzz-long` is the slow tier: FUZZ_LONG_SECONDS (30 min) per target, one at a time,
+# niced. Both take FUZZ_TARGETS=fuzz_x to run a subset. See fuzz/README.md.
+FUZZ_CC := clang
+FUZZ_CFLAGS := -std=c11 -g -O1 -Wall -Wextra -Werror -Wshadow \
+               -Wstrict-prototypes -D_GNU_SOURCE -MMD -MP \
+               -fsanitize=address,undefined -fno-sanitize-recover=all \
+               -fno-omit-frame-pointer $(shell pkg-config --cflags $(PKGS))
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
-fuzz: $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
-build-fuzz/%: fuzz/%.c $(LIB_SRC)
-	@mkdir -p build-fuzz
-	clang -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-	      -Isrc -o $@ $< $(LIB_SRC) $(LDLIBS)
+FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
+FUZZ_OBJ := $(LIB_SRC:src/%.c=build-fuzz/obj/%.o)
+FUZZ_TARGETS ?= $(FUZZ_BIN:build-fuzz/%=%)
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 2
+FUZZ_LONG_SECONDS ?= 1800
+
+fuzz: $(FUZZ_BIN)
+
+$(FUZZ_OBJ): build-fuzz/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BIN): build-fuzz/%: fuzz/%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc -o $@ $< $(FUZZ_OBJ) \
+	    $(LDLIBS)
+
+fuzz-smoke: $(FUZZ_TARGETS:%=build-fuzz/%)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) scripts/fuzz-smoke $^
+
+fuzz-long: $(FUZZ_TARGETS:%=build-fuzz/%)
+	FUZZ_SECONDS=$(FUZZ_LONG_SECONDS) FUZZ_JOBS=1 FUZZ_NICE=10 scripts/fuzz-smoke $^
 
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all test check soak demo fuzz clean
--include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)
+.PHONY: all test check soak demo fuzz fuzz-smoke fuzz-long clean
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d build-fuzz/*.d \
+                    build-fuzz/obj/*.d)
