@@ -42,9 +42,10 @@ void readq_free(struct readq *q)
 }
 
 /* Rolls the drain-rate window, then takes note of whether the queue holds
- * more reads than it hands out in the target, at the rate of this window
- * and the one before. A state held for a whole interval decides whether
- * the queue is standing. Knowing no rate yet is no overload. */
+ * more reads than it hands out in READQ_STANDING_NS (READQ_TARGET_NS once
+ * standing), at the rate of this window and the one before. A state held
+ * for a whole interval decides whether the queue is standing. Knowing no
+ * rate yet is no overload. */
 static void readq_observe(struct readq *q, uint64_t now_ns)
 {
     uint64_t span = now_ns - q->window_ns;
@@ -58,8 +59,9 @@ static void readq_observe(struct readq *q, uint64_t now_ns)
         q->window_ns = now_ns;
         span = 0;
     }
+    uint64_t bound = q->standing ? READQ_TARGET_NS : READQ_STANDING_NS;
     int above = (uint64_t)q->len * (q->span_before + span) >
-                (q->served_before + q->served) * READQ_TARGET_NS;
+                (q->served_before + q->served) * bound;
     if (now_ns - q->since_ns >= READQ_INTERVAL_NS)
         q->standing = q->above; /* held until now */
     if (above != q->above) {
