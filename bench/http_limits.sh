@@ -25,7 +25,7 @@ trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"
 cc -O2 -o "$dir/bench_http" "$here/bench_http.c"
 "$ctrd" gen --out "$dir/logs" --queries-per-sec "$qps" --duration "$duration" --seed 7 2>/dev/null
-"$ctrd" serve --data "$dir/data" --listen "127.0.0.1:$port" 2>"$dir/serve.log" &
+"$ctrd" serve --data "$dir/data" --listen "127.0.0.1:$port" 2>"${SERVE_LOG:-$dir/serve.log}" &
 server=$!
 for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
