@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DRAIN_MS 10000
 #define FOLLOW_POLL_MS 100
@@ -26,6 +29,11 @@
 #define ERRORS_MAX 100
 #define WRITE_RETRY_MIN_MS 1000 /* first retry after writes failed */
 #define WRITE_RETRY_MAX_MS 16000
+/* The ingest thread's nice value: CPU-heavy work (inflating a gzip body,
+ * a group's parse and join) yields to the HTTP loop, whose answers need
+ * little CPU but soon (32 concurrent gzip bombs: /healthz max 5 ms instead
+ * of 103 ms, BENCHMARKS.md). */
+#define INGEST_NICE 5
 
 struct service;
 
@@ -898,6 +906,7 @@ static void drop_unwritten(struct service *s)
 static void *ingest_main(void *arg)
 {
     struct service *s = arg;
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), INGEST_NICE);
     int rc = recover(s);
     while (rc == 0 && !stopping(s)) {
         if (writes_failing(s)) {
