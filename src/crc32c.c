@@ -58,6 +58,8 @@ crc_hw(uint32_t c, const unsigned char *p, size_t n)
 
 uint32_t crc32c(uint32_t crc, const void *data, size_t len)
 {
+    if (len == 0) /* data may be NULL then */
+        return crc;
     pthread_once(&init_once, crc32c_init);
     uint32_t c = ~crc;
 #if defined(__x86_64__)

@@ -13,6 +13,7 @@ static void test_check_values(void)
 {
     CHECK_EQ_U64(crc32c(0, "123456789", 9), 0xe3069283);
     CHECK_EQ_U64(crc32c(0, "", 0), 0);
+    CHECK_EQ_U64(crc32c(0x1234, NULL, 0), 0x1234);
     unsigned char zeros[32] = {0}, ones[32];
     memset(ones, 0xff, sizeof ones);
     CHECK_EQ_U64(crc32c(0, zeros, 32), 0x8a9136aa); /* RFC 3720 B.4 */
