@@ -122,8 +122,7 @@ static struct fs_seal small_run(void)
     qs_close(qs);
     unsigned long long bytes;
     unsigned crc;
-    REQUIRE(sscanf(text, "run %*d q489946-1-0.run %llu %x", &bytes, &crc) ==
-            2);
+    REQUIRE(sscanf(text, "run %*d q489946-1-0.run %llu %x", &bytes, &crc) == 2);
     free(text);
     return (struct fs_seal){bytes, crc};
 }
@@ -227,7 +226,8 @@ static void fuzz_manifest(const uint8_t *data, size_t size)
     clear_dir();
     REQUIRE(datadir_write_manifest(dir, facts, size + 1, err) == 0);
     free(facts);
-    struct engine_config cfg = {.data_dir = dir, .n_workers = 1,
+    struct engine_config cfg = {.data_dir = dir,
+                                .n_workers = 1,
                                 .readonly = 1,
                                 .join_window_ms = 3600000,
                                 .retention_ms = 7200000};
@@ -312,7 +312,7 @@ static void fuzz_log(const uint8_t *data, size_t size)
     for (size_t at = 0; at <= size;) {
         const uint8_t *end = memchr(data + at, 0xff, size - at);
         size_t len = end ? (size_t)(end - data) - at : size - at;
-        struct wal_record r = {0, 0, 0, 1, 0, 0, 0, (const char *)data + at,
+        struct wal_record r = {0,  0, 0, 1, 0, 0, 0, (const char *)data + at,
                                len};
         REQUIRE(wal_append(w, &r, err) == 0);
         if (pick & 1)
@@ -329,7 +329,8 @@ static void fuzz_log(const uint8_t *data, size_t size)
         FILE *f = fopen(path, "r+b");
         REQUIRE(f && fseek(f, (long)off, SEEK_SET) == 0);
         int c = fgetc(f);
-        REQUIRE(fseek(f, (long)off, SEEK_SET) == 0 && fputc(c ^ 0x10, f) != EOF);
+        REQUIRE(fseek(f, (long)off, SEEK_SET) == 0 &&
+                fputc(c ^ 0x10, f) != EOF);
         REQUIRE(fclose(f) == 0);
     }
     struct prefix p = {data, size, 0, 0};
@@ -355,8 +356,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1 || size > 65536)
         return 0;
     void (*const kinds[])(const uint8_t *, size_t) = {
-        fuzz_run, fuzz_marks, fuzz_counts, fuzz_terms, fuzz_manifest,
-        fuzz_segment, fuzz_log};
+        fuzz_run,      fuzz_marks,   fuzz_counts, fuzz_terms,
+        fuzz_manifest, fuzz_segment, fuzz_log};
     kinds[data[0] % (sizeof kinds / sizeof *kinds)](data + 1, size - 1);
     return 0;
 }

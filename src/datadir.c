@@ -41,8 +41,10 @@ int datadir_lock(const char *dir, int create, int *fd, char *err)
         return ctrd_fail(err, CTRD_EIO, "cannot open %s: %s", path,
                          strerror(errno));
     if (flock(*fd, LOCK_EX | LOCK_NB) != 0)
-        return ctrd_fail(err, CTRD_EBUSY, "%s is in use by another ctrd "
-                         "process", dir);
+        return ctrd_fail(err, CTRD_EBUSY,
+                         "%s is in use by another ctrd "
+                         "process",
+                         dir);
     return 0;
 }
 
@@ -53,32 +55,38 @@ static int check_manifest(const char *path, const char *text, size_t len,
     size_t magic = strlen(DATADIR_MAGIC);
     if (len < magic + 1 || memcmp(text, DATADIR_MAGIC "\n", magic + 1) != 0) {
         if (strncmp(text, "ctrd-manifest ", 14) == 0)
-            return ctrd_fail(err, CTRD_ECORRUPT, "%s: format '%.*s' is not "
+            return ctrd_fail(err, CTRD_ECORRUPT,
+                             "%s: format '%.*s' is not "
                              "this ctrd's ('%s'): re-ingest into a new "
-                             "directory", path, (int)strcspn(text, "\n"),
-                             text, DATADIR_MAGIC);
-        return ctrd_fail(err, CTRD_ECORRUPT, "%s: offset 0: not a ctrd "
-                         "manifest", path);
+                             "directory",
+                             path, (int)strcspn(text, "\n"), text,
+                             DATADIR_MAGIC);
+        return ctrd_fail(err, CTRD_ECORRUPT,
+                         "%s: offset 0: not a ctrd "
+                         "manifest",
+                         path);
     }
     size_t at = len >= CHECKSUM_LINE_BYTES ? len - CHECKSUM_LINE_BYTES : 0;
     const char *hex = text + at + sizeof CHECKSUM_KEY - 1;
     if (len < magic + 1 + CHECKSUM_LINE_BYTES || text[at - 1] != '\n' ||
         strncmp(text + at, CHECKSUM_KEY, sizeof CHECKSUM_KEY - 1) != 0 ||
         strspn(hex, "0123456789abcdef") != 8 || hex[8] != '\n')
-        return ctrd_fail(err, CTRD_ECORRUPT, "%s: offset %zu: no checksum "
-                         "line at the end (truncated?)", path, at);
+        return ctrd_fail(err, CTRD_ECORRUPT,
+                         "%s: offset %zu: no checksum "
+                         "line at the end (truncated?)",
+                         path, at);
     uint32_t want = (uint32_t)strtoul(hex, NULL, 16);
     uint32_t got = crc32c(0, text, at);
     if (got != want)
-        return ctrd_fail(err, CTRD_ECORRUPT, "%s: bytes 0..%zu fail their "
-                         "checksum (%08x, the file says %08x)", path,
-                         at ? at - 1 : 0, got, want);
+        return ctrd_fail(err, CTRD_ECORRUPT,
+                         "%s: bytes 0..%zu fail their "
+                         "checksum (%08x, the file says %08x)",
+                         path, at ? at - 1 : 0, got, want);
     *facts_len = at;
     return 0;
 }
 
-int datadir_read_manifest(const char *dir, char **text, size_t *len,
-                          char *err)
+int datadir_read_manifest(const char *dir, char **text, size_t *len, char *err)
 {
     char path[FS_PATH_MAX];
     snprintf(path, sizeof path, "%s/" DATADIR_MANIFEST, dir);
@@ -119,8 +127,7 @@ int datadir_write_manifest(const char *dir, const char *facts, size_t len,
 
 /* Whether name is prefix, a decimal number, and the rest as given,
  * e.g. ("counts-", ".dat"). */
-static int is_numbered(const char *name, const char *prefix,
-                       const char *suffix)
+static int is_numbered(const char *name, const char *prefix, const char *suffix)
 {
     size_t p = strlen(prefix), s = strlen(suffix), n = strlen(name);
     if (n <= p + s || strncmp(name, prefix, p) != 0 ||
@@ -148,8 +155,8 @@ static int is_store_file(const char *name, char lead, const char *suffix)
 
 enum datadir_name datadir_classify(const char *name)
 {
-    static const char *const fixed[] = {DATADIR_MANIFEST, "LOCK",
-                                        "terms.dat", "wal"};
+    static const char *const fixed[] = {DATADIR_MANIFEST, "LOCK", "terms.dat",
+                                        "wal"};
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
         if (strcmp(name, fixed[i]) == 0)
             return DATADIR_FIXED;
@@ -178,13 +185,17 @@ int datadir_check_new(const char *dir, char *err)
             strcmp(n, "LOCK") == 0 || strcmp(n, DATADIR_MANIFEST ".tmp") == 0)
             continue;
         if (datadir_classify(n) == DATADIR_FOREIGN)
-            rc = ctrd_fail(err, CTRD_EINVAL, "%s is not a ctrd data "
+            rc = ctrd_fail(err, CTRD_EINVAL,
+                           "%s is not a ctrd data "
                            "directory (no MANIFEST; it holds '%s'): give an "
-                           "empty or new directory", dir, n);
+                           "empty or new directory",
+                           dir, n);
         else
-            rc = ctrd_fail(err, CTRD_ECORRUPT, "%s holds ctrd files ('%s') "
+            rc = ctrd_fail(err, CTRD_ECORRUPT,
+                           "%s holds ctrd files ('%s') "
                            "but no MANIFEST: refusing to touch them (restore "
-                           "the MANIFEST, or give another directory)", dir, n);
+                           "the MANIFEST, or give another directory)",
+                           dir, n);
     }
     closedir(d);
     return rc;

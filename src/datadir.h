@@ -38,8 +38,7 @@ int datadir_lock(const char *dir, int create, int *fd, char *err);
  * frees it) and checks its magic, version and checksum: 0,
  * CTRD_ENOTFOUND, or CTRD_ECORRUPT with err saying what is wrong. It
  * holds the facts only (magic and checksum lines cut off), *len bytes. */
-int datadir_read_manifest(const char *dir, char **text, size_t *len,
-                          char *err);
+int datadir_read_manifest(const char *dir, char **text, size_t *len, char *err);
 
 /* Replaces DIR/MANIFEST atomically with the magic line, facts (whole
  * lines) and the checksum line. */

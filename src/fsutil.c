@@ -14,7 +14,7 @@
 
 static int fail_errno(char *err, const char *what, const char *path)
 {
-    int code = (errno == ENOENT) ? CTRD_ENOTFOUND
+    int code = (errno == ENOENT)   ? CTRD_ENOTFOUND
                : (errno == ENOMEM) ? CTRD_ENOMEM
                                    : CTRD_EIO;
     return ctrd_fail(err, code, "%s %s: %s", what, path, strerror(errno));
@@ -156,8 +156,7 @@ int fs_writer_seal(struct fs_writer *w, struct fs_seal *seal, char *err)
     if (crcs)
         fs_writer_put(w, crcs, 4 * n_blocks);
     fs_writer_put(w, footer, sizeof footer);
-    *seal = (struct fs_seal){content_len + 4 * n_blocks + FS_FOOTER_BYTES,
-                             crc};
+    *seal = (struct fs_seal){content_len + 4 * n_blocks + FS_FOOTER_BYTES, crc};
     return fs_writer_close(w, 1, err);
 }
 
@@ -252,17 +251,19 @@ void fs_unmap(void *map, size_t len)
 }
 
 /* Checks the trailer of a mapped sealed file; *content_len on success. */
-static int check_trailer(const char *path, const unsigned char *p,
-                         size_t size, size_t *content_len, uint32_t *crc,
-                         char *err)
+static int check_trailer(const char *path, const unsigned char *p, size_t size,
+                         size_t *content_len, uint32_t *crc, char *err)
 {
     if (size < FS_FOOTER_BYTES)
-        return ctrd_fail(err, CTRD_ECORRUPT, "%s: %zu bytes, too short for "
-                         "its checksum trailer (truncated?)", path, size);
+        return ctrd_fail(err, CTRD_ECORRUPT,
+                         "%s: %zu bytes, too short for "
+                         "its checksum trailer (truncated?)",
+                         path, size);
     const unsigned char *footer = p + size - FS_FOOTER_BYTES;
     size_t at = size - FS_FOOTER_BYTES;
     if (memcmp(footer + FS_FOOTER_MAGIC, FS_SEAL_MAGIC, 8) != 0)
-        return ctrd_fail(err, CTRD_ECORRUPT, "%s: no checksum trailer at "
+        return ctrd_fail(err, CTRD_ECORRUPT,
+                         "%s: no checksum trailer at "
                          "offset %zu (truncated, or not written by ctrd)",
                          path, at);
     uint64_t len;
@@ -273,12 +274,15 @@ static int check_trailer(const char *path, const unsigned char *p,
     uint64_t n_blocks = (len + FS_BLOCK_BYTES - 1) / FS_BLOCK_BYTES;
     if (block_bytes != FS_BLOCK_BYTES || len > size ||
         len + 4 * n_blocks + FS_FOOTER_BYTES != size)
-        return ctrd_fail(err, CTRD_ECORRUPT, "%s: checksum trailer at "
+        return ctrd_fail(err, CTRD_ECORRUPT,
+                         "%s: checksum trailer at "
                          "offset %zu does not fit the file's %zu bytes",
                          path, at, size);
     if (trailer_crc(p + len, n_blocks, footer) != *crc)
-        return ctrd_fail(err, CTRD_ECORRUPT, "%s: checksum table at offset "
-                         "%zu is damaged", path, (size_t)len);
+        return ctrd_fail(err, CTRD_ECORRUPT,
+                         "%s: checksum table at offset "
+                         "%zu is damaged",
+                         path, (size_t)len);
     *content_len = (size_t)len;
     return 0;
 }
@@ -294,8 +298,10 @@ static int check_blocks(const char *path, const unsigned char *p,
         uint32_t want;
         memcpy(&want, table + 4 * i, 4);
         if (crc32c(0, p + off, n) != want)
-            return ctrd_fail(err, CTRD_ECORRUPT, "%s: bytes %zu..%zu fail "
-                             "their checksum", path, off, off + n - 1);
+            return ctrd_fail(err, CTRD_ECORRUPT,
+                             "%s: bytes %zu..%zu fail "
+                             "their checksum",
+                             path, off, off + n - 1);
     }
     return 0;
 }
@@ -310,15 +316,17 @@ int fs_map_sealed(const char *path, const struct fs_seal *expect, void **map,
         return rc;
     uint32_t crc = 0;
     if (expect && expect->bytes != *map_len)
-        rc = ctrd_fail(err, CTRD_ECORRUPT, "%s: %zu bytes, the MANIFEST "
-                       "recorded %llu (truncated or replaced)", path,
-                       *map_len, (unsigned long long)expect->bytes);
+        rc = ctrd_fail(err, CTRD_ECORRUPT,
+                       "%s: %zu bytes, the MANIFEST "
+                       "recorded %llu (truncated or replaced)",
+                       path, *map_len, (unsigned long long)expect->bytes);
     if (rc == 0)
         rc = check_trailer(path, *map, *map_len, content_len, &crc, err);
     if (rc == 0 && expect && expect->crc != crc)
-        rc = ctrd_fail(err, CTRD_ECORRUPT, "%s: checksum %08x, the MANIFEST "
-                       "recorded %08x (replaced by another file?)", path, crc,
-                       expect->crc);
+        rc = ctrd_fail(err, CTRD_ECORRUPT,
+                       "%s: checksum %08x, the MANIFEST "
+                       "recorded %08x (replaced by another file?)",
+                       path, crc, expect->crc);
     if (rc == 0)
         rc = check_blocks(path, *map, *content_len, err);
     if (rc != 0) {

@@ -28,9 +28,9 @@ struct fs_writer {
     int fd;
     enum fs_mode mode;
     size_t used;
-    uint64_t written; /* bytes handed to fs_writer_put so far */
-    int failed;       /* first error seen, sticky */
-    uint32_t block_crc;  /* FS_SEALED: CRC of the current block so far */
+    uint64_t written;     /* bytes handed to fs_writer_put so far */
+    int failed;           /* first error seen, sticky */
+    uint32_t block_crc;   /* FS_SEALED: CRC of the current block so far */
     uint32_t *block_crcs; /* FS_SEALED: of the finished blocks */
     size_t n_blocks, cap_blocks;
     char path[FS_PATH_MAX];

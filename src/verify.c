@@ -64,8 +64,8 @@ static void note_strays(const char *dir, const char *facts, struct findings *f)
 
 /* Opens dir for checking (every damaged file reported into f) and finds
  * the log position its checkpoint names. */
-static int open_checked(const char *dir, struct findings *f,
-                        struct engine **e, char *err)
+static int open_checked(const char *dir, struct findings *f, struct engine **e,
+                        char *err)
 {
     struct engine_config cfg = {.data_dir = dir,
                                 .n_workers = 1,
@@ -113,8 +113,8 @@ static const char recover_usage[] =
 
 /* Parses --data DIR (and, for recover, the repair flag): -1 to go on,
  * else the exit status. */
-static int parse_args(int argc, char **argv, const char *cmd,
-                      const char *usage, const char **dir, int *truncate)
+static int parse_args(int argc, char **argv, const char *cmd, const char *usage,
+                      const char **dir, int *truncate)
 {
     static const struct option opts[] = {
         {"data", required_argument, 0, 'd'},
@@ -142,7 +142,7 @@ static int parse_args(int argc, char **argv, const char *cmd,
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if (truncate && !*truncate)
         return cli_usage(cmd, "say what to repair: --truncate-wal-at-damage "
-                         "(drops the log from its first damage on)");
+                              "(drops the log from its first damage on)");
     return -1;
 }
 
@@ -173,15 +173,15 @@ int verify_command(int argc, char **argv)
     engine_get_sizes(e, &z);
     engine_close(e);
     if (f.damaged)
-        printf("ctrd verify: %s: DAMAGED: %u problem%s above\n", dir,
-               f.damaged, f.damaged == 1 ? "" : "s");
+        printf("ctrd verify: %s: DAMAGED: %u problem%s above\n", dir, f.damaged,
+               f.damaged == 1 ? "" : "s");
     else if (rc == 0)
         printf("ctrd verify: %s: clean (%" PRIu64 " queries in %" PRIu64
-               " runs, %" PRIu64 " clicked pairs, %" PRIu64 " terms, %"
-               PRIu64 " count buckets%s); %u note%s\n",
+               " runs, %" PRIu64 " clicked pairs, %" PRIu64 " terms, %" PRIu64
+               " count buckets%s); %u note%s\n",
                dir, z.qs_queries_on_disk, z.qs_runs, z.clicked_pairs, z.terms,
-               z.count_buckets, f.named ? ", the write-ahead log" : "",
-               f.notes, f.notes == 1 ? "" : "s");
+               z.count_buckets, f.named ? ", the write-ahead log" : "", f.notes,
+               f.notes == 1 ? "" : "s");
     return f.damaged || rc != 0 ? 1 : 0;
 }
 
@@ -200,8 +200,10 @@ int recover_command(int argc, char **argv)
         return 1;
     }
     if (f.damaged) {
-        fprintf(stderr, "ctrd recover: %s: damage above is not in the log; "
-                "nothing changed (restore those files from a backup)\n", dir);
+        fprintf(stderr,
+                "ctrd recover: %s: damage above is not in the log; "
+                "nothing changed (restore those files from a backup)\n",
+                dir);
         rc = 1;
     } else if (!f.named) {
         printf("ctrd recover: %s: no write-ahead log; nothing to repair\n",
@@ -212,8 +214,9 @@ int recover_command(int argc, char **argv)
         rc = 1;
     } else {
         printf("ctrd recover: %s: %s\n", dir,
-               summary[0] ? summary : "the log has no damage; nothing to "
-                                      "repair");
+               summary[0] ? summary
+                          : "the log has no damage; nothing to "
+                            "repair");
     }
     engine_close(e);
     return rc;

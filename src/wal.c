@@ -51,17 +51,17 @@ struct segments {
  * tail (torn_bytes > 0) and damage (damage[0]) follows. */
 struct scan {
     struct segments segs;
-    uint64_t first;        /* segment index where the scan began */
-    uint64_t end;          /* position after the last good record */
-    uint64_t end_seg;      /* index of the segment that holds `end` */
-    uint64_t records;      /* good records scanned */
-    uint64_t durable;      /* what the SYNCED FILE says (0: nothing) */
-    int strict;            /* every bad record is damage (no torn tail) */
-    int synced_bad;        /* strict: the SYNCED FILE is damaged */
-    uint64_t torn_bytes;   /* cut from `end` to the end of the last segment */
-    int torn_durable;      /* the SYNCED FILE says it was durable */
+    uint64_t first;      /* segment index where the scan began */
+    uint64_t end;        /* position after the last good record */
+    uint64_t end_seg;    /* index of the segment that holds `end` */
+    uint64_t records;    /* good records scanned */
+    uint64_t durable;    /* what the SYNCED FILE says (0: nothing) */
+    int strict;          /* every bad record is damage (no torn tail) */
+    int synced_bad;      /* strict: the SYNCED FILE is damaged */
+    uint64_t torn_bytes; /* cut from `end` to the end of the last segment */
+    int torn_durable;    /* the SYNCED FILE says it was durable */
     char damage[CTRD_ERR_LEN];
-    uint64_t damage_at;    /* position: the log is good before it */
+    uint64_t damage_at; /* position: the log is good before it */
     uint64_t after_records, after_bytes; /* valid records, bytes from there */
 };
 
@@ -144,8 +144,8 @@ static int create_segment(const char *dir, uint64_t start, char *err)
 static uint32_t record_crc(const unsigned char *h, const char *payload,
                            size_t len)
 {
-    uint32_t crc = crc32c(0, h + WAL_REC_LEN,
-                          WAL_REC_HEADER_BYTES - WAL_REC_LEN);
+    uint32_t crc =
+        crc32c(0, h + WAL_REC_LEN, WAL_REC_HEADER_BYTES - WAL_REC_LEN);
     return crc32c(crc, payload, len);
 }
 
@@ -165,9 +165,11 @@ static size_t record_at(const unsigned char *p, size_t size, size_t off,
         len > size - off - WAL_REC_HEADER_BYTES ||
         record_crc(h, (const char *)h + WAL_REC_HEADER_BYTES, len) != crc)
         return 0;
-    *r = (struct wal_record){h[WAL_REC_KIND], h[WAL_REC_FORMAT],
-                             h[WAL_REC_SOURCE], 0, 0, 0, 0,
-                             (const char *)h + WAL_REC_HEADER_BYTES, len};
+    *r = (struct wal_record){.kind = h[WAL_REC_KIND],
+                             .format = h[WAL_REC_FORMAT],
+                             .source = h[WAL_REC_SOURCE],
+                             .payload = (const char *)h + WAL_REC_HEADER_BYTES,
+                             .len = len};
     memcpy(&r->now_ms, h + WAL_REC_NOW, 8);
     memcpy(&r->source_dev, h + WAL_REC_DEV, 8);
     memcpy(&r->source_ino, h + WAL_REC_INO, 8);
@@ -296,15 +298,14 @@ static void note_damage(struct scan *sc, uint64_t at, const char *path,
 
 /* Adds the valid records and bytes of segments [from, n) to what follows
  * the damage. */
-static int count_after(const char *dir, struct scan *sc, size_t from,
-                       char *err)
+static int count_after(const char *dir, struct scan *sc, size_t from, char *err)
 {
     for (size_t i = from; i < sc->segs.n; i++) {
         char path[FS_PATH_MAX];
         void *map;
         size_t size;
-        int durable = 0, rc = map_segment(dir, sc->segs.start[i], &map, &size,
-                                          path, err);
+        int durable = 0,
+            rc = map_segment(dir, sc->segs.start[i], &map, &size, path, err);
         if (rc != 0)
             return rc;
         sc->after_bytes += size;
@@ -336,8 +337,8 @@ static const char *header_fault(const unsigned char *p, size_t size,
  * through fn when given). Returns 0 with the scan updated, or fn's error. */
 static int scan_segment(const char *path, const unsigned char *p, size_t size,
                         size_t off, size_t i, int has_from,
-                        int (*fn)(void *, const struct wal_record *),
-                        void *ctx, struct scan *sc)
+                        int (*fn)(void *, const struct wal_record *), void *ctx,
+                        struct scan *sc)
 {
     uint64_t start = sc->segs.start[i];
     while (off < size) {
@@ -352,8 +353,8 @@ static int scan_segment(const char *path, const unsigned char *p, size_t size,
         }
         if (k == 0) {
             int synced_past = start + off < sc->durable, durable = synced_past;
-            uint64_t valid = count_valid(p, size, off + 1, start + off,
-                                         &durable);
+            uint64_t valid =
+                count_valid(p, size, off + 1, start + off, &durable);
             if (i + 1 == sc->segs.n && !sc->strict &&
                 (valid ? !durable : !synced_past || cut_short(p, size, off))) {
                 sc->torn_bytes = size - off;
@@ -412,8 +413,10 @@ static int scan_log(const char *dir, const uint64_t *from, int strict,
     sc->end = pos;
     if (s->n == 0 || s->start[first] > pos) {
         if (from)
-            ctrd_fail(sc->damage, CTRD_ECORRUPT, "%s: the log from position "
-                      "%" PRIu64 " (the MANIFEST's) is missing: %s", dir, pos,
+            ctrd_fail(sc->damage, CTRD_ECORRUPT,
+                      "%s: the log from position "
+                      "%" PRIu64 " (the MANIFEST's) is missing: %s",
+                      dir, pos,
                       s->n ? "its first segment starts later" : "no segment");
         sc->damage_at = pos;
         return from ? count_after(dir, sc, first, err) : 0;
@@ -426,9 +429,11 @@ static int scan_log(const char *dir, const uint64_t *from, int strict,
         if ((rc = map_segment(dir, s->start[i], &map, &size, path, err)) != 0)
             break;
         if (i > first && s->start[i] != sc->end) {
-            ctrd_fail(sc->damage, CTRD_ECORRUPT, "%s: log positions %" PRIu64
-                      "..%" PRIu64 " are missing (a segment deleted or cut "
-                      "short?)", dir, sc->end, s->start[i] - 1);
+            ctrd_fail(sc->damage, CTRD_ECORRUPT,
+                      "%s: log positions %" PRIu64 "..%" PRIu64
+                      " are missing (a segment deleted or cut "
+                      "short?)",
+                      dir, sc->end, s->start[i] - 1);
             sc->damage_at = sc->end;
         } else if ((fault = header_fault(map, size, s->start[i])) != NULL) {
             note_damage(sc, s->start[i], path, 0, fault);
@@ -445,10 +450,10 @@ static int scan_log(const char *dir, const uint64_t *from, int strict,
         }
         fs_unmap(map, size);
         if (rc == 0 && (sc->damage[0] || sc->torn_bytes))
-            return sc->damage[0] ? count_after(dir, sc, i + (sc->damage_at >
-                                                              s->start[i]),
-                                               err)
-                                 : 0;
+            return sc->damage[0]
+                       ? count_after(dir, sc, i + (sc->damage_at > s->start[i]),
+                                     err)
+                       : 0;
     }
     return rc;
 }
@@ -490,8 +495,10 @@ static int cut_torn_tail(const char *dir, const struct scan *sc, char *note,
     if (truncate(path, (off_t)(sc->end - start)) != 0)
         return ctrd_fail(err, CTRD_EIO, "cannot cut the torn tail of %s: %s",
                          path, strerror(errno));
-    ctrd_fail(note, 0, "%s: cut a torn tail of %" PRIu64 " bytes at offset "
-              "%" PRIu64 " (%s)", path, sc->torn_bytes, sc->end - start,
+    ctrd_fail(note, 0,
+              "%s: cut a torn tail of %" PRIu64 " bytes at offset "
+              "%" PRIu64 " (%s)",
+              path, sc->torn_bytes, sc->end - start,
               sc->torn_durable ? "WARNING: a record cut short that the log's "
                                  "synced file says was durable: the disk lost "
                                  "acknowledged records"
@@ -525,8 +532,7 @@ int wal_open(const char *dir, const uint64_t *from,
     if (rc == 0)
         rc = open_synced(w->dir, &w->synced_fd, err);
     if (rc == 0)
-        rc = open_for_append(w, sc.segs.n ? sc.segs.start[sc.end_seg] : 0,
-                             err);
+        rc = open_for_append(w, sc.segs.n ? sc.segs.start[sc.end_seg] : 0, err);
     free(sc.segs.start);
     if (rc != 0) {
         wal_close(w);
@@ -552,8 +558,10 @@ int wal_rollback(struct wal *w, char *err)
     if (ftruncate(w->fd, (off_t)(w->synced - w->seg_start)) != 0 ||
         fdatasync(w->fd) != 0) {
         w->unrolled = 1;
-        return ctrd_fail(err, CTRD_EIO, "cannot roll the log back to its "
-                         "last sync: %s", strerror(errno));
+        return ctrd_fail(err, CTRD_EIO,
+                         "cannot roll the log back to its "
+                         "last sync: %s",
+                         strerror(errno));
     }
     w->unrolled = 0;
     w->seg_bytes = w->synced - w->seg_start;
@@ -561,8 +569,7 @@ int wal_rollback(struct wal *w, char *err)
 }
 
 /* Fails a write of the log: rolls back, keeps the first error's text. */
-static int write_failed(struct wal *w, const char *what, int saved,
-                        char *err)
+static int write_failed(struct wal *w, const char *what, int saved, char *err)
 {
     int rc = ctrd_fail(err, CTRD_EIO, "cannot %s the log: %s", what,
                        strerror(saved));
@@ -602,8 +609,8 @@ int wal_append(struct wal *w, const struct wal_record *r, char *err)
         done += (size_t)k;
         w->seg_bytes += (uint64_t)k;
         for (int i = 0; i < 2; i++) {
-            size_t take = (size_t)k < iov[i].iov_len ? (size_t)k
-                                                      : iov[i].iov_len;
+            size_t take =
+                (size_t)k < iov[i].iov_len ? (size_t)k : iov[i].iov_len;
             iov[i].iov_base = (char *)iov[i].iov_base + take;
             iov[i].iov_len -= take;
             k -= (ssize_t)take;
@@ -615,7 +622,8 @@ int wal_append(struct wal *w, const struct wal_record *r, char *err)
 int wal_sync(struct wal *w, char *err)
 {
     if (w->unrolled)
-        return ctrd_fail(err, CTRD_EIO, "the log holds bytes it could not "
+        return ctrd_fail(err, CTRD_EIO,
+                         "the log holds bytes it could not "
                          "roll back");
     if (fdatasync(w->fd) != 0)
         return write_failed(w, "sync", errno, err);
@@ -659,8 +667,7 @@ int wal_trim(struct wal *w, uint64_t keep_from, char *err)
 /* ---- offline ---- */
 
 int wal_check(const char *dir, const uint64_t *from,
-              void (*report)(void *ctx, const char *line), void *ctx,
-              char *err)
+              void (*report)(void *ctx, const char *line), void *ctx, char *err)
 {
     char wal_dir[FS_PATH_MAX - 32], line[CTRD_ERR_LEN];
     snprintf(wal_dir, sizeof wal_dir, "%s/wal", dir);
@@ -672,18 +679,18 @@ int wal_check(const char *dir, const uint64_t *from,
         report(ctx, sc.damage);
         rc = CTRD_ECORRUPT;
     } else if (rc == 0 && sc.torn_bytes) {
-        ctrd_fail(line, 0, "%s: note: a torn tail of %" PRIu64 " bytes at "
+        ctrd_fail(line, 0,
+                  "%s: note: a torn tail of %" PRIu64 " bytes at "
                   "log position %" PRIu64 " (an interrupted append, never "
-                  "acknowledged); the next start cuts it off", wal_dir,
-                  sc.torn_bytes, sc.end);
+                  "acknowledged); the next start cuts it off",
+                  wal_dir, sc.torn_bytes, sc.end);
         report(ctx, line);
     }
     free(sc.segs.start);
     return rc;
 }
 
-int wal_cut_at_damage(const char *dir, uint64_t from, char *summary,
-                      char *err)
+int wal_cut_at_damage(const char *dir, uint64_t from, char *summary, char *err)
 {
     char wal_dir[FS_PATH_MAX - 32];
     snprintf(wal_dir, sizeof wal_dir, "%s/wal", dir);
@@ -729,13 +736,16 @@ int wal_cut_at_damage(const char *dir, uint64_t from, char *summary,
     if (rc == 0)
         rc = fs_fsync_dir(wal_dir, err);
     if (rc == 0 && sc.damage[0])
-        ctrd_fail(summary, 0, "dropped the log from position %" PRIu64
-                  " on: %" PRIu64 " bytes, %" PRIu64 " intact records after "
-                  "the damage (%s)", cut, sc.after_bytes, sc.after_records,
-                  sc.damage);
+        ctrd_fail(summary, 0,
+                  "dropped the log from position %" PRIu64 " on: %" PRIu64
+                  " bytes, %" PRIu64 " intact records after "
+                  "the damage (%s)",
+                  cut, sc.after_bytes, sc.after_records, sc.damage);
     else if (rc == 0)
-        ctrd_fail(summary, 0, "%s/" WAL_SYNCED_NAME ": damaged; rewritten "
-                  "(the log itself is intact, nothing dropped)", wal_dir);
+        ctrd_fail(summary, 0,
+                  "%s/" WAL_SYNCED_NAME ": damaged; rewritten "
+                  "(the log itself is intact, nothing dropped)",
+                  wal_dir);
     free(sc.segs.start);
     return rc;
 }

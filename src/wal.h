@@ -51,8 +51,9 @@
  * the report warns that acknowledged records were lost.) Anything else is
  * damage: a whole bad record that was durable, a bad record or header in
  * an earlier segment, a gap between segments, a missing segment or one
- * shorter than the checkpoint's position, a damaged SYNCED FILE. Damage fails the open and changes nothing; only
- * wal_cut_at_damage(), the operator's decision, drops what follows it.
+ * shorter than the checkpoint's position, a damaged SYNCED FILE. Damage fails
+ * the open and changes nothing; only wal_cut_at_damage(), the operator's
+ * decision, drops what follows it.
  *
  * Owns the open segment. One thread. */
 #ifndef CTRD_WAL_H
@@ -145,7 +146,6 @@ int wal_trim(struct wal *w, uint64_t keep_from, char *err);
 int wal_check(const char *dir, const uint64_t *from,
               void (*report)(void *ctx, const char *line), void *ctx,
               char *err);
-int wal_cut_at_damage(const char *dir, uint64_t from, char *summary,
-                      char *err);
+int wal_cut_at_damage(const char *dir, uint64_t from, char *summary, char *err);
 
 #endif

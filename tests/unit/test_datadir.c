@@ -33,8 +33,7 @@ static const char facts[] = "seq 3\nterms_bytes 40\ninput wal 24 0\n";
 static void test_manifest_frame(void)
 {
     char err[CTRD_ERR_LEN], path[128];
-    CHECK_EQ_I64(datadir_write_manifest(tmp_dir, facts, strlen(facts), err),
-                 0);
+    CHECK_EQ_I64(datadir_write_manifest(tmp_dir, facts, strlen(facts), err), 0);
     path_of(path, sizeof path, "MANIFEST");
     size_t len;
     unsigned char *text = testfs_read(path, &len);
@@ -79,15 +78,14 @@ static void test_manifest_frame(void)
 
 static void test_names(void)
 {
-    static const char *const fixed[] = {"MANIFEST", "LOCK", "terms.dat",
-                                        "wal"};
-    static const char *const state[] = {
-        "MANIFEST.tmp", "counts-12.dat", "pending-0.dat",
-        "q489946-12-0.run", "m489946-12-3.marks"};
+    static const char *const fixed[] = {"MANIFEST", "LOCK", "terms.dat", "wal"};
+    static const char *const state[] = {"MANIFEST.tmp", "counts-12.dat",
+                                        "pending-0.dat", "q489946-12-0.run",
+                                        "m489946-12-3.marks"};
     static const char *const foreign[] = {
-        "counts-.dat", "counts-1.dat.bak", "counts-x.dat", "q1-2.run",
-        "q1-2-3.marks", "m1-2-3.run", "q-1-2-3.run", "notes.txt", "terms.dat~",
-        "pending-1", "wal2", ""};
+        "counts-.dat",  "counts-1.dat.bak", "counts-x.dat", "q1-2.run",
+        "q1-2-3.marks", "m1-2-3.run",       "q-1-2-3.run",  "notes.txt",
+        "terms.dat~",   "pending-1",        "wal2",         ""};
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
         CHECK(datadir_classify(fixed[i]) == DATADIR_FIXED);
     for (size_t i = 0; i < sizeof state / sizeof *state; i++)
@@ -143,8 +141,8 @@ static void test_new_directories_and_garbage(void)
     CHECK(stat(path, &st) != 0);
     path_of(path, sizeof path, "MANIFEST.tmp");
     CHECK(stat(path, &st) != 0);
-    static const char *const kept[] = {"counts-5.dat", "notes.txt",
-                                       "terms.dat", "LOCK"};
+    static const char *const kept[] = {"counts-5.dat", "notes.txt", "terms.dat",
+                                       "LOCK"};
     for (size_t i = 0; i < 4; i++) {
         path_of(path, sizeof path, kept[i]);
         CHECK(stat(path, &st) == 0);

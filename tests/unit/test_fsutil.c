@@ -83,8 +83,8 @@ static void test_trailer_format(void)
 
 static void test_round_trips(void)
 {
-    static const size_t sizes[] = {0, 1, 8, 65535, 65536, 65537,
-                                   3 * 65536, 200001};
+    static const size_t sizes[] = {0,     1,     8,         65535,
+                                   65536, 65537, 3 * 65536, 200001};
     char path[128], err[CTRD_ERR_LEN];
     path_of(path, sizeof path, "sizes");
     unsigned char *content = malloc(200001);

@@ -60,9 +60,9 @@ static void test_not_gzip(void)
     size_t n = gzip_member(a, strlen(a), gz, sizeof gz);
     char *out;
     size_t len;
-    CHECK_EQ_I64(inflate_rc((const unsigned char *)a, strlen(a), 1000, &out,
-                            &len),
-                 CTRD_EINVAL);
+    CHECK_EQ_I64(
+        inflate_rc((const unsigned char *)a, strlen(a), 1000, &out, &len),
+        CTRD_EINVAL);
     CHECK_EQ_I64(inflate_rc(gz, 0, 1000, &out, &len), CTRD_EINVAL);
     for (size_t cut = 1; cut < n; cut++) {
         int rc = inflate_rc(gz, cut, 1000, &out, &len);

@@ -40,8 +40,8 @@ static inline void testfs_write(const char *path, const void *data, size_t len)
 }
 
 /* Writes content as a sealed file; returns its seal. */
-static inline struct fs_seal testfs_write_sealed(const char *path,
-                                          const void *content, size_t len)
+static inline struct fs_seal
+testfs_write_sealed(const char *path, const void *content, size_t len)
 {
     char err[CTRD_ERR_LEN];
     struct fs_writer *w = malloc(sizeof *w);
@@ -60,7 +60,8 @@ static inline struct fs_seal testfs_write_sealed(const char *path,
 }
 
 /* The seal a sealed file's own trailer gives (size, fingerprint). */
-static inline struct fs_seal testfs_seal_of(const unsigned char *file, size_t len)
+static inline struct fs_seal testfs_seal_of(const unsigned char *file,
+                                            size_t len)
 {
     struct fs_seal seal = {len, 0};
     if (len >= FS_FOOTER_BYTES)
