@@ -107,3 +107,32 @@ int cli_usage(const char *cmd, const char *fmt, ...)
     fprintf(stderr, " (see 'ctrd %s --help')\n", cmd);
     return 2;
 }
+
+int cli_common_option(int c, const char *usage)
+{
+    if (c == 'h') {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (c == CLI_OPT_VERSION) {
+        printf("ctrd %s\n", CTRD_VERSION);
+        return 0;
+    }
+    return -1;
+}
+
+int cli_choice(const char *cmd, const char *flag, const char *arg,
+               const char *const *choices, size_t n, int *index)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(arg, choices[i]) == 0) {
+            *index = (int)i;
+            return 0;
+        }
+    }
+    fprintf(stderr, "ctrd %s: %s: '%s' is not one of:", cmd, flag, arg);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "%s %s", i ? "," : "", choices[i]);
+    fprintf(stderr, " (see 'ctrd %s --help')\n", cmd);
+    return 2;
+}

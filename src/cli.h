@@ -4,7 +4,29 @@
 #ifndef CTRD_CLI_H
 #define CTRD_CLI_H
 
+#include <getopt.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/* The release every command's --version prints and ctrd_build_info shows. */
+#define CTRD_VERSION "0.8.0"
+
+/* Every command's getopt_long table starts with CLI_COMMON_OPTIONS, its
+ * short-option string with "h", and its loop hands each option to
+ * cli_common_option() first:
+ *     if ((rc = cli_common_option(c, "query", usage)) >= 0) return rc;
+ * -h/--help print usage on stdout and --version "ctrd VERSION", both give
+ * exit status 0. Any other c gives -1 (the command's own switch goes on). */
+#define CLI_OPT_VERSION 0x7f00
+#define CLI_COMMON_OPTIONS                                                     \
+    {"help", no_argument, NULL, 'h'},                                          \
+        {"version", no_argument, NULL, CLI_OPT_VERSION}
+int cli_common_option(int c, const char *usage);
+
+/* arg as an index into choices[n]: 0 with *index set, or the usage error
+ * (status 2) "ctrd CMD: FLAG: 'arg' is not one of: a, b, c" on stderr. */
+int cli_choice(const char *cmd, const char *flag, const char *arg,
+               const char *const *choices, size_t n, int *index);
 
 /* "250ms", "30s", "10m", "24h" (a bare number is seconds). 0 ok, -1 bad. */
 int cli_parse_duration_ms(const char *s, int64_t *ms);
