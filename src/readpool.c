@@ -1,6 +1,8 @@
 /* readpool: threads serving dashboard reads; see readpool.h. */
 #include "readpool.h"
 
+#include "clock.h"
+
 #include "readq.h"
 
 #include <pthread.h>
@@ -19,13 +21,6 @@ struct readpool {
     unsigned n_threads; /* started */
 };
 
-static uint64_t readpool_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void *readpool_main(void *arg)
 {
     struct readpool *p = arg;
@@ -34,7 +29,7 @@ static void *readpool_main(void *arg)
         while (!p->stopping && readq_len(p->queue) == 0)
             pthread_cond_wait(&p->work, &p->mu);
         int expired;
-        void *item = readq_pop(p->queue, readpool_now_ns(), &expired);
+        void *item = readq_pop(p->queue, clock_mono_ns(), &expired);
         if (!item)
             break; /* stopping, and nothing is left */
         int shed = expired || p->stopping;
