@@ -52,6 +52,28 @@ check:
 soak: $(BUILD)/ctrd
 	CTRD=$(BUILD)/ctrd UNIT_DIR=$(BUILD)/tests tests/run.sh tests/soak/test_*.sh
 
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: the binary, the systemd
+# unit (deploy/systemd, with the binary's path filled in), the Prometheus
+# alert rules and the docs. CTRD_BIN installs another build (the tests
+# install the binary they test).
+PREFIX ?= /usr/local
+CTRD_BIN ?= $(BUILD)/ctrd
+BINDIR := $(PREFIX)/bin
+UNITDIR := $(PREFIX)/lib/systemd/system
+DOCDIR := $(PREFIX)/share/doc/ctrd
+SHAREDIR := $(PREFIX)/share/ctrd
+
+install: $(CTRD_BIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SHAREDIR)/prometheus
+	install -m 755 $(CTRD_BIN) $(DESTDIR)$(BINDIR)/ctrd
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+	    deploy/systemd/ctrd.service.in > $(DESTDIR)$(UNITDIR)/ctrd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/ctrd.service
+	install -m 644 deploy/prometheus/alerts.yml \
+	    $(DESTDIR)$(SHAREDIR)/prometheus/alerts.yml
+	install -m 644 README.md RELIABILITY.md BENCHMARKS.md $(DESTDIR)$(DOCDIR)
+
 demo: $(BUILD)/ctrd
 	CTRD=$(BUILD)/ctrd scripts/demo
 
@@ -96,6 +118,6 @@ fuzz-long: $(FUZZ_TARGETS:%=build-fuzz/%)
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all test check soak demo fuzz fuzz-smoke fuzz-long clean
+.PHONY: all test check soak install demo fuzz fuzz-smoke fuzz-long clean
 -include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d build-fuzz/*.d \
                     build-fuzz/obj/*.d)
