@@ -28,6 +28,8 @@
 #define SETJ(f, j) {OP_SET, f, FJ, 0, NULL, j, NULL}
 #define SETT(f, t) {OP_SET, f, FT, 0, NULL, NULL, t}
 #define OPJ(op, f, key, j) {op, f, FJ, 0, key, j, NULL}
+#define DROP(f) OPJ(OP_DROP, f, NULL, NULL)          /* field left out */
+#define RENAME(f, key) OPJ(OP_RENAME, f, key, NULL)  /* under another key */
 #define OPB(op, f, arg) {op, f, FB, arg, NULL, NULL, NULL}
 #define LINEJ(op, j) {op, F_NONE, FJ, 0, NULL, j, NULL}
 /* clang-format on */
@@ -444,30 +446,16 @@ static const struct variant v_c_bad_tsv[] = {
     {OP_TSV_FIELDS, F_NONE, FT, 0, NULL, NULL, "extra"},
 };
 static const struct variant v_missing_time[] = {
-    OPJ(OP_DROP, F_TIME, NULL, NULL), OPJ(OP_RENAME, F_TIME, "\"Time\"", NULL),
-    OPJ(OP_RENAME, F_TIME, "\"time \"", NULL),
-    OPJ(OP_RENAME, F_TIME, "\"timestamp\"", NULL),
-};
-static const struct variant v_missing_query_id[] = {
-    OPJ(OP_DROP, F_QUERY_ID, NULL, NULL),
-    OPJ(OP_RENAME, F_QUERY_ID, "\"queryId\"", NULL),
-    OPJ(OP_RENAME, F_QUERY_ID, "\"query_id_\"", NULL),
-};
+    DROP(F_TIME), RENAME(F_TIME, "\"Time\""), RENAME(F_TIME, "\"time \""),
+    RENAME(F_TIME, "\"timestamp\"")};
+static const struct variant v_missing_query_id[] = {DROP(F_QUERY_ID),
+    RENAME(F_QUERY_ID, "\"queryId\""), RENAME(F_QUERY_ID, "\"query_id_\"")};
 static const struct variant v_missing_query[] = {
-    OPJ(OP_DROP, F_QUERY, NULL, NULL),
-    OPJ(OP_RENAME, F_QUERY, "\"Query\"", NULL),
-    OPJ(OP_RENAME, F_QUERY, "\"q\"", NULL),
-};
+    DROP(F_QUERY), RENAME(F_QUERY, "\"Query\""), RENAME(F_QUERY, "\"q\"")};
 static const struct variant v_missing_ad_ids[] = {
-    OPJ(OP_DROP, F_AD_IDS, NULL, NULL),
-    OPJ(OP_RENAME, F_AD_IDS, "\"ad_id\"", NULL),
-    OPJ(OP_RENAME, F_AD_IDS, "\"ads\"", NULL),
-};
+    DROP(F_AD_IDS), RENAME(F_AD_IDS, "\"ad_id\""), RENAME(F_AD_IDS, "\"ads\"")};
 static const struct variant v_missing_ad_id[] = {
-    OPJ(OP_DROP, F_AD_ID, NULL, NULL),
-    OPJ(OP_RENAME, F_AD_ID, "\"ad_ids\"", NULL),
-    OPJ(OP_RENAME, F_AD_ID, "\"adId\"", NULL),
-};
+    DROP(F_AD_ID), RENAME(F_AD_ID, "\"ad_ids\""), RENAME(F_AD_ID, "\"adId\"")};
 static const struct variant v_bad_time[] = {
     SAME(F_TIME, "-5"),
     SAME(F_TIME, "-1763805600123"),
