@@ -1,6 +1,11 @@
 /* gen: `ctrd gen`, the driver -- command line, the run, and the pieces that
  * order and count lines; see gen.h (public) and gen_internal.h (the files).
  *
+ * Owns the struct gen of a run: gen_open() allocates it all (buffers,
+ * tables, writers), gen_close() frees it all, first error wins. Invariants:
+ * every line is counted (struct tally) exactly when it is written or held;
+ * the click file is in click-time order. Threads: one, the caller's.
+ *
  * DESIGN. One pass over the normal queries in time order. Each record is
  * drawn by a "content" generator (id, time, term, ads, clicks) into a
  * struct grec, then spelled in each format by that format's own "spelling"
