@@ -28,6 +28,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -240,6 +241,13 @@ static void flush_clicks(struct gen *g, int64_t until_ms)
 }
 
 /* ---- normal records ----------------------------------------------------- */
+
+/* Standard normal (Box-Muller, one of the pair). */
+static double rng_gauss(struct rng *r)
+{
+    double u1 = 1.0 - rng_unit(r), u2 = rng_unit(r);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
 
 /* Click delay in ms: 3 % before the query (within 60 s), else lognormal
  * with median 15 s, below 24 h. */

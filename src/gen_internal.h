@@ -28,7 +28,6 @@
 #include "record.h"
 
 #include <assert.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -86,13 +85,6 @@ static inline uint64_t rng_below(struct rng *r, uint64_t n)
 static inline int rng_chance(struct rng *r, double p)
 {
     return rng_unit(r) < p;
-}
-
-/* Standard normal (Box-Muller, one of the pair). */
-static inline double rng_gauss(struct rng *r)
-{
-    double u1 = 1.0 - rng_unit(r), u2 = rng_unit(r);
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
 /* ---- line buffer ------------------------------------------------------- */
