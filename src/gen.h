@@ -12,10 +12,11 @@
  *
  * Properties:
  *   - Deterministic: the same config gives byte-identical files (own PRNG,
- *     no clock). Each format is spelled by a generator of its own, so the
- *     NDJSON files are the same with --format ndjson and --format both, and
- *     the tricky cases draw from generators of their own, so the normal
- *     records are the same with and without --tricky.
+ *     no clock, draws in a fixed order: gcc and clang builds agree). Each
+ *     format is spelled by a generator of its own, so the NDJSON files are
+ *     the same with --format ndjson and --format both, and the tricky cases
+ *     draw from generators of their own, so the normal records are the same
+ *     with and without --tricky.
  *   - Both formats carry exactly the same valid records (ids, times,
  *     normalised terms, ad lists, clicks); only their spelling and the
  *     injected invalid lines differ.
@@ -88,7 +89,8 @@ void gen_config_default(struct gen_config *cfg);
 int gen_run(const struct gen_config *cfg, struct gen_summary *sum, char *err);
 
 /* `ctrd gen ARGS...` (argv[0] is "gen"): 0 ok, 1 runtime failure, 2 usage
- * error. Prints --help to stdout, one summary line to stderr. */
+ * error (one line on stderr). -h/--help and --version print to stdout; a
+ * run prints one summary line to stderr. May be called more than once. */
 int gen_command(int argc, char **argv);
 
 #endif

@@ -489,10 +489,17 @@ static void test_usage(void)
         {"--bogus", "1", NULL},
         {"--start", "1969-01-01T00:00:00Z", NULL},
         {"--queries-per-sec", NULL, NULL},
+        {"--tricky=1", NULL, NULL},
+        {"-x", NULL, NULL},
+        {"--t", "1", NULL}, /* ambiguous: --terms or --tricky */
+        {"extra", NULL, NULL},
+        {"--seed", "-1", NULL},
     };
     char *no_out[] = {"gen", "--seed", "3", NULL};
     char *help[] = {"gen", "--help", NULL};
+    char *version[] = {"gen", "--version", NULL};
     CHECK_EQ_I64(gen_command(2, help), 0);
+    CHECK_EQ_I64(gen_command(2, version), 0);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK_EQ_I64(run_gen("usage", bad[i]), 2);
     CHECK_EQ_I64(gen_command(3, no_out), 2);
@@ -583,6 +590,27 @@ static void test_deterministic(void)
     CHECK_EQ_I64(run_gen("det_d", ndjson_only), 0);
     CHECK(same_file("det_a", "det_d", "queries.ndjson"));
     CHECK(same_file("det_a", "det_d", "clicks.ndjson"));
+}
+
+/* Options as --name=value give the same files as --name value, also right
+ * after a usage error left getopt_long half-way through another argv. */
+static void test_option_forms(void)
+{
+    static const char *const stopped[] = {"--seed",   "7",    "--bogus",
+                                          "--format", "both", NULL};
+    static const char *const eq_forms[] = {"--queries-per-sec=" QPS,
+                                           "--duration=" DURATION,
+                                           "--seed=7",
+                                           "--format=both",
+                                           "--tricky",
+                                           NULL};
+
+    CHECK_EQ_I64(run_gen("forms_a", tricky_args), 0);
+    CHECK_EQ_I64(run_gen("forms_stopped", stopped), 2);
+    CHECK_EQ_I64(run_gen("forms_b", eq_forms), 0);
+    for (size_t i = 0; i < N_FILES; i++)
+        if (!same_file("forms_a", "forms_b", all_files[i]))
+            CHECK_FAIL_AT("%s differs between --x=v and --x v", all_files[i]);
 }
 
 /* Reasons every tricky run must inject, per log and format. */
@@ -777,6 +805,7 @@ int main(void)
     RUN(test_plain);
     RUN(test_terms);
     RUN(test_deterministic);
+    RUN(test_option_forms);
     RUN(test_tricky_manifest);
     RUN(test_tsv_manifest);
     RUN(test_edges);
