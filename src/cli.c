@@ -67,8 +67,8 @@ int cli_parse_duration_ms(const char *s, int64_t *ms)
         {"ms", 1}, {"s", 1000}, {"", 1000}, {"m", 60000}, {"h", 3600000},
     };
     uint64_t v;
-    if (parse_scaled(s, units, sizeof units / sizeof units[0], INT64_MAX,
-                     &v) != 0)
+    if (parse_scaled(s, units, sizeof units / sizeof units[0], INT64_MAX, &v) !=
+        0)
         return -1;
     *ms = (int64_t)v;
     return 0;
@@ -77,7 +77,10 @@ int cli_parse_duration_ms(const char *s, int64_t *ms)
 int cli_parse_size_bytes(const char *s, uint64_t *bytes)
 {
     static const struct unit units[] = {
-        {"", 1}, {"K", 1ull << 10}, {"M", 1ull << 20}, {"G", 1ull << 30},
+        {"", 1},
+        {"K", 1ull << 10},
+        {"M", 1ull << 20},
+        {"G", 1ull << 30},
     };
     return parse_scaled(s, units, sizeof units / sizeof units[0], UINT64_MAX,
                         bytes);
@@ -135,4 +138,17 @@ int cli_choice(const char *cmd, const char *flag, const char *arg,
         fprintf(stderr, "%s %s", i ? "," : "", choices[i]);
     fprintf(stderr, " (see 'ctrd %s --help')\n", cmd);
     return 2;
+}
+
+int cli_bad_option(const char *cmd, char **argv)
+{
+    return cli_usage(cmd, "unknown or incomplete option '%s'",
+                     argv[optind - 1]);
+}
+
+int cli_no_operands(const char *cmd, int argc, char **argv)
+{
+    if (optind < argc)
+        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    return -1;
 }

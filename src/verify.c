@@ -93,7 +93,8 @@ static const char verify_usage[] =
     "uses the directory. Exit status: 0 clean, 1 damaged or not checkable,\n"
     "2 usage error.\n"
     "\n"
-    "  --data DIR   data directory (default ./ctrd-data)\n";
+    "  --data DIR   data directory (default ./ctrd-data)\n"
+    "  -h, --help   this help;  --version  ctrd's version\n";
 
 static const char recover_usage[] =
     "usage: ctrd recover --data DIR --truncate-wal-at-damage\n"
@@ -109,7 +110,8 @@ static const char recover_usage[] =
     "error, 2 usage error.\n"
     "\n"
     "  --data DIR                 data directory (default ./ctrd-data)\n"
-    "  --truncate-wal-at-damage   drop the log from its first damage on\n";
+    "  --truncate-wal-at-damage   drop the log from its first damage on\n"
+    "  -h, --help                 this help;  --version  ctrd's version\n";
 
 /* Parses --data DIR (and, for recover, the repair flag): -1 to go on,
  * else the exit status. */
@@ -117,29 +119,27 @@ static int parse_args(int argc, char **argv, const char *cmd, const char *usage,
                       const char **dir, int *truncate)
 {
     static const struct option opts[] = {
+        CLI_COMMON_OPTIONS,
         {"data", required_argument, 0, 'd'},
         {"truncate-wal-at-damage", no_argument, 0, 't'},
-        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    int c;
+    int c, rc;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if ((rc = cli_common_option(c, usage)) >= 0)
+            return rc;
         if (c == 'd') {
             *dir = optarg;
         } else if (c == 't' && truncate) {
             *truncate = 1;
-        } else if (c == 'h') {
-            fputs(usage, stdout);
-            return 0;
         } else {
-            return cli_usage(cmd, "unknown or incomplete option '%s'",
-                             argv[optind - 1]);
+            return cli_bad_option(cmd, argv);
         }
     }
-    if (optind < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    if ((rc = cli_no_operands(cmd, argc, argv)) >= 0)
+        return rc;
     if (truncate && !*truncate)
         return cli_usage(cmd, "say what to repair: --truncate-wal-at-damage "
                               "(drops the log from its first damage on)");
