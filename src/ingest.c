@@ -96,13 +96,17 @@ static ssize_t reader_read(struct reader *r, char *p, size_t n, char *err)
             ctrd_fail(err, CTRD_EIO, "%s", strerror(errno));
         return k;
     }
-    int k = gzread(r->gz, p, n > INT_MAX ? INT_MAX : (unsigned)n);
-    if (k < 0) {
-        int zerr;
-        const char *why = gzerror(r->gz, &zerr);
-        ctrd_fail(err, CTRD_EIO, "%s", zerr == Z_ERRNO ? strerror(errno) : why);
-    }
-    return k;
+    int k = gzread(r->gz, p, n > INT_MAX ? INT_MAX : (unsigned)n), zerr;
+    const char *why = gzerror(r->gz, &zerr);
+    /* gzread() ends a truncated stream as if complete, but for this. */
+    if (k > 0 || (k == 0 && zerr == Z_OK))
+        return k;
+    const char *name_end = strstr(why, ">: "); /* "<fd:N>: what" */
+    ctrd_fail(err, CTRD_EIO, "%s",
+              zerr == Z_ERRNO ? strerror(errno)
+              : name_end      ? name_end + 3
+                              : why);
+    return -1;
 }
 
 static int reader_fill(struct reader *r, char *err)
@@ -297,16 +301,31 @@ static void reader_close(struct reader *r)
         close(r->fd);
 }
 
-/* Commits what was ingested so far, unless the share of rejected lines is
- * past --max-reject-ratio (CTRD_EINVAL, said in err: nothing committed). */
+/* Whether the share of rejected lines stops the run: past
+ * --max-reject-ratio, or without it when every line read was rejected. */
+static int too_many_rejects(const struct ingest *g, uint64_t rejected,
+                            uint64_t lines)
+{
+    if (g->max_reject_ratio < 0)
+        return lines > 0 && rejected >= lines;
+    return (double)rejected > g->max_reject_ratio * (double)lines;
+}
+
+/* Commits what was ingested so far, unless too many lines were rejected
+ * (CTRD_EINVAL, said in err: nothing committed). */
 static int checkpoint(struct ingest *g)
 {
     struct engine_stats s;
     engine_get_stats(g->e, &s);
     uint64_t lines = s.query_lines + s.click_lines;
     uint64_t rejected = s.queries_rejected + s.clicks_rejected;
-    if ((double)rejected > g->max_reject_ratio * (double)lines) {
+    if (too_many_rejects(g, rejected, lines)) {
         g->too_many_rejects = 1;
+        if (g->max_reject_ratio < 0)
+            return ctrd_fail(g->err, CTRD_EINVAL,
+                             "all %" PRIu64 " lines rejected: not committed "
+                             "(the right file and --format?)",
+                             lines);
         return ctrd_fail(g->err, CTRD_EINVAL,
                          "%" PRIu64 " of %" PRIu64 " lines rejected (%.1f%%), "
                          "more than --max-reject-ratio %g: not committed",
@@ -498,11 +517,12 @@ static const char usage[] =
     "\n"
     "Rejected lines are summarised on stderr at the end: a count per reason\n"
     "and the first few by file:line. Before each commit the share of\n"
-    "rejected lines is checked: past --max-reject-ratio the run stops, exit\n"
-    "1, without committing that work (the summary and --report still come),\n"
-    "so a wrong file or --format is not recorded as ingested: fix it and run\n"
-    "again. The default 0.5 lets a log with some bad records through and\n"
-    "stops one that is mostly not records; 1 never stops.\n"
+    "rejected lines is checked: past --max-reject-ratio, or without it when\n"
+    "every line was rejected (a wrong file or --format), the run stops with\n"
+    "exit 1 without committing that work (the summary and --report still\n"
+    "come), so the input is not recorded as ingested: fix it and run again.\n"
+    "The default stops only all-garbage input, as test and replayed logs may\n"
+    "rightly be mostly rejects; give a ratio (0.01) for a strict pipeline.\n"
     "\n"
     "  --data DIR              data directory (default ./ctrd-data)\n"
     "  --queries FILE...       query log files\n"
@@ -511,8 +531,8 @@ static const char usage[] =
     "  --report FILE           a JSON report: counts, rejects per reason, the\n"
     "                          first 100 rejects (file:line); opened before\n"
     "                          any work, written before the last commit\n"
-    "  --max-reject-ratio R    0 to 1: most rejected lines of all lines read\n"
-    "                          before the run fails (0.5)\n"
+    "  --max-reject-ratio R    0 to 1: the share of rejected lines past\n"
+    "                          which the run fails (default: only all)\n"
     "  --join-window D         clicks count up to D after their query (24h)\n"
     "  --click-timeout D       how long a click waits for its query (10m)\n"
     "  --checkpoint-every SIZE commit after this much input (256M)\n"
@@ -724,7 +744,7 @@ int ingest_command(int argc, char **argv)
                                 .click_timeout_ms = 10 * 60000LL};
     struct ingest g = {.forced_format = -1,
                        .checkpoint_every = 256u << 20,
-                       .max_reject_ratio = 0.5};
+                       .max_reject_ratio = -1};
     int rc = parse_args(argc, argv, &g, &cfg);
     if (rc < 0) {
         rc = run(&g, &cfg) == 0 ? 0 : 1;
