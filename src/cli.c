@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "record.h"
+#include "sharder.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -140,15 +141,67 @@ int cli_choice(const char *cmd, const char *flag, const char *arg,
     return 2;
 }
 
-int cli_bad_option(const char *cmd, char **argv)
+int cli_parse(int argc, char **argv, const char *cmd, const char *usage,
+              const char *shortopts, const struct option *opts,
+              int (*on_option)(void *ctx, int c, const char *arg), void *ctx)
 {
-    return cli_usage(cmd, "unknown or incomplete option '%s'",
-                     argv[optind - 1]);
-}
-
-int cli_no_operands(const char *cmd, int argc, char **argv)
-{
+    int c, rc;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+        if ((rc = cli_common_option(c, usage)) >= 0)
+            return rc;
+        if (c == '?' || c == ':')
+            return cli_usage(cmd, "unknown or incomplete option '%s'",
+                             argv[optind - 1]);
+        if ((rc = on_option(ctx, c, optarg)) != 0)
+            return rc;
+    }
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    return -1;
+}
+
+#define RETENTION_AFTER_WINDOW_MS 3600000LL
+
+void cli_engine_defaults(struct cli_engine_flags *f)
+{
+    *f = (struct cli_engine_flags){
+        .engine = {.data_dir = "ctrd-data",
+                   .join_window_ms = 24 * 3600000LL,
+                   .click_timeout_ms = 10 * 60000LL,
+                   .retention_ms = 24 * 3600000LL + RETENTION_AFTER_WINDOW_MS},
+        .checkpoint_every = 256u << 20};
+}
+
+int cli_engine_option(const char *cmd, int c, const char *arg,
+                      struct cli_engine_flags *f)
+{
+    struct engine_config *e = &f->engine;
+    uint64_t n;
+    switch (c) {
+    case 'd':
+        e->data_dir = arg;
+        return 0;
+    case CLI_OPT_JOIN_WINDOW:
+    case CLI_OPT_CLICK_TIMEOUT:
+        if (cli_parse_duration_ms(arg, c == CLI_OPT_JOIN_WINDOW
+                                           ? &e->join_window_ms
+                                           : &e->click_timeout_ms) ||
+            e->join_window_ms > INT64_MAX - RETENTION_AFTER_WINDOW_MS)
+            return cli_usage(cmd, "bad duration '%s'", arg);
+        e->retention_ms = e->join_window_ms + RETENTION_AFTER_WINDOW_MS;
+        return 0;
+    case CLI_OPT_CHECKPOINT_EVERY:
+        if (cli_parse_size_bytes(arg, &f->checkpoint_every) ||
+            f->checkpoint_every == 0)
+            return cli_usage(cmd, "bad size '%s'", arg);
+        return 0;
+    case CLI_OPT_THREADS:
+        if (cli_parse_u64(arg, &n) || n == 0 || n > SHARD_WORKERS_MAX)
+            return cli_usage(cmd, "--threads: 1 to %u", SHARD_WORKERS_MAX);
+        e->n_workers = (unsigned)n;
+        return 0;
+    }
     return -1;
 }

@@ -23,7 +23,6 @@
 #include "engine.h"
 #include "hash.h"
 #include "json.h"
-#include "sharder.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -66,8 +65,8 @@ struct ingest {
     unsigned n_inputs;
     int forced_format; /* -1: by extension */
     const char *report_path;
-    FILE *report; /* opened before any work */
-    uint64_t checkpoint_every;
+    FILE *report;                  /* opened before any work */
+    struct cli_engine_flags flags; /* the engine's config, checkpoint_every */
     uint64_t since_checkpoint;
     uint64_t skipped_lines; /* already ingested by earlier runs */
     double max_reject_ratio;
@@ -372,7 +371,7 @@ static int ingest_input(struct ingest *g, uint32_t idx)
         if (rc == 0 && key[0] && !r.skipping)
             rc = engine_progress_set(g->e, key, before + r.pos, r.line - 1);
         g->since_checkpoint += bytes;
-        if (rc == 0 && g->since_checkpoint >= g->checkpoint_every)
+        if (rc == 0 && g->since_checkpoint >= g->flags.checkpoint_every)
             rc = checkpoint(g);
         show_progress(g, in, &r, 0);
     }
@@ -596,112 +595,84 @@ static int parse_ratio(const char *arg, double *r)
     return 0;
 }
 
-/* Reads the flags into g and cfg: -1 to go on, else the exit status. */
-static int parse_args(int argc, char **argv, struct ingest *g,
-                      struct engine_config *cfg)
+/* What the flags give, and the state of reading them. */
+struct ingest_args {
+    struct ingest *g;
+    enum engine_kind current; /* of the FILE... that follow */
+    int have_kind;
+    int64_t progress_ms;
+};
+
+/* getopt_long() values of ingest's own long-only options. */
+enum { OPT_RATIO = 256, OPT_PROGRESS };
+
+/* Each option but the engine's (cli_engine_option()). */
+static int on_option(void *ctx, int c, const char *arg)
 {
-    enum {
-        OPT_JOIN = 256,
-        OPT_TIMEOUT,
-        OPT_CKPT,
-        OPT_THREADS,
-        OPT_RATIO,
-        OPT_PROGRESS
-    };
+    static const char *const formats[] = {"ndjson", "tsv"};
+    struct ingest_args *a = ctx;
+    struct ingest *g = a->g;
+    int v, rc;
+    switch (c) {
+    case 'q':
+    case 'c':
+        a->current = c == 'q' ? ENGINE_QUERIES : ENGINE_CLICKS;
+        a->have_kind = 1;
+        /* fall through */
+    case 1:
+        if (!a->have_kind)
+            return cli_usage(
+                "ingest", "'%s': name --queries or --clicks before files", arg);
+        if (add_input(g, arg, a->current) != 0)
+            return fputs("ctrd ingest: out of memory\n", stderr), 1;
+        return 0;
+    case 'f':
+        if ((rc = cli_choice("ingest", "--format", arg, formats, 2, &v)))
+            return rc;
+        g->forced_format = v == 1 ? REC_TSV : REC_NDJSON;
+        return 0;
+    case 'r':
+        g->report_path = arg;
+        return 0;
+    case 'Q':
+        g->quiet = 1;
+        return 0;
+    case OPT_RATIO:
+        if (parse_ratio(arg, &g->max_reject_ratio))
+            return cli_usage("ingest",
+                             "--max-reject-ratio: a number from 0 to 1, not "
+                             "'%s'",
+                             arg);
+        return 0;
+    case OPT_PROGRESS:
+        if (cli_parse_duration_ms(arg, &a->progress_ms) || !a->progress_ms)
+            return cli_usage("ingest", "--progress-every: bad duration '%s'",
+                             arg);
+        return 0;
+    }
+    return cli_engine_option("ingest", c, arg, &g->flags);
+}
+
+/* Reads the flags into g: -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, struct ingest *g)
+{
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        {"data", required_argument, 0, 'd'},
+        CLI_ENGINE_OPTIONS,
         {"queries", required_argument, 0, 'q'},
         {"clicks", required_argument, 0, 'c'},
         {"format", required_argument, 0, 'f'},
         {"report", required_argument, 0, 'r'},
         {"max-reject-ratio", required_argument, 0, OPT_RATIO},
-        {"join-window", required_argument, 0, OPT_JOIN},
-        {"click-timeout", required_argument, 0, OPT_TIMEOUT},
-        {"checkpoint-every", required_argument, 0, OPT_CKPT},
-        {"threads", required_argument, 0, OPT_THREADS},
         {"progress-every", required_argument, 0, OPT_PROGRESS},
         {"quiet", no_argument, 0, 'Q'},
         {0, 0, 0, 0},
     };
-    static const char *const formats[] = {"ndjson", "tsv"};
-    enum engine_kind current = ENGINE_QUERIES;
-    int have_kind = 0, c, rc, v;
-    uint64_t threads = 0;
-    int64_t progress_ms = 5000;
-    optind = 1;
-    opterr = 0;
-    /* "-" lets FILE... lists follow --queries / --clicks in order. */
-    while ((c = getopt_long(argc, argv, "-h", opts, NULL)) != -1) {
-        if ((rc = cli_common_option(c, usage)) >= 0)
-            return rc;
-        switch (c) {
-        case 1:
-            if (!have_kind)
-                return cli_usage("ingest",
-                                 "'%s': name --queries or --clicks "
-                                 "before files",
-                                 optarg);
-            if (add_input(g, optarg, current) != 0)
-                return fputs("ctrd ingest: out of memory\n", stderr), 1;
-            break;
-        case 'q':
-        case 'c':
-            current = c == 'q' ? ENGINE_QUERIES : ENGINE_CLICKS;
-            have_kind = 1;
-            if (add_input(g, optarg, current) != 0)
-                return fputs("ctrd ingest: out of memory\n", stderr), 1;
-            break;
-        case 'd':
-            cfg->data_dir = optarg;
-            break;
-        case 'f':
-            if ((rc = cli_choice("ingest", "--format", optarg, formats, 2, &v)))
-                return rc;
-            g->forced_format = v == 1 ? REC_TSV : REC_NDJSON;
-            break;
-        case 'r':
-            g->report_path = optarg;
-            break;
-        case OPT_RATIO:
-            if (parse_ratio(optarg, &g->max_reject_ratio))
-                return cli_usage("ingest",
-                                 "--max-reject-ratio: a number "
-                                 "from 0 to 1, not '%s'",
-                                 optarg);
-            break;
-        case OPT_JOIN:
-        case OPT_TIMEOUT:
-            if (cli_parse_duration_ms(optarg, c == OPT_JOIN
-                                                  ? &cfg->join_window_ms
-                                                  : &cfg->click_timeout_ms))
-                return cli_usage("ingest", "bad duration '%s'", optarg);
-            break;
-        case OPT_PROGRESS:
-            if (cli_parse_duration_ms(optarg, &progress_ms) || !progress_ms)
-                return cli_usage("ingest",
-                                 "--progress-every: bad duration "
-                                 "'%s'",
-                                 optarg);
-            break;
-        case OPT_CKPT:
-            if (cli_parse_size_bytes(optarg, &g->checkpoint_every) ||
-                g->checkpoint_every == 0)
-                return cli_usage("ingest", "bad size '%s'", optarg);
-            break;
-        case OPT_THREADS:
-            if (cli_parse_u64(optarg, &threads) || threads == 0 ||
-                threads > SHARD_WORKERS_MAX)
-                return cli_usage("ingest", "--threads: 1 to %u",
-                                 SHARD_WORKERS_MAX);
-            break;
-        case 'Q':
-            g->quiet = 1;
-            break;
-        default:
-            return cli_bad_option("ingest", argv);
-        }
-    }
+    struct ingest_args a = {.g = g, .progress_ms = 5000};
+    /* "-": FILE... lists follow --queries / --clicks in order. */
+    int rc = cli_parse(argc, argv, "ingest", usage, "-h", opts, on_option, &a);
+    if (rc >= 0)
+        return rc;
     if (g->n_inputs == 0)
         return cli_usage("ingest", "no input: give --queries and/or --clicks");
     for (unsigned i = 0; i < g->n_inputs; i++) {
@@ -712,22 +683,20 @@ static int parse_args(int argc, char **argv, struct ingest *g,
                              g->inputs[i].path);
     }
     order_inputs(g);
-    cfg->n_workers = (unsigned)threads;
-    cfg->retention_ms = cfg->join_window_ms + 3600000LL;
-    g->progress_every_ns = (uint64_t)progress_ms * 1000000u;
+    g->progress_every_ns = (uint64_t)a.progress_ms * 1000000u;
     return -1;
 }
 
 /* Ingests every input, then reports and commits: the summary and the
  * report come also when the share of rejects stopped the run. */
-static int run(struct ingest *g, const struct engine_config *cfg)
+static int run(struct ingest *g)
 {
     if (g->report_path && !(g->report = fopen(g->report_path, "w")))
         return ctrd_fail(g->err, CTRD_EIO, "cannot write the report %s: %s",
                          g->report_path, strerror(errno));
     g->tty = isatty(2);
     g->started_ns = g->last_progress_ns = clock_mono_ns();
-    int rc = engine_open(cfg, &g->e, g->err);
+    int rc = engine_open(&g->flags.engine, &g->e, g->err);
     for (unsigned i = 0; rc == 0 && i < g->n_inputs; i++)
         rc = ingest_input(g, i);
     if (rc == 0 || g->too_many_rejects) {
@@ -739,15 +708,11 @@ static int run(struct ingest *g, const struct engine_config *cfg)
 
 int ingest_command(int argc, char **argv)
 {
-    struct engine_config cfg = {.data_dir = "ctrd-data",
-                                .join_window_ms = 24 * 3600000LL,
-                                .click_timeout_ms = 10 * 60000LL};
-    struct ingest g = {.forced_format = -1,
-                       .checkpoint_every = 256u << 20,
-                       .max_reject_ratio = -1};
-    int rc = parse_args(argc, argv, &g, &cfg);
+    struct ingest g = {.forced_format = -1, .max_reject_ratio = -1};
+    cli_engine_defaults(&g.flags);
+    int rc = parse_args(argc, argv, &g);
     if (rc < 0) {
-        rc = run(&g, &cfg) == 0 ? 0 : 1;
+        rc = run(&g) == 0 ? 0 : 1;
         if (rc)
             fprintf(stderr, "ctrd ingest: %s\n", g.err);
     }

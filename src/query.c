@@ -81,7 +81,7 @@ static void write_ad(const struct query_opts *o, const struct engine *e,
 
 static int run_query(const struct query_opts *o, const struct engine *e)
 {
-    uint64_t *ads = &((struct query_opts *)o)->ad_id;
+    uint64_t one = o->ad_id, *ads = &one;
     size_t n_ads = 1;
     if (o->all && cm_ads(engine_counts(e), &ads, &n_ads) != 0)
         return CTRD_ENOMEM;
@@ -139,6 +139,60 @@ static void note_if_held(const char *dir)
             dir, seq, age_s);
 }
 
+/* What the flags give. */
+struct query_args {
+    struct query_opts o;
+    struct engine_config cfg;
+    int have_ad;
+};
+
+static int on_option(void *ctx, int c, const char *arg)
+{
+    static const char *const sorts[] = {"impressions", "clicks", "ctr", "term"};
+    static const char *const orders[] = {"desc", "asc"};
+    static const char *const formats[] = {"table", "json", "csv"};
+    struct query_args *q = ctx;
+    struct query_opts *o = &q->o;
+    uint64_t n;
+    int v = 0, rc = 0;
+    switch (c) {
+    case 'd':
+        q->cfg.data_dir = arg;
+        break;
+    case 'a':
+        if (cli_parse_u64(arg, &o->ad_id))
+            return cli_usage("query", "--ad: not an ad id: '%s'", arg);
+        q->have_ad = 1;
+        break;
+    case 'A':
+        o->all = 1;
+        break;
+    case 'f':
+    case 't':
+        if (cli_parse_time_ms(arg, c == 'f' ? &o->from_ms : &o->to_ms))
+            return cli_usage("query", "%s: not a time: '%s'",
+                             c == 'f' ? "--from" : "--to", arg);
+        break;
+    case 'l':
+        if (cli_parse_u64(arg, &n))
+            return cli_usage("query", "--limit: not a number: '%s'", arg);
+        o->limit = (size_t)n;
+        break;
+    case 's':
+        rc = cli_choice("query", "--sort", arg, sorts, 4, &v);
+        o->sort = (enum adview_sort)v;
+        break;
+    case 'o':
+        rc = cli_choice("query", "--order", arg, orders, 2, &o->ascending);
+        break;
+    case 'F':
+        rc = cli_choice("query", "--format", arg, formats, 3, &v);
+        o->format = (enum format)v;
+        break;
+    }
+    return rc;
+}
+
 int query_command(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -154,74 +208,22 @@ int query_command(int argc, char **argv)
         {"format", required_argument, 0, 'F'},
         {0, 0, 0, 0},
     };
-    static const char *const sorts[] = {"impressions", "clicks", "ctr", "term"};
-    static const char *const orders[] = {"desc", "asc"};
-    static const char *const formats[] = {"table", "json", "csv"};
-    struct query_opts o = {
-        .from_ms = INT64_MIN, .to_ms = INT64_MAX, .limit = SIZE_MAX};
-    struct engine_config cfg = {.data_dir = "ctrd-data", .readonly = 1};
-    int have_ad = 0, c, v, rc;
-    uint64_t n;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if ((rc = cli_common_option(c, usage)) >= 0)
-            return rc;
-        switch (c) {
-        case 'd':
-            cfg.data_dir = optarg;
-            break;
-        case 'a':
-            if (cli_parse_u64(optarg, &o.ad_id))
-                return cli_usage("query", "--ad: not an ad id: '%s'", optarg);
-            have_ad = 1;
-            break;
-        case 'A':
-            o.all = 1;
-            break;
-        case 'f':
-        case 't':
-            if (cli_parse_time_ms(optarg, c == 'f' ? &o.from_ms : &o.to_ms))
-                return cli_usage("query", "%s: not a time: '%s'",
-                                 c == 'f' ? "--from" : "--to", optarg);
-            break;
-        case 'l':
-            if (cli_parse_u64(optarg, &n))
-                return cli_usage("query", "--limit: not a number: '%s'",
-                                 optarg);
-            o.limit = (size_t)n;
-            break;
-        case 's':
-            if ((rc = cli_choice("query", "--sort", optarg, sorts, 4, &v)))
-                return rc;
-            o.sort = (enum adview_sort)v;
-            break;
-        case 'o':
-            if ((rc = cli_choice("query", "--order", optarg, orders, 2, &v)))
-                return rc;
-            o.ascending = v;
-            break;
-        case 'F':
-            if ((rc = cli_choice("query", "--format", optarg, formats, 3, &v)))
-                return rc;
-            o.format = (enum format)v;
-            break;
-        default:
-            return cli_bad_option("query", argv);
-        }
-    }
-    if ((rc = cli_no_operands("query", argc, argv)) >= 0)
+    struct query_args q = {
+        .o = {.from_ms = INT64_MIN, .to_ms = INT64_MAX, .limit = SIZE_MAX},
+        .cfg = {.data_dir = "ctrd-data", .readonly = 1}};
+    int rc = cli_parse(argc, argv, "query", usage, "h", opts, on_option, &q);
+    if (rc >= 0)
         return rc;
-    if (have_ad == o.all)
+    if (q.have_ad == q.o.all)
         return cli_usage("query", "give either --ad ID or --all");
-    note_if_held(cfg.data_dir);
+    note_if_held(q.cfg.data_dir);
     char err[CTRD_ERR_LEN];
     struct engine *e = NULL;
     rc = CTRD_ENOTFOUND;
     for (int i = 0; i < OPEN_ATTEMPTS && rc == CTRD_ENOTFOUND; i++)
-        rc = engine_open(&cfg, &e, err);
+        rc = engine_open(&q.cfg, &e, err);
     if (rc == 0)
-        rc = run_query(&o, e);
+        rc = run_query(&q.o, e);
     if (rc != 0 && e)
         snprintf(err, sizeof err, "%s", ctrd_strerror(rc));
     engine_close(e);

@@ -6,7 +6,6 @@
 #include "follow.h"
 #include "serve_config.h"
 #include "gunzip.h"
-#include "sharder.h"
 #include "wal.h"
 
 #include <errno.h>
@@ -959,7 +958,7 @@ int serve_command(int argc, char **argv)
     int rc = serve_config_parse(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    struct service s = {.checkpoint_every = o.checkpoint_every,
+    struct service s = {.checkpoint_every = o.core.checkpoint_every,
                         .max_body_bytes = o.max_body,
                         .max_queued_bytes = o.max_queue,
                         .last_checkpoint_ms = clock_wall_ms()};
@@ -979,7 +978,7 @@ int serve_command(int argc, char **argv)
     if (rc == 0)
         rc = open_access(&o, &auth, &catalog, s.err);
     if (rc == 0)
-        rc = engine_open(&o.engine, &s.engine, s.err);
+        rc = engine_open(&o.core.engine, &s.engine, s.err);
     struct api_config ac = {
         s.engine,   auth,   catalog,      s.metrics, o.metrics_public,
         o.max_body, submit, ingest_state, &s,        (unsigned)o.read_threads};
@@ -999,7 +998,7 @@ int serve_command(int argc, char **argv)
         /* Said before the ingest thread starts: an error of its recovery
          * (a damaged log) is then the last line. */
         fprintf(stderr, "ctrd serve: listening on %s (port %d), data in %s%s\n",
-                o.http.listen, http_server_port(s.http), o.engine.data_dir,
+                o.http.listen, http_server_port(s.http), o.core.engine.data_dir,
                 o.auth ? ""
                        : "; no --auth: every client that can reach "
                          "this address may read and write");

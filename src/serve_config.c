@@ -2,7 +2,6 @@
 #include "serve_config.h"
 
 #include "cli.h"
-#include "sharder.h"
 
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -106,55 +105,102 @@ static int listen_valid(const char *listen)
            inet_pton(AF_INET, host, addr) == 1;
 }
 
-/* Values derived from the flags, after they are all read. */
-static void derive(struct serve_opts *o)
+/* getopt_long() values of the long-only options. */
+enum {
+    O_BODY = 256,
+    O_QUEUE,
+    O_METRICS,
+    O_INSECURE,
+    O_LOG,
+    O_FOLLOW_Q,
+    O_FOLLOW_C,
+    O_CONNS,
+    O_PEER_CONNS,
+    O_READ_THREADS
+};
+
+/* Reads a measure of serve's own into o: a size or a count. */
+static int parse_measure(struct serve_opts *o, int c, const char *arg)
 {
-    o->engine.n_workers = (unsigned)o->threads;
-    o->engine.retention_ms = o->engine.join_window_ms + 3600000LL;
+    uint64_t n;
+    switch (c) {
+    case O_BODY:
+    case O_QUEUE:
+        if (parse_size_flag(arg, c == O_BODY ? &o->max_body : &o->max_queue))
+            return cli_usage("serve", "bad size '%s'", arg);
+        return 0;
+    case O_READ_THREADS:
+        if (cli_parse_u64(arg, &o->read_threads) || o->read_threads == 0 ||
+            o->read_threads > READ_THREADS_MAX)
+            return cli_usage("serve", "--read-threads: 1 to %u",
+                             READ_THREADS_MAX);
+        return 0;
+    default: /* O_CONNS, O_PEER_CONNS */
+        if (cli_parse_u64(arg, &n) || n == 0 || n > CONNECTIONS_MAX)
+            return cli_usage("serve", "--max-connections%s: 1 to %u",
+                             c == O_CONNS ? "" : "-per-peer", CONNECTIONS_MAX);
+        *(c == O_CONNS ? &o->http.max_connections
+                       : &o->http.max_connections_per_peer) = (unsigned)n;
+        return 0;
+    }
+}
+
+/* Each option but the engine's (cli_engine_option()) and the measures
+ * (parse_measure()). */
+static int on_option(void *ctx, int c, const char *arg)
+{
+    static const char *const no_yes[] = {"no", "yes"};
+    struct serve_opts *o = ctx;
+    switch (c) {
+    case 'l':
+        if (!listen_valid(arg))
+            return cli_usage("serve",
+                             "--listen %s: want HOST:PORT, [IPV6]:PORT or "
+                             "localhost:PORT",
+                             arg);
+        o->http.listen = arg;
+        return 0;
+    case 'a':
+        o->ads = arg;
+        return 0;
+    case 'A':
+        o->auth = arg;
+        return 0;
+    case O_INSECURE:
+        o->insecure = 1;
+        return 0;
+    case O_LOG:
+        o->http.access_log = 1;
+        return 0;
+    case O_FOLLOW_Q:
+    case O_FOLLOW_C:
+        *(c == O_FOLLOW_Q ? &o->follow_queries : &o->follow_clicks) = arg;
+        if (rec_format_from_name(arg, &(enum rec_format){0}) != 0)
+            return cli_usage("serve",
+                             "%s: unknown format (name it .ndjson, .jsonl "
+                             "or .tsv)",
+                             arg);
+        return 0;
+    case O_METRICS:
+        return cli_choice("serve", "--metrics-public", arg, no_yes, 2,
+                          &o->metrics_public);
+    }
+    int rc = cli_engine_option("serve", c, arg, &o->core);
+    return rc >= 0 ? rc : parse_measure(o, c, arg);
 }
 
 int serve_config_parse(int argc, char **argv, struct serve_opts *o)
 {
-    *o = (struct serve_opts){
-        .engine = {.data_dir = "ctrd-data",
-                   .join_window_ms = 24 * 3600000LL,
-                   .click_timeout_ms = 10 * 60000LL},
-        .http = {.listen = "127.0.0.1:8080"},
-        .metrics_public = 1,
-        .checkpoint_every = 256u << 20,
-        .max_body = 64u << 20,
-        .max_queue = 256u << 20,
-    };
-    enum {
-        O_JOIN = 256,
-        O_TIMEOUT,
-        O_CKPT,
-        O_BODY,
-        O_QUEUE,
-        O_THREADS,
-        O_METRICS,
-        O_INSECURE,
-        O_LOG,
-        O_FOLLOW_Q,
-        O_FOLLOW_C,
-        O_CONNS,
-        O_PEER_CONNS,
-        O_READ_THREADS
-    };
     static const struct option opts[] = {
         CLI_COMMON_OPTIONS,
-        {"data", required_argument, 0, 'd'},
+        CLI_ENGINE_OPTIONS,
         {"listen", required_argument, 0, 'l'},
         {"ads", required_argument, 0, 'a'},
         {"auth", required_argument, 0, 'A'},
         {"insecure", no_argument, 0, O_INSECURE},
         {"metrics-public", required_argument, 0, O_METRICS},
-        {"join-window", required_argument, 0, O_JOIN},
-        {"click-timeout", required_argument, 0, O_TIMEOUT},
-        {"checkpoint-every", required_argument, 0, O_CKPT},
         {"max-body", required_argument, 0, O_BODY},
         {"max-queue", required_argument, 0, O_QUEUE},
-        {"threads", required_argument, 0, O_THREADS},
         {"read-threads", required_argument, 0, O_READ_THREADS},
         {"access-log", no_argument, 0, O_LOG},
         {"max-connections", required_argument, 0, O_CONNS},
@@ -163,100 +209,20 @@ int serve_config_parse(int argc, char **argv, struct serve_opts *o)
         {"follow-clicks", required_argument, 0, O_FOLLOW_C},
         {0, 0, 0, 0},
     };
-    static const char *const no_yes[] = {"no", "yes"};
-    int c, rc;
-    uint64_t n;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if ((rc = cli_common_option(c, usage)) >= 0)
-            return rc;
-        switch (c) {
-        case 'd':
-            o->engine.data_dir = optarg;
-            break;
-        case 'l':
-            if (!listen_valid(optarg))
-                return cli_usage("serve",
-                                 "--listen %s: want HOST:PORT, "
-                                 "[IPV6]:PORT or localhost:PORT",
-                                 optarg);
-            o->http.listen = optarg;
-            break;
-        case 'a':
-            o->ads = optarg;
-            break;
-        case 'A':
-            o->auth = optarg;
-            break;
-        case O_INSECURE:
-            o->insecure = 1;
-            break;
-        case O_LOG:
-            o->http.access_log = 1;
-            break;
-        case O_FOLLOW_Q:
-        case O_FOLLOW_C:
-            *(c == O_FOLLOW_Q ? &o->follow_queries : &o->follow_clicks) =
-                optarg;
-            if (rec_format_from_name(optarg, &(enum rec_format){0}) != 0)
-                return cli_usage("serve",
-                                 "%s: unknown format (name it "
-                                 ".ndjson, .jsonl or .tsv)",
-                                 optarg);
-            break;
-        case O_METRICS:
-            if ((rc = cli_choice("serve", "--metrics-public", optarg, no_yes, 2,
-                                 &o->metrics_public)))
-                return rc;
-            break;
-        case O_JOIN:
-        case O_TIMEOUT:
-            if (cli_parse_duration_ms(
-                    optarg, c == O_JOIN ? &o->engine.join_window_ms
-                                        : &o->engine.click_timeout_ms))
-                return cli_usage("serve", "bad duration '%s'", optarg);
-            break;
-        case O_CKPT:
-        case O_BODY:
-        case O_QUEUE:
-            if (parse_size_flag(optarg, c == O_CKPT   ? &o->checkpoint_every
-                                        : c == O_BODY ? &o->max_body
-                                                      : &o->max_queue))
-                return cli_usage("serve", "bad size '%s'", optarg);
-            break;
-        case O_THREADS:
-            if (cli_parse_u64(optarg, &o->threads) || o->threads == 0 ||
-                o->threads > SHARD_WORKERS_MAX)
-                return cli_usage("serve", "--threads: 1 to %u",
-                                 SHARD_WORKERS_MAX);
-            break;
-        case O_READ_THREADS:
-            if (cli_parse_u64(optarg, &o->read_threads) ||
-                o->read_threads == 0 || o->read_threads > READ_THREADS_MAX)
-                return cli_usage("serve", "--read-threads: 1 to %u",
-                                 READ_THREADS_MAX);
-            break;
-        case O_CONNS:
-        case O_PEER_CONNS:
-            if (cli_parse_u64(optarg, &n) || n == 0 || n > CONNECTIONS_MAX)
-                return cli_usage("serve", "--max-connections%s: 1 to %u",
-                                 c == O_CONNS ? "" : "-per-peer",
-                                 CONNECTIONS_MAX);
-            *(c == O_CONNS ? &o->http.max_connections
-                           : &o->http.max_connections_per_peer) = (unsigned)n;
-            break;
-        default:
-            return cli_bad_option("serve", argv);
-        }
-    }
-    if ((rc = cli_no_operands("serve", argc, argv)) >= 0)
+    *o = (struct serve_opts){
+        .http = {.listen = "127.0.0.1:8080"},
+        .metrics_public = 1,
+        .max_body = 64u << 20,
+        .max_queue = 256u << 20,
+    };
+    cli_engine_defaults(&o->core);
+    int rc = cli_parse(argc, argv, "serve", usage, "h", opts, on_option, o);
+    if (rc >= 0)
         return rc;
     if (!o->auth && !o->insecure && !is_loopback(o->http.listen))
         return cli_usage("serve",
                          "--listen %s is not loopback: give --auth "
                          "FILE, or --insecure to serve everyone unchecked",
                          o->http.listen);
-    derive(o);
     return -1; /* go on */
 }

@@ -6,13 +6,13 @@
 
 #include <stdint.h>
 
-#include "engine.h"
+#include "cli.h"
 #include "http.h"
 
 struct serve_opts {
-    struct engine_config engine; /* data_dir, windows, workers, retention */
-    struct http_config http;     /* listen, access log, connection limits */
-    const char *ads, *auth;      /* files, or NULL */
+    struct cli_engine_flags core; /* the engine's config, checkpoint_every */
+    struct http_config http;      /* listen, access log, connection limits */
+    const char *ads, *auth;       /* files, or NULL */
     const char *follow_queries, *follow_clicks; /* files, or NULL */
     int insecure, metrics_public;
     uint64_t checkpoint_every, max_body, max_queue; /* bytes */
