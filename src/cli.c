@@ -146,7 +146,7 @@ int cli_parse(int argc, char **argv, const char *cmd, const char *usage,
               int (*on_option)(void *ctx, int c, const char *arg), void *ctx)
 {
     int c, rc;
-    optind = 1;
+    optind = 0; /* glibc: a full restart, shortopts' "-" read again */
     opterr = 0;
     while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
         if ((rc = cli_common_option(c, usage)) >= 0)
