@@ -7,15 +7,15 @@
  * which rejects them as line_too_long, and the rest of it is skipped.
  * Progress is recorded only at line boundaries. A gzip input (found by its
  * magic bytes) is read through zlib's gzread(); its progress is the offset
- * in the inflated stream. A plain input is read with read(2), as before.
+ * in the inflated stream. A plain input is read with read(2).
  *
  * REJECTS. Every run ends with a summary of rejects on stderr (counts per
  * reason, the first few with file:line), also under --quiet; --report
  * writes them all as JSON, to a file opened before any work and written
  * before the last commit. Before every commit the share of rejected lines
- * is checked against --max-reject-ratio: past it, the run stops without
- * committing (exit 1), so a wrong file or format is not recorded as
- * ingested and can be run again once fixed. */
+ * is checked against --max-reject-ratio (without it: are all rejected?):
+ * past it, the run stops without committing (exit 1), so a wrong file or
+ * format is not recorded as ingested and can be run again once fixed. */
 #include "ingest.h"
 
 #include "cli.h"
@@ -33,7 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 

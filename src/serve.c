@@ -1,15 +1,17 @@
-/* serve: the service command; see serve.h. */
+/* serve: the service command; see serve.h. This file: the wiring, the
+ * metrics and the ingest thread (its queue, group commit, checkpoints and
+ * the write-failure state); flags in serve_config.c, followed files in
+ * serve_follow.c, the state they share in serve_int.h. */
 #include "serve.h"
 
 #include "api.h"
 #include "clock.h"
-#include "follow.h"
-#include "serve_config.h"
 #include "gunzip.h"
+#include "serve_config.h"
+#include "serve_int.h"
 #include "wal.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -22,9 +24,6 @@
 #include <unistd.h>
 
 #define DRAIN_MS 10000
-#define FOLLOW_POLL_MS 100
-#define FOLLOW_READ_BYTES ((size_t)4 << 20)
-#define FOLLOWED_MAX 2
 #define CHECKPOINT_IDLE_MS 60000
 #define ERRORS_MAX 100
 #define WRITE_RETRY_MIN_MS 1000 /* first retry after writes failed */
@@ -34,78 +33,6 @@
  * little CPU but soon (32 concurrent gzip bombs: /healthz max 5 ms instead
  * of 103 ms, BENCHMARKS.md). */
 #define INGEST_NICE 5
-
-struct service;
-
-struct job {
-    struct job *next;
-    struct service *service;
-    struct http_exchange *x;
-    enum engine_kind kind;
-    enum rec_format fmt;
-    int gzip; /* body still compressed */
-    char *body;
-    size_t len;
-    char *answer; /* JSON, once processed */
-    size_t answer_len;
-    int status;     /* 200 with answer, 503, or 0: failed before processing */
-    int error;      /* then: what failed (api_respond_ingest_error) */
-    uint8_t source; /* 0: HTTP (x answers); n: followed file n */
-    struct follow_position at; /* followed file: position after body */
-};
-
-/* A file tailed with --follow-queries / --follow-clicks: source n is
- * followed[n - 1]. */
-struct followed {
-    const char *path;
-    enum engine_kind kind;
-    enum rec_format fmt;
-    struct follower *follower;
-    struct follow_position at; /* last position processed */
-    int known;
-    char last_error[CTRD_ERR_LEN]; /* reported once, not every poll */
-};
-
-struct counters {
-    struct metric *records[2][3]; /* kind x accepted/duplicate/rejected */
-    struct metric *clicks[4];     /* joined, duplicate, rejected, unjoined */
-    struct metric *rejects[REC_REASON_COUNT];
-};
-
-struct service {
-    struct engine *engine;
-    struct wal *wal;
-    struct http_server *http;
-    struct api *api;
-    struct sse *sse;
-    struct metrics *metrics;
-    struct counters counters;
-    struct engine_stats last;  /* stats at the last metrics update */
-    struct engine_sizes sizes; /* published by the ingest thread (mu) */
-    struct metric *write_errors;
-    uint64_t checkpoint_every, since_checkpoint;
-    size_t max_body_bytes; /* also once gunzipped */
-    int64_t last_checkpoint_ms;
-    uint32_t next_input;
-    struct followed followed[FOLLOWED_MAX];
-    unsigned n_followed;
-    pthread_t follow_thread;
-    int follow_started;
-    /* the queue between the loop (and the follow thread) and the ingest
-     * thread */
-    pthread_mutex_t mu;
-    pthread_cond_t cv, space_cv;
-    struct job *head, *tail;
-    size_t queued_bytes, max_queued_bytes;
-    int stopping, ready, failed;
-    /* Writes fail (disk full, I/O errors): records are refused until a
-     * retry succeeds; the ingest thread keeps followed-file jobs in held
-     * (its own) meanwhile. */
-    int writes_failing;
-    struct job *held;
-    int64_t retry_ms;
-    char err[CTRD_ERR_LEN];
-};
 
 static struct http_server *signal_target;
 
@@ -332,7 +259,7 @@ static void update_counters(struct service *s, const struct engine_stats *now)
  * CTRD_EWRITEFAIL while writes fail and with CTRD_EAGAIN when the queue is
  * full; a followed file's job waits for room instead (when wait is set).
  * On refusal the caller keeps the job. */
-static int enqueue(struct service *s, struct job *j, int wait)
+int serve_enqueue(struct service *s, struct job *j, int wait)
 {
     pthread_mutex_lock(&s->mu);
     int rc;
@@ -364,7 +291,7 @@ static int enqueue(struct service *s, struct job *j, int wait)
     return rc;
 }
 
-static void job_free(struct job *j)
+void serve_job_free(struct job *j)
 {
     free(j->answer);
     free(j->body);
@@ -387,9 +314,9 @@ static int submit(void *ctx, struct http_exchange *x, enum engine_kind kind,
                       .gzip = gzip,
                       .body = body,
                       .len = len};
-    int rc = enqueue(s, j, 0);
+    int rc = serve_enqueue(s, j, 0);
     if (rc != 0)
-        job_free(j);
+        serve_job_free(j);
     return rc;
 }
 
@@ -430,16 +357,6 @@ static int write_answer(struct job *j, const struct engine_stats *before,
     return fclose(f) == 0 ? 0 : CTRD_ENOMEM;
 }
 
-/* Remembers how far a followed file is processed. */
-static void follow_done(struct service *s, uint8_t source,
-                        const struct follow_position *at)
-{
-    if (source == 0 || source > s->n_followed)
-        return;
-    s->followed[source - 1].at = *at;
-    s->followed[source - 1].known = 1;
-}
-
 /* Processes one request whose body is in the log. */
 static int process_job(struct service *s, struct job *j, int64_t now)
 {
@@ -453,7 +370,7 @@ static int process_job(struct service *s, struct job *j, int64_t now)
         return rc;
     s->since_checkpoint += j->len;
     if (j->source)
-        follow_done(s, j->source, &j->at);
+        serve_follow_done(s, j->source, &j->at);
     engine_get_stats(s->engine, &after);
     update_counters(s, &after);
     return write_answer(j, &before, &after, input);
@@ -479,7 +396,7 @@ static void deliver(void *arg)
         } else {
             api_respond_ingest_error(a, j->x, ep, j->error);
         }
-        job_free(j);
+        serve_job_free(j);
         j = next;
     }
 }
@@ -496,19 +413,12 @@ static void answer(struct service *s, struct job *jobs)
             *tail = jobs;
             tail = &jobs->next;
         } else {
-            job_free(jobs);
+            serve_job_free(jobs);
         }
         jobs = next;
     }
     if (http)
         http_server_post(s->http, deliver, http);
-}
-
-/* Progress keys of followed file n: "follow<n>" holds (offset, inode),
- * "follow<n>-dev" (device, 0). */
-static void follow_key(char *key, size_t len, unsigned n, int dev)
-{
-    snprintf(key, len, "follow%u%s", n, dev ? "-dev" : "");
 }
 
 /* Commits the state: the log position and followed files' progress with
@@ -517,17 +427,8 @@ static int checkpoint(struct service *s)
 {
     uint64_t pos = wal_position(s->wal);
     int rc = engine_progress_set(s->engine, "wal", pos, 0);
-    for (unsigned i = 0; rc == 0 && i < s->n_followed; i++) {
-        const struct followed *f = &s->followed[i];
-        char key[32];
-        if (!f->known)
-            continue;
-        follow_key(key, sizeof key, i + 1, 0);
-        rc = engine_progress_set(s->engine, key, f->at.offset, f->at.ino);
-        follow_key(key, sizeof key, i + 1, 1);
-        if (rc == 0)
-            rc = engine_progress_set(s->engine, key, f->at.dev, 0);
-    }
+    if (rc == 0)
+        rc = serve_follow_save(s);
     if (rc == 0)
         rc = engine_checkpoint(s->engine, s->err);
     if (rc == 0) {
@@ -545,7 +446,7 @@ static int replay_record(void *ctx, const struct wal_record *r)
     struct follow_position at = {r->source_dev, r->source_ino,
                                  r->source_offset};
     s->since_checkpoint += r->len;
-    follow_done(s, r->source, &at);
+    serve_follow_done(s, r->source, &at);
     return engine_process_buffer(s->engine, (enum engine_kind)r->kind,
                                  (enum rec_format)r->format, r->payload, r->len,
                                  ENGINE_INPUT_EARLIER - 1, r->now_ms, s->err);
@@ -606,7 +507,7 @@ static int stopping(struct service *s)
 /* After an error the in-memory state may hold records the log lacks: stop
  * taking requests, answer the queued ones 503 (resending them is safe)
  * and stop; a restart recovers from checkpoint + log. */
-static void fail_service(struct service *s)
+void serve_fail(struct service *s)
 {
     fprintf(stderr, "ctrd serve: %s\n", s->err);
     pthread_mutex_lock(&s->mu);
@@ -755,104 +656,6 @@ static int checkpoint_due(const struct service *s)
             clock_wall_ms() - s->last_checkpoint_ms >= CHECKPOINT_IDLE_MS);
 }
 
-/* ---- followed files ---- */
-
-static int follow_stopping(struct service *s)
-{
-    pthread_mutex_lock(&s->mu);
-    int stop = s->stopping || s->failed;
-    pthread_mutex_unlock(&s->mu);
-    return stop;
-}
-
-/* Reads what is new in one followed file into a job; 1 when it queued one. */
-static int follow_poll(struct service *s, unsigned n)
-{
-    struct followed *f = &s->followed[n - 1];
-    const char *data;
-    size_t len;
-    struct follow_position at;
-    char err[CTRD_ERR_LEN];
-    int rc =
-        follower_read(f->follower, FOLLOW_READ_BYTES, &data, &len, &at, err);
-    if (rc == CTRD_EAGAIN)
-        return 0;
-    if (rc != 0) {
-        if (strcmp(err, f->last_error) != 0)
-            fprintf(stderr, "ctrd serve: following %s: %s\n", f->path, err);
-        snprintf(f->last_error, sizeof f->last_error, "%s", err);
-        return 0;
-    }
-    f->last_error[0] = '\0';
-    struct job *j = calloc(1, sizeof *j);
-    char *body = malloc(len ? len : 1);
-    if (!j || !body) {
-        /* The follower has moved past these lines: only a restart, which
-         * resumes at the last committed position, can read them again. */
-        free(j);
-        free(body);
-        ctrd_fail(s->err, CTRD_ENOMEM, "out of memory following %s", f->path);
-        fail_service(s);
-        return 0;
-    }
-    memcpy(body, data, len);
-    *j = (struct job){.service = s,
-                      .kind = f->kind,
-                      .fmt = f->fmt,
-                      .body = body,
-                      .len = len,
-                      .source = (uint8_t)n,
-                      .at = at};
-    if (enqueue(s, j, 1) != 0) {
-        job_free(j); /* stopping: a restart resumes at the last position */
-        return 0;
-    }
-    return 1;
-}
-
-static void *follow_main(void *arg)
-{
-    struct service *s = arg;
-    while (!follow_stopping(s)) {
-        int got = 0;
-        for (unsigned n = 1; n <= s->n_followed; n++)
-            got |= follow_poll(s, n);
-        if (!got) {
-            struct timespec nap = {0, FOLLOW_POLL_MS * 1000000L};
-            nanosleep(&nap, NULL);
-        }
-    }
-    return NULL;
-}
-
-/* Opens the followed files where the last checkpoint and the log replay
- * left them, and starts the thread that tails them. */
-static int start_following(struct service *s)
-{
-    for (unsigned i = 0; i < s->n_followed; i++) {
-        struct followed *f = &s->followed[i];
-        char key[32];
-        uint64_t dev, unused;
-        follow_key(key, sizeof key, i + 1, 0);
-        if (!f->known && engine_progress_get(s->engine, key, &f->at.offset,
-                                             &f->at.ino) == 0) {
-            follow_key(key, sizeof key, i + 1, 1);
-            f->known = engine_progress_get(s->engine, key, &dev, &unused) == 0;
-            f->at.dev = dev;
-        }
-        int rc = follower_open(f->path, f->known ? &f->at : NULL, &f->follower,
-                               s->err);
-        if (rc != 0)
-            return rc;
-    }
-    if (s->n_followed == 0)
-        return 0;
-    if (pthread_create(&s->follow_thread, NULL, follow_main, s) != 0)
-        return ctrd_fail(s->err, CTRD_EIO, "cannot start thread");
-    s->follow_started = 1;
-    return 0;
-}
-
 /* Replays the log after the last checkpoint (cutting a torn tail), names
  * the log in a first checkpoint when none did, and starts following. */
 static int recover(struct service *s)
@@ -867,7 +670,7 @@ static int recover(struct service *s)
     if (rc == 0 && !named)
         rc = checkpoint(s);
     if (rc == 0)
-        rc = start_following(s);
+        rc = serve_follow_start(s);
     if (rc == 0) {
         engine_get_stats(s->engine, &s->last);
         publish_sizes(s);
@@ -927,7 +730,7 @@ static void *ingest_main(void *arg)
     if (writes_failing(s))
         drop_unwritten(s);
     if (rc != 0)
-        fail_service(s);
+        serve_fail(s);
     return NULL;
 }
 
@@ -940,16 +743,6 @@ static int open_access(const struct serve_opts *o, struct auth **auth,
     if (rc == 0 && o->ads)
         rc = catalog_load(o->ads, catalog, err);
     return rc;
-}
-
-static void add_followed(struct service *s, const char *path,
-                         enum engine_kind kind)
-{
-    if (!path)
-        return;
-    struct followed *f = &s->followed[s->n_followed++];
-    *f = (struct followed){.path = path, .kind = kind};
-    rec_format_from_name(path, &f->fmt);
 }
 
 int serve_command(int argc, char **argv)
@@ -969,8 +762,8 @@ int serve_command(int argc, char **argv)
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.cv, NULL);
     pthread_cond_init(&s.space_cv, NULL);
-    add_followed(&s, o.follow_queries, ENGINE_QUERIES);
-    add_followed(&s, o.follow_clicks, ENGINE_CLICKS);
+    serve_follow_add(&s, o.follow_queries, ENGINE_QUERIES);
+    serve_follow_add(&s, o.follow_clicks, ENGINE_CLICKS);
     s.metrics = metrics_create();
     rc = s.metrics && create_metrics(&s) == 0
              ? 0
@@ -1022,8 +815,7 @@ int serve_command(int argc, char **argv)
         pthread_cond_broadcast(&s.space_cv);
         pthread_mutex_unlock(&s.mu);
         pthread_join(ingest, NULL);
-        if (s.follow_started)
-            pthread_join(s.follow_thread, NULL);
+        serve_follow_join(&s);
         rc = s.failed ? CTRD_EIO : 0;
         if (rc == 0)
             fprintf(stderr, "ctrd serve: stopped cleanly\n");
@@ -1039,8 +831,7 @@ int serve_command(int argc, char **argv)
     catalog_free(catalog);
     auth_free(auth);
     metrics_free(s.metrics);
-    for (unsigned i = 0; i < s.n_followed; i++)
-        follower_close(s.followed[i].follower);
+    serve_follow_close(&s);
     pthread_cond_destroy(&s.space_cv);
     pthread_cond_destroy(&s.cv);
     pthread_mutex_destroy(&s.mu);
