@@ -12,13 +12,13 @@ int cli_parse_u64(const char *s, uint64_t *v)
 {
     uint64_t x = 0;
     if (!*s)
-        return -1;
+        return CTRD_EINVAL;
     for (; *s; s++) {
         if (*s < '0' || *s > '9')
-            return -1;
+            return CTRD_EINVAL;
         unsigned d = (unsigned)(*s - '0');
         if (x > (UINT64_MAX - d) / 10)
-            return -1;
+            return CTRD_EINVAL;
         x = x * 10 + d;
     }
     *v = x;
@@ -31,7 +31,7 @@ static int split_number(const char *s, uint64_t *num, const char **unit)
     char digits[32];
     size_t n = strspn(s, "0123456789");
     if (n == 0 || n >= sizeof digits)
-        return -1;
+        return CTRD_EINVAL;
     memcpy(digits, s, n);
     digits[n] = '\0';
     *unit = s + n;
@@ -50,16 +50,16 @@ static int parse_scaled(const char *s, const struct unit *units, size_t n,
     uint64_t v;
     const char *suffix;
     if (split_number(s, &v, &suffix) != 0)
-        return -1;
+        return CTRD_EINVAL;
     for (size_t i = 0; i < n; i++) {
         if (strcmp(suffix, units[i].suffix) == 0) {
             if (v > max / units[i].scale)
-                return -1;
+                return CTRD_EINVAL;
             *out = v * units[i].scale;
             return 0;
         }
     }
-    return -1;
+    return CTRD_EINVAL;
 }
 
 int cli_parse_duration_ms(const char *s, int64_t *ms)
@@ -70,7 +70,7 @@ int cli_parse_duration_ms(const char *s, int64_t *ms)
     uint64_t v;
     if (parse_scaled(s, units, sizeof units / sizeof units[0], INT64_MAX, &v) !=
         0)
-        return -1;
+        return CTRD_EINVAL;
     *ms = (int64_t)v;
     return 0;
 }
@@ -94,11 +94,11 @@ int cli_parse_time_ms(const char *s, int64_t *ms)
      * one a record may have. */
     if (cli_parse_u64(s, &v) == 0) {
         if (v > (uint64_t)INT64_MAX)
-            return -1;
+            return CTRD_EINVAL;
         *ms = (int64_t)v;
         return 0;
     }
-    return rec_parse_time(s, strlen(s), ms);
+    return rec_parse_time(s, strlen(s), ms) == 0 ? 0 : CTRD_EINVAL;
 }
 
 int cli_usage(const char *cmd, const char *fmt, ...)
@@ -122,7 +122,7 @@ int cli_common_option(int c, const char *usage)
         printf("ctrd %s\n", CTRD_VERSION);
         return 0;
     }
-    return -1;
+    return CTRD_EINVAL;
 }
 
 int cli_choice(const char *cmd, const char *flag, const char *arg,

@@ -61,16 +61,18 @@ int cli_engine_option(const char *cmd, int c, const char *arg,
 int cli_choice(const char *cmd, const char *flag, const char *arg,
                const char *const *choices, size_t n, int *index);
 
-/* "250ms", "30s", "10m", "24h" (a bare number is seconds). 0 ok, -1 bad. */
+/* "250ms", "30s", "10m", "24h" (a bare number is seconds). 0 ok, CTRD_EINVAL
+ * bad. */
 int cli_parse_duration_ms(const char *s, int64_t *ms);
 
-/* "4096", "64K", "16M", "2G" (powers of 1024). 0 ok, -1 bad. */
+/* "4096", "64K", "16M", "2G" (powers of 1024). 0 ok, CTRD_EINVAL bad. */
 int cli_parse_size_bytes(const char *s, uint64_t *bytes);
 
-/* A decimal unsigned 64-bit number, nothing else. 0 ok, -1 bad. */
+/* A decimal unsigned 64-bit number, nothing else. 0 ok, CTRD_EINVAL bad. */
 int cli_parse_u64(const char *s, uint64_t *v);
 
-/* Decimal ms since the epoch (up to INT64_MAX) or RFC 3339. 0 ok, -1 bad. */
+/* Decimal ms since the epoch (up to INT64_MAX) or RFC 3339. 0 ok, CTRD_EINVAL
+ * bad. */
 int cli_parse_time_ms(const char *s, int64_t *ms);
 
 /* Reads a command's options (argv[0] is the command) with getopt_long():

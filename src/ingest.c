@@ -83,16 +83,15 @@ static double seconds_since(uint64_t ns)
 
 /* ---- reading chunks ---- */
 
-/* Reads up to n bytes: how many (0 at the end), or -1 with err set. */
+/* Reads up to n bytes: how many (0 at the end), or CTRD_EIO with err
+ * set. */
 static ssize_t reader_read(struct reader *r, char *p, size_t n, char *err)
 {
     if (!r->gz) {
         ssize_t k;
         while ((k = read(r->fd, p, n)) < 0 && errno == EINTR)
             ;
-        if (k < 0)
-            ctrd_fail(err, CTRD_EIO, "%s", strerror(errno));
-        return k;
+        return k >= 0 ? k : ctrd_fail(err, CTRD_EIO, "%s", strerror(errno));
     }
     int k = gzread(r->gz, p, n > INT_MAX ? INT_MAX : (unsigned)n), zerr;
     const char *why = gzerror(r->gz, &zerr);
@@ -100,11 +99,10 @@ static ssize_t reader_read(struct reader *r, char *p, size_t n, char *err)
     if (k > 0 || (k == 0 && zerr == Z_OK))
         return k;
     const char *name_end = strstr(why, ">: "); /* "<fd:N>: what" */
-    ctrd_fail(err, CTRD_EIO, "%s",
-              zerr == Z_ERRNO ? strerror(errno)
-              : name_end      ? name_end + 3
-                              : why);
-    return -1;
+    return ctrd_fail(err, CTRD_EIO, "%s",
+                     zerr == Z_ERRNO ? strerror(errno)
+                     : name_end      ? name_end + 3
+                                     : why);
 }
 
 static int reader_fill(struct reader *r, char *err)
@@ -118,7 +116,7 @@ static int reader_fill(struct reader *r, char *err)
     while (!r->eof && r->len < r->cap) {
         ssize_t n = reader_read(r, r->buf + r->len, r->cap - r->len, err);
         if (n < 0)
-            return CTRD_EIO;
+            return (int)n;
         if (n == 0)
             r->eof = 1;
         r->len += (size_t)n;

@@ -74,7 +74,7 @@ static int is_loopback(const char *listen)
 
 static int parse_size_flag(const char *arg, uint64_t *v)
 {
-    return cli_parse_size_bytes(arg, v) == 0 && *v > 0 ? 0 : -1;
+    return cli_parse_size_bytes(arg, v) == 0 && *v > 0 ? 0 : CTRD_EINVAL;
 }
 
 #define CONNECTIONS_MAX 1000000 /* --max-connections, per peer too */

@@ -7,7 +7,7 @@
 #include "cli.h"
 
 #define ROWS(t) (sizeof(t) / sizeof((t)[0]))
-#define BAD (-1)
+#define BAD CTRD_EINVAL
 
 static void test_durations(void)
 {
