@@ -1,5 +1,6 @@
 /* main: the ctrd command line — dispatches to one module per command.
  * Exit status: 0 ok, 1 runtime failure, 2 usage error (SPEC §4). */
+#include "cli.h"
 #include "gen.h"
 #include "ingest.h"
 #include "query.h"
@@ -11,6 +12,7 @@
 
 static const char usage[] =
     "usage: ctrd COMMAND [ARGS]   (ctrd COMMAND --help for each)\n"
+    "       ctrd -h | --help | --version\n"
     "\n"
     "ctrd measures the click-through rate of every ad for every search term:\n"
     "it joins a query log and a click log on query_id, exactly once, and\n"
@@ -30,21 +32,19 @@ int main(int argc, char **argv)
         const char *name;
         int (*run)(int argc, char **argv);
     } commands[] = {
-        {"ingest", ingest_command},
-        {"query", query_command},
-        {"gen", gen_command},
-        {"serve", serve_command},
-        {"verify", verify_command},
-        {"recover", recover_command},
+        {"ingest", ingest_command}, {"query", query_command},
+        {"gen", gen_command},       {"serve", serve_command},
+        {"verify", verify_command}, {"recover", recover_command},
     };
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
-        fputs(usage, stdout);
-        return 0;
-    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0)
+        return cli_common_option('h', usage);
+    if (strcmp(argv[1], "--version") == 0)
+        return cli_common_option(CLI_OPT_VERSION, usage);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);

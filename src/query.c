@@ -3,12 +3,21 @@
 
 #include "adview.h"
 #include "cli.h"
+#include "clock.h"
+#include "datadir.h"
 #include "engine.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* A checkpoint may replace the files between reading the manifest and
  * opening them: then read the new manifest. */
@@ -27,19 +36,31 @@ struct query_opts {
 };
 
 static const char usage[] =
-    "usage: ctrd query --data DIR (--ad ID | --all) [--from T] [--to T]\n"
+    "usage: ctrd query [--data DIR] (--ad ID | --all) [--from T] [--to T]\n"
     "                  [--limit N] [--sort impressions|clicks|ctr|term]\n"
     "                  [--order desc|asc] [--format table|json|csv]\n"
     "\n"
     "Per-term impressions, clicks and CTR of one ad (--ad) or of every ad\n"
-    "(--all, ascending ad id), over the query minutes in [--from, --to)\n"
-    "(ms since the epoch or RFC 3339; default all time). Terms are sorted by\n"
-    "impressions, descending, ties by term. json has the shape of\n"
+    "(--all, ascending ad id), over the query minutes in [--from, --to),\n"
+    "as of DIR's last checkpoint. json has the shape of\n"
     "GET /v1/ads/{id}/terms (one object per line with --all); csv has the\n"
-    "header ad_id,term,impressions,clicks,ctr.\n"
+    "header ad_id,term,impressions,clicks,ctr. On a directory a running\n"
+    "ctrd holds (serve, ingest), a note on stderr says which checkpoint is\n"
+    "shown and how old it is: the server's live counts are at its\n"
+    "GET /v1/ads/{id}/terms.\n"
     "\n"
-    "  --data DIR   data directory (default ./ctrd-data)\n"
-    "  --limit N    at most N terms per ad (default: all)\n";
+    "  --data DIR     data directory (default ./ctrd-data)\n"
+    "  --ad ID        one ad\n"
+    "  --all          every ad\n"
+    "  --from T       first query minute: ms since the epoch or RFC 3339\n"
+    "                 (default: all time)\n"
+    "  --to T         end of the range, exclusive (default: all time)\n"
+    "  --limit N      at most N terms per ad (default: all)\n"
+    "  --sort S       impressions (default), clicks, ctr or term; ties by\n"
+    "                 term\n"
+    "  --order O      desc (default) or asc\n"
+    "  --format F     table (default), json or csv\n"
+    "  -h, --help     this help;  --version  ctrd's version\n";
 
 static void write_ad(const struct query_opts *o, const struct engine *e,
                      const struct adview *v)
@@ -60,7 +81,7 @@ static void write_ad(const struct query_opts *o, const struct engine *e,
 
 static int run_query(const struct query_opts *o, const struct engine *e)
 {
-    uint64_t *ads = &((struct query_opts *)o)->ad_id;
+    uint64_t one = o->ad_id, *ads = &one;
     size_t n_ads = 1;
     if (o->all && cm_ads(engine_counts(e), &ads, &n_ads) != 0)
         return CTRD_ENOMEM;
@@ -69,9 +90,8 @@ static int run_query(const struct query_opts *o, const struct engine *e)
     int rc = 0;
     for (size_t i = 0; i < n_ads && rc == 0; i++) {
         struct adview v;
-        rc = adview_build(engine_counts(e), engine_terms(e), ads[i],
-                          o->from_ms, o->to_ms, o->sort, o->ascending,
-                          o->limit, &v);
+        rc = adview_build(engine_counts(e), engine_terms(e), ads[i], o->from_ms,
+                          o->to_ms, o->sort, o->ascending, o->limit, &v);
         if (rc == 0)
             write_ad(o, e, &v);
         adview_free(&v);
@@ -81,18 +101,102 @@ static int run_query(const struct query_opts *o, const struct engine *e)
     return rc;
 }
 
-static int parse_choice(const char *arg, const char *const *names, int n)
+/* When a running ctrd holds DIR (its LOCK is taken), says on stderr that
+ * the answer is its last checkpoint: which, and how old. A shared lock
+ * taken for an instant tells; a server starting in that instant would be
+ * told the directory is busy, so it is released at once. */
+static void note_if_held(const char *dir)
 {
-    for (int i = 0; i < n; i++) {
-        if (strcmp(arg, names[i]) == 0)
-            return i;
+    char path[PATH_MAX], err[CTRD_ERR_LEN];
+    snprintf(path, sizeof path, "%s/LOCK", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    int held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd);
+    if (!held)
+        return;
+    char *facts = NULL;
+    size_t len;
+    unsigned long long seq = 0;
+    if (datadir_read_manifest(dir, &facts, &len, err) == 0) {
+        const char *p =
+            strncmp(facts, "seq ", 4) == 0 ? facts : strstr(facts, "\nseq ");
+        if (p)
+            sscanf(p + (*p == '\n'), "seq %llu", &seq);
     }
-    return -1;
+    free(facts);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/" DATADIR_MANIFEST, dir);
+    int64_t age_s = stat(path, &st) == 0
+                        ? (clock_wall_ms() / 1000 - (int64_t)st.st_mtime)
+                        : -1;
+    fprintf(stderr,
+            "ctrd query: note: %s is in use by a running ctrd (serve or "
+            "ingest); this shows its last checkpoint (#%llu, written %" PRId64
+            " s ago), not what it took in since: ask the server "
+            "(GET /v1/ads/{id}/terms) for live counts\n",
+            dir, seq, age_s);
+}
+
+/* What the flags give. */
+struct query_args {
+    struct query_opts o;
+    struct engine_config cfg;
+    int have_ad;
+};
+
+static int on_option(void *ctx, int c, const char *arg)
+{
+    static const char *const sorts[] = {"impressions", "clicks", "ctr", "term"};
+    static const char *const orders[] = {"desc", "asc"};
+    static const char *const formats[] = {"table", "json", "csv"};
+    struct query_args *q = ctx;
+    struct query_opts *o = &q->o;
+    uint64_t n;
+    int v = 0, rc = 0;
+    switch (c) {
+    case 'd':
+        q->cfg.data_dir = arg;
+        break;
+    case 'a':
+        if (cli_parse_u64(arg, &o->ad_id))
+            return cli_usage("query", "--ad: not an ad id: '%s'", arg);
+        q->have_ad = 1;
+        break;
+    case 'A':
+        o->all = 1;
+        break;
+    case 'f':
+    case 't':
+        if (cli_parse_time_ms(arg, c == 'f' ? &o->from_ms : &o->to_ms))
+            return cli_usage("query", "%s: not a time: '%s'",
+                             c == 'f' ? "--from" : "--to", arg);
+        break;
+    case 'l':
+        if (cli_parse_u64(arg, &n))
+            return cli_usage("query", "--limit: not a number: '%s'", arg);
+        o->limit = (size_t)n;
+        break;
+    case 's':
+        rc = cli_choice("query", "--sort", arg, sorts, 4, &v);
+        o->sort = (enum adview_sort)v;
+        break;
+    case 'o':
+        rc = cli_choice("query", "--order", arg, orders, 2, &o->ascending);
+        break;
+    case 'F':
+        rc = cli_choice("query", "--format", arg, formats, 3, &v);
+        o->format = (enum format)v;
+        break;
+    }
+    return rc;
 }
 
 int query_command(int argc, char **argv)
 {
     static const struct option opts[] = {
+        CLI_COMMON_OPTIONS,
         {"data", required_argument, 0, 'd'},
         {"ad", required_argument, 0, 'a'},
         {"all", no_argument, 0, 'A'},
@@ -102,77 +206,24 @@ int query_command(int argc, char **argv)
         {"sort", required_argument, 0, 's'},
         {"order", required_argument, 0, 'o'},
         {"format", required_argument, 0, 'F'},
-        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    static const char *const sorts[] = {"impressions", "clicks", "ctr", "term"};
-    static const char *const orders[] = {"desc", "asc"};
-    static const char *const formats[] = {"table", "json", "csv"};
-    struct query_opts o = {.from_ms = INT64_MIN, .to_ms = INT64_MAX,
-                           .limit = SIZE_MAX};
-    struct engine_config cfg = {.data_dir = "ctrd-data", .readonly = 1};
-    int have_ad = 0, c, v;
-    uint64_t n;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            cfg.data_dir = optarg;
-            break;
-        case 'a':
-            if (cli_parse_u64(optarg, &o.ad_id))
-                return cli_usage("query", "--ad: not an ad id: '%s'", optarg);
-            have_ad = 1;
-            break;
-        case 'A':
-            o.all = 1;
-            break;
-        case 'f':
-        case 't':
-            if (cli_parse_time_ms(optarg, c == 'f' ? &o.from_ms : &o.to_ms))
-                return cli_usage("query", "not a time: '%s'", optarg);
-            break;
-        case 'l':
-            if (cli_parse_u64(optarg, &n))
-                return cli_usage("query", "--limit: not a number: '%s'",
-                                 optarg);
-            o.limit = (size_t)n;
-            break;
-        case 's':
-            if ((v = parse_choice(optarg, sorts, 4)) < 0)
-                return cli_usage("query", "--sort: '%s'?", optarg);
-            o.sort = (enum adview_sort)v;
-            break;
-        case 'o':
-            if ((v = parse_choice(optarg, orders, 2)) < 0)
-                return cli_usage("query", "--order: desc or asc");
-            o.ascending = v;
-            break;
-        case 'F':
-            if ((v = parse_choice(optarg, formats, 3)) < 0)
-                return cli_usage("query", "--format: table, json or csv");
-            o.format = (enum format)v;
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return 0;
-        default:
-            return cli_usage("query", "unknown or incomplete option '%s'",
-                             argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return cli_usage("query", "unexpected argument '%s'", argv[optind]);
-    if (have_ad == o.all)
+    struct query_args q = {
+        .o = {.from_ms = INT64_MIN, .to_ms = INT64_MAX, .limit = SIZE_MAX},
+        .cfg = {.data_dir = "ctrd-data", .readonly = 1}};
+    int rc = cli_parse(argc, argv, "query", usage, "h", opts, on_option, &q);
+    if (rc >= 0)
+        return rc;
+    if (q.have_ad == q.o.all)
         return cli_usage("query", "give either --ad ID or --all");
+    note_if_held(q.cfg.data_dir);
     char err[CTRD_ERR_LEN];
     struct engine *e = NULL;
-    int rc = CTRD_ENOTFOUND;
+    rc = CTRD_ENOTFOUND;
     for (int i = 0; i < OPEN_ATTEMPTS && rc == CTRD_ENOTFOUND; i++)
-        rc = engine_open(&cfg, &e, err);
+        rc = engine_open(&q.cfg, &e, err);
     if (rc == 0)
-        rc = run_query(&o, e);
+        rc = run_query(&q.o, e);
     if (rc != 0 && e)
         snprintf(err, sizeof err, "%s", ctrd_strerror(rc));
     engine_close(e);

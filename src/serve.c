@@ -1,15 +1,17 @@
-/* serve: the service command; see serve.h. */
+/* serve: the service command; see serve.h. This file: the wiring, the
+ * metrics and the ingest thread (its queue, group commit, checkpoints and
+ * the write-failure state); flags in serve_config.c, followed files in
+ * serve_follow.c, the state they share in serve_int.h. */
 #include "serve.h"
 
 #include "api.h"
-#include "cli.h"
-#include "follow.h"
+#include "clock.h"
 #include "gunzip.h"
-#include "sharder.h"
+#include "serve_config.h"
+#include "serve_int.h"
 #include "wal.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -22,9 +24,6 @@
 #include <unistd.h>
 
 #define DRAIN_MS 10000
-#define FOLLOW_POLL_MS 100
-#define FOLLOW_READ_BYTES ((size_t)4 << 20)
-#define FOLLOWED_MAX 2
 #define CHECKPOINT_IDLE_MS 60000
 #define ERRORS_MAX 100
 #define WRITE_RETRY_MIN_MS 1000 /* first retry after writes failed */
@@ -35,78 +34,6 @@
  * of 103 ms, BENCHMARKS.md). */
 #define INGEST_NICE 5
 
-struct service;
-
-struct job {
-    struct job *next;
-    struct service *service;
-    struct http_exchange *x;
-    enum engine_kind kind;
-    enum rec_format fmt;
-    int gzip; /* body still compressed */
-    char *body;
-    size_t len;
-    char *answer; /* JSON, once processed */
-    size_t answer_len;
-    int status; /* 200 with answer, 503, or 0: failed before processing */
-    int error;  /* then: what failed (api_respond_ingest_error) */
-    uint8_t source; /* 0: HTTP (x answers); n: followed file n */
-    struct follow_position at; /* followed file: position after body */
-};
-
-/* A file tailed with --follow-queries / --follow-clicks: source n is
- * followed[n - 1]. */
-struct followed {
-    const char *path;
-    enum engine_kind kind;
-    enum rec_format fmt;
-    struct follower *follower;
-    struct follow_position at; /* last position processed */
-    int known;
-    char last_error[CTRD_ERR_LEN]; /* reported once, not every poll */
-};
-
-struct counters {
-    struct metric *records[2][3]; /* kind x accepted/duplicate/rejected */
-    struct metric *clicks[4];     /* joined, duplicate, rejected, unjoined */
-    struct metric *rejects[REC_REASON_COUNT];
-};
-
-struct service {
-    struct engine *engine;
-    struct wal *wal;
-    struct http_server *http;
-    struct api *api;
-    struct sse *sse;
-    struct metrics *metrics;
-    struct counters counters;
-    struct engine_stats last; /* stats at the last metrics update */
-    struct engine_sizes sizes; /* published by the ingest thread (mu) */
-    struct metric *write_errors;
-    uint64_t checkpoint_every, since_checkpoint;
-    size_t max_body_bytes; /* also once gunzipped */
-    int64_t last_checkpoint_ms;
-    uint32_t next_input;
-    struct followed followed[FOLLOWED_MAX];
-    unsigned n_followed;
-    pthread_t follow_thread;
-    int follow_started;
-    /* the queue between the loop (and the follow thread) and the ingest
-     * thread */
-    pthread_mutex_t mu;
-    pthread_cond_t cv, space_cv;
-    struct job *head, *tail;
-    size_t queued_bytes, max_queued_bytes;
-    int stopping, ready, failed;
-    /* Writes fail (disk full, I/O errors): records are refused until a
-     * retry succeeds; the ingest thread keeps followed-file jobs in held
-     * (its own) meanwhile. */
-    int writes_failing;
-    struct job *held;
-    int64_t retry_ms;
-    char err[CTRD_ERR_LEN];
-};
-
 static struct http_server *signal_target;
 
 static void on_signal(int sig)
@@ -114,13 +41,6 @@ static void on_signal(int sig)
     (void)sig;
     if (signal_target)
         http_server_stop(signal_target);
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- metrics ---- */
@@ -131,7 +51,7 @@ static int ingest_state(void *ctx)
 {
     struct service *s = ctx;
     pthread_mutex_lock(&s->mu);
-    int state = !s->ready            ? CTRD_EAGAIN
+    int state = !s->ready           ? CTRD_EAGAIN
                 : s->writes_failing ? CTRD_EWRITEFAIL
                                     : 0;
     pthread_mutex_unlock(&s->mu);
@@ -160,7 +80,7 @@ static double gauge_freshness(void *arg)
     engine_read_lock(s->engine);
     int64_t as_of = engine_as_of_ms(s->engine);
     engine_read_unlock(s->engine);
-    return as_of < 0 ? 0 : (double)(wall_ms() - as_of) / 1000.0;
+    return as_of < 0 ? 0 : (double)(clock_wall_ms() - as_of) / 1000.0;
 }
 
 /* Read on the loop thread, which owns the stream hub. */
@@ -179,14 +99,14 @@ static double gauge_queue(void *arg)
 }
 
 /* Store sizes as the ingest thread last published them. */
-#define SIZE_GAUGE(field)                                         \
-    static double gauge_##field(void *arg)                        \
-    {                                                             \
-        struct service *s = arg;                                  \
-        pthread_mutex_lock(&s->mu);                               \
-        double v = (double)s->sizes.field;                        \
-        pthread_mutex_unlock(&s->mu);                             \
-        return v;                                                 \
+#define SIZE_GAUGE(field)                                                      \
+    static double gauge_##field(void *arg)                                     \
+    {                                                                          \
+        struct service *s = arg;                                               \
+        pthread_mutex_lock(&s->mu);                                            \
+        double v = (double)s->sizes.field;                                     \
+        pthread_mutex_unlock(&s->mu);                                          \
+        return v;                                                              \
     }
 SIZE_GAUGE(qs_partitions)
 SIZE_GAUGE(qs_runs)
@@ -242,8 +162,7 @@ static int create_size_metrics(struct service *s)
 static int create_metrics(struct service *s)
 {
     static const char *const kinds[2] = {"query", "click"};
-    static const char *const results[3] = {"accepted", "duplicate",
-                                           "rejected"};
+    static const char *const results[3] = {"accepted", "duplicate", "rejected"};
     static const char *const click_results[4] = {"joined", "duplicate",
                                                  "rejected", "unjoined"};
     struct metrics *m = s->metrics;
@@ -255,8 +174,8 @@ static int create_metrics(struct service *s)
                      kinds[k], results[r]);
             ok &= (s->counters.records[k][r] = metrics_counter(
                        m, "ctrd_records_total",
-                       "Log records taken in, by kind and outcome.",
-                       labels)) != NULL;
+                       "Log records taken in, by kind and outcome.", labels)) !=
+                  NULL;
         }
     }
     for (int r = 0; r < 4; r++) {
@@ -276,8 +195,8 @@ static int create_metrics(struct service *s)
     ok &= metrics_gauge_fn(m, "ctrd_up", "1 while the process runs.", NULL,
                            gauge_up, s) != NULL;
     ok &= metrics_gauge_fn(m, "ctrd_ready",
-                           "1 once recovery is done and ingest is open.",
-                           NULL, gauge_ready, s) != NULL;
+                           "1 once recovery is done and ingest is open.", NULL,
+                           gauge_ready, s) != NULL;
     ok &= metrics_gauge_fn(m, "ctrd_writes_failing",
                            "1 while writes fail (disk full, I/O errors) and "
                            "records are refused with 507.",
@@ -293,8 +212,8 @@ static int create_metrics(struct service *s)
                            "Clicks waiting for their query.", NULL,
                            gauge_clicks_pending, s) != NULL;
     ok &= metrics_gauge_fn(m, "ctrd_ingest_queue_bytes",
-                           "Request bytes waiting for the ingest thread.",
-                           NULL, gauge_queue, s) != NULL;
+                           "Request bytes waiting for the ingest thread.", NULL,
+                           gauge_queue, s) != NULL;
     return ok ? create_size_metrics(s) : CTRD_ENOMEM;
 }
 
@@ -307,8 +226,7 @@ static void update_counters(struct service *s, const struct engine_stats *now)
                now->join.queries_accepted - was->join.queries_accepted);
     metric_add(c->records[0][1],
                now->join.queries_duplicate - was->join.queries_duplicate);
-    metric_add(c->records[0][2],
-               now->queries_rejected - was->queries_rejected);
+    metric_add(c->records[0][2], now->queries_rejected - was->queries_rejected);
     /* A click record is judged once, on arrival: joined there or deferred
      * is accepted; what a deferred click becomes later shows in
      * ctrd_clicks_total only. */
@@ -326,8 +244,8 @@ static void update_counters(struct service *s, const struct engine_stats *now)
     metric_add(c->clicks[0], now->join.clicks_joined - was->join.clicks_joined);
     metric_add(c->clicks[1],
                now->join.clicks_duplicate - was->join.clicks_duplicate);
-    metric_add(c->clicks[2], now->join.clicks_rejected -
-                                 was->join.clicks_rejected);
+    metric_add(c->clicks[2],
+               now->join.clicks_rejected - was->join.clicks_rejected);
     metric_add(c->clicks[3],
                now->join.clicks_unjoined - was->join.clicks_unjoined);
     for (int r = REC_LINE_TOO_LONG; r < REC_REASON_COUNT; r++)
@@ -341,7 +259,7 @@ static void update_counters(struct service *s, const struct engine_stats *now)
  * CTRD_EWRITEFAIL while writes fail and with CTRD_EAGAIN when the queue is
  * full; a followed file's job waits for room instead (when wait is set).
  * On refusal the caller keeps the job. */
-static int enqueue(struct service *s, struct job *j, int wait)
+int serve_enqueue(struct service *s, struct job *j, int wait)
 {
     pthread_mutex_lock(&s->mu);
     int rc;
@@ -373,7 +291,7 @@ static int enqueue(struct service *s, struct job *j, int wait)
     return rc;
 }
 
-static void job_free(struct job *j)
+void serve_job_free(struct job *j)
 {
     free(j->answer);
     free(j->body);
@@ -389,11 +307,16 @@ static int submit(void *ctx, struct http_exchange *x, enum engine_kind kind,
         free(body);
         return CTRD_EAGAIN;
     }
-    *j = (struct job){.service = s, .x = x, .kind = kind, .fmt = fmt,
-                      .gzip = gzip, .body = body, .len = len};
-    int rc = enqueue(s, j, 0);
+    *j = (struct job){.service = s,
+                      .x = x,
+                      .kind = kind,
+                      .fmt = fmt,
+                      .gzip = gzip,
+                      .body = body,
+                      .len = len};
+    int rc = serve_enqueue(s, j, 0);
     if (rc != 0)
-        job_free(j);
+        serve_job_free(j);
     return rc;
 }
 
@@ -417,8 +340,9 @@ static int write_answer(struct job *j, const struct engine_stats *before,
     FILE *f = open_memstream(&j->answer, &j->answer_len);
     if (!f)
         return CTRD_ENOMEM;
-    fprintf(f, "{\"accepted\":%" PRIu64 ",\"duplicates\":%" PRIu64
-               ",\"rejected\":%" PRIu64 ",\"errors\":[",
+    fprintf(f,
+            "{\"accepted\":%" PRIu64 ",\"duplicates\":%" PRIu64
+            ",\"rejected\":%" PRIu64 ",\"errors\":[",
             accepted, duplicates, rejected);
     int n = 0;
     for (size_t i = 0; i < after->n_samples && n < ERRORS_MAX; i++) {
@@ -431,16 +355,6 @@ static int write_answer(struct job *j, const struct engine_stats *before,
     fputs("]}\n", f);
     j->status = 200;
     return fclose(f) == 0 ? 0 : CTRD_ENOMEM;
-}
-
-/* Remembers how far a followed file is processed. */
-static void follow_done(struct service *s, uint8_t source,
-                        const struct follow_position *at)
-{
-    if (source == 0 || source > s->n_followed)
-        return;
-    s->followed[source - 1].at = *at;
-    s->followed[source - 1].known = 1;
 }
 
 /* Processes one request whose body is in the log. */
@@ -456,7 +370,7 @@ static int process_job(struct service *s, struct job *j, int64_t now)
         return rc;
     s->since_checkpoint += j->len;
     if (j->source)
-        follow_done(s, j->source, &j->at);
+        serve_follow_done(s, j->source, &j->at);
     engine_get_stats(s->engine, &after);
     update_counters(s, &after);
     return write_answer(j, &before, &after, input);
@@ -468,8 +382,8 @@ static void deliver(void *arg)
     struct job *j = arg;
     while (j) {
         struct job *next = j->next;
-        enum api_endpoint ep = j->kind == ENGINE_QUERIES ? API_INGEST_QUERIES
-                                                         : API_INGEST_CLICKS;
+        enum api_endpoint ep =
+            j->kind == ENGINE_QUERIES ? API_INGEST_QUERIES : API_INGEST_CLICKS;
         struct api *a = j->service->api;
         if (j->status == 200) {
             api_respond_json(a, j->x, ep, 200, j->answer, j->answer_len);
@@ -482,7 +396,7 @@ static void deliver(void *arg)
         } else {
             api_respond_ingest_error(a, j->x, ep, j->error);
         }
-        job_free(j);
+        serve_job_free(j);
         j = next;
     }
 }
@@ -499,19 +413,12 @@ static void answer(struct service *s, struct job *jobs)
             *tail = jobs;
             tail = &jobs->next;
         } else {
-            job_free(jobs);
+            serve_job_free(jobs);
         }
         jobs = next;
     }
     if (http)
         http_server_post(s->http, deliver, http);
-}
-
-/* Progress keys of followed file n: "follow<n>" holds (offset, inode),
- * "follow<n>-dev" (device, 0). */
-static void follow_key(char *key, size_t len, unsigned n, int dev)
-{
-    snprintf(key, len, "follow%u%s", n, dev ? "-dev" : "");
 }
 
 /* Commits the state: the log position and followed files' progress with
@@ -520,22 +427,13 @@ static int checkpoint(struct service *s)
 {
     uint64_t pos = wal_position(s->wal);
     int rc = engine_progress_set(s->engine, "wal", pos, 0);
-    for (unsigned i = 0; rc == 0 && i < s->n_followed; i++) {
-        const struct followed *f = &s->followed[i];
-        char key[32];
-        if (!f->known)
-            continue;
-        follow_key(key, sizeof key, i + 1, 0);
-        rc = engine_progress_set(s->engine, key, f->at.offset, f->at.ino);
-        follow_key(key, sizeof key, i + 1, 1);
-        if (rc == 0)
-            rc = engine_progress_set(s->engine, key, f->at.dev, 0);
-    }
+    if (rc == 0)
+        rc = serve_follow_save(s);
     if (rc == 0)
         rc = engine_checkpoint(s->engine, s->err);
     if (rc == 0) {
         s->since_checkpoint = 0;
-        s->last_checkpoint_ms = wall_ms();
+        s->last_checkpoint_ms = clock_wall_ms();
         rc = wal_trim(s->wal, pos, s->err);
     }
     publish_sizes(s);
@@ -548,11 +446,18 @@ static int replay_record(void *ctx, const struct wal_record *r)
     struct follow_position at = {r->source_dev, r->source_ino,
                                  r->source_offset};
     s->since_checkpoint += r->len;
-    follow_done(s, r->source, &at);
+    serve_follow_done(s, r->source, &at);
     return engine_process_buffer(s->engine, (enum engine_kind)r->kind,
-                                 (enum rec_format)r->format, r->payload,
-                                 r->len, ENGINE_INPUT_EARLIER - 1, r->now_ms,
-                                 s->err);
+                                 (enum rec_format)r->format, r->payload, r->len,
+                                 ENGINE_INPUT_EARLIER - 1, r->now_ms, s->err);
+}
+
+/* The wall-clock instant ms from now, as pthread_cond_timedwait() takes
+ * it. */
+static struct timespec deadline_in(int64_t ms)
+{
+    uint64_t at = (uint64_t)(clock_wall_ms() + ms);
+    return (struct timespec){(time_t)(at / 1000), (long)(at % 1000) * 1000000};
 }
 
 /* With mu held: the held jobs and the queued ones after them, taken. */
@@ -577,9 +482,7 @@ static struct job *take_jobs(struct service *s)
 {
     pthread_mutex_lock(&s->mu);
     while (!s->head && !s->held && !s->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 1;
+        struct timespec until = deadline_in(1000);
         if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT)
             break;
     }
@@ -604,7 +507,7 @@ static int stopping(struct service *s)
 /* After an error the in-memory state may hold records the log lacks: stop
  * taking requests, answer the queued ones 503 (resending them is safe)
  * and stop; a restart recovers from checkpoint + log. */
-static void fail_service(struct service *s)
+void serve_fail(struct service *s)
 {
     fprintf(stderr, "ctrd serve: %s\n", s->err);
     pthread_mutex_lock(&s->mu);
@@ -625,8 +528,10 @@ static void fail_service(struct service *s)
 static void writes_fail(struct service *s, struct job *group)
 {
     metric_add(s->write_errors, 1);
-    fprintf(stderr, "ctrd serve: %s; refusing records (507) until writes "
-            "succeed again, reads go on\n", s->err);
+    fprintf(stderr,
+            "ctrd serve: %s; refusing records (507) until writes "
+            "succeed again, reads go on\n",
+            s->err);
     pthread_mutex_lock(&s->mu);
     s->writes_failing = 1;
     s->retry_ms = WRITE_RETRY_MIN_MS;
@@ -663,14 +568,7 @@ static void writes_fail(struct service *s, struct job *group)
 static int retry_writes(struct service *s)
 {
     pthread_mutex_lock(&s->mu);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += s->retry_ms / 1000;
-    until.tv_nsec += (s->retry_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    struct timespec until = deadline_in(s->retry_ms);
     while (!s->stopping &&
            pthread_cond_timedwait(&s->cv, &s->mu, &until) != ETIMEDOUT)
         ;
@@ -691,7 +589,7 @@ static int retry_writes(struct service *s)
     pthread_mutex_unlock(&s->mu);
     if (rc == 0)
         fprintf(stderr, "ctrd serve: writes succeed again; accepting "
-                "records\n");
+                        "records\n");
     else
         metric_add(s->write_errors, 1);
     return 0;
@@ -722,13 +620,13 @@ static void decode_bodies(struct service *s, struct job *jobs)
  * returned (fatal). */
 static int ingest_group(struct service *s, struct job *jobs)
 {
-    int64_t now = wall_ms();
+    int64_t now = clock_wall_ms();
     decode_bodies(s, jobs);
     int rc = 0;
     for (struct job *j = jobs; j && rc == 0; j = j->next) {
-        struct wal_record r = {(uint8_t)j->kind, (uint8_t)j->fmt, j->source,
-                               now, j->at.dev, j->at.ino, j->at.offset,
-                               j->body, j->len};
+        struct wal_record r = {
+            (uint8_t)j->kind, (uint8_t)j->fmt, j->source, now,   j->at.dev,
+            j->at.ino,        j->at.offset,    j->body,   j->len};
         if (!j->error && j->len > 0)
             rc = wal_append(s->wal, &r, s->err);
     }
@@ -755,103 +653,7 @@ static int checkpoint_due(const struct service *s)
 {
     return s->since_checkpoint >= s->checkpoint_every ||
            (s->since_checkpoint > 0 &&
-            wall_ms() - s->last_checkpoint_ms >= CHECKPOINT_IDLE_MS);
-}
-
-/* ---- followed files ---- */
-
-static int follow_stopping(struct service *s)
-{
-    pthread_mutex_lock(&s->mu);
-    int stop = s->stopping || s->failed;
-    pthread_mutex_unlock(&s->mu);
-    return stop;
-}
-
-/* Reads what is new in one followed file into a job; 1 when it queued one. */
-static int follow_poll(struct service *s, unsigned n)
-{
-    struct followed *f = &s->followed[n - 1];
-    const char *data;
-    size_t len;
-    struct follow_position at;
-    char err[CTRD_ERR_LEN];
-    int rc = follower_read(f->follower, FOLLOW_READ_BYTES, &data, &len, &at,
-                           err);
-    if (rc == CTRD_EAGAIN)
-        return 0;
-    if (rc != 0) {
-        if (strcmp(err, f->last_error) != 0)
-            fprintf(stderr, "ctrd serve: following %s: %s\n", f->path, err);
-        snprintf(f->last_error, sizeof f->last_error, "%s", err);
-        return 0;
-    }
-    f->last_error[0] = '\0';
-    struct job *j = calloc(1, sizeof *j);
-    char *body = malloc(len ? len : 1);
-    if (!j || !body) {
-        /* The follower has moved past these lines: only a restart, which
-         * resumes at the last committed position, can read them again. */
-        free(j);
-        free(body);
-        ctrd_fail(s->err, CTRD_ENOMEM, "out of memory following %s",
-                  f->path);
-        fail_service(s);
-        return 0;
-    }
-    memcpy(body, data, len);
-    *j = (struct job){.service = s, .kind = f->kind, .fmt = f->fmt,
-                      .body = body, .len = len, .source = (uint8_t)n,
-                      .at = at};
-    if (enqueue(s, j, 1) != 0) {
-        job_free(j); /* stopping: a restart resumes at the last position */
-        return 0;
-    }
-    return 1;
-}
-
-static void *follow_main(void *arg)
-{
-    struct service *s = arg;
-    while (!follow_stopping(s)) {
-        int got = 0;
-        for (unsigned n = 1; n <= s->n_followed; n++)
-            got |= follow_poll(s, n);
-        if (!got) {
-            struct timespec nap = {0, FOLLOW_POLL_MS * 1000000L};
-            nanosleep(&nap, NULL);
-        }
-    }
-    return NULL;
-}
-
-/* Opens the followed files where the last checkpoint and the log replay
- * left them, and starts the thread that tails them. */
-static int start_following(struct service *s)
-{
-    for (unsigned i = 0; i < s->n_followed; i++) {
-        struct followed *f = &s->followed[i];
-        char key[32];
-        uint64_t dev, unused;
-        follow_key(key, sizeof key, i + 1, 0);
-        if (!f->known &&
-            engine_progress_get(s->engine, key, &f->at.offset, &f->at.ino) ==
-                0) {
-            follow_key(key, sizeof key, i + 1, 1);
-            f->known = engine_progress_get(s->engine, key, &dev, &unused) == 0;
-            f->at.dev = dev;
-        }
-        int rc = follower_open(f->path, f->known ? &f->at : NULL,
-                               &f->follower, s->err);
-        if (rc != 0)
-            return rc;
-    }
-    if (s->n_followed == 0)
-        return 0;
-    if (pthread_create(&s->follow_thread, NULL, follow_main, s) != 0)
-        return ctrd_fail(s->err, CTRD_EIO, "cannot start thread");
-    s->follow_started = 1;
-    return 0;
+            clock_wall_ms() - s->last_checkpoint_ms >= CHECKPOINT_IDLE_MS);
 }
 
 /* Replays the log after the last checkpoint (cutting a torn tail), names
@@ -868,7 +670,7 @@ static int recover(struct service *s)
     if (rc == 0 && !named)
         rc = checkpoint(s);
     if (rc == 0)
-        rc = start_following(s);
+        rc = serve_follow_start(s);
     if (rc == 0) {
         engine_get_stats(s->engine, &s->last);
         publish_sizes(s);
@@ -896,7 +698,8 @@ static void drop_unwritten(struct service *s)
     struct job *jobs = take_all(s);
     pthread_mutex_unlock(&s->mu);
     if (jobs)
-        fprintf(stderr, "ctrd serve: stopping while writes fail: followed "
+        fprintf(stderr,
+                "ctrd serve: stopping while writes fail: followed "
                 "lines not yet written are read again after a restart\n");
     for (struct job *j = jobs; j; j = j->next)
         j->status = 503;
@@ -927,194 +730,8 @@ static void *ingest_main(void *arg)
     if (writes_failing(s))
         drop_unwritten(s);
     if (rc != 0)
-        fail_service(s);
+        serve_fail(s);
     return NULL;
-}
-
-/* ---- command line ---- */
-
-static const char usage[] =
-    "usage: ctrd serve [--data DIR] [--listen HOST:PORT] [--ads CSV]\n"
-    "                  [--auth FILE] [--insecure] [--metrics-public yes|no]\n"
-    "                  [--join-window D] [--click-timeout D]\n"
-    "                  [--checkpoint-every SIZE] [--max-body SIZE]\n"
-    "                  [--max-queue SIZE] [--threads N] [--access-log]\n"
-    "                  [--read-threads N] [--max-connections N]\n"
-    "                  [--max-connections-per-peer N]\n"
-    "                  [--follow-queries FILE] [--follow-clicks FILE]\n"
-    "\n"
-    "The service: HTTP ingest (POST /v1/queries, /v1/clicks: NDJSON or TSV,\n"
-    "optionally gzip; answered once durable), the live join, the read API\n"
-    "(GET /v1/ads/{id}/terms, /v1/ads/{id}/series,\n"
-    "/v1/advertisers/{id}/ads), /metrics, /healthz, /readyz. SIGTERM or\n"
-    "SIGINT: stop accepting, finish what was accepted, checkpoint, exit 0.\n"
-    "A damaged data directory is refused at start (one line: file, offset,\n"
-    "what; see `ctrd verify`). While writes fail (disk full, I/O errors)\n"
-    "ingest answers 507 with Retry-After, reads go on, and ingest resumes by\n"
-    "itself once writes succeed.\n"
-    "\n"
-    "  --data DIR              data directory (default ./ctrd-data)\n"
-    "  --listen HOST:PORT      default 127.0.0.1:8080\n"
-    "  --ads CSV               ads catalog: ad_id,advertiser_id[,name]\n"
-    "  --auth FILE             tokens: token,role[,advertiser_id] per line;\n"
-    "                          roles admin, ingest, advertiser. Without it\n"
-    "                          the service trusts everyone who can reach it\n"
-    "                          and listens on loopback only\n"
-    "  --insecure              allow a non-loopback --listen without --auth\n"
-    "  --metrics-public yes|no /metrics and /healthz without a token (yes)\n"
-    "  --join-window D         clicks count up to D after their query (24h)\n"
-    "  --click-timeout D       how long a click waits for its query (10m)\n"
-    "  --checkpoint-every SIZE checkpoint after this much log (256M)\n"
-    "  --max-body SIZE         largest request body, also once gunzipped\n"
-    "                          (64M; 413 above)\n"
-    "  --max-queue SIZE        request bytes waiting for ingest before 503\n"
-    "                          (256M)\n"
-    "  --threads N             engine workers (default: one per core)\n"
-    "  --read-threads N        threads serving the read API (default: one\n"
-    "                          per core but one, 1 to 4)\n"
-    "  --access-log            one line per request on stderr, and per\n"
-    "                          connection refused or evicted\n"
-    "  --max-connections N     open connections (4096); when all are open,\n"
-    "                          a newcomer takes the place of the one idle\n"
-    "                          the longest (between requests, or silent\n"
-    "                          since it connected), else gets 503. A new\n"
-    "                          connection must send its first request's\n"
-    "                          head within 10s\n"
-    "  --max-connections-per-peer N\n"
-    "                          connections of one client address (IPv6: one\n"
-    "                          /64) before 503 (1024); raise it behind a\n"
-    "                          proxy\n"
-    "  --follow-queries FILE   tail a query log as a log shipper would:\n"
-    "  --follow-clicks FILE    whole lines, exactly once, surviving rotation\n"
-    "                          (rename + new file) and truncation, resuming\n"
-    "                          after a restart where it stopped\n";
-
-struct serve_opts {
-    struct engine_config engine;
-    struct http_config http;
-    const char *ads, *auth, *follow_queries, *follow_clicks;
-    int insecure, metrics_public;
-    uint64_t checkpoint_every, max_body, max_queue, threads, read_threads;
-};
-
-static int is_loopback(const char *listen)
-{
-    return strncmp(listen, "127.", 4) == 0 ||
-           strncmp(listen, "localhost:", 10) == 0 ||
-           strncmp(listen, "[::1]:", 6) == 0;
-}
-
-static int parse_size_flag(const char *arg, uint64_t *v)
-{
-    return cli_parse_size_bytes(arg, v) == 0 && *v > 0 ? 0 : -1;
-}
-
-#define CONNECTIONS_MAX 1000000 /* --max-connections, per peer too */
-#define READ_THREADS_MAX 64
-
-static int parse_args(int argc, char **argv, struct serve_opts *o)
-{
-    enum { O_JOIN = 256, O_TIMEOUT, O_CKPT, O_BODY, O_QUEUE, O_THREADS,
-           O_METRICS, O_INSECURE, O_LOG, O_FOLLOW_Q, O_FOLLOW_C, O_CONNS,
-           O_PEER_CONNS, O_READ_THREADS };
-    static const struct option opts[] = {
-        {"data", required_argument, 0, 'd'},
-        {"listen", required_argument, 0, 'l'},
-        {"ads", required_argument, 0, 'a'},
-        {"auth", required_argument, 0, 'A'},
-        {"insecure", no_argument, 0, O_INSECURE},
-        {"metrics-public", required_argument, 0, O_METRICS},
-        {"join-window", required_argument, 0, O_JOIN},
-        {"click-timeout", required_argument, 0, O_TIMEOUT},
-        {"checkpoint-every", required_argument, 0, O_CKPT},
-        {"max-body", required_argument, 0, O_BODY},
-        {"max-queue", required_argument, 0, O_QUEUE},
-        {"threads", required_argument, 0, O_THREADS},
-        {"read-threads", required_argument, 0, O_READ_THREADS},
-        {"access-log", no_argument, 0, O_LOG},
-        {"max-connections", required_argument, 0, O_CONNS},
-        {"max-connections-per-peer", required_argument, 0, O_PEER_CONNS},
-        {"follow-queries", required_argument, 0, O_FOLLOW_Q},
-        {"follow-clicks", required_argument, 0, O_FOLLOW_C},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
-    int c;
-    uint64_t n;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': o->engine.data_dir = optarg; break;
-        case 'l': o->http.listen = optarg; break;
-        case 'a': o->ads = optarg; break;
-        case 'A': o->auth = optarg; break;
-        case O_INSECURE: o->insecure = 1; break;
-        case O_LOG: o->http.access_log = 1; break;
-        case O_FOLLOW_Q:
-        case O_FOLLOW_C:
-            *(c == O_FOLLOW_Q ? &o->follow_queries : &o->follow_clicks) =
-                optarg;
-            if (rec_format_from_name(optarg, &(enum rec_format){0}) != 0)
-                return cli_usage("serve", "%s: unknown format (name it "
-                                 ".ndjson, .jsonl or .tsv)", optarg);
-            break;
-        case O_METRICS:
-            if (strcmp(optarg, "yes") && strcmp(optarg, "no"))
-                return cli_usage("serve", "--metrics-public: yes or no");
-            o->metrics_public = strcmp(optarg, "yes") == 0;
-            break;
-        case O_JOIN:
-        case O_TIMEOUT:
-            if (cli_parse_duration_ms(optarg, c == O_JOIN
-                                                  ? &o->engine.join_window_ms
-                                                  : &o->engine.click_timeout_ms))
-                return cli_usage("serve", "bad duration '%s'", optarg);
-            break;
-        case O_CKPT:
-        case O_BODY:
-        case O_QUEUE:
-            if (parse_size_flag(optarg, c == O_CKPT   ? &o->checkpoint_every
-                                        : c == O_BODY ? &o->max_body
-                                                      : &o->max_queue))
-                return cli_usage("serve", "bad size '%s'", optarg);
-            break;
-        case O_THREADS:
-            if (cli_parse_u64(optarg, &o->threads) || o->threads == 0 ||
-                o->threads > SHARD_WORKERS_MAX)
-                return cli_usage("serve", "--threads: 1 to %u",
-                                 SHARD_WORKERS_MAX);
-            break;
-        case O_READ_THREADS:
-            if (cli_parse_u64(optarg, &o->read_threads) ||
-                o->read_threads == 0 || o->read_threads > READ_THREADS_MAX)
-                return cli_usage("serve", "--read-threads: 1 to %u",
-                                 READ_THREADS_MAX);
-            break;
-        case O_CONNS:
-        case O_PEER_CONNS:
-            if (cli_parse_u64(optarg, &n) || n == 0 || n > CONNECTIONS_MAX)
-                return cli_usage("serve", "--max-connections%s: 1 to %u",
-                                 c == O_CONNS ? "" : "-per-peer",
-                                 CONNECTIONS_MAX);
-            *(c == O_CONNS ? &o->http.max_connections
-                           : &o->http.max_connections_per_peer) = (unsigned)n;
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return 0;
-        default:
-            return cli_usage("serve", "unknown or incomplete option '%s'",
-                             argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return cli_usage("serve", "unexpected argument '%s'", argv[optind]);
-    if (!o->auth && !o->insecure && !is_loopback(o->http.listen))
-        return cli_usage("serve", "--listen %s is not loopback: give --auth "
-                         "FILE, or --insecure to serve everyone unchecked",
-                         o->http.listen);
-    return -1; /* go on */
 }
 
 static int open_access(const struct serve_opts *o, struct auth **auth,
@@ -1128,37 +745,16 @@ static int open_access(const struct serve_opts *o, struct auth **auth,
     return rc;
 }
 
-static void add_followed(struct service *s, const char *path,
-                         enum engine_kind kind)
-{
-    if (!path)
-        return;
-    struct followed *f = &s->followed[s->n_followed++];
-    *f = (struct followed){.path = path, .kind = kind};
-    rec_format_from_name(path, &f->fmt);
-}
-
 int serve_command(int argc, char **argv)
 {
-    struct serve_opts o = {
-        .engine = {.data_dir = "ctrd-data",
-                   .join_window_ms = 24 * 3600000LL,
-                   .click_timeout_ms = 10 * 60000LL},
-        .http = {.listen = "127.0.0.1:8080"},
-        .metrics_public = 1,
-        .checkpoint_every = 256u << 20,
-        .max_body = 64u << 20,
-        .max_queue = 256u << 20,
-    };
-    int rc = parse_args(argc, argv, &o);
+    struct serve_opts o;
+    int rc = serve_config_parse(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    o.engine.n_workers = (unsigned)o.threads;
-    o.engine.retention_ms = o.engine.join_window_ms + 3600000LL;
-    struct service s = {.checkpoint_every = o.checkpoint_every,
+    struct service s = {.checkpoint_every = o.core.checkpoint_every,
                         .max_body_bytes = o.max_body,
                         .max_queued_bytes = o.max_queue,
-                        .last_checkpoint_ms = wall_ms()};
+                        .last_checkpoint_ms = clock_wall_ms()};
     struct auth *auth = NULL;
     struct catalog *catalog = NULL;
     pthread_t ingest;
@@ -1166,8 +762,8 @@ int serve_command(int argc, char **argv)
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.cv, NULL);
     pthread_cond_init(&s.space_cv, NULL);
-    add_followed(&s, o.follow_queries, ENGINE_QUERIES);
-    add_followed(&s, o.follow_clicks, ENGINE_CLICKS);
+    serve_follow_add(&s, o.follow_queries, ENGINE_QUERIES);
+    serve_follow_add(&s, o.follow_clicks, ENGINE_CLICKS);
     s.metrics = metrics_create();
     rc = s.metrics && create_metrics(&s) == 0
              ? 0
@@ -1175,11 +771,10 @@ int serve_command(int argc, char **argv)
     if (rc == 0)
         rc = open_access(&o, &auth, &catalog, s.err);
     if (rc == 0)
-        rc = engine_open(&o.engine, &s.engine, s.err);
-    struct api_config ac = {s.engine,         auth,     catalog,
-                            s.metrics,        o.metrics_public,
-                            o.max_body,       submit,   ingest_state,
-                            &s,               (unsigned)o.read_threads};
+        rc = engine_open(&o.core.engine, &s.engine, s.err);
+    struct api_config ac = {
+        s.engine,   auth,   catalog,      s.metrics, o.metrics_public,
+        o.max_body, submit, ingest_state, &s,        (unsigned)o.read_threads};
     if (rc == 0)
         rc = api_create(&ac, &s.api, s.err);
     o.http.max_body_bytes = o.max_body;
@@ -1196,9 +791,10 @@ int serve_command(int argc, char **argv)
         /* Said before the ingest thread starts: an error of its recovery
          * (a damaged log) is then the last line. */
         fprintf(stderr, "ctrd serve: listening on %s (port %d), data in %s%s\n",
-                o.http.listen, http_server_port(s.http), o.engine.data_dir,
-                o.auth ? "" : "; no --auth: every client that can reach "
-                              "this address may read and write");
+                o.http.listen, http_server_port(s.http), o.core.engine.data_dir,
+                o.auth ? ""
+                       : "; no --auth: every client that can reach "
+                         "this address may read and write");
         api_attach(s.api, s.http, s.sse);
         started = pthread_create(&ingest, NULL, ingest_main, &s) == 0;
         rc = started ? 0 : ctrd_fail(s.err, CTRD_EIO, "cannot start thread");
@@ -1219,8 +815,7 @@ int serve_command(int argc, char **argv)
         pthread_cond_broadcast(&s.space_cv);
         pthread_mutex_unlock(&s.mu);
         pthread_join(ingest, NULL);
-        if (s.follow_started)
-            pthread_join(s.follow_thread, NULL);
+        serve_follow_join(&s);
         rc = s.failed ? CTRD_EIO : 0;
         if (rc == 0)
             fprintf(stderr, "ctrd serve: stopped cleanly\n");
@@ -1236,8 +831,7 @@ int serve_command(int argc, char **argv)
     catalog_free(catalog);
     auth_free(auth);
     metrics_free(s.metrics);
-    for (unsigned i = 0; i < s.n_followed; i++)
-        follower_close(s.followed[i].follower);
+    serve_follow_close(&s);
     pthread_cond_destroy(&s.space_cv);
     pthread_cond_destroy(&s.cv);
     pthread_mutex_destroy(&s.mu);

@@ -67,14 +67,15 @@ static void note_strays(const char *dir, const char *facts, struct findings *f)
 static int open_checked(const char *dir, struct findings *f, struct engine **e,
                         char *err)
 {
-    struct engine_config cfg = {.data_dir = dir,
-                                .n_workers = 1,
-                                .join_window_ms = 24 * 3600000LL,
-                                .retention_ms = 25 * 3600000LL,
-                                .report = report_damage,
-                                .report_ctx = f};
+    struct cli_engine_flags flags;
+    cli_engine_defaults(&flags);
+    struct engine_config *cfg = &flags.engine;
+    cfg->data_dir = dir;
+    cfg->n_workers = 1;
+    cfg->report = report_damage;
+    cfg->report_ctx = f;
     uint64_t unused;
-    int rc = engine_open(&cfg, e, err);
+    int rc = engine_open(cfg, e, err);
     if (rc == 0)
         f->named = engine_progress_get(*e, "wal", &f->wal_from, &unused) == 0;
     return rc;
@@ -93,7 +94,8 @@ static const char verify_usage[] =
     "uses the directory. Exit status: 0 clean, 1 damaged or not checkable,\n"
     "2 usage error.\n"
     "\n"
-    "  --data DIR   data directory (default ./ctrd-data)\n";
+    "  --data DIR   data directory (default ./ctrd-data)\n"
+    "  -h, --help   this help;  --version  ctrd's version\n";
 
 static const char recover_usage[] =
     "usage: ctrd recover --data DIR --truncate-wal-at-damage\n"
@@ -109,49 +111,60 @@ static const char recover_usage[] =
     "error, 2 usage error.\n"
     "\n"
     "  --data DIR                 data directory (default ./ctrd-data)\n"
-    "  --truncate-wal-at-damage   drop the log from its first damage on\n";
+    "  --truncate-wal-at-damage   drop the log from its first damage on\n"
+    "  -h, --help                 this help;  --version  ctrd's version\n";
+
+/* What the flags of verify and recover give. */
+struct args {
+    const char *dir;
+    int truncate;
+};
+
+static int on_option(void *ctx, int c, const char *arg)
+{
+    struct args *a = ctx;
+    if (c == 'd')
+        a->dir = arg;
+    else
+        a->truncate = 1; /* 't': recover's table only */
+    return 0;
+}
 
 /* Parses --data DIR (and, for recover, the repair flag): -1 to go on,
  * else the exit status. */
-static int parse_args(int argc, char **argv, const char *cmd, const char *usage,
-                      const char **dir, int *truncate)
+static int parse_args(int argc, char **argv, int recover, struct args *a)
 {
-    static const struct option opts[] = {
+    static const struct option verify_opts[] = {
+        CLI_COMMON_OPTIONS,
         {"data", required_argument, 0, 'd'},
-        {"truncate-wal-at-damage", no_argument, 0, 't'},
-        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'd') {
-            *dir = optarg;
-        } else if (c == 't' && truncate) {
-            *truncate = 1;
-        } else if (c == 'h') {
-            fputs(usage, stdout);
-            return 0;
-        } else {
-            return cli_usage(cmd, "unknown or incomplete option '%s'",
-                             argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
-    if (truncate && !*truncate)
-        return cli_usage(cmd, "say what to repair: --truncate-wal-at-damage "
-                              "(drops the log from its first damage on)");
-    return -1;
+    static const struct option recover_opts[] = {
+        CLI_COMMON_OPTIONS,
+        {"data", required_argument, 0, 'd'},
+        {"truncate-wal-at-damage", no_argument, 0, 't'},
+        {0, 0, 0, 0},
+    };
+    *a = (struct args){.dir = "ctrd-data"};
+    int rc = recover ? cli_parse(argc, argv, "recover", recover_usage, "h",
+                                 recover_opts, on_option, a)
+                     : cli_parse(argc, argv, "verify", verify_usage, "h",
+                                 verify_opts, on_option, a);
+    if (rc < 0 && recover && !a->truncate)
+        return cli_usage("recover",
+                         "say what to repair: "
+                         "--truncate-wal-at-damage (drops the log from its "
+                         "first damage on)");
+    return rc;
 }
 
 int verify_command(int argc, char **argv)
 {
-    const char *dir = "ctrd-data";
-    int rc = parse_args(argc, argv, "verify", verify_usage, &dir, NULL);
+    struct args a;
+    int rc = parse_args(argc, argv, 0, &a);
     if (rc >= 0)
         return rc;
+    const char *dir = a.dir;
     char err[CTRD_ERR_LEN];
     struct findings f = {0};
     struct engine *e = NULL;
@@ -187,11 +200,11 @@ int verify_command(int argc, char **argv)
 
 int recover_command(int argc, char **argv)
 {
-    const char *dir = "ctrd-data";
-    int truncate = 0;
-    int rc = parse_args(argc, argv, "recover", recover_usage, &dir, &truncate);
+    struct args a;
+    int rc = parse_args(argc, argv, 1, &a);
     if (rc >= 0)
         return rc;
+    const char *dir = a.dir;
     char err[CTRD_ERR_LEN], summary[CTRD_ERR_LEN];
     struct findings f = {0};
     struct engine *e = NULL;

@@ -3,8 +3,12 @@
 # error with one clear line on stderr; --help of every command; queries on
 # an empty directory and on an unknown ad give zero totals; exact answers in
 # json, csv and table form, with --limit and --from/--to; --click-timeout;
-# stdin input; duration and size suffixes; a busy data directory.
+# stdin input; duration and size suffixes; a busy data directory; -h and
+# --version everywhere; choices listed; ingest's reject summary, gzip
+# inputs, --report opened first, skipped lines, --max-reject-ratio,
+# progress without a TTY; query on a directory a server holds.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/serve_lib.sh"
 
 D="$TMP/data"
 Q="$TMP/q.ndjson"
@@ -59,7 +63,29 @@ help_names_flags() {
 }
 help_names_flags ingest --data --queries --clicks --format --report --join-window \
     --click-timeout --checkpoint-every --quiet
-help_names_flags query --data --ad --all --from --to --limit --format
+help_names_flags query --data --ad --all --from --to --limit --sort --order --format
+# Each command's help names every long flag its getopt table takes: the
+# flags tried here are all of them (an unknown one is exit 2).
+for spec in "ingest --data --queries --clicks --format --report --max-reject-ratio --join-window --click-timeout --checkpoint-every --threads --progress-every --quiet --help --version" \
+    "query --data --ad --all --from --to --limit --sort --order --format --help --version" \
+    "serve --data --listen --ads --auth --insecure --metrics-public --join-window --click-timeout --checkpoint-every --max-body --max-queue --threads --read-threads --access-log --max-connections --max-connections-per-peer --follow-queries --follow-clicks --help --version" \
+    "verify --data --help --version" "recover --data --truncate-wal-at-damage --help --version"; do
+    set -- $spec
+    help_names_flags "$@"
+done
+set --
+
+# -h and --version on ctrd and on every command: exit 0, on stdout.
+expect_status cli_top_h 0 -h
+grep -q '^usage: ctrd COMMAND' "$TMP/out" || fail cli_top_h_usage "$(head -c 200 "$TMP/out")"
+expect_status cli_top_version 0 --version
+check cli_top_version_text grep -qx 'ctrd [0-9][0-9.]*' "$TMP/out"
+for c in ingest query serve verify recover; do
+    expect_status "cli_${c}_h" 0 "$c" -h
+    grep -q "^usage: ctrd $c" "$TMP/out" || fail "cli_${c}_h_usage" "$(head -c 200 "$TMP/out")"
+    expect_status "cli_${c}_version" 0 "$c" --version
+    grep -qx 'ctrd [0-9][0-9.]*' "$TMP/out" || fail "cli_${c}_version_text" "$(head -c 200 "$TMP/out")"
+done
 help_names_flags gen --out --queries-per-sec --duration --seed --format --tricky
 
 # Usage errors: exit 2.
@@ -85,6 +111,24 @@ expect_status cli_query_bad_format 2 query --data "$D" --ad 1 --format xml
 expect_status cli_gen_bad_rate 2 gen --out "$TMP/g" --queries-per-sec abc
 expect_status cli_gen_bad_duration 2 gen --out "$TMP/g" --duration forever
 expect_status cli_gen_bad_format 2 gen --out "$TMP/g" --format xml
+expect_status cli_query_bad_sort 2 query --data "$D" --ad 1 --sort foo
+check cli_query_bad_sort_choices grep -q "'foo' is not one of: impressions, clicks, ctr, term" "$TMP/err"
+expect_status cli_query_bad_order 2 query --data "$D" --ad 1 --order up
+check cli_query_bad_order_choices grep -q "is not one of: desc, asc" "$TMP/err"
+check cli_query_bad_format_choices grep -q "is not one of: table, json, csv" <(ctrd query --data "$D" --ad 1 --format xml 2>&1)
+check cli_ingest_bad_format_choices grep -q "is not one of: ndjson, tsv" <(ctrd ingest --data "$D" --queries "$Q" --format xml 2>&1)
+expect_status cli_query_operand 2 query --data "$D" --ad 1 extra
+expect_status cli_serve_bad_listen 2 serve --data "$D" --listen nonsense
+expect_status cli_serve_bad_listen_port 2 serve --data "$D" --listen 127.0.0.1:70000
+expect_status cli_serve_bad_listen_host 2 serve --data "$D" --listen 300.1.2.3:8080
+expect_status cli_serve_bad_metrics_public 2 serve --data "$D" --metrics-public maybe
+check cli_serve_bad_metrics_public_choices grep -q "is not one of: no, yes" "$TMP/err"
+expect_status cli_serve_unknown_flag 2 serve --data "$D" --bogus
+expect_status cli_verify_unknown_flag 2 verify --data "$D" --bogus
+expect_status cli_recover_no_repair 2 recover --data "$D"
+expect_status cli_ingest_bad_ratio 2 ingest --data "$D" --queries "$Q" --max-reject-ratio 1.5
+expect_status cli_ingest_bad_ratio_text 2 ingest --data "$D" --queries "$Q" --max-reject-ratio half
+expect_status cli_ingest_bad_progress 2 ingest --data "$D" --queries "$Q" --progress-every 0
 [ ! -e "$D" ] && pass cli_usage_error_creates_nothing ||
     fail cli_usage_error_creates_nothing "a usage error created $D"
 
@@ -219,4 +263,146 @@ rc=$?
 ctrd query --data "$TMP/busy" --ad 2002 --format csv >"$TMP/out" 2>&1
 if [ "$rc" = 0 ] && grep -q '^2002,running shoes,1,0,' "$TMP/out"; then pass cli_busy_holder_ok; else
     fail cli_busy_holder_ok "holder exit $rc: $(head -c 300 "$TMP/out")"; fi
+# ---- ingest: rejects, gzip, --report, re-ingest, --max-reject-ratio,
+# progress ----
+
+# A log with one bad line in four: exit 0 (the default stops only when
+# every line is rejected), and
+# the rejects summarised on stderr without --report, also with --quiet.
+R="$TMP/rej.ndjson"
+{ cat "$Q"; echo 'not json'; } >"$R"
+ctrd ingest --data "$TMP/rej" --queries "$R" --quiet >"$TMP/out" 2>"$TMP/err"
+rc=$?
+if [ "$rc" = 0 ] && grep -qx 'ctrd ingest: 1 rejected line: bad_json 1' "$TMP/err" &&
+    grep -qx "ctrd ingest:   $R:4: bad_json" "$TMP/err"; then pass cli_ingest_reject_summary; else
+    fail cli_ingest_reject_summary "exit $rc: $(head -c 400 "$TMP/err" | tr '\n' '|')"; fi
+
+# 100 % garbage: exit 1 after the summary (per reason, the first five by
+# file:line) and the report; nothing committed, so the same data ingests
+# once the file is fixed.
+G="$TMP/garbage.ndjson"
+for i in 1 2 3 4 5 6 7; do echo "garbage $i"; done >"$G"
+ctrd ingest --data "$TMP/garb" --queries "$G" --report "$TMP/garb.json" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+if [ "$rc" = 1 ] && grep -qx 'ctrd ingest: 7 rejected lines: bad_json 7' "$TMP/err" &&
+    grep -qx "ctrd ingest:   $G:5: bad_json" "$TMP/err" && ! grep -q "$G:6:" "$TMP/err" &&
+    grep -q "ctrd ingest:   ... 2 more (the first 100 are in $TMP/garb.json)" "$TMP/err" &&
+    tail -1 "$TMP/err" | grep -qx 'ctrd ingest: all 7 lines rejected: not committed (the right file and --format?)'; then
+    pass cli_ingest_all_garbage; else
+    fail cli_ingest_all_garbage "exit $rc: $(head -c 600 "$TMP/err" | tr '\n' '|')"; fi
+pycheck cli_ingest_all_garbage_report '
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["queries"]["rejected"] == 7 and r["rejects"] == {"bad_json": 7}, r
+assert [x["line"] for x in r["first_rejects"]] == list(range(1, 8)), r
+' "$TMP/garb.json"
+cp "$Q" "$G"
+ctrd ingest --data "$TMP/garb" --queries "$G" --quiet --report "$TMP/garb2.json" >/dev/null 2>&1
+pycheck cli_ingest_garbage_not_committed '
+import json, sys
+q = json.load(open(sys.argv[1]))["queries"]
+assert (q["lines"], q["accepted"]) == (3, 3), q
+' "$TMP/garb2.json"
+expect_status cli_ingest_garbage_ratio_1 0 ingest --data "$TMP/garb1" --queries "$R" --quiet --max-reject-ratio 1
+ctrd ingest --data "$TMP/garb0" --queries "$R" --quiet --max-reject-ratio 0.2 >/dev/null 2>"$TMP/err"
+rc=$?
+[ "$rc" = 1 ] && tail -1 "$TMP/err" | grep -qx 'ctrd ingest: 1 of 4 lines rejected (25.0%), more than --max-reject-ratio 0.2: not committed' &&
+    pass cli_ingest_ratio || fail cli_ingest_ratio "exit $rc: $(tail -1 "$TMP/err")"
+expect_status cli_ingest_ratio_under 0 ingest --data "$TMP/garb3" --queries "$R" --quiet --max-reject-ratio 0.25
+
+# A .gz input counts exactly as the plain file: the same report (but the
+# file name) and the same answers; by magic bytes too, whatever the name.
+gzip -c "$R" >"$TMP/rej.ndjson.gz"
+gzip -c "$R" >"$TMP/rej-gz-named-plain.ndjson"
+ctrd ingest --data "$TMP/plain" --queries "$R" --clicks "$C" --quiet --report "$TMP/plain.json" >/dev/null 2>&1
+ctrd ingest --data "$TMP/gz" --queries "$TMP/rej.ndjson.gz" --clicks "$C" --quiet --report "$TMP/gz.json" >/dev/null 2>"$TMP/err"
+rc=$?
+ctrd ingest --data "$TMP/gz2" --queries "$TMP/rej-gz-named-plain.ndjson" --clicks "$C" --quiet --report "$TMP/gz2.json" >/dev/null 2>&1
+pycheck cli_ingest_gzip_same_counts '
+import json, sys
+a, b, c = (json.load(open(p)) for p in sys.argv[1:4])
+for r in (a, b, c):
+    for x in r["first_rejects"]:
+        x["file"] = "-"
+assert a == b == c, (a, b, c)
+assert a["queries"]["accepted"] == 3 and a["clicks"]["joined"] == 1, a
+' "$TMP/plain.json" "$TMP/gz.json" "$TMP/gz2.json"
+ctrd query --data "$TMP/plain" --all --format csv >"$TMP/plain.csv" 2>&1
+ctrd query --data "$TMP/gz" --all --format csv >"$TMP/gz.csv" 2>&1
+[ "$rc" = 0 ] && [ -s "$TMP/plain.csv" ] && cmp -s "$TMP/plain.csv" "$TMP/gz.csv" && pass cli_ingest_gzip_same_answers ||
+    fail cli_ingest_gzip_same_answers "exit $rc: $(diff "$TMP/plain.csv" "$TMP/gz.csv" | head -5)"
+# Re-ingesting the .gz skips what was read (its progress is the inflated
+# offset), and says so.
+ctrd ingest --data "$TMP/gz" --queries "$TMP/rej.ndjson.gz" --report "$TMP/gz3.json" >/dev/null 2>"$TMP/err"
+rc=$?
+if [ "$rc" = 0 ] && grep -qx 'ctrd ingest: nothing new: 4 lines already ingested by an earlier run (skipped)' "$TMP/err"; then
+    pass cli_ingest_gzip_reingest_skips; else fail cli_ingest_gzip_reingest_skips "exit $rc: $(head -c 300 "$TMP/err")"; fi
+# A truncated gzip file is an error (exit 1) naming the file.
+head -c 30 "$TMP/rej.ndjson.gz" >"$TMP/cut.ndjson.gz"
+ctrd ingest --data "$TMP/cut" --queries "$TMP/cut.ndjson.gz" >/dev/null 2>"$TMP/err"
+rc=$?
+[ "$rc" = 1 ] && grep -qx "ctrd ingest: cannot read $TMP/cut.ndjson.gz: unexpected end of file" "$TMP/err" &&
+    pass cli_ingest_gzip_truncated || fail cli_ingest_gzip_truncated "exit $rc: $(head -c 300 "$TMP/err")"
+
+# Re-ingesting the same plain files: the skipped lines are said, not
+# "0 query lines".
+ctrd ingest --data "$TMP/plain" --queries "$R" --clicks "$C" >/dev/null 2>"$TMP/err"
+rc=$?
+if [ "$rc" = 0 ] && grep -qx 'ctrd ingest: nothing new: 5 lines already ingested by an earlier run (skipped)' "$TMP/err" &&
+    ! grep -q '0 query lines' "$TMP/err"; then pass cli_ingest_reingest_says_skipped; else
+    fail cli_ingest_reingest_says_skipped "exit $rc: $(head -c 300 "$TMP/err" | tr '\n' '|')"; fi
+# A file that grew (past its first 4 KiB, which identify it): the new
+# lines counted, the old ones said skipped.
+for i in $(seq 100 199); do
+    echo '{"time":1763805600000,"query_id":'$i',"query":"filler query number '$i'","ad_ids":[7]}'
+done >"$TMP/grow.ndjson"
+ctrd ingest --data "$TMP/grow" --queries "$TMP/grow.ndjson" --quiet >/dev/null 2>&1
+echo '{"time":1763805720000,"query_id":10,"query":"hats","ad_ids":[1001]}' >>"$TMP/grow.ndjson"
+ctrd ingest --data "$TMP/grow" --queries "$TMP/grow.ndjson" >/dev/null 2>"$TMP/err"
+if grep -q '^ctrd ingest: 1 query lines (1 accepted' "$TMP/err" &&
+    grep -qx 'ctrd ingest: 100 lines already ingested by an earlier run (skipped)' "$TMP/err"; then
+    pass cli_ingest_grown_file; else fail cli_ingest_grown_file "$(head -c 300 "$TMP/err" | tr '\n' '|')"; fi
+
+# --report to a path that cannot be written: exit 1 before any work, no
+# data directory made; an existing directory is left unchanged.
+expect_status cli_ingest_bad_report 1 ingest --data "$TMP/rep" --queries "$Q" --report "$TMP/no/such/dir/r.json"
+check cli_ingest_bad_report_message grep -q "cannot write the report $TMP/no/such/dir/r.json" "$TMP/err"
+check cli_ingest_bad_report_no_dir test ! -e "$TMP/rep"
+(cd "$D" && find . -type f -exec sha256sum {} + | sort) >"$TMP/before.sum"
+expect_status cli_ingest_bad_report_existing 1 ingest --data "$D" --queries "$R" --report "$TMP/no/r.json"
+(cd "$D" && find . -type f -exec sha256sum {} + | sort) >"$TMP/after.sum"
+check cli_ingest_bad_report_unchanged cmp -s "$TMP/before.sum" "$TMP/after.sum"
+
+# Progress when stderr is a file: a line per --progress-every with lines/s
+# and the share done (one worker reads 4 MiB at a time: 12 MiB give a
+# few); none with --quiet.
+python3 -c '
+import sys
+line = "{\"time\":1763805600000,\"query_id\":%d,\"query\":\"%s\",\"ad_ids\":[7]}\n"
+with open(sys.argv[1], "w") as f:
+    for i in range(1, 120001):
+        f.write(line % (i, "q" * 60))
+' "$TMP/big.ndjson"
+ctrd ingest --data "$TMP/prog" --queries "$TMP/big.ndjson" --threads 1 --progress-every 1ms \
+    >/dev/null 2>"$TMP/prog.err"
+n=$(grep -Ec "^ctrd ingest: $TMP/big.ndjson: [0-9]+ lines, [0-9.]+ M lines/s, [0-9]+%, ETA [0-9]+ s\$" "$TMP/prog.err")
+[ "$n" -ge 2 ] && ! grep -q $'\r' "$TMP/prog.err" && pass cli_ingest_progress_no_tty ||
+    fail cli_ingest_progress_no_tty "$n progress lines: $(head -c 400 "$TMP/prog.err" | tr '\n' '|')"
+ctrd ingest --data "$TMP/prog2" --queries "$TMP/big.ndjson" --threads 1 --progress-every 1ms --quiet \
+    >/dev/null 2>"$TMP/prog2.err"
+check cli_ingest_progress_quiet test ! -s "$TMP/prog2.err"
+
+# ---- query on a directory a running server holds: a note on stderr
+# naming the checkpoint and its age; the answer is that checkpoint's ----
+ctrd query --data "$D" --ad 1001 --format csv >"$TMP/out" 2>"$TMP/err"
+check cli_query_no_note_when_free test ! -s "$TMP/err"
+if start_server cliserve "$D"; then
+    ctrd query --data "$D" --ad 1001 --format csv >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+    if [ "$rc" = 0 ] && grep -q '^1001,running shoes,2,0,' "$TMP/out" &&
+        grep -Eq "^ctrd query: note: $D is in use by a running ctrd \(serve or ingest\); this shows its last checkpoint \(#[0-9]+, written [0-9]+ s ago\)" "$TMP/err"; then
+        pass cli_query_served_note; else
+        fail cli_query_served_note "exit $rc: $(head -c 400 "$TMP/err")"; fi
+    stop_server cli_query_served_stop
+fi
 finish
