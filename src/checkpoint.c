@@ -112,7 +112,7 @@ static int put_pending_record(void *ctx, const struct pending_click *p)
     return 0;
 }
 
-static void put_pending(struct fs_writer *w, void *ctx)
+static void put_pending(struct fs_writer *w, const void *ctx)
 {
     const struct ckpt *c = ctx;
     for (unsigned i = 0; i < c->n_workers; i++)

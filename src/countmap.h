@@ -57,8 +57,8 @@ enum { CM_MINUTE, CM_HOUR, CM_DAY, CM_LEVELS };
  * inside the range to come as one bucket each (b->minute is then the
  * first minute of that hour or day): a caller that only sums uses CM_DAY,
  * an hourly series CM_HOUR, the exact buckets CM_MINUTE. */
-void cm_ad_scan(const struct countmap *cm, uint64_t ad_id,
-                uint64_t from_minute, uint64_t to_minute, int coarsest,
+void cm_ad_scan(const struct countmap *cm, uint64_t ad_id, uint64_t from_minute,
+                uint64_t to_minute, int coarsest,
                 void (*fn)(void *ctx, const struct cm_bucket *b), void *ctx);
 
 /* One bucket: 0 and *out, or CTRD_ENOTFOUND. */

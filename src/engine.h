@@ -109,9 +109,9 @@ void engine_close(struct engine *e);
 /* Parses, joins and counts n chunks of one kind of input. now_ms is the
  * processing time (clicks wait by it). A negative code means memory ran
  * out mid-way: the engine must be closed without a checkpoint. */
-int engine_process(struct engine *e, enum engine_kind kind,
-                   enum rec_format fmt, const struct engine_chunk *chunks,
-                   unsigned n, int64_t now_ms, char *err);
+int engine_process(struct engine *e, enum engine_kind kind, enum rec_format fmt,
+                   const struct engine_chunk *chunks, unsigned n,
+                   int64_t now_ms, char *err);
 
 /* Splits a buffer of whole lines into up to one chunk per worker and
  * processes them (see engine_process); lines are numbered from 1. */

@@ -176,7 +176,7 @@ int fs_fsync_dir(const char *dir, char *err)
 }
 
 int fs_write_file(const char *path, enum fs_mode mode, fs_put_fn *put,
-                  void *ctx, struct fs_seal *seal, char *err)
+                  const void *ctx, struct fs_seal *seal, char *err)
 {
     struct fs_writer *w = malloc(sizeof *w);
     if (!w)
@@ -196,7 +196,7 @@ struct bytes_view {
     size_t len;
 };
 
-static void put_bytes(struct fs_writer *w, void *ctx)
+static void put_bytes(struct fs_writer *w, const void *ctx)
 {
     const struct bytes_view *b = ctx;
     fs_writer_put(w, b->data, b->len);

@@ -82,9 +82,9 @@ int fs_writer_seal(struct fs_writer *w, struct fs_seal *seal, char *err);
  * opens it in mode, lets put() give its content with fs_writer_put(), then
  * seals it (FS_SEALED: *seal identifies it) or flushes and fsyncs it
  * (seal unused, may be NULL). */
-typedef void fs_put_fn(struct fs_writer *w, void *ctx);
+typedef void fs_put_fn(struct fs_writer *w, const void *ctx);
 int fs_write_file(const char *path, enum fs_mode mode, fs_put_fn *put,
-                  void *ctx, struct fs_seal *seal, char *err);
+                  const void *ctx, struct fs_seal *seal, char *err);
 
 /* Maps a sealed file and checks every checksum (and, with expect, its size
  * and fingerprint): 0 with the content at *map (*content_len bytes; undo

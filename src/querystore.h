@@ -8,8 +8,8 @@
  * the set of its clicked (query_id, ad) pairs. New queries and new clicks
  * first go to the memtable of the worker that owns their join shard; a
  * checkpoint turns the memtables into new runs (merging runs of similar size,
- * four at a time, so a partition keeps O(log n) of them) and drops whole partitions older
- * than the retention horizon: expiry is deleting files.
+ * four at a time, so a partition keeps O(log n) of them) and drops whole
+ * partitions older than the retention horizon: expiry is deleting files.
  *
  * Invariants: a query_id is stored at most once (callers qs_get() before
  * qs_put()); query_id > 0; a clicked pair refers to a stored query.
