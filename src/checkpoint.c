@@ -31,6 +31,7 @@
 #include "checkpoint.h"
 
 #include "datadir.h"
+#include "grow.h"
 #include "sharder.h"
 
 #include <errno.h>
@@ -89,12 +90,9 @@ int ckpt_progress_set(struct ckpt *c, const char *key, uint64_t offset,
     if (i == c->n_inputs) {
         if (strlen(key) >= CKPT_INPUT_KEY_MAX || strpbrk(key, " \t\n"))
             return CTRD_EINVAL;
-        struct ckpt_input *in =
-            realloc(c->inputs, (c->n_inputs + 1) * sizeof *in);
-        if (!in)
+        if (grow(&c->inputs, &c->cap_inputs, i + 1, sizeof *c->inputs, 8))
             return CTRD_ENOMEM;
-        c->inputs = in;
-        snprintf(in[i].key, sizeof in[i].key, "%s", key);
+        snprintf(c->inputs[i].key, sizeof c->inputs[i].key, "%s", key);
         c->n_inputs++;
     }
     c->inputs[i].offset = offset;

@@ -64,7 +64,7 @@ struct ckpt {
     char counts_file[64]; /* "": no snapshot yet */
     struct fs_seal counts_seal;
     struct ckpt_input *inputs;
-    size_t n_inputs;
+    size_t n_inputs, cap_inputs;
 };
 
 /* Recovers the directory cfg names for n_workers workers, as engine_open()

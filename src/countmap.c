@@ -13,6 +13,7 @@
 #include "countmap.h"
 
 #include "fsutil.h"
+#include "grow.h"
 #include "hash.h"
 #include "sharder.h"
 
@@ -197,14 +198,10 @@ static struct minute_counts *group_get(struct level *l, uint32_t start)
     uint32_t at = group_lower_bound(l, start);
     if (at < l->n && l->groups[at].start == start)
         return &l->groups[at];
-    if (l->n == l->cap) {
-        uint32_t cap = l->cap ? l->cap * 2 : 4;
-        struct minute_counts *g = realloc(l->groups, cap * sizeof *g);
-        if (!g)
-            return NULL;
-        l->groups = g;
-        l->cap = cap;
-    }
+    size_t cap = l->cap; /* uint32_t in the struct: an ad has many */
+    if (grow(&l->groups, &cap, l->n + 1, sizeof *l->groups, 4) != 0)
+        return NULL;
+    l->cap = (uint32_t)cap;
     memmove(l->groups + at + 1, l->groups + at,
             (l->n - at) * sizeof *l->groups);
     l->groups[at] = (struct minute_counts){.start = start};
@@ -449,41 +446,43 @@ int cm_load(struct countmap *cm, const char *path, const struct fs_seal *seal,
     const unsigned char *base = map, *p = base, *end = base + len;
     const char *what = "not a counts file";
     uint64_t n_ads;
+    rc = CTRD_ECORRUPT;
     if (len < 16 || memcmp(p, CNT_MAGIC, 8) != 0)
-        goto corrupt;
+        goto done;
     memcpy(&n_ads, p + 8, 8);
     p += 16;
     for (uint64_t i = 0; i < n_ads; i++) {
         uint64_t ad_id, n;
         what = "an ad's header cut short";
         if ((size_t)(end - p) < 16)
-            goto corrupt;
+            goto done;
         memcpy(&ad_id, p, 8);
         memcpy(&n, p + 8, 8);
         p += 16;
         what = "more buckets than the file holds";
         if (n > (size_t)(end - p) / sizeof(struct cm_bucket))
-            goto corrupt;
+            goto done;
         for (uint64_t k = 0; k < n; k++, p += sizeof(struct cm_bucket)) {
             struct cm_bucket b;
             memcpy(&b, p, sizeof b);
             if ((what = bucket_fault(&b, n_terms)) != NULL)
-                goto corrupt;
+                goto done;
             if (cm_add(cm, ad_id, b.term_id, b.minute, b.impressions,
                        b.clicks) != 0) {
-                fs_unmap(map, map_len);
-                return ctrd_fail(err, CTRD_ENOMEM, "out of memory loading %s",
-                                 path);
+                rc = CTRD_ENOMEM;
+                goto done;
             }
         }
     }
     what = "bytes after the last ad";
-    if (p != end)
-        goto corrupt;
+    if (p == end)
+        rc = 0;
+done:
     fs_unmap(map, map_len);
+    if (rc == CTRD_ENOMEM)
+        return ctrd_fail(err, rc, "out of memory loading %s", path);
+    if (rc == CTRD_ECORRUPT)
+        return ctrd_fail(err, rc, "%s: offset %zu: %s", path,
+                         (size_t)(p - base), what);
     return 0;
-corrupt:
-    fs_unmap(map, map_len);
-    return ctrd_fail(err, CTRD_ECORRUPT, "%s: offset %zu: %s", path,
-                     (size_t)(p - base), what);
 }

@@ -16,6 +16,7 @@
 #include "engine.h"
 
 #include "checkpoint.h"
+#include "grow.h"
 #include "hash.h"
 #include "sharder.h"
 
@@ -105,17 +106,7 @@ struct engine {
 
 static int bytes_reserve(struct bytes *b, size_t more)
 {
-    if (b->len + more <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap * 2 : 65536;
-    while (cap < b->len + more)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p)
-        return CTRD_ENOMEM;
-    b->p = p;
-    b->cap = cap;
-    return 0;
+    return grow(&b->p, &b->cap, b->len + more, 1, 65536);
 }
 
 static int reject_before(const struct engine_reject *a,
@@ -549,6 +540,26 @@ static unsigned workers_for(const struct engine_config *cfg)
     return n > SHARD_WORKERS_MAX ? SHARD_WORKERS_MAX : n;
 }
 
+void engine_close(struct engine *e)
+{
+    if (!e)
+        return;
+    stop_threads(e);
+    for (unsigned i = 0; i < e->n_workers; i++) {
+        struct worker *w = &e->workers[i];
+        for (unsigned j = 0; w->routed && j < e->n_workers; j++)
+            free(w->routed[j].p);
+        for (unsigned j = 0; w->deltas && j < e->n_workers; j++)
+            free(w->deltas[j].p);
+        free(w->routed);
+        free(w->deltas);
+        free(w->combiner);
+    }
+    ckpt_close(&e->state);
+    pthread_rwlock_destroy(&e->read_lock);
+    free(e);
+}
+
 int engine_open(const struct engine_config *cfg, struct engine **out, char *err)
 {
     unsigned n = workers_for(cfg);
@@ -576,26 +587,6 @@ int engine_open(const struct engine_config *cfg, struct engine **out, char *err)
     else
         engine_close(e);
     return rc;
-}
-
-void engine_close(struct engine *e)
-{
-    if (!e)
-        return;
-    stop_threads(e);
-    for (unsigned i = 0; i < e->n_workers; i++) {
-        struct worker *w = &e->workers[i];
-        for (unsigned j = 0; w->routed && j < e->n_workers; j++)
-            free(w->routed[j].p);
-        for (unsigned j = 0; w->deltas && j < e->n_workers; j++)
-            free(w->deltas[j].p);
-        free(w->routed);
-        free(w->deltas);
-        free(w->combiner);
-    }
-    ckpt_close(&e->state);
-    pthread_rwlock_destroy(&e->read_lock);
-    free(e);
 }
 
 /* ---- reads ---- */

@@ -2,6 +2,7 @@
 #include "fsutil.h"
 
 #include "crc32c.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -63,15 +64,10 @@ static void writer_flush(struct fs_writer *w)
 
 static void writer_end_block(struct fs_writer *w)
 {
-    if (w->n_blocks == w->cap_blocks) {
-        size_t cap = w->cap_blocks ? 2 * w->cap_blocks : 64;
-        uint32_t *grown = realloc(w->block_crcs, cap * sizeof *grown);
-        if (!grown) {
-            w->failed = ENOMEM;
-            return;
-        }
-        w->block_crcs = grown;
-        w->cap_blocks = cap;
+    if (grow(&w->block_crcs, &w->cap_blocks, w->n_blocks + 1,
+             sizeof *w->block_crcs, 64) != 0) {
+        w->failed = ENOMEM;
+        return;
     }
     w->block_crcs[w->n_blocks++] = w->block_crc;
     w->block_crc = 0;

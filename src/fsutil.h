@@ -1,7 +1,12 @@
 /* fsutil: the durable-file primitives every on-disk module uses: whole
  * writes, fsync of files and directories, atomic replace, read-only maps.
- * Owns nothing beyond what each call returns (documented per call). All
- * functions return 0 or a negative ctrd error code and fill err. */
+ * Owns nothing beyond what each call returns (documented per call). Any
+ * thread.
+ *
+ * Errors: every call that can fail returns 0 or a negative CTRD_E* code
+ * and fills err; CTRD_ENOTFOUND when the file does not exist (a missing
+ * file is an answer, not a failure), CTRD_ECORRUPT when a sealed file's
+ * checksums or size disagree, CTRD_EIO or CTRD_ENOMEM otherwise. */
 #ifndef CTRD_FSUTIL_H
 #define CTRD_FSUTIL_H
 

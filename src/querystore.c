@@ -18,6 +18,7 @@
 #include "querystore.h"
 
 #include "fsutil.h"
+#include "grow.h"
 #include "hash.h"
 #include "qsrun.h"
 
@@ -48,10 +49,10 @@ struct pairset {
 struct partition {
     int64_t hour;
     struct qsrun **runs; /* oldest first; sizes non-increasing-ish */
-    size_t n_runs;
+    size_t n_runs, cap_runs;
     struct pairset marks;
     struct qs_file *mark_files;
-    size_t n_mark_files;
+    size_t n_mark_files, cap_mark_files;
 };
 
 struct mem_entry {
@@ -68,9 +69,11 @@ struct memtable {
     uint32_t *slot_idx;  /* entry index of the same slot */
     uint64_t slot_mask;
     struct mem_entry *entries;
-    uint64_t n, cap;
-    uint64_t *ads;
-    uint64_t n_ads, cap_ads;
+    uint64_t n;
+    size_t cap;
+    uint64_t *ads; /* not NULL once a query is stored */
+    uint64_t n_ads;
+    size_t cap_ads;
     struct pairset marks; /* value: partition hour */
 };
 
@@ -79,7 +82,7 @@ struct qs {
     unsigned n_workers;
     int64_t horizon_hour;    /* partitions below it are gone */
     struct partition *parts; /* ascending hour */
-    size_t n_parts;
+    size_t n_parts, cap_parts;
     unsigned files_written; /* per checkpoint, for unique names */
     struct memtable mem[];
 };
@@ -172,11 +175,10 @@ static struct partition *partition_get(struct qs *qs, int64_t hour)
     struct partition *p = partition_find(qs, hour);
     if (p)
         return p;
-    struct partition *parts =
-        realloc(qs->parts, (qs->n_parts + 1) * sizeof *parts);
-    if (!parts)
+    if (grow(&qs->parts, &qs->cap_parts, qs->n_parts + 1, sizeof *qs->parts,
+             8) != 0)
         return NULL;
-    qs->parts = parts;
+    struct partition *parts = qs->parts;
     size_t at = 0;
     while (at < qs->n_parts && parts[at].hour < hour)
         at++;
@@ -197,10 +199,8 @@ static void partition_free(struct partition *p)
 
 static int partition_add_run(struct partition *p, struct qsrun *r)
 {
-    struct qsrun **runs = realloc(p->runs, (p->n_runs + 1) * sizeof *runs);
-    if (!runs)
+    if (grow(&p->runs, &p->cap_runs, p->n_runs + 1, sizeof *p->runs, 4) != 0)
         return CTRD_ENOMEM;
-    p->runs = runs;
     p->runs[p->n_runs++] = r;
     return 0;
 }
@@ -208,12 +208,10 @@ static int partition_add_run(struct partition *p, struct qsrun *r)
 static int partition_add_mark_file(struct partition *p,
                                    const struct qs_file *file)
 {
-    struct qs_file *files =
-        realloc(p->mark_files, (p->n_mark_files + 1) * sizeof *files);
-    if (!files)
+    if (grow(&p->mark_files, &p->cap_mark_files, p->n_mark_files + 1,
+             sizeof *p->mark_files, 4) != 0)
         return CTRD_ENOMEM;
-    p->mark_files = files;
-    files[p->n_mark_files++] = *file;
+    p->mark_files[p->n_mark_files++] = *file;
     return 0;
 }
 
@@ -413,13 +411,9 @@ static void mem_slot_set(struct memtable *m, uint64_t query_id, uint64_t i)
 
 static int mem_grow(struct memtable *m)
 {
-    uint64_t cap = m->cap ? m->cap * 2 : 4096;
-    struct mem_entry *entries = realloc(m->entries, cap * sizeof *entries);
-    if (!entries)
+    if (grow(&m->entries, &m->cap, m->n + 1, sizeof *m->entries, 4096) != 0)
         return CTRD_ENOMEM;
-    m->entries = entries;
-    m->cap = cap;
-    uint64_t n_slots = cap * 2;
+    uint64_t n_slots = m->cap * 2;
     uint64_t *keys = calloc(n_slots, sizeof *keys);
     uint32_t *idx = malloc(n_slots * sizeof *idx);
     if (!keys || !idx) {
@@ -443,16 +437,9 @@ int qs_put(struct qs *qs, unsigned worker, const struct rec_query *q,
     struct memtable *m = &qs->mem[worker];
     if (m->n == m->cap && mem_grow(m) != 0)
         return CTRD_ENOMEM;
-    if (!m->ads || m->n_ads + q->n_ads > m->cap_ads) {
-        uint64_t cap = m->cap_ads ? m->cap_ads * 2 : 16384;
-        while (cap < m->n_ads + q->n_ads)
-            cap *= 2;
-        uint64_t *ads = realloc(m->ads, cap * 8);
-        if (!ads)
-            return CTRD_ENOMEM;
-        m->ads = ads;
-        m->cap_ads = cap;
-    }
+    /* + 1: a spare, so that ads is allocated even for a query without */
+    if (grow(&m->ads, &m->cap_ads, m->n_ads + q->n_ads + 1, 8, 16384) != 0)
+        return CTRD_ENOMEM;
     m->entries[m->n] = (struct mem_entry){q->query_id, q->time_ms, term_id,
                                           q->n_ads, m->n_ads};
     memcpy(m->ads + m->n_ads, q->ads, (size_t)q->n_ads * 8);
@@ -512,25 +499,28 @@ static void radix_sort(struct kv *a, struct kv *tmp, uint64_t *count,
 
 /* What one checkpoint wrote before adopting it: a run per hour of the
  * memtable queries, a marks file per hour of the memtable clicks. */
+struct written_run {
+    int64_t hour;
+    struct qsrun *run; /* NULL once adopted */
+};
+struct written_marks {
+    int64_t hour;
+    int full; /* the file holds all the partition's pairs */
+    struct qs_file file;
+};
 struct written {
-    struct qsrun **runs;
-    int64_t *run_hours;
+    struct written_run *runs;
     size_t n_runs;
-    struct qs_file *marks;
-    int64_t *mark_hours;
-    int *mark_full; /* the file holds all the partition's pairs */
+    struct written_marks *marks;
     size_t n_marks;
 };
 
 static void written_free(struct written *wr)
 {
     for (size_t i = 0; i < wr->n_runs; i++)
-        qsrun_free(wr->runs[i]);
+        qsrun_free(wr->runs[i].run);
     free(wr->runs);
-    free(wr->run_hours);
     free(wr->marks);
-    free(wr->mark_hours);
-    free(wr->mark_full);
 }
 
 /* Adds h to the distinct hours[0..*n) (capacity cap, grown). */
@@ -540,14 +530,8 @@ static int hours_add(int64_t **hours, size_t *n, size_t *cap, int64_t h)
         if ((*hours)[k] == h)
             return 0;
     }
-    if (*n == *cap) {
-        size_t grown_cap = *cap ? 2 * *cap : 8;
-        int64_t *grown = realloc(*hours, grown_cap * sizeof *grown);
-        if (!grown)
-            return CTRD_ENOMEM;
-        *hours = grown;
-        *cap = grown_cap;
-    }
+    if (grow(hours, cap, *n + 1, sizeof **hours, 8) != 0)
+        return CTRD_ENOMEM;
     (*hours)[(*n)++] = h;
     return 0;
 }
@@ -627,14 +611,13 @@ static int write_runs(struct qs *qs, uint64_t seq, struct written *wr,
     int rc = 0;
     if (memtable_hours(qs, 0, &hours, &n_hours) != 0 || !kv || !tmp || !count ||
         qsrun_builder_init(&b, total, total_ads) != 0 ||
-        !(wr->runs = calloc(n_hours, sizeof *wr->runs)) ||
-        !(wr->run_hours = calloc(n_hours, sizeof *wr->run_hours)))
+        !(wr->runs = calloc(n_hours, sizeof *wr->runs)))
         rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory flushing queries");
     for (size_t h = 0; rc == 0 && h < n_hours; h++) {
         rc = flush_hour(qs, hours[h], kv, tmp, count, &b, seq,
-                        &wr->runs[wr->n_runs], err);
+                        &wr->runs[wr->n_runs].run, err);
         if (rc == 0)
-            wr->run_hours[wr->n_runs++] = hours[h];
+            wr->runs[wr->n_runs++].hour = hours[h];
     }
     free(hours);
     free(count);
@@ -693,11 +676,7 @@ static int write_all_marks(struct qs *qs, uint64_t seq, struct written *wr,
     int64_t *hours;
     size_t n_hours;
     if (memtable_hours(qs, 1, &hours, &n_hours) != 0 ||
-        !(wr->marks = calloc(n_hours ? n_hours : 1, sizeof *wr->marks)) ||
-        !(wr->mark_hours =
-              calloc(n_hours ? n_hours : 1, sizeof *wr->mark_hours)) ||
-        !(wr->mark_full =
-              calloc(n_hours ? n_hours : 1, sizeof *wr->mark_full))) {
+        !(wr->marks = calloc(n_hours ? n_hours : 1, sizeof *wr->marks))) {
         free(hours);
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     }
@@ -705,12 +684,10 @@ static int write_all_marks(struct qs *qs, uint64_t seq, struct written *wr,
     for (size_t h = 0; rc == 0 && h < n_hours; h++) {
         const struct partition *p = partition_find(qs, hours[h]);
         int full = p && p->n_mark_files >= MARK_FILES_MAX;
-        rc = write_marks(qs, hours[h], p, full, seq, &wr->marks[wr->n_marks],
-                         err);
-        if (rc == 0) {
-            wr->mark_hours[wr->n_marks] = hours[h];
-            wr->mark_full[wr->n_marks++] = full;
-        }
+        struct written_marks *m = &wr->marks[wr->n_marks];
+        *m = (struct written_marks){.hour = hours[h], .full = full};
+        rc = write_marks(qs, hours[h], p, full, seq, &m->file, err);
+        wr->n_marks += rc == 0;
     }
     free(hours);
     return rc;
@@ -735,18 +712,18 @@ static int adopt_pairs(struct qs *qs, struct partition *p)
 static int adopt(struct qs *qs, struct written *wr)
 {
     for (size_t i = 0; i < wr->n_runs; i++) {
-        struct partition *p = partition_get(qs, wr->run_hours[i]);
-        if (!p || partition_add_run(p, wr->runs[i]) != 0)
+        struct partition *p = partition_get(qs, wr->runs[i].hour);
+        if (!p || partition_add_run(p, wr->runs[i].run) != 0)
             return CTRD_ENOMEM;
-        wr->runs[i] = NULL;
+        wr->runs[i].run = NULL;
     }
     for (size_t i = 0; i < wr->n_marks; i++) {
-        struct partition *p = partition_get(qs, wr->mark_hours[i]);
+        struct partition *p = partition_get(qs, wr->marks[i].hour);
         if (!p || adopt_pairs(qs, p) != 0)
             return CTRD_ENOMEM;
-        if (wr->mark_full[i])
+        if (wr->marks[i].full)
             p->n_mark_files = 0;
-        if (partition_add_mark_file(p, &wr->marks[i]) != 0)
+        if (partition_add_mark_file(p, &wr->marks[i].file) != 0)
             return CTRD_ENOMEM;
     }
     for (unsigned w = 0; w < qs->n_workers; w++)
@@ -787,7 +764,7 @@ int qs_checkpoint(struct qs *qs, uint64_t seq, int64_t horizon_ms,
     if (rc == 0 && adopt(qs, &wr) != 0)
         rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < wr.n_runs; i++)
-        rc = partition_compact(qs, partition_find(qs, wr.run_hours[i]), seq,
+        rc = partition_compact(qs, partition_find(qs, wr.runs[i].hour), seq,
                                err);
     written_free(&wr);
     if (rc != 0)
