@@ -13,6 +13,7 @@
 #include "countmap.h"
 
 #include "fsutil.h"
+#include "grow.h"
 #include "hash.h"
 #include "sharder.h"
 
@@ -88,6 +89,46 @@ void cm_free(struct countmap *cm)
     free(cm);
 }
 
+/* ---- tables ---- */
+
+/* Both tables here (an ad's slot in its shard, a term's cell in its group)
+ * are open addressing with linear probing, specialised for the count path:
+ * the probe loops (shard_slot, cell_slot) are inlined where they are hot.
+ * A slot of all zero bytes is empty. Growing is cold and shared. */
+static int slot_empty(const char *slot, size_t size)
+{
+    for (size_t i = 0; i < size; i++) {
+        if (slot[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* A table of twice the *cap slots (first when 0) of size bytes, holding
+ * the live slots of slots (hash: of a live slot's key, as its probe loop
+ * hashes it), which it frees; *cap updated. NULL when out of memory (slots
+ * and *cap unchanged). */
+static void *table_double(void *slots, uint32_t *cap, uint32_t first,
+                          size_t size, uint64_t (*hash)(const void *slot))
+{
+    uint32_t new_cap = *cap ? *cap * 2 : first;
+    char *grown = calloc(new_cap, size);
+    if (!grown)
+        return NULL;
+    for (uint32_t i = 0; i < *cap; i++) {
+        const char *s = (const char *)slots + (size_t)i * size;
+        if (slot_empty(s, size))
+            continue;
+        uint32_t j = (uint32_t)hash(s) & (new_cap - 1);
+        while (!slot_empty(grown + (size_t)j * size, size))
+            j = (j + 1) & (new_cap - 1);
+        memcpy(grown + (size_t)j * size, s, size);
+    }
+    free(slots);
+    *cap = new_cap;
+    return grown;
+}
+
 /* ---- ads ---- */
 
 static uint32_t shard_slot(const struct shard *sh, uint64_t ad_id)
@@ -98,22 +139,19 @@ static uint32_t shard_slot(const struct shard *sh, uint64_t ad_id)
     return j;
 }
 
+static uint64_t ad_slot_hash(const void *slot)
+{
+    const struct ad_counts *const *a = slot;
+    return hash_u64((*a)->ad_id);
+}
+
 static int shard_grow(struct shard *sh)
 {
-    uint32_t old_cap = sh->cap;
-    struct ad_counts **old = sh->ads;
-    uint32_t cap = old_cap ? old_cap * 2 : 16;
-    sh->ads = calloc(cap, sizeof *sh->ads);
-    if (!sh->ads) {
-        sh->ads = old;
+    struct ad_counts **ads =
+        table_double(sh->ads, &sh->cap, 16, sizeof *ads, ad_slot_hash);
+    if (!ads)
         return CTRD_ENOMEM;
-    }
-    sh->cap = cap;
-    for (uint32_t i = 0; i < old_cap; i++) {
-        if (old[i])
-            sh->ads[shard_slot(sh, old[i]->ad_id)] = old[i];
-    }
-    free(old);
+    sh->ads = ads;
     return 0;
 }
 
@@ -160,14 +198,10 @@ static struct minute_counts *group_get(struct level *l, uint32_t start)
     uint32_t at = group_lower_bound(l, start);
     if (at < l->n && l->groups[at].start == start)
         return &l->groups[at];
-    if (l->n == l->cap) {
-        uint32_t cap = l->cap ? l->cap * 2 : 4;
-        struct minute_counts *g = realloc(l->groups, cap * sizeof *g);
-        if (!g)
-            return NULL;
-        l->groups = g;
-        l->cap = cap;
-    }
+    size_t cap = l->cap; /* uint32_t in the struct: an ad has many */
+    if (grow(&l->groups, &cap, l->n + 1, sizeof *l->groups, 4) != 0)
+        return NULL;
+    l->cap = (uint32_t)cap;
     memmove(l->groups + at + 1, l->groups + at,
             (l->n - at) * sizeof *l->groups);
     l->groups[at] = (struct minute_counts){.start = start};
@@ -184,22 +218,19 @@ static uint32_t cell_slot(const struct minute_counts *m, uint32_t term_id)
     return j;
 }
 
+static uint64_t cell_slot_hash(const void *slot)
+{
+    const struct term_cell *c = slot;
+    return hash_u64(c->term_plus1 - 1);
+}
+
 static int cells_grow(struct minute_counts *m)
 {
-    uint32_t old_cap = m->cap;
-    struct term_cell *old = m->cells;
-    uint32_t cap = old_cap ? old_cap * 2 : 8;
-    m->cells = calloc(cap, sizeof *m->cells);
-    if (!m->cells) {
-        m->cells = old;
+    struct term_cell *cells =
+        table_double(m->cells, &m->cap, 8, sizeof *cells, cell_slot_hash);
+    if (!cells)
         return CTRD_ENOMEM;
-    }
-    m->cap = cap;
-    for (uint32_t i = 0; i < old_cap; i++) {
-        if (old[i].term_plus1)
-            m->cells[cell_slot(m, old[i].term_plus1 - 1)] = old[i];
-    }
-    free(old);
+    m->cells = cells;
     return 0;
 }
 
@@ -288,8 +319,8 @@ static void scan_range(const struct ad_counts *a, int l, uint64_t from,
     scan_range(a, l - 1, inner_to, to, fn, ctx);
 }
 
-void cm_ad_scan(const struct countmap *cm, uint64_t ad_id,
-                uint64_t from_minute, uint64_t to_minute, int coarsest,
+void cm_ad_scan(const struct countmap *cm, uint64_t ad_id, uint64_t from_minute,
+                uint64_t to_minute, int coarsest,
                 void (*fn)(void *ctx, const struct cm_bucket *b), void *ctx)
 {
     const struct ad_counts *a =
@@ -371,17 +402,9 @@ static void save_ad(struct fs_writer *w, const struct ad_counts *a)
     scan_level(a, CM_MINUTE, 0, UINT64_MAX, put_bucket, w);
 }
 
-int cm_save(const struct countmap *cm, const char *path, struct fs_seal *seal,
-            char *err)
+static void put_snapshot(struct fs_writer *w, const void *ctx)
 {
-    struct fs_writer *w = malloc(sizeof *w);
-    if (!w)
-        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-    int rc = fs_writer_open(w, path, FS_SEALED, err);
-    if (rc != 0) {
-        free(w);
-        return rc;
-    }
+    const struct countmap *cm = ctx;
     uint64_t n_ads = 0;
     for (unsigned s = 0; s < SHARD_COUNT; s++)
         n_ads += cm->shards[s].used;
@@ -394,9 +417,12 @@ int cm_save(const struct countmap *cm, const char *path, struct fs_seal *seal,
                 save_ad(w, sh->ads[i]);
         }
     }
-    rc = fs_writer_seal(w, seal, err);
-    free(w);
-    return rc;
+}
+
+int cm_save(const struct countmap *cm, const char *path, struct fs_seal *seal,
+            char *err)
+{
+    return fs_write_file(path, FS_SEALED, put_snapshot, cm, seal, err);
 }
 
 /* What is wrong with a bucket, or NULL. */
@@ -420,41 +446,43 @@ int cm_load(struct countmap *cm, const char *path, const struct fs_seal *seal,
     const unsigned char *base = map, *p = base, *end = base + len;
     const char *what = "not a counts file";
     uint64_t n_ads;
+    rc = CTRD_ECORRUPT;
     if (len < 16 || memcmp(p, CNT_MAGIC, 8) != 0)
-        goto corrupt;
+        goto done;
     memcpy(&n_ads, p + 8, 8);
     p += 16;
     for (uint64_t i = 0; i < n_ads; i++) {
         uint64_t ad_id, n;
         what = "an ad's header cut short";
         if ((size_t)(end - p) < 16)
-            goto corrupt;
+            goto done;
         memcpy(&ad_id, p, 8);
         memcpy(&n, p + 8, 8);
         p += 16;
         what = "more buckets than the file holds";
         if (n > (size_t)(end - p) / sizeof(struct cm_bucket))
-            goto corrupt;
+            goto done;
         for (uint64_t k = 0; k < n; k++, p += sizeof(struct cm_bucket)) {
             struct cm_bucket b;
             memcpy(&b, p, sizeof b);
             if ((what = bucket_fault(&b, n_terms)) != NULL)
-                goto corrupt;
+                goto done;
             if (cm_add(cm, ad_id, b.term_id, b.minute, b.impressions,
                        b.clicks) != 0) {
-                fs_unmap(map, map_len);
-                return ctrd_fail(err, CTRD_ENOMEM, "out of memory loading %s",
-                                 path);
+                rc = CTRD_ENOMEM;
+                goto done;
             }
         }
     }
     what = "bytes after the last ad";
-    if (p != end)
-        goto corrupt;
+    if (p == end)
+        rc = 0;
+done:
     fs_unmap(map, map_len);
+    if (rc == CTRD_ENOMEM)
+        return ctrd_fail(err, rc, "out of memory loading %s", path);
+    if (rc == CTRD_ECORRUPT)
+        return ctrd_fail(err, rc, "%s: offset %zu: %s", path,
+                         (size_t)(p - base), what);
     return 0;
-corrupt:
-    fs_unmap(map, map_len);
-    return ctrd_fail(err, CTRD_ECORRUPT, "%s: offset %zu: %s", path,
-                     (size_t)(p - base), what);
 }

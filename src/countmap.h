@@ -19,7 +19,11 @@
  *   +16     24 n          buckets {u32 term id, u32 minute, u64
  *                         impressions, u64 clicks} (struct cm_bucket)
  * minute = floor(time_ms / 60000), the minute of the QUERY; clicks <=
- * impressions in every bucket. */
+ * impressions in every bucket.
+ *
+ * Errors: 0 or a negative CTRD_E* code (calls that take err fill it);
+ * CTRD_ENOTFOUND when a bucket or file asked for does not exist, never for
+ * a failure. */
 #ifndef CTRD_COUNTMAP_H
 #define CTRD_COUNTMAP_H
 
@@ -57,8 +61,8 @@ enum { CM_MINUTE, CM_HOUR, CM_DAY, CM_LEVELS };
  * inside the range to come as one bucket each (b->minute is then the
  * first minute of that hour or day): a caller that only sums uses CM_DAY,
  * an hourly series CM_HOUR, the exact buckets CM_MINUTE. */
-void cm_ad_scan(const struct countmap *cm, uint64_t ad_id,
-                uint64_t from_minute, uint64_t to_minute, int coarsest,
+void cm_ad_scan(const struct countmap *cm, uint64_t ad_id, uint64_t from_minute,
+                uint64_t to_minute, int coarsest,
                 void (*fn)(void *ctx, const struct cm_bucket *b), void *ctx);
 
 /* One bucket: 0 and *out, or CTRD_ENOTFOUND. */

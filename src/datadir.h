@@ -1,10 +1,10 @@
 /* datadir: a ctrd data directory on disk — its identity, its lock, its
  * MANIFEST (the single commit point of a checkpoint) and which file names
- * in it are ctrd's. What the MANIFEST's lines mean is engine.c's.
+ * in it are ctrd's. What the MANIFEST's lines mean is checkpoint.c's.
  *
  * MANIFEST (text, replaced atomically by datadir_write_manifest()):
  *   ctrd-manifest 2       first line: magic and format version
- *   KIND WORD...          one fact a line (engine.c documents the kinds)
+ *   KIND WORD...          one fact a line (checkpoint.c documents them)
  *   checksum XXXXXXXX     last line: CRC-32C, 8 lowercase hex digits, of
  *                         every byte before this line
  * A directory is ctrd's when it holds a MANIFEST; a new one gets its
@@ -15,7 +15,10 @@
  *   MANIFEST  MANIFEST.tmp  LOCK  terms.dat  wal/
  *   counts-<seq>.dat  pending-<seq>.dat  q<hour>-<seq>-<n>.run
  *   m<hour>-<seq>-<n>.marks
- * Owns nothing beyond what each call returns. Any thread. */
+ * Owns nothing beyond what each call returns. Any thread.
+ *
+ * Errors: 0 or a negative CTRD_E* code, err filled; CTRD_ENOTFOUND when
+ * the directory or its MANIFEST does not exist, never for a failure. */
 #ifndef CTRD_DATADIR_H
 #define CTRD_DATADIR_H
 

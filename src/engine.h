@@ -1,5 +1,6 @@
 /* engine: one ctrd data directory — the pipeline parse -> shard -> join ->
- * count over worker threads, checkpoints, and recovery.
+ * count over worker threads (engine.c), with checkpoints and recovery
+ * (checkpoint.h, which holds the state) behind the same calls.
  *
  * Owns the QueryStore, the term dictionary, the joiners (one per worker),
  * QueryMap/ClickMap, the per-input progress, the worker threads and the
@@ -27,7 +28,12 @@
  * of that lock, for the short count phase of a batch (new terms are added
  * before, safely: see terms.h); a waiting writer goes before new readers,
  * so a reader must not take the read lock twice. Stats and sizes are the
- * writer's alone. */
+ * writer's alone.
+ *
+ * Errors: calls return 0 or a negative CTRD_E* code (setup calls also fill
+ * err); CTRD_ENOTFOUND when what is asked for does not exist (an input
+ * with no progress, a read-only open of a directory without data), never
+ * for a failure. */
 #ifndef CTRD_ENGINE_H
 #define CTRD_ENGINE_H
 
@@ -103,9 +109,9 @@ void engine_close(struct engine *e);
 /* Parses, joins and counts n chunks of one kind of input. now_ms is the
  * processing time (clicks wait by it). A negative code means memory ran
  * out mid-way: the engine must be closed without a checkpoint. */
-int engine_process(struct engine *e, enum engine_kind kind,
-                   enum rec_format fmt, const struct engine_chunk *chunks,
-                   unsigned n, int64_t now_ms, char *err);
+int engine_process(struct engine *e, enum engine_kind kind, enum rec_format fmt,
+                   const struct engine_chunk *chunks, unsigned n,
+                   int64_t now_ms, char *err);
 
 /* Splits a buffer of whole lines into up to one chunk per worker and
  * processes them (see engine_process); lines are numbered from 1. */

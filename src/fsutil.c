@@ -2,6 +2,7 @@
 #include "fsutil.h"
 
 #include "crc32c.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +29,7 @@ static int write_all(int fd, const void *data, size_t len)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return -1;
+            return CTRD_EIO; /* errno says why */
         }
         p += n;
         len -= (size_t)n;
@@ -63,15 +64,10 @@ static void writer_flush(struct fs_writer *w)
 
 static void writer_end_block(struct fs_writer *w)
 {
-    if (w->n_blocks == w->cap_blocks) {
-        size_t cap = w->cap_blocks ? 2 * w->cap_blocks : 64;
-        uint32_t *grown = realloc(w->block_crcs, cap * sizeof *grown);
-        if (!grown) {
-            w->failed = ENOMEM;
-            return;
-        }
-        w->block_crcs = grown;
-        w->cap_blocks = cap;
+    if (grow(&w->block_crcs, &w->cap_blocks, w->n_blocks + 1,
+             sizeof *w->block_crcs, 64) != 0) {
+        w->failed = ENOMEM;
+        return;
     }
     w->block_crcs[w->n_blocks++] = w->block_crc;
     w->block_crc = 0;
@@ -175,21 +171,41 @@ int fs_fsync_dir(const char *dir, char *err)
     return 0;
 }
 
+int fs_write_file(const char *path, enum fs_mode mode, fs_put_fn *put,
+                  const void *ctx, struct fs_seal *seal, char *err)
+{
+    struct fs_writer *w = malloc(sizeof *w);
+    if (!w)
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory writing %s", path);
+    int rc = fs_writer_open(w, path, mode, err);
+    if (rc == 0) {
+        put(w, ctx);
+        rc = mode == FS_SEALED ? fs_writer_seal(w, seal, err)
+                               : fs_writer_close(w, 1, err);
+    }
+    free(w);
+    return rc;
+}
+
+struct bytes_view {
+    const void *data;
+    size_t len;
+};
+
+static void put_bytes(struct fs_writer *w, const void *ctx)
+{
+    const struct bytes_view *b = ctx;
+    fs_writer_put(w, b->data, b->len);
+}
+
 int fs_replace_file(const char *dir, const char *name, const void *data,
                     size_t len, char *err)
 {
     char tmp[FS_PATH_MAX], final[FS_PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name);
     snprintf(final, sizeof final, "%s/%s", dir, name);
-    struct fs_writer *w = malloc(sizeof *w);
-    if (!w)
-        return ctrd_fail(err, CTRD_ENOMEM, "out of memory writing %s", final);
-    int rc = fs_writer_open(w, tmp, FS_TRUNCATE, err);
-    if (rc == 0) {
-        fs_writer_put(w, data, len);
-        rc = fs_writer_close(w, 1, err);
-    }
-    free(w);
+    struct bytes_view b = {data, len};
+    int rc = fs_write_file(tmp, FS_TRUNCATE, put_bytes, &b, NULL, err);
     if (rc != 0)
         return rc;
     if (rename(tmp, final) != 0)

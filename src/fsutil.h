@@ -1,7 +1,12 @@
 /* fsutil: the durable-file primitives every on-disk module uses: whole
  * writes, fsync of files and directories, atomic replace, read-only maps.
- * Owns nothing beyond what each call returns (documented per call). All
- * functions return 0 or a negative ctrd error code and fill err. */
+ * Owns nothing beyond what each call returns (documented per call). Any
+ * thread.
+ *
+ * Errors: every call that can fail returns 0 or a negative CTRD_E* code
+ * and fills err; CTRD_ENOTFOUND when the file does not exist (a missing
+ * file is an answer, not a failure), CTRD_ECORRUPT when a sealed file's
+ * checksums or size disagree, CTRD_EIO or CTRD_ENOMEM otherwise. */
 #ifndef CTRD_FSUTIL_H
 #define CTRD_FSUTIL_H
 
@@ -77,6 +82,14 @@ int fs_writer_close(struct fs_writer *w, int sync, char *err);
 /* FS_SEALED: appends the trailer, fsyncs, closes; *seal identifies the
  * file. Reports the first error. */
 int fs_writer_seal(struct fs_writer *w, struct fs_seal *seal, char *err);
+
+/* Writes the file at path whole, the one way to write a file in one go:
+ * opens it in mode, lets put() give its content with fs_writer_put(), then
+ * seals it (FS_SEALED: *seal identifies it) or flushes and fsyncs it
+ * (seal unused, may be NULL). */
+typedef void fs_put_fn(struct fs_writer *w, const void *ctx);
+int fs_write_file(const char *path, enum fs_mode mode, fs_put_fn *put,
+                  const void *ctx, struct fs_seal *seal, char *err);
 
 /* Maps a sealed file and checks every checksum (and, with expect, its size
  * and fingerprint): 0 with the content at *map (*content_len bytes; undo

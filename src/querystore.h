@@ -4,12 +4,12 @@
  *
  * Layout. Queries are partitioned by the hour of their event time. A
  * partition is a list of immutable sorted runs on disk (format in
- * querystore.c), each with a Bloom filter and a sparse key index in RAM, and
+ * qsrun.h), each with a Bloom filter and a sparse key index in RAM, and
  * the set of its clicked (query_id, ad) pairs. New queries and new clicks
  * first go to the memtable of the worker that owns their join shard; a
  * checkpoint turns the memtables into new runs (merging runs of similar size,
- * four at a time, so a partition keeps O(log n) of them) and drops whole partitions older
- * than the retention horizon: expiry is deleting files.
+ * four at a time, so a partition keeps O(log n) of them) and drops whole
+ * partitions older than the retention horizon: expiry is deleting files.
  *
  * Invariants: a query_id is stored at most once (callers qs_get() before
  * qs_put()); query_id > 0; a clicked pair refers to a stored query.
@@ -18,7 +18,11 @@
  * with its own w only, and only for query_ids of its own join shards (see
  * sharder.h) — runs are read-only then, so workers never share mutable
  * state. qs_checkpoint(), qs_load() and qs_close() run with no worker
- * active. */
+ * active.
+ *
+ * Errors: 0 or a negative CTRD_E* code (calls that take err fill it);
+ * CTRD_ENOTFOUND when a query or file is not there, never for a failure.
+ * The run files themselves are qsrun.h's. */
 #ifndef CTRD_QUERYSTORE_H
 #define CTRD_QUERYSTORE_H
 

@@ -13,6 +13,7 @@
 
 #include "crc32c.h"
 #include "fsutil.h"
+#include "grow.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -101,15 +102,10 @@ static int list_segments(const char *dir, struct segments *s, char *err)
     while ((de = readdir(d)) != NULL) {
         if (!segment_name(de->d_name, &start))
             continue;
-        if (s->n == cap) {
-            cap = cap ? 2 * cap : 16;
-            uint64_t *grown = realloc(s->start, cap * sizeof *grown);
-            if (!grown) {
-                free(s->start);
-                closedir(d);
-                return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-            }
-            s->start = grown;
+        if (grow(&s->start, &cap, s->n + 1, sizeof *s->start, 16) != 0) {
+            free(s->start);
+            closedir(d);
+            return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
         }
         s->start[s->n++] = start;
     }
@@ -534,12 +530,11 @@ int wal_open(const char *dir, const uint64_t *from,
     if (rc == 0)
         rc = open_for_append(w, sc.segs.n ? sc.segs.start[sc.end_seg] : 0, err);
     free(sc.segs.start);
-    if (rc != 0) {
+    if (rc == 0)
+        *out = w;
+    else
         wal_close(w);
-        return rc;
-    }
-    *out = w;
-    return 0;
+    return rc;
 }
 
 void wal_close(struct wal *w)

@@ -55,7 +55,11 @@
  * the open and changes nothing; only wal_cut_at_damage(), the operator's
  * decision, drops what follows it.
  *
- * Owns the open segment. One thread. */
+ * Owns the open segment. One thread.
+ *
+ * Errors: calls return 0 or a negative CTRD_E* code and fill err;
+ * CTRD_ECORRUPT for damage (err names segment, offset and what),
+ * CTRD_ENOTFOUND only where a call says so (no log), never for a failure. */
 #ifndef CTRD_WAL_H
 #define CTRD_WAL_H
 

@@ -66,9 +66,8 @@ static int open_engine(const char *dir, unsigned workers, int readonly,
 }
 
 /* Processes text as one chunk of input number `input`. */
-static int process(struct engine *e, enum engine_kind kind,
-                   enum rec_format fmt, const char *text, uint32_t input,
-                   int64_t now_ms)
+static int process(struct engine *e, enum engine_kind kind, enum rec_format fmt,
+                   const char *text, uint32_t input, int64_t now_ms)
 {
     char err[CTRD_ERR_LEN] = "";
     struct engine_chunk c = {text, strlen(text), 1, input};
@@ -166,26 +165,25 @@ static const char queries_a[] =
     "{\"time\":1763805661000,\"query_id\":3,\"query\":\"red hat\","
     "\"ad_ids\":[1001,3003,1001]}\n"
     "{\"time\":1763805603000,\"query_id\":1,\"query\":\"other\","
-    "\"ad_ids\":[3003]}\n"               /* duplicate query_id */
+    "\"ad_ids\":[3003]}\n"                 /* duplicate query_id */
     "{\"time\":1763805603000,\"query_id\n" /* line 5: bad JSON */
-    "\n"                                 /* empty: skipped */
+    "\n"                                   /* empty: skipped */
     "{\"time\":\"2025-11-22T10:00:04Z\",\"query_id\":\"4\",\"query\":\"x\","
     "\"ad_ids\":[4004],\"extra\":{\"a\":[1,2]}}"; /* no final LF */
 
 static const char clicks_a[] =
     "{\"time\":1763805605000,\"query_id\":\"1\",\"ad_id\":1001}\n"
     "{\"time\":1763805606000,\"query_id\":\"1\",\"ad_id\":1001,"
-    "\"click_id\":\"x\"}\n"                                  /* duplicate */
+    "\"click_id\":\"x\"}\n" /* duplicate */
     "{\"time\":1763805670000,\"query_id\":3,\"ad_id\":3003}\n"
     "{\"time\":1763805670000,\"query_id\":3,\"ad_id\":2002}\n" /* not shown */
-    "{\"time\":1763805600000,\"query_id\":99,\"ad_id\":1}\n"; /* waits */
+    "{\"time\":1763805600000,\"query_id\":99,\"ad_id\":1}\n";  /* waits */
 
-static const char dump_a[] =
-    "1001 red hat 29396761 1 0\n"
-    "1001 running shoes 29396760 2 1\n"
-    "2002 running shoes 29396760 1 0\n"
-    "3003 red hat 29396761 1 1\n"
-    "4004 x 29396760 1 0\n";
+static const char dump_a[] = "1001 red hat 29396761 1 0\n"
+                             "1001 running shoes 29396760 2 1\n"
+                             "2002 running shoes 29396760 1 0\n"
+                             "3003 red hat 29396761 1 1\n"
+                             "4004 x 29396760 1 0\n";
 
 /* What query 99 adds when it comes, with its waiting click. */
 static const char query_99[] =
@@ -389,8 +387,9 @@ static void test_crash_reverts_to_checkpoint(void)
     CHECK(off == 100 && lines == 5);
     CHECK_EQ_U64(terms_count(engine_terms(e)), terms_a);
     uint32_t id;
-    CHECK_EQ_I64(terms_find((struct terms *)engine_terms(e), "new term only b",
-                            15, &id), CTRD_ENOTFOUND);
+    CHECK_EQ_I64(
+        terms_find((struct terms *)engine_terms(e), "new term only b", 15, &id),
+        CTRD_ENOTFOUND);
     /* Replaying from the recorded progress gives the same counts as the
      * run that crashed: no query or click lost or counted twice. */
     process(e, ENGINE_QUERIES, REC_NDJSON, queries_b, 0, now);
@@ -471,10 +470,9 @@ static void test_garbage_removed(void)
     /* Files of a checkpoint that crashed before its MANIFEST: left alone
      * by the open, deleted by the next checkpoint. Files whose names are
      * not ctrd's stay. */
-    static const char *const strays[] = {"q489946-9-0.run", "m489946-9-1.marks",
-                                         "counts-9.dat", "MANIFEST.tmp",
-                                         "notes.txt", "counts-9.dat.bak",
-                                         "q1-2.run"};
+    static const char *const strays[] = {
+        "q489946-9-0.run", "m489946-9-1.marks", "counts-9.dat", "MANIFEST.tmp",
+        "notes.txt",       "counts-9.dat.bak",  "q1-2.run"};
     enum { N_OURS = 4, N_STRAYS = 7 };
     for (size_t i = 0; i < N_STRAYS; i++) {
         char path[512];
@@ -605,9 +603,8 @@ static void test_manifest_names_only_its_files(void)
         struct engine *e;
         remove_tree(dir);
         mkdir(dir, 0755);
-        CHECK_EQ_I64(datadir_write_manifest(dir, facts[i], strlen(facts[i]),
-                                            err),
-                     0);
+        CHECK_EQ_I64(
+            datadir_write_manifest(dir, facts[i], strlen(facts[i]), err), 0);
         CHECK_EQ_I64(open_engine(dir, 1, 0, &e), CTRD_ECORRUPT);
         CHECK(strstr(open_err, "bad line") != NULL);
         CHECK_EQ_I64(open_engine(dir, 1, 1, &e), CTRD_ECORRUPT);
@@ -629,7 +626,7 @@ static int make_full_dir(const char *dir)
     return rc;
 }
 
-/* The byte table of engine.c's PENDING FILE: the one click waiting in
+/* The byte table of checkpoint.c's PENDING FILE: the one click waiting in
  * make_full_dir's directory (query 99, ad 1, line 5 of its input). */
 static void test_pending_format(void)
 {
@@ -662,8 +659,8 @@ static void collect_problem(void *ctx, const char *problem)
 
 /* Damage one file of dir in way k: a bit flipped at one of 5 places, cut
  * to half, deleted. */
-static void damage_file(const char *path, const unsigned char *good,
-                        size_t len, int k)
+static void damage_file(const char *path, const unsigned char *good, size_t len,
+                        int k)
 {
     size_t at[] = {0, len / 3, len / 2, len > 9 ? len - 9 : 0, len - 1};
     unsigned char *bad = malloc(len);
@@ -718,8 +715,8 @@ static void test_damaged_files_refused(void)
                 engine_close(rc == 0 ? e : NULL);
                 int ro = open_engine(dir, 1, 1, &e);
                 if (ro_reads && ro == 0)
-                    CHECK_FAIL_AT("%s (damage %d): read-only open worked",
-                                  name, k);
+                    CHECK_FAIL_AT("%s (damage %d): read-only open worked", name,
+                                  k);
                 engine_close(ro == 0 ? e : NULL);
                 char *after = snapshot(dir);
                 if (strcmp(before, after) != 0)
@@ -753,7 +750,8 @@ static void test_verification_reports_all(void)
     snprintf(path, sizeof path, "%s/pending-1.dat", dir);
     testfs_write(path, "x", 1);
     int problems = 0;
-    struct engine_config cfg = {.data_dir = dir, .n_workers = 2,
+    struct engine_config cfg = {.data_dir = dir,
+                                .n_workers = 2,
                                 .join_window_ms = 24 * HOUR_MS,
                                 .click_timeout_ms = 600000,
                                 .retention_ms = 25 * HOUR_MS,
@@ -794,7 +792,8 @@ static void test_failed_checkpoint_then_good_one(void)
     static const rlim_t limits[] = {1, 40, 100, 200, 340};
     for (size_t i = 0; i < sizeof limits / sizeof *limits; i++) {
         char q[256];
-        snprintf(q, sizeof q, "{\"time\":%lld,\"query_id\":%zu,\"query\":"
+        snprintf(q, sizeof q,
+                 "{\"time\":%lld,\"query_id\":%zu,\"query\":"
                  "\"try %zu\",\"ad_ids\":[5]}\n",
                  (long long)(T0 + 1000 * (int64_t)i), 500 + i, i);
         process(e, ENGINE_QUERIES, REC_NDJSON, q, 0, now);
@@ -904,8 +903,9 @@ static void gen_queries(struct input *in)
         }
         if (i % 301 == 0)
             fputc('\n', f);
-        fprintf(f, "{\"time\":%lld,\"query_id\":\"%u\",\"query\":\"Term  %u\","
-                   "\"ad_ids\":[",
+        fprintf(f,
+                "{\"time\":%lld,\"query_id\":\"%u\",\"query\":\"Term  %u\","
+                "\"ad_ids\":[",
                 (long long)time_of(i), qid, i % 23);
         for (unsigned k = 0; k < n; k++)
             fprintf(f, "%s%llu", k ? "," : "", (unsigned long long)ads[k]);
@@ -950,8 +950,8 @@ static unsigned split(const struct input *in, uint32_t input, unsigned n,
         size_t end = k == n - 1 ? in->len : in->len * (k + 1) / n;
         while (end < in->len && in->text[end - 1] != '\n')
             end++;
-        out[k] = (struct engine_chunk){in->text + start, end - start, line,
-                                       input};
+        out[k] =
+            (struct engine_chunk){in->text + start, end - start, line, input};
         for (size_t i = start; i < end; i++)
             line += in->text[i] == '\n';
         start = end;
@@ -1062,14 +1062,13 @@ static void test_reject_samples_one_vs_three(void)
         if (s1.samples[i].input != s3.samples[i].input ||
             s1.samples[i].line != s3.samples[i].line ||
             s1.samples[i].reason != s3.samples[i].reason) {
-            CHECK_FAIL_AT("reject sample %zu differs: 1 worker (%u, %llu, "
-                          "%s), 3 workers (%u, %llu, %s)", i,
-                          s1.samples[i].input,
-                          (unsigned long long)s1.samples[i].line,
-                          rec_reason_name(s1.samples[i].reason),
-                          s3.samples[i].input,
-                          (unsigned long long)s3.samples[i].line,
-                          rec_reason_name(s3.samples[i].reason));
+            CHECK_FAIL_AT(
+                "reject sample %zu differs: 1 worker (%u, %llu, "
+                "%s), 3 workers (%u, %llu, %s)",
+                i, s1.samples[i].input, (unsigned long long)s1.samples[i].line,
+                rec_reason_name(s1.samples[i].reason), s3.samples[i].input,
+                (unsigned long long)s3.samples[i].line,
+                rec_reason_name(s3.samples[i].reason));
             break;
         }
     }
