@@ -96,8 +96,6 @@ static int http_parse_request_line(char *buf, char **pp, const char *end,
     if (p == m || p == end || *p != ' ')
         return 400;
     *p++ = '\0';
-    x->method = (size_t)(m - buf);
-    x->is_head = strcmp(m, "HEAD") == 0;
 
     char *t = p;
     while (p < end && (unsigned char)*p > ' ' && *p != 0x7f)
@@ -105,6 +103,8 @@ static int http_parse_request_line(char *buf, char **pp, const char *end,
     if (p == t || p == end || *p != ' ' || *t != '/')
         return 400;
     *p++ = '\0';
+    x->method = (size_t)(m - buf); /* with the path, or not at all */
+    x->is_head = strcmp(m, "HEAD") == 0;
     char *q = strchr(t, '?');
     x->path = (size_t)(t - buf);
     x->query = (size_t)(p - 1 - buf); /* "" */
