@@ -86,13 +86,19 @@ static int http_eol(char **pp, const char *end)
     return 0;
 }
 
+/* Past the token (possibly empty) that starts at p. */
+static char *http_token_end(char *p, const char *end)
+{
+    while (p < end && http_is_tchar((unsigned char)*p))
+        p++;
+    return p;
+}
+
 /* "METHOD SP origin-form SP HTTP/1.x EOL". 0 or a status. */
 static int http_parse_request_line(char *buf, char **pp, const char *end,
                                    struct http_request *x)
 {
-    char *p = *pp, *m = p;
-    while (p < end && http_is_tchar((unsigned char)*p))
-        p++;
+    char *m = *pp, *p = http_token_end(m, end);
     if (p == m || p == end || *p != ' ')
         return 400;
     *p++ = '\0';
@@ -160,9 +166,7 @@ static int http_field_note(struct http_request *x, const char *name, size_t n,
 static int http_parse_field(char *buf, char **pp, const char *end,
                             struct http_request *x)
 {
-    char *p = *pp, *name = p;
-    while (p < end && http_is_tchar((unsigned char)*p))
-        p++;
+    char *name = *pp, *p = http_token_end(name, end);
     if (p == name || p == end || *p != ':')
         return 400;
     size_t n = (size_t)(p - name);
