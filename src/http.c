@@ -335,19 +335,28 @@ struct http_log {
     size_t len;
 };
 
+/* Appends s[0, n), truncated to the room left: one byte always stays
+ * free for the '\n' of http_log_end. */
+static void http_log_put(struct http_log *l, const char *s, size_t n)
+{
+    size_t room = sizeof l->buf - 1 - l->len;
+    memcpy(l->buf + l->len, s, n < room ? n : room);
+    l->len += n < room ? n : room;
+}
+
 static void http_log_fmt(struct http_log *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void http_log_fmt(struct http_log *l, const char *fmt, ...)
 {
+    char text[256];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(l->buf + l->len, sizeof l->buf - l->len, fmt, ap);
+    int n = vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     if (n > 0)
-        l->len += (size_t)n < sizeof l->buf - l->len
-                      ? (size_t)n
-                      : sizeof l->buf - 1 - l->len;
+        http_log_put(l, text,
+                     (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
 }
 
 static int http_log_plain(int ch)
@@ -355,27 +364,29 @@ static int http_log_plain(int ch)
     return ch > ' ' && ch < 0x7f && ch != '=' && ch != '"' && ch != '\\';
 }
 
-/* " key=value", value the first max bytes of v[0, n). */
+/* " key=value", of value's first max bytes; quoted when it must be. */
 static void http_log_str(struct http_log *l, const char *key, const char *v,
-                         size_t n, size_t max)
+                         size_t max)
 {
+    size_t n = strnlen(v, max);
     int quote = n == 0;
-    if (n > max)
-        n = max;
     for (size_t i = 0; i < n && !quote; i++)
         quote = !http_log_plain((unsigned char)v[i]);
     http_log_fmt(l, " %s=%s", key, quote ? "\"" : "");
     for (size_t i = 0; i < n; i++) {
         int ch = (unsigned char)v[i];
-        if (http_log_plain(ch) || ch == ' ' || ch == '=')
-            http_log_fmt(l, "%c", ch);
-        else if (ch == '"' || ch == '\\')
-            http_log_fmt(l, "\\%c", ch);
-        else
-            http_log_fmt(l, "\\x%02x", (unsigned)ch);
+        char esc[5];
+        if (http_log_plain(ch) || ch == ' ' || ch == '=') {
+            http_log_put(l, v + i, 1);
+        } else {
+            int k = ch == '"' || ch == '\\'
+                        ? snprintf(esc, sizeof esc, "\\%c", ch)
+                        : snprintf(esc, sizeof esc, "\\x%02x", (unsigned)ch);
+            http_log_put(l, esc, (size_t)k);
+        }
     }
     if (quote)
-        http_log_fmt(l, "\"");
+        http_log_put(l, "\"", 1);
 }
 
 /* Begins a line: the wall-clock time and the peer. */
@@ -397,8 +408,6 @@ static void http_log_end(struct http_log *l)
     fwrite(l->buf, 1, l->len, stderr);
 }
 
-/* One line per answer: what was asked, the status, the time from the
- * request read whole to the answer queued, and the body bytes. */
 /* Counts an answer by its status class. */
 static void http_count(struct http_server *s, int status)
 {
@@ -406,8 +415,10 @@ static void http_count(struct http_server *s, int status)
         metric_add(s->responses[status / 100 - 1], 1);
 }
 
-static void http_access_log(const struct http_conn *c, int status,
-                            uint64_t bytes)
+/* An answer was queued (or, the client gone, would have been): counts it,
+ * and logs what was asked, the status, the time from the request read
+ * whole, and the body bytes. */
+static void http_answered(const struct http_conn *c, int status, uint64_t bytes)
 {
     const struct http_exchange *x = &c->x;
     struct http_log l;
@@ -421,10 +432,10 @@ static void http_access_log(const struct http_conn *c, int status,
     const char *path = x->req.path != HTTP_NONE ? c->in + x->req.path : "-";
     const char *query = x->req.query != HTTP_NONE ? c->in + x->req.query : "";
     http_log_begin(&l, c->peer);
-    http_log_str(&l, "method", method, strlen(method), HTTP_LOG_METHOD_MAX);
-    http_log_str(&l, "path", path, strlen(path), HTTP_LOG_PATH_MAX);
+    http_log_str(&l, "method", method, HTTP_LOG_METHOD_MAX);
+    http_log_str(&l, "path", path, HTTP_LOG_PATH_MAX);
     if (*query)
-        http_log_str(&l, "query", query, strlen(query), HTTP_LOG_PATH_MAX);
+        http_log_str(&l, "query", query, HTTP_LOG_PATH_MAX);
     http_log_fmt(&l, " status=%d dur_ms=%.3f bytes=%" PRIu64, status, ms,
                  bytes);
     http_log_end(&l);
@@ -587,7 +598,7 @@ static void http_conn_fail(struct http_conn *c, int status)
     int n = snprintf(body, sizeof body, "%s\n", http_reason(status));
     c->closing = 1;
     c->x.started_ns = 0;
-    http_access_log(c, status, (uint64_t)n);
+    http_answered(c, status, (uint64_t)n);
     if (status == 503)
         http_add_header(&c->x, "Retry-After", "1");
     if (http_out_response(c, status, "text/plain", body, (size_t)n) != 0)
@@ -1445,7 +1456,7 @@ void http_add_header(struct http_exchange *x, const char *name,
 /* The exchange is over for the application. */
 static void http_exchange_end(struct http_conn *c, int status, uint64_t bytes)
 {
-    http_access_log(c, status, bytes);
+    http_answered(c, status, bytes);
     if (c->state == HTTP_HANDLING)
         c->srv->handling--;
     c->state = HTTP_READING;

@@ -3,8 +3,8 @@
 # - the access log (--access-log): one logfmt line per answer on stderr,
 #   ts peer method path [query] status dur_ms bytes, in that order, each
 #   matching what the client sent and got; values with spaces, quotes or
-#   backslashes quoted and escaped so that a logfmt reader gets back the
-#   bytes that were sent; the server's own answers (400) logged too;
+#   backslashes quoted and escaped (bytes outside ASCII as \xHH) so that a
+#   logfmt reader gets back the bytes that were sent; the server's own answers (400) logged too;
 # - GET /metrics: ctrd_build_info with CTRD_VERSION of src/cli.h,
 #   and the process_* metrics with HELP and TYPE and values that agree with
 #   /proc/PID of the server (RSS, open descriptors, start time);
@@ -24,6 +24,7 @@ targets = [
     "/healthz",
     "/v1/no/such?q=%22a%20b%22&x=\"y\\z",
     "/a=b\\c\"d",
+    "/caf\u00e9?q=\u00e9t\u00e9",
 ]
 
 def ask(raw):
@@ -88,8 +89,10 @@ for (target, status, nbytes), line in zip(got, lines):
     assert t_end - 120 < ts <= t_end + 1, "ts %s, now %s" % (d["ts"], t_end)
     assert d["peer"] == "127.0.0.1", line
     assert d["method"] == ("GET" if target != "-" else "-"), line
-    assert d["path"] == path, "path %r, sent %r" % (d["path"], path)
-    assert d.get("query", "") == query, "query %r, sent %r" % (d.get("query"), query)
+    # \xHH escapes read back as chr(HH): compare the bytes
+    sent = lambda v: v.encode("latin-1")
+    assert sent(d["path"]) == path.encode(), "path %r, sent %r" % (d["path"], path)
+    assert sent(d.get("query", "")) == query.encode(), "query %r, sent %r" % (d.get("query"), query)
     assert int(d["status"]) == status, "status %s, got %d: %s" % (d["status"], status, line)
     assert int(d["bytes"]) == nbytes, "bytes %s, got %d: %s" % (d["bytes"], nbytes, line)
     assert re.fullmatch(r"\d+\.\d{3}", d["dur_ms"]) and float(d["dur_ms"]) < 10000, line
