@@ -35,9 +35,10 @@
  * known; see http.h for its lines.
  *
  * TIMES. now_ms (the monotonic clock of clock.h) is read once per pass.
- * Deadlines are not stored: the sweep derives them from when the connection was
- * accepted (its first request), when the request began, when the connection
- * became idle, when output last made progress and when lingering began.
+ * Deadlines are not stored: the sweep derives them from when the
+ * connection was accepted (its first request), when the request began,
+ * when the connection became idle, when output last made progress and
+ * when lingering began.
  *
  * LIMITS. The idle list holds the connections that wait for a request with
  * nothing to send, in the order they became idle: when the table is full
