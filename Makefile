@@ -79,7 +79,9 @@ demo: $(BUILD)/ctrd
 
 # Fuzzing: one libFuzzer target per fuzz/fuzz_*.c (found by wildcard), linked
 # with src/ compiled once for it: coverage, ASan, and UBSan that aborts on its
-# first report (so libFuzzer counts undefined behaviour as a crash).
+# first report (so libFuzzer counts undefined behaviour as a crash). A target
+# that needs only a few objects names them in FUZZ_LINK_<target> (so that
+# fuzz_http links the parser alone, not the server); the others link all.
 # `make fuzz-smoke` (the last step of `make check`) replays every input
 # committed in fuzz/corpus/<target>/ -- regression inputs included -- then
 # fuzzes each target for FUZZ_SECONDS from a copy of that corpus, FUZZ_JOBS
@@ -105,9 +107,13 @@ $(FUZZ_OBJ): build-fuzz/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-$(FUZZ_BIN): build-fuzz/%: fuzz/%.c $(FUZZ_OBJ)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc -o $@ $< $(FUZZ_OBJ) \
-	    $(LDLIBS)
+FUZZ_LINK_fuzz_http := build-fuzz/obj/http_parse.o
+fuzz_link = $(or $(FUZZ_LINK_$(1)),$(FUZZ_OBJ))
+
+.SECONDEXPANSION:
+$(FUZZ_BIN): build-fuzz/%: fuzz/%.c $$(call fuzz_link,$$*)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc -o $@ $< \
+	    $(call fuzz_link,$*) $(LDLIBS)
 
 fuzz-smoke: $(FUZZ_TARGETS:%=build-fuzz/%)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) scripts/fuzz-smoke $^

@@ -1,44 +1,23 @@
-/* fuzz_http: libFuzzer target for the request parser of http.c (request
- * line, header fields, Content-Length and chunked framing, pipelining) and
- * for http_param's decoding. No socket is involved.
+/* fuzz_http: libFuzzer target for the request parser, http_parse.c
+ * (request line, header fields, Content-Length and chunked framing,
+ * pipelining) and for http_query_param's decoding. It links only the
+ * parser: no socket is involved.
  *
  * The first input byte picks the limits and the seed of the cuts; the rest
  * is what a client sends on one connection. It is parsed twice: all at
  * once, and fed in pieces of 1 to 16 bytes as reads would bring it. Both
  * must give the same requests and the same final answer (the parser is
  * resumable), and every request must hold the invariants checked below.
- *   make fuzz && ./build-fuzz/fuzz_http -max_total_time=180 -max_len=4096
- *
- * The Makefile links every source file of src/ into each fuzzer, http.c too:
- * the public functions of the copy included here are renamed so that the
- * two do not clash (this copy is the one whose statics the target calls). */
-#define http_server_create fuzz_http_server_create
-#define http_server_port fuzz_http_server_port
-#define http_server_run fuzz_http_server_run
-#define http_server_stop fuzz_http_server_stop
-#define http_server_free fuzz_http_server_free
-#define http_server_post fuzz_http_server_post
-#define http_server_every fuzz_http_server_every
-#define http_method fuzz_http_method
-#define http_path fuzz_http_path
-#define http_query fuzz_http_query
-#define http_header fuzz_http_header
-#define http_param fuzz_http_param
-#define http_body fuzz_http_body
-#define http_peer_is_loopback fuzz_http_peer_is_loopback
-#define http_started_ns fuzz_http_started_ns
-#define http_exchange_closed fuzz_http_exchange_closed
-#define http_add_header fuzz_http_add_header
-#define http_respond fuzz_http_respond
-#define http_stream_start fuzz_http_stream_start
-#define http_stream_write fuzz_http_stream_write
-#define http_stream_end fuzz_http_stream_end
+ *   make fuzz && ./build-fuzz/fuzz_http -max_total_time=180 -max_len=4096 */
 #include "fuzz.h"
-#include "../src/http.c"
+#include "http_parse.h"
 
+#include "error.h"
+
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-
+#include <string.h>
 
 /* What one parse of the input gave. */
 struct outcome {
@@ -60,25 +39,15 @@ static uint64_t mix_str(uint64_t h, const char *s)
     return mix(h, s, strlen(s));
 }
 
-static int all_tchar(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (!http_is_tchar((unsigned char)*s))
-            return 0;
-    return 1;
-}
-
-/* http_param over a few names: results must be well-formed. */
-static uint64_t check_params(const struct http_exchange *x, uint64_t h)
+/* http_query_param over a few names: results must be well-formed. */
+static uint64_t check_params(const char *query, uint64_t h)
 {
     static const char *names[] = {"a", "b", "ad_id", "", " ", "a b"};
     char out[16];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         for (size_t len = 0; len <= sizeof out; len += 8) {
             memset(out, 'Z', sizeof out);
-            int rc = http_param(x, names[i], out, len);
+            int rc = http_query_param(query, names[i], out, len);
             REQUIRE(rc == 0 || rc == CTRD_ENOTFOUND || rc == CTRD_EINVAL);
             if (rc == 0) {
                 REQUIRE(len > 0 && strlen(out) < len);
@@ -90,23 +59,31 @@ static uint64_t check_params(const struct http_exchange *x, uint64_t h)
     return h;
 }
 
-/* The invariants of a request read whole; folds it into the digest. */
-static uint64_t check_request(const struct http_conn *c, uint64_t h)
-{
-    const struct http_exchange *x = &c->x;
-    const struct http_config *cfg = &c->srv->cfg;
-    const char *path = http_path(x), *query = http_query(x);
-    size_t body_len;
-    const char *body = http_body(x, &body_len);
+/* One connection's input buffer and its parse. */
+struct conn {
+    struct http_parser p;
+    struct http_request r;
+    char *in;
+    size_t in_len;
+};
 
-    REQUIRE(c->p.head_len <= cfg->max_head_bytes);
-    REQUIRE(body == c->in + c->p.head_len);
-    REQUIRE(c->p.head_len + body_len <= c->in_len);
-    REQUIRE(body_len <= cfg->max_body_bytes);
+/* The invariants of a request read whole; folds it into the digest. */
+static uint64_t check_request(const struct conn *c, uint64_t h)
+{
+    const struct http_request *x = &c->r;
+    const char *method = c->in + x->method, *path = c->in + x->path;
+    const char *query = c->in + x->query, *body = c->in + x->body;
+
+    REQUIRE(x->method != HTTP_NONE && x->path != HTTP_NONE &&
+            x->query != HTTP_NONE);
+    REQUIRE(c->p.head_len <= c->p.max_head_bytes);
+    REQUIRE(x->body == c->p.head_len);
+    REQUIRE(c->p.head_len + x->body_len <= c->in_len);
+    REQUIRE(x->body_len <= c->p.max_body_bytes);
     REQUIRE(!(x->chunked && x->has_length));
-    REQUIRE(x->chunked || body_len == x->content_length);
+    REQUIRE(x->chunked || x->body_len == x->content_length);
     REQUIRE(x->minor == 0 || x->minor == 1);
-    REQUIRE(all_tchar(http_method(x)));
+    REQUIRE(http_is_token(method));
     REQUIRE(path[0] == '/' && !strchr(path, '?'));
     for (const char *s = path; *s; s++)
         REQUIRE((unsigned char)*s > ' ' && *s != 0x7f);
@@ -114,25 +91,25 @@ static uint64_t check_request(const struct http_conn *c, uint64_t h)
         REQUIRE((unsigned char)*s > ' ' && *s != 0x7f);
     REQUIRE(x->n_fields <= HTTP_FIELDS_MAX);
 
-    h = mix_str(h, http_method(x));
+    h = mix_str(h, method);
     h = mix_str(h, path);
     h = mix_str(h, query);
     for (unsigned i = 0; i < x->n_fields; i++) {
         const char *name = c->in + x->fields[i].name;
         const char *value = c->in + x->fields[i].value;
         size_t vn = strlen(value);
-        REQUIRE(all_tchar(name));
+        REQUIRE(http_is_token(name));
         REQUIRE(!strpbrk(value, "\r\n"));
         REQUIRE(vn == 0 || (value[0] != ' ' && value[0] != '\t' &&
                             value[vn - 1] != ' ' && value[vn - 1] != '\t'));
-        REQUIRE(http_header(x, name) != NULL);
+        REQUIRE(http_request_header(x, c->in, name) != NULL);
         h = mix_str(mix_str(h, name), value);
     }
     int flags[] = {x->minor, x->keep_alive, x->is_head, x->expect_continue,
                    x->chunked};
     h = mix(h, flags, sizeof flags);
-    h = mix(h, body, body_len);
-    return check_params(x, h);
+    h = mix(h, body, x->body_len);
+    return check_params(query, h);
 }
 
 /* Parses data as one connection's input, in pieces of 1 to 16 bytes drawn
@@ -140,16 +117,12 @@ static uint64_t check_request(const struct http_conn *c, uint64_t h)
 static void parse(const uint8_t *data, size_t size, size_t max_head,
                   size_t max_body, uint32_t seed, struct outcome *o)
 {
-    struct http_server s;
-    struct http_conn c;
-    memset(&s, 0, sizeof s);
+    struct conn c;
     memset(&c, 0, sizeof c);
-    s.cfg.max_head_bytes = max_head;
-    s.cfg.max_body_bytes = max_body;
-    c.srv = &s;
-    c.fd = -1;
-    c.x.conn = &c;
-    c.x.method = c.x.path = c.x.query = HTTP_NONE;
+    http_parser_init(&c.p, max_head, max_body);
+    c.r.method = c.r.path = c.r.query = HTTP_NONE;
+    /* The whole input at most: the buffer never holds more. */
+    REQUIRE((c.in = malloc(size ? size : 1)) != NULL);
     memset(o, 0, sizeof *o);
     o->digest = 0xcbf29ce484222325u;
     o->last = HTTP_MORE;
@@ -162,12 +135,11 @@ static void parse(const uint8_t *data, size_t size, size_t max_head,
             size_t piece = 1 + (seed >> 16) % 16;
             n = piece < n ? piece : n;
         }
-        REQUIRE(http_buf_reserve(&c.in, &c.in_cap, c.in_len + n) == 0);
         memcpy(c.in + c.in_len, data + off, n);
         c.in_len += n;
         off += n;
         for (;;) {
-            int rc = http_req_advance(&c);
+            int rc = http_parse_advance(&c.p, &c.r, c.in, &c.in_len);
             if (rc == HTTP_MORE)
                 break;
             if (rc != HTTP_DONE) {
@@ -178,7 +150,8 @@ static void parse(const uint8_t *data, size_t size, size_t max_head,
             }
             o->digest = check_request(&c, o->digest);
             o->n_requests++;
-            http_conn_consume(&c);
+            http_parse_consume(&c.p, &c.r, c.in, &c.in_len);
+            REQUIRE(c.r.method == HTTP_NONE && c.p.head_len == 0);
         }
     }
     free(c.in);

@@ -1,4 +1,4 @@
-/* http: the HTTP/1.1 server; see http.h.
+/* http: the HTTP/1.1 server, its event loop and connections; see http.h.
  *
  * DESIGN. One thread runs a level-triggered epoll loop over the listening
  * socket, an eventfd (posts from other threads and the stop request) and
@@ -26,16 +26,19 @@
  * drops what the client still sends for up to LINGER_MS, so that the
  * client reads the answer rather than a reset.
  *
- * PARSER. Resumable: the search for the end of the head resumes where the
- * last read stopped; the head is then parsed once, in place (the strings
- * handed out are NUL-terminated inside the input buffer); a chunked body
- * is decoded in place, byte state by byte state, the decoded bytes moved
- * down to follow the head. Line ends are CRLF or a bare LF.
+ * PARSER. http_parse.c parses the request at the start of the input
+ * buffer in place each time a read appended to it; the exchange's request
+ * holds offsets into that buffer. Once the request was handled, its bytes
+ * are dropped and the read-ahead moves down.
  *
- * TIMES. now_ms is read once per pass. Deadlines are not stored: the sweep
- * derives them from when the connection was accepted (its first request),
- * when the request began, when the connection became idle, when output
- * last made progress and when lingering began.
+ * ACCESS LOG. Built here, where every answer, refusal and eviction is
+ * known; see http.h for its lines.
+ *
+ * TIMES. now_ms (the monotonic clock of clock.h) is read once per pass.
+ * Deadlines are not stored: the sweep derives them from when the
+ * connection was accepted (its first request), when the request began,
+ * when the connection became idle, when output last made progress and
+ * when lingering began.
  *
  * LIMITS. The idle list holds the connections that wait for a request with
  * nothing to send, in the order they became idle: when the table is full
@@ -45,7 +48,10 @@
  * connections of each client address. */
 #include "http.h"
 
+#include "clock.h"
 #include "hash.h"
+#include "http_parse.h"
+#include "metrics.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -54,6 +60,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +73,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HTTP_FIELDS_MAX 64       /* header fields per request, else 431 */
 #define HTTP_IN_MIN 4096         /* first input buffer */
 #define HTTP_IN_KEEP (64 * 1024) /* larger buffers shrink when idle */
 #define HTTP_OUT_KEEP (256 * 1024)
@@ -76,68 +82,20 @@
 #define HTTP_LINGER_MS 2000
 #define HTTP_ACCEPT_MAX 64 /* accepts per pass */
 #define HTTP_EVENTS 256
-#define HTTP_LOG_PATH_MAX 200
-#define HTTP_PEER_LEN (INET6_ADDRSTRLEN + 8)
-#define HTTP_PEER_KEY 16 /* an IPv6 address; IPv4 ones as IPv4-mapped */
+#define HTTP_LOG_LINE 2048    /* an access log line, truncated beyond */
+#define HTTP_LOG_PATH_MAX 256 /* path and query bytes logged, each */
+#define HTTP_LOG_METHOD_MAX 32
+#define HTTP_PEER_LEN INET6_ADDRSTRLEN
+#define HTTP_PEER_KEY 16    /* an IPv6 address; IPv4 ones as IPv4-mapped */
 #define HTTP_FD_RESERVE 256 /* descriptors beyond the connections: files */
-
-/* http_req_advance results; anything else is a status to answer with. */
-enum { HTTP_MORE = 0, HTTP_DONE = 1 };
 
 enum http_state { HTTP_READING, HTTP_HANDLING, HTTP_STREAMING };
 
-/* Chunked-body decoder states. */
-enum http_chunk_state {
-    CH_SIZE_FIRST, /* first hex digit of a chunk size */
-    CH_SIZE,       /* more hex digits, or the end of the size */
-    CH_EXT,        /* a chunk extension, up to the line end */
-    CH_SIZE_LF,    /* LF after the size line's CR */
-    CH_DATA,       /* chunk_left data bytes */
-    CH_DATA_CR,    /* CR (or LF) after the data */
-    CH_DATA_LF,    /* LF after it */
-    CH_TRAILER,    /* start of a trailer line, or the final empty line */
-    CH_TRAILER_LINE,
-    CH_END_LF /* LF of the final empty line */
-};
-
-/* Where no string was parsed (yet). */
-#define HTTP_NONE SIZE_MAX
-
-/* A header field: offsets of its NUL-terminated name and value. */
-struct http_field {
-    size_t name, value;
-};
-
-/* One request and its answer. Its strings are offsets into conn->in, not
- * pointers: the buffer may move while the body is read. */
+/* One request and its answer. */
 struct http_exchange {
     struct http_conn *conn;
-    size_t method, path, query; /* HTTP_NONE until parsed */
-    struct http_field fields[HTTP_FIELDS_MAX];
-    unsigned n_fields;
-    int minor;           /* HTTP/1.minor */
-    int keep_alive;      /* the client lets the connection live on */
-    int is_head;         /* method HEAD: answer without the body */
-    int expect_continue; /* "Expect: 100-continue" */
-    int chunked;         /* Transfer-Encoding: chunked */
-    int has_length;      /* a Content-Length was given */
-    int conn_close, conn_keep_alive; /* Connection tokens seen */
-    uint64_t content_length;
-    size_t body, body_len; /* the body's offset (after the head), length */
-    uint64_t started_ns;   /* read whole */
-};
-
-/* Where the parse of the request at the start of conn->in stands. */
-struct http_parser {
-    size_t scan;     /* the head-end search resumes here */
-    size_t start;    /* first byte after leading empty lines */
-    int started;     /* start is known */
-    size_t head_len; /* 0 until the head is complete */
-    size_t src;      /* chunked: next undecoded byte */
-    size_t body_len; /* decoded body bytes, right after the head */
-    enum http_chunk_state cstate;
-    uint64_t chunk_left; /* size being read, then data bytes left */
-    size_t extra;        /* chunk extension and trailer bytes */
+    struct http_request req; /* offsets into conn->in */
+    uint64_t started_ns;     /* read whole */
 };
 
 struct http_conn {
@@ -158,7 +116,7 @@ struct http_conn {
     int on_idle; /* on srv->idle: http_conn_is_idle() when last synced */
     struct http_conn *idle_prev, *idle_next;
     uint64_t requests; /* handed to the application so far */
-    char *in; /* the request being read, then read-ahead */
+    char *in;          /* the request being read, then read-ahead */
     size_t in_len, in_cap;
     char *out; /* unsent output is [out_off, out_len) */
     size_t out_off, out_len, out_cap;
@@ -203,7 +161,7 @@ struct http_server {
     int64_t now_ms, next_sweep_ms;
     struct http_conn *conns; /* every connection, zombies included */
     struct http_conn *ready, *reap;
-    unsigned n_open;   /* connections with a socket */
+    unsigned n_open; /* connections with a socket */
     /* Idle connections (http_conn_is_idle), longest idle first. */
     struct http_conn *idle_head, *idle_tail;
     struct http_peer *peers; /* peer_mask + 1 slots, at most half used */
@@ -214,23 +172,10 @@ struct http_server {
     pthread_mutex_t post_mu; /* guards posts, n_posts, post_cap */
     struct http_post *posts, *spare;
     size_t n_posts, post_cap, spare_cap;
+    struct metric *responses[5]; /* by class: 1xx..5xx; NULL: not counted */
 };
 
 /* ---- small helpers ---- */
-
-static int64_t http_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t http_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Grows *buf so that it holds at least need bytes. 0 or CTRD_ENOMEM. */
 static int http_buf_reserve(char **buf, size_t *cap, size_t need)
@@ -246,29 +191,6 @@ static int http_buf_reserve(char **buf, size_t *cap, size_t need)
     *buf = p;
     *cap = n;
     return 0;
-}
-
-static int http_is_tchar(int ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-           (ch >= '0' && ch <= '9') ||
-           (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
-
-static int http_is_digit(int ch)
-{
-    return ch >= '0' && ch <= '9';
-}
-
-static int http_hex(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
 }
 
 static const char *http_reason(int status)
@@ -310,385 +232,12 @@ static const char *http_reason(int status)
     return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Error";
 }
 
-/* ---- the request parser ---- */
-
-/* Whether the name (n bytes) is lit, case-insensitively. */
-static int http_name_is(const char *name, size_t n, const char *lit)
-{
-    return strlen(lit) == n && strncasecmp(name, lit, n) == 0;
-}
-
-/* Whether the comma-separated list v holds token, case-insensitively. */
-static int http_list_has(const char *v, const char *token)
-{
-    size_t n = strlen(token);
-    while (*v) {
-        v += strspn(v, " \t,");
-        size_t len = strcspn(v, ",");
-        size_t t = len;
-        while (t > 0 && (v[t - 1] == ' ' || v[t - 1] == '\t'))
-            t--;
-        if (t == n && strncasecmp(v, token, n) == 0)
-            return 1;
-        v += len;
-    }
-    return 0;
-}
-
-/* Steps over a line end (CRLF or LF) at *pp. 0, or -1 if there is none. */
-static int http_eol(char **pp, const char *end)
-{
-    char *p = *pp;
-    if (p < end && *p == '\n') {
-        *pp = p + 1;
-        return 0;
-    }
-    if (end - p >= 2 && p[0] == '\r' && p[1] == '\n') {
-        *pp = p + 2;
-        return 0;
-    }
-    return -1;
-}
-
-/* "METHOD SP origin-form SP HTTP/1.x EOL". 0 or a status. */
-static int http_parse_request_line(char *buf, char **pp, const char *end,
-                                   struct http_exchange *x)
-{
-    char *p = *pp, *m = p;
-    while (p < end && http_is_tchar((unsigned char)*p))
-        p++;
-    if (p == m || p == end || *p != ' ')
-        return 400;
-    *p++ = '\0';
-    x->method = (size_t)(m - buf);
-    x->is_head = strcmp(m, "HEAD") == 0;
-
-    char *t = p;
-    while (p < end && (unsigned char)*p > ' ' && *p != 0x7f)
-        p++;
-    if (p == t || p == end || *p != ' ' || *t != '/')
-        return 400;
-    *p++ = '\0';
-    char *q = strchr(t, '?');
-    x->path = (size_t)(t - buf);
-    x->query = (size_t)(p - 1 - buf); /* "" */
-    if (q) {
-        *q = '\0';
-        x->query = (size_t)(q + 1 - buf);
-    }
-
-    if (end - p < 8 || memcmp(p, "HTTP/", 5) != 0 || p[6] != '.' ||
-        !http_is_digit(p[5]) || !http_is_digit(p[7]))
-        return 400;
-    if (p[5] != '1' || (p[7] != '0' && p[7] != '1'))
-        return 505;
-    x->minor = p[7] - '0';
-    p += 8;
-    if (http_eol(&p, end) != 0)
-        return 400;
-    *pp = p;
-    return 0;
-}
-
-/* Takes note of the fields that frame the message or the connection. */
-static int http_field_note(struct http_exchange *x, const char *name, size_t n,
-                           const char *v)
-{
-    if (http_name_is(name, n, "content-length")) {
-        uint64_t len = 0;
-        size_t digits = strspn(v, "0123456789");
-        if (digits == 0 || digits > 18 || v[digits] != '\0')
-            return 400;
-        for (size_t i = 0; i < digits; i++)
-            len = len * 10 + (uint64_t)(v[i] - '0');
-        if (x->has_length && len != x->content_length)
-            return 400;
-        x->has_length = 1;
-        x->content_length = len;
-    } else if (http_name_is(name, n, "transfer-encoding")) {
-        if (strcasecmp(v, "chunked") != 0)
-            return 501;
-        if (x->chunked)
-            return 400; /* chunked twice */
-        x->chunked = 1;
-    } else if (http_name_is(name, n, "connection")) {
-        x->conn_close |= http_list_has(v, "close");
-        x->conn_keep_alive |= http_list_has(v, "keep-alive");
-    } else if (http_name_is(name, n, "expect")) {
-        x->expect_continue |= strcasecmp(v, "100-continue") == 0;
-    }
-    return 0;
-}
-
-/* "name: OWS value OWS EOL"; the value is trimmed and NUL-terminated. */
-static int http_parse_field(char *buf, char **pp, const char *end,
-                            struct http_exchange *x)
-{
-    char *p = *pp, *name = p;
-    while (p < end && http_is_tchar((unsigned char)*p))
-        p++;
-    if (p == name || p == end || *p != ':')
-        return 400;
-    size_t n = (size_t)(p - name);
-    *p++ = '\0';
-    while (p < end && (*p == ' ' || *p == '\t'))
-        p++;
-    char *v = p;
-    while (p < end && ((unsigned char)*p >= ' ' || *p == '\t') && *p != 0x7f)
-        p++;
-    char *ve = p;
-    if (http_eol(&p, end) != 0)
-        return 400; /* a control character or a bare CR */
-    while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-        ve--;
-    *ve = '\0';
-    if (x->n_fields == HTTP_FIELDS_MAX)
-        return 431;
-    x->fields[x->n_fields].name = (size_t)(name - buf);
-    x->fields[x->n_fields].value = (size_t)(v - buf);
-    x->n_fields++;
-    *pp = p;
-    return http_field_note(x, name, n, v);
-}
-
-/* Parses the request head buf[0, len) in place: leading empty lines, the
- * request line, the fields, the empty line that ends the head (and nothing
- * after it). Fills x's request part. 0 or the status to answer with. */
-static int http_head_parse(char *buf, size_t len, struct http_exchange *x)
-{
-    char *p = buf;
-    const char *end = buf + len;
-    int rc;
-
-    x->method = x->path = x->query = HTTP_NONE;
-    x->n_fields = 0;
-    x->minor = 0;
-    x->keep_alive = x->is_head = x->expect_continue = 0;
-    x->chunked = x->has_length = x->conn_close = x->conn_keep_alive = 0;
-    x->content_length = 0;
-    x->body = len;
-    x->body_len = 0;
-
-    while (p < end && (*p == '\r' || *p == '\n'))
-        p++;
-    if ((rc = http_parse_request_line(buf, &p, end, x)) != 0)
-        return rc;
-    for (;;) {
-        if (p < end && (*p == ' ' || *p == '\t'))
-            return 400; /* obs-fold */
-        if (http_eol(&p, end) == 0)
-            break;
-        if (p == end)
-            return 400;
-        if ((rc = http_parse_field(buf, &p, end, x)) != 0)
-            return rc;
-    }
-    if (p != end)
-        return 400;
-    if (x->chunked && (x->has_length || x->minor == 0))
-        return 400;
-    x->keep_alive = !x->conn_close && (x->minor == 1 || x->conn_keep_alive);
-    x->expect_continue &= x->minor == 1;
-    return 0;
-}
-
-/* Looks for the empty line that ends the head, resuming where the last
- * call stopped. HTTP_MORE, HTTP_DONE (p->head_len set) or 431. */
-static int http_head_find(struct http_parser *p, const char *in, size_t len,
-                          size_t max_head)
-{
-    size_t i = p->scan;
-    if (!p->started) {
-        while (i < len && (in[i] == '\r' || in[i] == '\n'))
-            i++;
-        if (i < len) {
-            p->start = i;
-            p->started = 1;
-        }
-    }
-    while (p->started && i < len) {
-        const char *lf = memchr(in + i, '\n', len - i);
-        if (!lf)
-            break;
-        size_t k = (size_t)(lf - in);
-        /* in[p->start] is neither CR nor LF, so k - 2 >= start below */
-        if (in[k - 1] == '\n' || (in[k - 1] == '\r' && in[k - 2] == '\n')) {
-            p->head_len = k + 1;
-            return p->head_len > max_head ? 431 : HTTP_DONE;
-        }
-        i = k + 1;
-    }
-    p->scan = len;
-    return len >= max_head ? 431 : HTTP_MORE;
-}
-
-/* The end of a chunk-size line: data, the trailer, or 413. */
-static int http_chunk_sized(struct http_parser *p, size_t max_body)
-{
-    if (p->chunk_left == 0)
-        p->cstate = CH_TRAILER;
-    else if (p->chunk_left > max_body - p->body_len)
-        return 413;
-    else
-        p->cstate = CH_DATA;
-    return HTTP_MORE;
-}
-
-/* Feeds one framing byte (anything but chunk data) to the decoder. */
-static int http_chunk_byte(struct http_parser *p, int ch, size_t max_body,
-                           size_t max_extra)
-{
-    int v = http_hex(ch);
-    switch (p->cstate) {
-    case CH_SIZE_FIRST:
-        if (v < 0)
-            return 400;
-        p->chunk_left = (uint64_t)v;
-        p->cstate = CH_SIZE;
-        return HTTP_MORE;
-    case CH_SIZE:
-        if (v >= 0) {
-            if (p->chunk_left >> 59)
-                return 400;
-            p->chunk_left = p->chunk_left * 16 + (uint64_t)v;
-        } else if (ch == ';' || ch == ' ' || ch == '\t') {
-            p->cstate = CH_EXT;
-        } else if (ch == '\r') {
-            p->cstate = CH_SIZE_LF;
-        } else if (ch == '\n') {
-            return http_chunk_sized(p, max_body);
-        } else {
-            return 400;
-        }
-        return HTTP_MORE;
-    case CH_EXT:
-        if (ch == '\r')
-            p->cstate = CH_SIZE_LF;
-        else if (ch == '\n')
-            return http_chunk_sized(p, max_body);
-        else if ((ch < ' ' && ch != '\t') || ch == 0x7f ||
-                 ++p->extra > max_extra)
-            return 400;
-        return HTTP_MORE;
-    case CH_SIZE_LF:
-        return ch == '\n' ? http_chunk_sized(p, max_body) : 400;
-    case CH_DATA_CR:
-        if (ch == '\r')
-            p->cstate = CH_DATA_LF;
-        else if (ch == '\n')
-            p->cstate = CH_SIZE_FIRST;
-        else
-            return 400;
-        return HTTP_MORE;
-    case CH_DATA_LF:
-        if (ch != '\n')
-            return 400;
-        p->cstate = CH_SIZE_FIRST;
-        return HTTP_MORE;
-    case CH_TRAILER:
-        if (ch == '\n')
-            return HTTP_DONE;
-        p->cstate = ch == '\r' ? CH_END_LF : CH_TRAILER_LINE;
-        return ++p->extra > max_extra ? 400 : HTTP_MORE;
-    case CH_TRAILER_LINE:
-        if (ch == '\n')
-            p->cstate = CH_TRAILER;
-        return ++p->extra > max_extra ? 400 : HTTP_MORE;
-    case CH_END_LF:
-        return ch == '\n' ? HTTP_DONE : 400;
-    case CH_DATA:
-        break;
-    }
-    return 400; /* CH_DATA is handled by the caller */
-}
-
-/* Decodes the chunked body in place as far as it has been read: the data
- * moves down to follow the head; framing bytes are dropped. After HTTP_DONE
- * the read-ahead follows the decoded body. */
-static int http_chunked_advance(struct http_conn *c)
-{
-    struct http_parser *p = &c->p;
-    const struct http_config *cfg = &c->srv->cfg;
-    size_t i = p->src, end = c->in_len;
-    size_t dst = p->head_len + p->body_len;
-    int rc = HTTP_MORE;
-
-    while (i < end && rc == HTTP_MORE) {
-        if (p->cstate != CH_DATA) {
-            rc = http_chunk_byte(p, (unsigned char)c->in[i++],
-                                 cfg->max_body_bytes, cfg->max_head_bytes);
-            continue;
-        }
-        size_t n = end - i;
-        if (n > p->chunk_left)
-            n = (size_t)p->chunk_left;
-        memmove(c->in + dst, c->in + i, n);
-        dst += n;
-        i += n;
-        p->body_len += n;
-        p->chunk_left -= n;
-        if (p->chunk_left == 0)
-            p->cstate = CH_DATA_CR;
-    }
-    if (rc == HTTP_DONE) {
-        memmove(c->in + dst, c->in + i, end - i);
-        c->in_len = dst + (end - i);
-    } else if (rc == HTTP_MORE) {
-        c->in_len = dst; /* every byte read so far is decoded */
-    }
-    p->src = dst;
-    return rc;
-}
-
-/* Advances the parse of the request at the start of c->in over what has
- * been read: HTTP_MORE, HTTP_DONE (c->x holds the request, body included)
- * or a status to answer with before closing. Touches no socket. */
-static int http_req_advance(struct http_conn *c)
-{
-    struct http_parser *p = &c->p;
-    struct http_exchange *x = &c->x;
-    const struct http_config *cfg = &c->srv->cfg;
-    int rc;
-
-    if (!p->head_len) {
-        rc = http_head_find(p, c->in, c->in_len, cfg->max_head_bytes);
-        if (rc != HTTP_DONE)
-            return rc;
-        rc = http_head_parse(c->in, p->head_len, x);
-        if (rc != 0)
-            return rc;
-        if (x->content_length > cfg->max_body_bytes)
-            return 413;
-        p->src = p->head_len;
-        p->cstate = CH_SIZE_FIRST;
-    }
-    if (x->chunked) {
-        rc = http_chunked_advance(c);
-        if (rc != HTTP_DONE)
-            return rc;
-    } else {
-        if (c->in_len - p->head_len < x->content_length)
-            return HTTP_MORE;
-        p->body_len = (size_t)x->content_length;
-    }
-    x->body = p->head_len;
-    x->body_len = p->body_len;
-    return HTTP_DONE;
-}
-
 /* Drops the request just handled from the input; read-ahead moves down. */
 static void http_conn_consume(struct http_conn *c)
 {
-    size_t used = c->p.head_len + c->p.body_len;
-    size_t left = c->in_len - used;
-    if (left)
-        memmove(c->in, c->in + used, left);
-    c->in_len = left;
-    memset(&c->p, 0, sizeof c->p);
-    c->x.method = c->x.path = c->x.query = HTTP_NONE;
-    c->x.is_head = 0;
+    http_parse_consume(&c->p, &c->x.req, c->in, &c->in_len);
     c->continue_sent = 0;
-    if (left) {
+    if (c->in_len) {
         c->req_begin_ms = c->srv->now_ms;
     } else if (c->in_cap > HTTP_IN_KEEP) {
         free(c->in);
@@ -758,15 +307,15 @@ static int http_out_response(struct http_conn *c, int status, const char *ctype,
                              const char *body, size_t len)
 {
     char fields[80];
-    const char *conn = c->closing        ? "Connection: close\r\n"
-                       : c->x.minor == 0 ? "Connection: keep-alive\r\n"
-                                         : "";
+    const char *conn = c->closing            ? "Connection: close\r\n"
+                       : c->x.req.minor == 0 ? "Connection: keep-alive\r\n"
+                                             : "";
     int bodyless = status < 200 || status == 204 || status == 304;
     if (bodyless)
         snprintf(fields, sizeof fields, "%s", conn);
     else
         snprintf(fields, sizeof fields, "Content-Length: %zu\r\n%s", len, conn);
-    if (bodyless || c->x.is_head)
+    if (bodyless || c->x.req.is_head)
         len = 0;
     if (http_out_head(c, status, ctype, fields, len) != 0)
         return CTRD_ENOMEM;
@@ -776,22 +325,121 @@ static int http_out_response(struct http_conn *c, int status, const char *ctype,
     return 0;
 }
 
-static void http_access_log(const struct http_conn *c, int status,
-                            uint64_t bytes)
+/* ---- the access log ----
+ * logfmt: one line of key=value pairs per event, written to stderr with
+ * one call so that the lines of other threads do not interleave. A value
+ * with a space, '=', a quote, a backslash, or a byte outside printable
+ * ASCII is quoted, with \" \\ and \xHH escapes (the client chose it). */
+
+struct http_log {
+    char buf[HTTP_LOG_LINE];
+    size_t len;
+};
+
+/* Appends s[0, n), truncated to the room left: one byte always stays
+ * free for the '\n' of http_log_end. */
+static void http_log_put(struct http_log *l, const char *s, size_t n)
+{
+    size_t room = sizeof l->buf - 1 - l->len;
+    memcpy(l->buf + l->len, s, n < room ? n : room);
+    l->len += n < room ? n : room;
+}
+
+static void http_log_fmt(struct http_log *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void http_log_fmt(struct http_log *l, const char *fmt, ...)
+{
+    char text[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        http_log_put(l, text,
+                     (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
+}
+
+static int http_log_plain(int ch)
+{
+    return ch > ' ' && ch < 0x7f && ch != '=' && ch != '"' && ch != '\\';
+}
+
+/* " key=value", of value's first max bytes; quoted when it must be. */
+static void http_log_str(struct http_log *l, const char *key, const char *v,
+                         size_t max)
+{
+    size_t n = strnlen(v, max);
+    int quote = n == 0;
+    for (size_t i = 0; i < n && !quote; i++)
+        quote = !http_log_plain((unsigned char)v[i]);
+    http_log_fmt(l, " %s=%s", key, quote ? "\"" : "");
+    for (size_t i = 0; i < n; i++) {
+        int ch = (unsigned char)v[i];
+        char esc[5];
+        if (http_log_plain(ch) || ch == ' ' || ch == '=') {
+            http_log_put(l, v + i, 1);
+        } else {
+            int k = ch == '"' || ch == '\\'
+                        ? snprintf(esc, sizeof esc, "\\%c", ch)
+                        : snprintf(esc, sizeof esc, "\\x%02x", (unsigned)ch);
+            http_log_put(l, esc, (size_t)k);
+        }
+    }
+    if (quote)
+        http_log_put(l, "\"", 1);
+}
+
+/* Begins a line: the wall-clock time and the peer. */
+static void http_log_begin(struct http_log *l, const char *peer)
+{
+    int64_t ms = clock_wall_ms();
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    char ts[32];
+    gmtime_r(&secs, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    l->len = 0;
+    http_log_fmt(l, "ts=%s.%03dZ peer=%s", ts, (int)(ms % 1000), peer);
+}
+
+static void http_log_end(struct http_log *l)
+{
+    l->buf[l->len++] = '\n'; /* http_log_fmt leaves room for it */
+    fwrite(l->buf, 1, l->len, stderr);
+}
+
+/* Counts an answer by its status class. */
+static void http_count(struct http_server *s, int status)
+{
+    if (status >= 100 && status < 600)
+        metric_add(s->responses[status / 100 - 1], 1);
+}
+
+/* An answer was queued (or, the client gone, would have been): counts it,
+ * and logs what was asked, the status, the time from the request read
+ * whole, and the body bytes. */
+static void http_answered(const struct http_conn *c, int status, uint64_t bytes)
 {
     const struct http_exchange *x = &c->x;
+    struct http_log l;
+    http_count(c->srv, status);
     if (!c->srv->cfg.access_log)
         return;
     double ms =
-        x->started_ns ? (double)(http_now_ns() - x->started_ns) / 1e6 : 0.0;
-    /* logfmt: one key=value record per answer; the method and path are
-     * printable ASCII without spaces (the parser checked them). */
-    fprintf(stderr,
-            "access method=%s path=%.*s status=%d bytes=%" PRIu64
-            " ms=%.3f peer=%s\n",
-            x->method != HTTP_NONE ? c->in + x->method : "-", HTTP_LOG_PATH_MAX,
-            x->path != HTTP_NONE ? c->in + x->path : "-", status, bytes, ms,
-            c->peer);
+        x->started_ns ? (double)(clock_mono_ns() - x->started_ns) / 1e6 : 0.0;
+    const char *method =
+        x->req.method != HTTP_NONE ? c->in + x->req.method : "-";
+    const char *path = x->req.path != HTTP_NONE ? c->in + x->req.path : "-";
+    const char *query = x->req.query != HTTP_NONE ? c->in + x->req.query : "";
+    http_log_begin(&l, c->peer);
+    http_log_str(&l, "method", method, HTTP_LOG_METHOD_MAX);
+    http_log_str(&l, "path", path, HTTP_LOG_PATH_MAX);
+    if (*query)
+        http_log_str(&l, "query", query, HTTP_LOG_PATH_MAX);
+    http_log_fmt(&l, " status=%d dur_ms=%.3f bytes=%" PRIu64, status, ms,
+                 bytes);
+    http_log_end(&l);
 }
 
 /* ---- connections per peer ----
@@ -814,8 +462,7 @@ static size_t http_peer_slot(const struct http_server *s, const uint8_t *key)
     return i;
 }
 
-static unsigned http_peer_conns(const struct http_server *s,
-                                const uint8_t *key)
+static unsigned http_peer_conns(const struct http_server *s, const uint8_t *key)
 {
     return s->peers[http_peer_slot(s, key)].conns;
 }
@@ -952,7 +599,7 @@ static void http_conn_fail(struct http_conn *c, int status)
     int n = snprintf(body, sizeof body, "%s\n", http_reason(status));
     c->closing = 1;
     c->x.started_ns = 0;
-    http_access_log(c, status, (uint64_t)n);
+    http_answered(c, status, (uint64_t)n);
     if (status == 503)
         http_add_header(&c->x, "Retry-After", "1");
     if (http_out_response(c, status, "text/plain", body, (size_t)n) != 0)
@@ -1060,7 +707,7 @@ static void http_conn_read(struct http_conn *c)
 static void http_conn_dispatch(struct http_conn *c)
 {
     struct http_server *s = c->srv;
-    c->x.started_ns = http_now_ns();
+    c->x.started_ns = clock_mono_ns();
     c->state = HTTP_HANDLING;
     c->requests++;
     s->handling++;
@@ -1075,7 +722,7 @@ static void http_conn_advance(struct http_conn *c)
     int rc = HTTP_DONE;
     while (c->fd >= 0 && c->state == HTTP_READING && !c->closing &&
            http_out_pending(c) < HTTP_OUT_HIGH) {
-        rc = http_req_advance(c);
+        rc = http_parse_advance(&c->p, &c->x.req, c->in, &c->in_len);
         if (rc == HTTP_MORE)
             break;
         if (rc != HTTP_DONE) {
@@ -1090,7 +737,7 @@ static void http_conn_advance(struct http_conn *c)
         http_conn_gone(c); /* the application keeps the exchange */
     } else if (rc == HTTP_MORE && c->peer_eof) {
         c->closing = 1; /* what is left can never complete */
-    } else if (rc == HTTP_MORE && c->p.head_len && c->x.expect_continue &&
+    } else if (rc == HTTP_MORE && c->p.head_len && c->x.req.expect_continue &&
                !c->continue_sent) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         c->continue_sent = 1;
@@ -1157,8 +804,8 @@ static void http_conn_sweep(struct http_conn *c, int64_t now)
             http_conn_fail(c, 408);
             http_conn_flush(c);
             http_conn_update(c);
-        } else if (!begun && (first_late || now - c->idle_since_ms >=
-                                                cfg->idle_timeout_ms)) {
+        } else if (!begun && (first_late ||
+                              now - c->idle_since_ms >= cfg->idle_timeout_ms)) {
             http_conn_gone(c);
         }
     }
@@ -1180,30 +827,24 @@ static void http_accept_pause(struct http_server *s, int paused)
 static void http_peer_name(struct http_conn *c,
                            const struct sockaddr_storage *ss)
 {
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
     uint8_t *key = c->peer_key;
     memset(key, 0, HTTP_PEER_KEY);
+    snprintf(c->peer, sizeof c->peer, "local");
     if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *a = (const void *)ss;
-        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-        port = ntohs(a->sin_port);
+        inet_ntop(AF_INET, &a->sin_addr, c->peer, sizeof c->peer);
         c->loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
-        snprintf(c->peer, sizeof c->peer, "%s:%u", host, port);
         key[10] = key[11] = 0xff;
         memcpy(key + 12, &a->sin_addr, 4);
     } else if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const void *)ss;
         const uint8_t *b = a->sin6_addr.s6_addr;
         int v4 = IN6_IS_ADDR_V4MAPPED(&a->sin6_addr);
-        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-        port = ntohs(a->sin6_port);
+        inet_ntop(AF_INET6, &a->sin6_addr, c->peer, sizeof c->peer);
         c->loopback =
             IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) || (v4 && b[12] == 127);
-        snprintf(c->peer, sizeof c->peer, "[%s]:%u", host, port);
         memcpy(key, b, v4 ? HTTP_PEER_KEY : 8);
     } else {
-        snprintf(c->peer, sizeof c->peer, "local");
         c->loopback = 1;
     }
 }
@@ -1215,11 +856,15 @@ static int http_evict_idle(struct http_server *s, const char *reason)
     struct http_conn *c = s->idle_head;
     if (!c)
         return CTRD_ENOTFOUND;
-    if (s->cfg.access_log)
-        fprintf(stderr,
-                "conn event=evicted reason=%s idle_ms=%" PRId64
-                " requests=%" PRIu64 " peer=%s\n",
-                reason, s->now_ms - c->idle_since_ms, c->requests, c->peer);
+    if (s->cfg.access_log) {
+        struct http_log l;
+        http_log_begin(&l, c->peer);
+        http_log_fmt(&l,
+                     " event=evicted reason=%s idle_ms=%" PRId64
+                     " requests=%" PRIu64,
+                     reason, s->now_ms - c->idle_since_ms, c->requests);
+        http_log_end(&l);
+    }
     http_conn_gone(c);
     return 0;
 }
@@ -1246,21 +891,27 @@ static const char *http_admit(struct http_server *s, const struct http_conn *c,
 static void http_refuse(struct http_server *s, int fd, const char *reason,
                         unsigned limit, const char *peer)
 {
+#define HTTP_BUSY_BODY "Service Unavailable\n"
     static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
                                "Server: ctrd\r\n"
                                "Content-Type: text/plain\r\n"
                                "Content-Length: 20\r\n"
                                "Retry-After: 1\r\n"
-                               "Connection: close\r\n\r\n"
-                               "Service Unavailable\n";
+                               "Connection: close\r\n\r\n" HTTP_BUSY_BODY;
+    _Static_assert(sizeof HTTP_BUSY_BODY - 1 == 20, "its Content-Length");
     ssize_t n = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)n;
     close(fd);
-    if (s->cfg.access_log)
-        fprintf(stderr,
-                "access method=- path=- status=503 bytes=20 ms=0.000 "
-                "reason=%s limit=%u peer=%s\n",
-                reason, limit, peer);
+    http_count(s, 503);
+    if (s->cfg.access_log) {
+        struct http_log l;
+        http_log_begin(&l, peer);
+        http_log_fmt(&l,
+                     " event=refused reason=%s limit=%u status=503 bytes=%zu",
+                     reason, limit, sizeof HTTP_BUSY_BODY - 1);
+        http_log_end(&l);
+    }
+#undef HTTP_BUSY_BODY
 }
 
 /* Takes a new connection in, or refuses it. */
@@ -1292,6 +943,8 @@ static void http_conn_open(struct http_server *s, int fd,
     c->fd = fd;
     c->events = EPOLLIN;
     c->x.conn = c;
+    c->x.req.method = c->x.req.path = c->x.req.query = HTTP_NONE;
+    http_parser_init(&c->p, s->cfg.max_head_bytes, s->cfg.max_body_bytes);
     c->accepted_ms = s->now_ms;
     c->next = s->conns;
     if (s->conns)
@@ -1399,7 +1052,7 @@ static int http_wait_ms(const struct http_server *s, int64_t until_ms)
             next = s->timers[i].next_ms;
     if (until_ms >= 0 && until_ms < next)
         next = until_ms;
-    int64_t wait = next - http_now_ms();
+    int64_t wait = next - clock_mono_ms();
     return wait < 0 ? 0 : wait > 1000 ? 1000 : (int)wait;
 }
 
@@ -1408,7 +1061,7 @@ static void http_loop_once(struct http_server *s, int64_t until_ms)
 {
     struct epoll_event ev[HTTP_EVENTS];
     int n = epoll_wait(s->epoll_fd, ev, HTTP_EVENTS, http_wait_ms(s, until_ms));
-    s->now_ms = http_now_ms();
+    s->now_ms = clock_mono_ms();
     for (int i = 0; i < n; i++) {
         void *tag = ev[i].data.ptr;
         if (tag == &s->listen_fd)
@@ -1462,7 +1115,8 @@ static int http_drain_busy(const struct http_server *s)
     return 0;
 }
 
-/* "HOST:PORT", "[IPV6]:PORT", "localhost:PORT", ":PORT" (all IPv4). */
+/* "HOST:PORT", "[IPV6]:PORT", "localhost:PORT", ":PORT" (all IPv4). 0 or
+ * CTRD_EINVAL. */
 static int http_parse_listen(const char *addr, struct sockaddr_storage *ss,
                              socklen_t *len)
 {
@@ -1470,26 +1124,26 @@ static int http_parse_listen(const char *addr, struct sockaddr_storage *ss,
     const char *colon = strrchr(addr, ':');
     const char *h = addr, *he = colon;
     if (!colon)
-        return -1;
+        return CTRD_EINVAL;
     if (addr[0] == '[') {
         h = addr + 1;
         he = colon - 1;
         if (he < h || *he != ']')
-            return -1;
+            return CTRD_EINVAL;
     }
     size_t hn = (size_t)(he - h);
     if (hn >= sizeof host)
-        return -1;
+        return CTRD_EINVAL;
     memcpy(host, h, hn);
     host[hn] = '\0';
 
     const char *pp = colon + 1;
     size_t digits = strspn(pp, "0123456789");
     if (digits == 0 || digits > 5 || pp[digits] != '\0')
-        return -1;
+        return CTRD_EINVAL;
     long port = strtol(pp, NULL, 10);
     if (port > 65535)
-        return -1;
+        return CTRD_EINVAL;
 
     memset(ss, 0, sizeof *ss);
     if (addr[0] == '[') {
@@ -1497,7 +1151,7 @@ static int http_parse_listen(const char *addr, struct sockaddr_storage *ss,
         a6->sin6_family = AF_INET6;
         a6->sin6_port = htons((uint16_t)port);
         *len = sizeof *a6;
-        return inet_pton(AF_INET6, host, &a6->sin6_addr) == 1 ? 0 : -1;
+        return inet_pton(AF_INET6, host, &a6->sin6_addr) == 1 ? 0 : CTRD_EINVAL;
     }
     struct sockaddr_in *a4 = (void *)ss;
     a4->sin_family = AF_INET;
@@ -1507,7 +1161,7 @@ static int http_parse_listen(const char *addr, struct sockaddr_storage *ss,
         return 0;
     if (strcmp(host, "localhost") == 0)
         snprintf(host, sizeof host, "127.0.0.1");
-    return inet_pton(AF_INET, host, &a4->sin_addr) == 1 ? 0 : -1;
+    return inet_pton(AF_INET, host, &a4->sin_addr) == 1 ? 0 : CTRD_EINVAL;
 }
 
 static int http_listen(struct http_server *s, char *err)
@@ -1547,10 +1201,25 @@ static void http_fit_descriptors(unsigned max_connections)
     rlim_t want = (rlim_t)max_connections + HTTP_FD_RESERVE;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
         return;
-    rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want
-                      ? rl.rlim_max
-                      : want;
+    rl.rlim_cur =
+        rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
     setrlimit(RLIMIT_NOFILE, &rl); /* if refused: eviction still helps */
+}
+
+/* The counters of answers by class, in cfg.metrics if there is one. */
+static int http_metrics_create(struct http_server *s, char *err)
+{
+    for (int i = 0; s->cfg.metrics && i < 5; i++) {
+        char labels[16];
+        snprintf(labels, sizeof labels, "class=\"%dxx\"", i + 1);
+        s->responses[i] = metrics_counter(
+            s->cfg.metrics, "ctrd_http_responses_total",
+            "HTTP answers by status class, the server's own included.", labels);
+        if (!s->responses[i])
+            return ctrd_fail(err, CTRD_ENOMEM,
+                             "http: cannot create ctrd_http_responses_total");
+    }
+    return 0;
 }
 
 int http_server_create(const struct http_config *cfg, struct http_server **out,
@@ -1583,6 +1252,8 @@ int http_server_create(const struct http_config *cfg, struct http_server **out,
     atomic_init(&s->stop, 0);
     pthread_mutex_init(&s->post_mu, NULL);
 
+    if ((rc = http_metrics_create(s, err)) != 0)
+        goto fail;
     http_fit_descriptors(s->cfg.max_connections);
     size_t slots = 2;
     while (slots < (size_t)s->cfg.max_connections * 2)
@@ -1604,7 +1275,7 @@ int http_server_create(const struct http_config *cfg, struct http_server **out,
         rc = ctrd_fail(err, CTRD_EIO, "http: epoll: %s", strerror(errno));
         goto fail;
     }
-    s->now_ms = http_now_ms();
+    s->now_ms = clock_mono_ms();
     *out = s;
     return 0;
 fail:
@@ -1619,7 +1290,7 @@ int http_server_port(const struct http_server *s)
 
 int http_server_run(struct http_server *s, int64_t drain_ms)
 {
-    s->now_ms = http_now_ms();
+    s->now_ms = clock_mono_ms();
     s->next_sweep_ms = s->now_ms + HTTP_SWEEP_MS;
     while (!atomic_load(&s->stop))
         http_loop_once(s, -1);
@@ -1707,7 +1378,7 @@ int http_server_every(struct http_server *s, int64_t interval_ms,
         return CTRD_ENOMEM;
     s->timers = t;
     t[s->n_timers].interval_ms = interval_ms;
-    t[s->n_timers].next_ms = http_now_ms() + interval_ms;
+    t[s->n_timers].next_ms = clock_mono_ms() + interval_ms;
     t[s->n_timers].fn = fn;
     t[s->n_timers].arg = arg;
     s->n_timers++;
@@ -1718,88 +1389,34 @@ int http_server_every(struct http_server *s, int64_t interval_ms,
 
 const char *http_method(const struct http_exchange *x)
 {
-    return x->conn->in + x->method;
+    return x->conn->in + x->req.method;
 }
 
 const char *http_path(const struct http_exchange *x)
 {
-    return x->conn->in + x->path;
+    return x->conn->in + x->req.path;
 }
 
 const char *http_query(const struct http_exchange *x)
 {
-    return x->conn->in + x->query;
+    return x->conn->in + x->req.query;
 }
 
 const char *http_header(const struct http_exchange *x, const char *name)
 {
-    const char *in = x->conn->in;
-    for (unsigned i = 0; i < x->n_fields; i++)
-        if (strcasecmp(in + x->fields[i].name, name) == 0)
-            return in + x->fields[i].value;
-    return NULL;
-}
-
-/* The next byte of a form-encoded component, -1 when malformed. */
-static int http_form_byte(const char **pp, const char *end)
-{
-    const char *p = *pp;
-    int ch = (unsigned char)*p++;
-    if (ch == '+') {
-        ch = ' ';
-    } else if (ch == '%') {
-        int hi = end - p >= 2 ? http_hex(p[0]) : -1;
-        int lo = end - p >= 2 ? http_hex(p[1]) : -1;
-        if (hi < 0 || lo < 0)
-            return -1;
-        ch = hi * 16 + lo;
-        p += 2;
-    }
-    *pp = p;
-    return ch;
-}
-
-/* Whether the encoded [p, end) decodes to name. */
-static int http_form_equals(const char *p, const char *end, const char *name)
-{
-    while (p < end) {
-        int ch = http_form_byte(&p, end);
-        if (ch <= 0 || ch != (unsigned char)*name++)
-            return 0;
-    }
-    return *name == '\0';
+    return http_request_header(&x->req, x->conn->in, name);
 }
 
 int http_param(const struct http_exchange *x, const char *name, char *out,
                size_t out_len)
 {
-    const char *q = http_query(x);
-    while (*q) {
-        const char *end = q + strcspn(q, "&");
-        const char *eq = memchr(q, '=', (size_t)(end - q));
-        if (http_form_equals(q, eq ? eq : end, name)) {
-            const char *v = eq ? eq + 1 : end;
-            size_t n = 0;
-            while (v < end) {
-                int ch = http_form_byte(&v, end);
-                if (ch <= 0 || n + 1 >= out_len)
-                    return CTRD_EINVAL;
-                out[n++] = (char)ch;
-            }
-            if (out_len == 0)
-                return CTRD_EINVAL;
-            out[n] = '\0';
-            return 0;
-        }
-        q = *end ? end + 1 : end;
-    }
-    return CTRD_ENOTFOUND;
+    return http_query_param(http_query(x), name, out, out_len);
 }
 
 const char *http_body(const struct http_exchange *x, size_t *len)
 {
-    *len = x->body_len;
-    return x->conn->in + x->body;
+    *len = x->req.body_len;
+    return x->conn->in + x->req.body;
 }
 
 int http_peer_is_loopback(const struct http_exchange *x)
@@ -1824,9 +1441,7 @@ void http_add_header(struct http_exchange *x, const char *name,
 {
     struct http_conn *c = x->conn;
     size_t nn = strlen(name), vn = strlen(value);
-    if (c->state != HTTP_HANDLING || nn == 0 ||
-        strspn(name, "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
-                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != nn ||
+    if (c->state != HTTP_HANDLING || !http_is_token(name) ||
         value[strcspn(value, "\r\n")] != '\0')
         return; /* would break the head: dropped */
     if (http_buf_reserve(&c->hdr, &c->hdr_cap, c->hdr_len + nn + vn + 4))
@@ -1842,7 +1457,7 @@ void http_add_header(struct http_exchange *x, const char *name,
 /* The exchange is over for the application. */
 static void http_exchange_end(struct http_conn *c, int status, uint64_t bytes)
 {
-    http_access_log(c, status, bytes);
+    http_answered(c, status, bytes);
     if (c->state == HTTP_HANDLING)
         c->srv->handling--;
     c->state = HTTP_READING;
@@ -1861,7 +1476,7 @@ void http_respond(struct http_exchange *x, int status, const char *content_type,
     if (status < 100 || status > 999)
         status = 500;
     if (c->fd >= 0) {
-        c->closing = !x->keep_alive || c->srv->draining;
+        c->closing = !x->req.keep_alive || c->srv->draining;
         if (http_out_response(c, status, content_type, body, len) != 0)
             http_conn_gone(c);
     }

@@ -35,13 +35,24 @@
  *     none is idle is the newcomer refused with 503. Running out of file
  *     descriptors evicts the same way.
  *
- * It never logs header values (tokens) nor query strings. With access_log,
- * stderr gets one logfmt line per answer,
- *   access method=M path=P status=S bytes=B ms=D peer=ADDR
- * (a refused connection: method=- path=- status=503 ... reason=peer_limit
- * or reason=connection_limit, limit=N), and one per evicted connection,
- *   conn event=evicted reason=connection_limit|descriptors idle_ms=D
- *   requests=N peer=ADDR
+ * Requests are parsed by http_parse.h (its statuses are the 400, 413, 431,
+ * 501 and 505 above).
+ *
+ * With access_log, stderr gets one logfmt line per answer:
+ *   ts=2026-12-07T04:05:06.789Z peer=127.0.0.1 method=GET
+ *   path=/v1/ads/7/terms query="from=1&limit=10" status=200 dur_ms=0.412
+ *   bytes=1234
+ * (ts: wall clock, UTC; peer: the client's address; query only when there
+ * is one; dur_ms from the request read whole to the answer queued, 0 for
+ * the server's own errors; bytes: the body). A connection refused at a
+ * limit, and one evicted for a newcomer, log
+ *   ts=... peer=ADDR event=refused reason=peer_limit|connection_limit
+ *   limit=N status=503 bytes=20
+ *   ts=... peer=ADDR event=evicted reason=connection_limit|descriptors
+ *   idle_ms=D requests=N
+ * Values with a space, '=', a quote, a backslash or a byte outside
+ * printable ASCII are quoted, with \" \\ and \xHH escapes. Header values
+ * (tokens) are never logged.
  *
  * Threads: everything here runs on the loop thread, except
  * http_server_post() and http_server_stop(), which any thread (and
@@ -56,18 +67,24 @@
 
 struct http_server;
 struct http_exchange;
+struct metrics;
 
 struct http_config {
-    const char *listen;          /* "HOST:PORT"; port 0 picks a free one */
-    size_t max_head_bytes;       /* request line + headers; 0: 16 KiB */
-    size_t max_body_bytes;       /* 0: 64 MiB */
-    int64_t read_timeout_ms;     /* a whole request, once begun; 0: 30 s */
-    int64_t idle_timeout_ms;     /* keep-alive between requests; 0: 60 s */
+    const char *listen;      /* "HOST:PORT"; port 0 picks a free one */
+    size_t max_head_bytes;   /* request line + headers; 0: 16 KiB */
+    size_t max_body_bytes;   /* 0: 64 MiB */
+    int64_t read_timeout_ms; /* a whole request, once begun; 0: 30 s */
+    int64_t idle_timeout_ms; /* keep-alive between requests; 0: 60 s */
     /* From the accept to the first request's head read whole; 0: 10 s */
     int64_t first_request_timeout_ms;
     unsigned max_connections;          /* 0: 4096 */
     unsigned max_connections_per_peer; /* per client address; 0: 1024 */
-    int access_log;              /* one line per answer on stderr */
+    int access_log;                    /* one line per answer on stderr */
+    /* When set, answers are counted in it (http_server_create registers
+     * ctrd_http_responses_total{class="1xx".."5xx"}): every answer, the
+     * server's own included (refusals at a connection limit, 400, 408,
+     * ...), streams when they end. */
+    struct metrics *metrics;
     void (*handler)(void *ctx, struct http_exchange *x);
     void *ctx;
 };
@@ -101,17 +118,15 @@ int http_server_every(struct http_server *s, int64_t interval_ms,
 /* ---- the request ----
  * Strings are NUL-terminated and live as long as the exchange. */
 
-const char *http_method(const struct http_exchange *x);  /* "GET" */
+const char *http_method(const struct http_exchange *x); /* "GET" */
 /* As sent, not percent-decoded. */
-const char *http_path(const struct http_exchange *x);    /* "/v1/ads/7/terms" */
-const char *http_query(const struct http_exchange *x);   /* "a=1&b=2" or "" */
+const char *http_path(const struct http_exchange *x);  /* "/v1/ads/7/terms" */
+const char *http_query(const struct http_exchange *x); /* "a=1&b=2" or "" */
 /* A header's value (name case-insensitive; the first of repeated fields),
  * leading and trailing whitespace trimmed, or NULL. */
 const char *http_header(const struct http_exchange *x, const char *name);
-/* A query parameter (the first whose whole name matches), its name and value
- * percent-decoded with '+' as a space, the value into out: 0,
- * CTRD_ENOTFOUND, or CTRD_EINVAL when malformed (a bad escape, "%00") or
- * longer than out_len - 1. "a" alone reads as "a=". */
+/* A query parameter, decoded: http_query_param() of http_parse.h on
+ * http_query(x). 0, CTRD_ENOTFOUND or CTRD_EINVAL. */
 int http_param(const struct http_exchange *x, const char *name, char *out,
                size_t out_len);
 /* The body (chunked bodies decoded; empty without one), not
@@ -132,8 +147,8 @@ void http_add_header(struct http_exchange *x, const char *name,
 /* Sends status, Content-Type and body (copied), then frees the exchange.
  * Adds Content-Length and, when the connection closes after it,
  * "Connection: close"; no body for HEAD, 1xx, 204 and 304. */
-void http_respond(struct http_exchange *x, int status,
-                  const char *content_type, const char *body, size_t len);
+void http_respond(struct http_exchange *x, int status, const char *content_type,
+                  const char *body, size_t len);
 
 /* Starts a stream: status 200, the content type, no length; the connection
  * is then the stream's until http_stream_end(). */

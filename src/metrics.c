@@ -20,12 +20,18 @@
  *              summed from the buckets while writing them cumulatively. */
 #include "metrics.h"
 
+#include "cli.h"
+#include "error.h"
+
 #include <assert.h>
+#include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #define METRIC_ALIGN 64 /* a cache line */
 #define LABELS_MAX 16
@@ -81,6 +87,13 @@ static int is_label_start(char c)
 static int is_label_char(char c)
 {
     return is_label_start(c) || (c >= '0' && c <= '9');
+}
+
+/* The names metrics_write() writes by itself. */
+static int name_is_reserved(const char *name)
+{
+    return strcmp(name, "ctrd_build_info") == 0 ||
+           strncmp(name, "process_", 8) == 0;
 }
 
 static int name_is_valid(const char *name)
@@ -258,7 +271,7 @@ static struct metric *metric_create(struct metrics *m, enum metric_kind kind,
     int clash;
     help = help ? help : "";
     labels = labels ? labels : "";
-    if (!name_is_valid(name) ||
+    if (!name_is_valid(name) || name_is_reserved(name) ||
         !labels_are_valid(labels, kind == KIND_HISTOGRAM ? "le" : NULL) ||
         !bounds_are_valid(bounds, n_bounds))
         return NULL;
@@ -484,6 +497,120 @@ static void write_help(FILE *out, const struct family *f)
     fputc('\n', out);
 }
 
+/* ---- the process's own metrics ----------------------------------------*/
+
+/* What /proc/self says about this process (Linux). */
+struct proc_stats {
+    double cpu_seconds;   /* user + system */
+    double start_seconds; /* since the epoch */
+    double vm_bytes, rss_bytes;
+    double open_fds, max_fds;
+};
+
+/* The boot time in seconds since the epoch: "btime" of /proc/stat. */
+static int proc_boot_time(double *out)
+{
+    char line[256];
+    int rc = CTRD_EIO;
+    FILE *f = fopen("/proc/stat", "re");
+    if (!f)
+        return CTRD_EIO;
+    while (rc != 0 && fgets(line, sizeof line, f)) {
+        unsigned long long btime;
+        if (sscanf(line, "btime %llu", &btime) == 1) {
+            *out = (double)btime;
+            rc = 0;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+/* CPU time, start time and memory from /proc/self/stat (proc(5)): fields
+ * 14 utime, 15 stime, 22 starttime (clock ticks), 23 vsize (bytes), 24 rss
+ * (pages), counted after the ")" that ends the command name. */
+static int proc_read_stat(struct proc_stats *st)
+{
+    char buf[1024];
+    unsigned long long utime, stime, start, vsize, rss;
+    FILE *f = fopen("/proc/self/stat", "re");
+    if (!f)
+        return CTRD_EIO;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    double boot;
+    if (!p || ticks <= 0 || page <= 0 || proc_boot_time(&boot) != 0 ||
+        sscanf(p + 1,
+               " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d "
+               "%*d %*d %*d %*d %*d %llu %llu %llu",
+               &utime, &stime, &start, &vsize, &rss) != 5)
+        return CTRD_EIO;
+    st->cpu_seconds = (double)(utime + stime) / (double)ticks;
+    st->start_seconds = boot + (double)start / (double)ticks;
+    st->vm_bytes = (double)vsize;
+    st->rss_bytes = (double)rss * (double)page;
+    return 0;
+}
+
+/* Open descriptors (the entries of /proc/self/fd but the one reading it)
+ * and the soft limit on them. */
+static int proc_read_fds(struct proc_stats *st)
+{
+    struct rlimit rl;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return CTRD_EIO;
+    double n = -1; /* d's own descriptor */
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return CTRD_EIO;
+    st->open_fds = n;
+    st->max_fds = rl.rlim_cur == RLIM_INFINITY ? INFINITY : (double)rl.rlim_cur;
+    return 0;
+}
+
+static void write_own(FILE *out, const char *name, const char *type,
+                      const char *help, const char *labels, double v)
+{
+    char value[DOUBLE_CHARS];
+    format_double(value, v);
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    write_sample(out, name, "", labels, NULL, value);
+}
+
+/* ctrd_build_info, and the process_* metrics that Prometheus client
+ * libraries export, when /proc can be read. */
+static void write_process(FILE *out)
+{
+    struct proc_stats st;
+    write_own(out, "ctrd_build_info", "gauge",
+              "The version of ctrd that runs, as a label; always 1.",
+              "version=\"" CTRD_VERSION "\"", 1);
+    if (proc_read_stat(&st) == 0) {
+        write_own(out, "process_cpu_seconds_total", "counter",
+                  "Total user and system CPU time spent in seconds.", "",
+                  st.cpu_seconds);
+        write_own(out, "process_resident_memory_bytes", "gauge",
+                  "Resident memory size in bytes.", "", st.rss_bytes);
+        write_own(out, "process_virtual_memory_bytes", "gauge",
+                  "Virtual memory size in bytes.", "", st.vm_bytes);
+        write_own(out, "process_start_time_seconds", "gauge",
+                  "Start time of the process since unix epoch in seconds.", "",
+                  st.start_seconds);
+    }
+    if (proc_read_fds(&st) == 0) {
+        write_own(out, "process_open_fds", "gauge",
+                  "Number of open file descriptors.", "", st.open_fds);
+        write_own(out, "process_max_fds", "gauge",
+                  "Maximum number of open file descriptors.", "", st.max_fds);
+    }
+}
+
 void metrics_write(const struct metrics *m, FILE *out)
 {
     static const char *const type_names[] = {
@@ -497,4 +624,5 @@ void metrics_write(const struct metrics *m, FILE *out)
         for (const struct metric *x = f->first; x; x = x->next)
             write_metric(out, f->text, x);
     }
+    write_process(out);
 }

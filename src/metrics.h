@@ -9,6 +9,14 @@
  * concurrently with updates. Creating metrics is not thread-safe: do it at
  * startup, before any thread updates or writes.
  *
+ * Besides the registry, every exposition ends with what the process says
+ * of itself: ctrd_build_info{version="CTRD_VERSION"} 1, and the standard
+ * process metrics of Prometheus client libraries, read from /proc/self at
+ * each metrics_write() (left out when /proc cannot be read):
+ * process_cpu_seconds_total, process_resident_memory_bytes,
+ * process_virtual_memory_bytes, process_start_time_seconds,
+ * process_open_fds, process_max_fds. These names are reserved.
+ *
  * Names follow Prometheus conventions: a ctrd_ prefix, snake_case, base
  * units in the name (_seconds, _bytes), counters ending in _total;
  * `promtool check metrics` flags the ones it can check (this module only
@@ -33,7 +41,7 @@ struct metrics *metrics_create(void);
 void metrics_free(struct metrics *m);
 
 /* NULL when out of memory, or when:
- * - name is not [a-zA-Z_:][a-zA-Z0-9_:]*;
+ * - name is not [a-zA-Z_:][a-zA-Z0-9_:]*, or is reserved (see above);
  * - labels is not name="value"[,name="value"]... with label names
  *   [a-zA-Z_][a-zA-Z0-9_]* (not starting "__", each at most once, at most
  *   16, no "le" on a histogram) and values that escape only \\, \" and \n
@@ -68,7 +76,8 @@ void metric_observe(struct metric *histogram, double v);
 
 /* Writes every metric, grouped by name, in creation order: names in the
  * order they were first created, then each name's label sets in creation
- * order. Write errors are left in out's error indicator (ferror). */
+ * order; then the process's own (see above). Write errors are left in
+ * out's error indicator (ferror). */
 void metrics_write(const struct metrics *m, FILE *out);
 
 #endif

@@ -4,10 +4,10 @@
 # 127/8 is loopback, so clients can play many addresses):
 # - one client address holds at most --max-connections-per-peer (1024)
 #   connections; the ones beyond get 503 with Retry-After and are logged
-#   reason=peer_limit;
+#   event=refused reason=peer_limit;
 # - 5,000 connections that never send a byte, from 20 addresses, lock no
 #   one out: a canary from 127.0.0.1 keeps getting 200s, and idle
-#   connections are evicted for newcomers (logged conn event=evicted);
+#   connections are evicted for newcomers (logged event=evicted);
 # - 16 clients (wrk, from scripts/install-deps; without it that check
 #   FAILs) hammering a fast read get no 503;
 # - 400 clients on a slow read overload it: some answers are 503 with
@@ -40,11 +40,11 @@ if start_server limits_log "$TMP/data" --access-log; then
     helper limits_post post "$port" "$TMP/queries.ndjson"
     helper limits_peer peer-limit "$port" 127.0.1.1 1030 1024
     check limits_peer_logged grep -q \
-        "status=503 .*reason=peer_limit limit=1024 peer=127.0.1.1:" \
+        "^ts=[0-9T:.-]*Z peer=127.0.1.1 event=refused reason=peer_limit limit=1024 status=503 bytes=20$" \
         "$TMP/limits_log.log"
     helper limits_flood idle-flood "$port" 5000 3 "/v1/ads/8/terms?limit=20"
     check limits_evicted_logged grep -q \
-        "^conn event=evicted reason=connection_limit idle_ms=[0-9]* requests=0 peer=127.0.0." \
+        "^ts=[0-9T:.-]*Z peer=127\.0\.0\.[0-9]* event=evicted reason=connection_limit idle_ms=[0-9]* requests=0$" \
         "$TMP/limits_log.log"
     stop_server limits_log_sigterm_exit0
 fi

@@ -6,6 +6,7 @@
  * a write to a closed socket without MSG_NOSIGNAL would kill the test. */
 #include "check.h"
 #include "http.h"
+#include "metrics.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1271,6 +1272,39 @@ static void test_listen_addresses(void)
     http_server_free(s);
 }
 
+/* With a registry, every answer counts by class, the server's own too. */
+static void test_responses_counted(void)
+{
+    struct http_config cfg = base_config();
+    struct metrics *m = metrics_create();
+    struct resp r;
+    char *text = NULL;
+    size_t len = 0;
+    cfg.metrics = m;
+    if (!m || start(&cfg) != 0) {
+        metrics_free(m);
+        return;
+    }
+    CHECK_EQ_I64(exchange("GET /echo HTTP/1.1\r\n\r\n", &r), 200);
+    resp_free(&r);
+    CHECK_EQ_I64(exchange("GET /nope HTTP/1.1\r\n\r\n", &r), 404);
+    resp_free(&r);
+    CHECK_EQ_I64(exchange("GET /headers HTTP/1.1\r\n\r\n", &r), 429);
+    resp_free(&r);
+    CHECK_EQ_I64(expect_error("BAD\r\n\r\n", 7), 400);
+    stop();
+    FILE *f = open_memstream(&text, &len);
+    metrics_write(m, f);
+    fclose(f);
+    CHECK(strstr(text, "\nctrd_http_responses_total{class=\"1xx\"} 0\n"
+                       "ctrd_http_responses_total{class=\"2xx\"} 1\n"
+                       "ctrd_http_responses_total{class=\"3xx\"} 0\n"
+                       "ctrd_http_responses_total{class=\"4xx\"} 3\n"
+                       "ctrd_http_responses_total{class=\"5xx\"} 0\n") != NULL);
+    free(text);
+    metrics_free(m);
+}
+
 int main(void)
 {
     alarm(120); /* nothing here may hang */
@@ -1297,5 +1331,6 @@ int main(void)
     RUN(test_head_and_headers);
     RUN(test_large_bodies);
     RUN(test_listen_addresses);
+    RUN(test_responses_counted);
     return check_done();
 }

@@ -8,14 +8,18 @@
  * deploy/prometheus/alerts.yml relies on) to stdout, for
  * tests/e2e/test_promtool.sh to feed to `promtool check metrics`. */
 #include "check.h"
+#include "cli.h"
 #include "metrics.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
-/* The exposition of m as a malloc'd string. */
-static char *expose(const struct metrics *m)
+/* The whole exposition of m as a malloc'd string. */
+static char *expose_all(const struct metrics *m)
 {
     char *text = NULL;
     size_t len = 0;
@@ -24,6 +28,18 @@ static char *expose(const struct metrics *m)
         return NULL;
     metrics_write(m, f);
     fclose(f);
+    return text;
+}
+
+/* The registry's part of the exposition: what comes before the process's
+ * own metrics, which always follow it. */
+static char *expose(const struct metrics *m)
+{
+    char *text = expose_all(m);
+    char *own = text ? strstr(text, "# HELP ctrd_build_info ") : NULL;
+    CHECK(own != NULL);
+    if (own)
+        *own = '\0';
     return text;
 }
 
@@ -344,6 +360,78 @@ static void test_concurrent_updates_exact(void)
     metrics_free(m);
 }
 
+/* The value of the sample line "name value" (no labels) in text. */
+static double sample_value(const char *text, const char *name)
+{
+    char key[128];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *p = strstr(text, key);
+    return p ? strtod(p + strlen(key), NULL) : NAN;
+}
+
+/* Whether text has name's HELP and TYPE lines, the TYPE being type. */
+static int has_family(const char *text, const char *name, const char *type)
+{
+    char help[128], line[128];
+    snprintf(help, sizeof help, "# HELP %s ", name);
+    snprintf(line, sizeof line, "\n# TYPE %s %s\n", name, type);
+    return strstr(text, help) != NULL && strstr(text, line) != NULL;
+}
+
+/* ctrd_build_info and the process metrics follow the registry, with values
+ * that agree with what the process can see itself: three more open
+ * descriptors show as three more, the soft limit is getrlimit's, memory is
+ * not zero, the start time is in the past. */
+static void test_process_metrics(void)
+{
+    struct metrics *m = metrics_create();
+    struct rlimit rl;
+    CHECK(metrics_counter(m, "ctrd_x_total", "X.", NULL) != NULL);
+    char *before = expose_all(m);
+    int fds[3];
+    for (int i = 0; i < 3; i++)
+        fds[i] = dup(2);
+    char *text = expose_all(m);
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
+    CHECK(strstr(text, "# HELP ctrd_x_total X.\n") == text);
+    CHECK(strstr(text, "\nctrd_build_info{version=\"" CTRD_VERSION "\"} 1\n"));
+    CHECK(has_family(text, "ctrd_build_info", "gauge"));
+    CHECK(has_family(text, "process_cpu_seconds_total", "counter"));
+    static const char *const gauges[] = {
+        "process_resident_memory_bytes", "process_virtual_memory_bytes",
+        "process_start_time_seconds", "process_open_fds", "process_max_fds"};
+    for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++)
+        CHECK(has_family(text, gauges[i], "gauge"));
+
+    double cpu = sample_value(text, "process_cpu_seconds_total");
+    double rss = sample_value(text, "process_resident_memory_bytes");
+    double vm = sample_value(text, "process_virtual_memory_bytes");
+    double start = sample_value(text, "process_start_time_seconds");
+    double now = (double)time(NULL);
+    CHECK(cpu >= 0 && cpu < 3600);
+    CHECK(rss > 1024 * 1024 && vm >= rss);
+    CHECK(start > now - 3600 && start <= now + 1);
+    CHECK_EQ_I64(sample_value(text, "process_open_fds"),
+                 sample_value(before, "process_open_fds") + 3);
+    CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+    CHECK_EQ_I64(sample_value(text, "process_max_fds"), rl.rlim_cur);
+    free(before);
+    free(text);
+    metrics_free(m);
+}
+
+/* The names the exposition writes by itself cannot be registered. */
+static void test_reserved_names(void)
+{
+    struct metrics *m = metrics_create();
+    CHECK(metrics_gauge(m, "ctrd_build_info", "", NULL) == NULL);
+    CHECK(metrics_gauge(m, "process_open_fds", "", NULL) == NULL);
+    CHECK(metrics_counter(m, "process_cpu_seconds_total", "", NULL) == NULL);
+    CHECK(metrics_gauge(m, "processes", "", NULL) != NULL);
+    metrics_free(m);
+}
+
 /* ---- --dump -------------------------------------------------------------*/
 
 static double dump_lag_seconds(void *arg)
@@ -445,6 +533,20 @@ static int dump_exposition(void)
                         "Failed writes of the log or of a checkpoint.", NULL);
     failed |= !x;
     metric_add(x, 3);
+    x = metrics_counter(m, "ctrd_http_shed_total",
+                        "Reads answered 503 by admission control "
+                        "(queue full or waited too long).",
+                        NULL);
+    failed |= !x;
+    metric_add(x, 4);
+    for (int i = 1; i <= 5; i++) {
+        snprintf(buf, sizeof buf, "class=\"%dxx\"", i);
+        x = metrics_counter(
+            m, "ctrd_http_responses_total",
+            "HTTP answers by status class, the server's own included.", buf);
+        failed |= !x;
+        metric_add(x, i == 2 ? 5000 : 10 - i);
+    }
     metrics_write(m, stdout);
     metrics_free(m);
     return failed || fflush(stdout) != 0 || ferror(stdout);
@@ -461,5 +563,7 @@ int main(int argc, char **argv)
     RUN(test_gauge_fn_called);
     RUN(test_null_is_noop);
     RUN(test_concurrent_updates_exact);
+    RUN(test_process_metrics);
+    RUN(test_reserved_names);
     return check_done();
 }
