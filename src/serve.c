@@ -779,6 +779,7 @@ int serve_command(int argc, char **argv)
         rc = api_create(&ac, &s.api, s.err);
     o.http.max_body_bytes = o.max_body;
     o.http.handler = api_handle;
+    o.http.metrics = s.metrics;
     o.http.ctx = s.api;
     if (rc == 0)
         rc = http_server_create(&o.http, &s.http, s.err);
