@@ -20,6 +20,8 @@
  * the same cursor with escapes off. */
 #include "record.h"
 
+#include "utf8.h"
+
 #include <string.h>
 
 /* ---- bytes ------------------------------------------------------------ */
@@ -33,59 +35,6 @@ static int is_digit(int b)
 static int is_term_space(int b)
 {
     return b == ' ' || (b >= '\t' && b <= '\r');
-}
-
-/* Length of the valid UTF-8 sequence at s[0..n), n >= 1; 0 if invalid
- * (overlong, surrogate, above U+10FFFF, truncated). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned b = s[0], lo = 0x80, hi = 0xBF;
-    size_t len, i;
-
-    if (b < 0x80)
-        return 1;
-    if (b < 0xC2)
-        return 0;
-    if (b < 0xE0) {
-        len = 2;
-    } else if (b < 0xF0) {
-        len = 3;
-        lo = b == 0xE0 ? 0xA0 : 0x80;
-        hi = b == 0xED ? 0x9F : 0xBF;
-    } else if (b < 0xF5) {
-        len = 4;
-        lo = b == 0xF0 ? 0x90 : 0x80;
-        hi = b == 0xF4 ? 0x8F : 0xBF;
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (i = 2; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return len;
-}
-
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0, k;
-    uint64_t w;
-
-    while (i < n) {
-        if (n - i >= 8) {
-            memcpy(&w, s + i, 8);
-            if ((w & UINT64_C(0x8080808080808080)) == 0) {
-                i += 8;
-                continue;
-            }
-        }
-        k = utf8_seq(s + i, n - i);
-        if (k == 0)
-            return 0;
-        i += k;
-    }
-    return 1;
 }
 
 /* ---- cursor: the bytes a string stands for ----------------------------- */
