@@ -75,7 +75,7 @@ static const char id_rule[] =
     "must be a decimal number up to 18446744073709551615";
 
 /* One field at *s (quoted or not) up to end: decoded in place into f and
- * NUL-terminated; *s is left on the ',' or end after it. 0, or -1 and
+ * NUL-terminated; *s is left on the ',' or end after it. 0, or CTRD_EINVAL and
  * *why. */
 static int csv_field(char **s, char *end, struct cat_field *f, const char **why)
 {
@@ -86,7 +86,7 @@ static int csv_field(char **s, char *end, struct cat_field *f, const char **why)
             if (p == end) {
                 *why = "unterminated quoted field (a field may not span "
                        "lines)";
-                return -1;
+                return CTRD_EINVAL;
             }
             if (*p == '"' && (p + 1 == end || p[1] != '"'))
                 break;
@@ -95,7 +95,7 @@ static int csv_field(char **s, char *end, struct cat_field *f, const char **why)
         }
         if (++p < end && *p != ',') {
             *why = "text after a closing quote";
-            return -1;
+            return CTRD_EINVAL;
         }
     } else {
         while (p < end && *p != ',' && *p != '"')
@@ -103,7 +103,7 @@ static int csv_field(char **s, char *end, struct cat_field *f, const char **why)
         if (p < end && *p == '"') {
             *why = "quote inside an unquoted field (quote the whole field "
                    "and double the quote)";
-            return -1;
+            return CTRD_EINVAL;
         }
         out = p;
     }
@@ -115,7 +115,7 @@ static int csv_field(char **s, char *end, struct cat_field *f, const char **why)
 }
 
 /* Splits line s (len bytes) into fields. Returns how many there are (past
- * CAT_FIELDS_MAX counted, not kept), or -1 and *why. */
+ * CAT_FIELDS_MAX counted, not kept), or CTRD_EINVAL and *why. */
 static int csv_split(char *s, size_t len, struct cat_field f[CAT_FIELDS_MAX],
                      const char **why)
 {
@@ -125,11 +125,11 @@ static int csv_split(char *s, size_t len, struct cat_field f[CAT_FIELDS_MAX],
 
     if (memchr(s, '\0', len)) {
         *why = "NUL byte in the line";
-        return -1;
+        return CTRD_EINVAL;
     }
     for (;; n++) {
         if (csv_field(&s, end, n < CAT_FIELDS_MAX ? &f[n] : &extra, why))
-            return -1;
+            return CTRD_EINVAL;
         if (s == end)
             return n + 1;
         s++; /* the ',' */

@@ -123,7 +123,7 @@ static inline int cur_next(struct cur *c)
     return *c->p++;
 }
 
-/* The rest is 1+ ASCII digits worth at most UINT64_MAX. 0 ok, -1 bad. */
+/* The rest is 1+ ASCII digits worth at most UINT64_MAX. 0, or CTRD_EINVAL. */
 static int cur_u64(struct cur *c, uint64_t *v)
 {
     uint64_t x = 0;
@@ -134,17 +134,17 @@ static int cur_u64(struct cur *c, uint64_t *v)
         d = (unsigned)b - '0';
         if (d > 9 || x > UINT64_MAX / 10 ||
             (x == UINT64_MAX / 10 && d > UINT64_MAX % 10))
-            return -1;
+            return CTRD_EINVAL;
         x = x * 10 + d;
         n++;
     }
     if (n == 0)
-        return -1;
+        return CTRD_EINVAL;
     *v = x;
     return 0;
 }
 
-/* Exactly n ASCII digits. 0 ok, -1 bad. */
+/* Exactly n ASCII digits. 0, or CTRD_EINVAL. */
 static int cur_digits(struct cur *c, int n, int *v)
 {
     int x = 0, b;
@@ -152,7 +152,7 @@ static int cur_digits(struct cur *c, int n, int *v)
     for (int i = 0; i < n; i++) {
         b = cur_next(c);
         if (!is_digit(b))
-            return -1;
+            return CTRD_EINVAL;
         x = x * 10 + (b - '0');
     }
     *v = x;
@@ -185,7 +185,7 @@ static int64_t days_from_civil(int y, int m, int d)
 }
 
 /* YYYY-MM-DD(T|t)HH:MM:SS[.frac](Z|z|+hh:mm|-hh:mm), the fraction truncated
- * to ms, as UTC ms in [0, REC_TIME_MAX_MS]. 0 ok, -1 bad. */
+ * to ms, as UTC ms in [0, REC_TIME_MAX_MS]. 0, or CTRD_EINVAL. */
 static int time_rfc3339(struct cur *c, int64_t *ms)
 {
     int y, mo, d, h, mi, s, oh, om, b, frac = 0, nfrac = 0;
@@ -196,7 +196,7 @@ static int time_rfc3339(struct cur *c, int64_t *ms)
         (cur_next(c) | 0x20) != 't' || cur_digits(c, 2, &h) ||
         cur_next(c) != ':' || cur_digits(c, 2, &mi) || cur_next(c) != ':' ||
         cur_digits(c, 2, &s))
-        return -1;
+        return CTRD_EINVAL;
     b = cur_next(c);
     if (b == '.') {
         while (is_digit(b = cur_next(c))) {
@@ -205,29 +205,35 @@ static int time_rfc3339(struct cur *c, int64_t *ms)
             nfrac++;
         }
         if (nfrac == 0)
-            return -1;
+            return CTRD_EINVAL;
         for (; nfrac < 3; nfrac++)
             frac *= 10;
     }
     if (b == '+' || b == '-') {
         if (cur_digits(c, 2, &oh) || cur_next(c) != ':' ||
             cur_digits(c, 2, &om) || oh > 23 || om > 59)
-            return -1;
+            return CTRD_EINVAL;
         off_ms = (int64_t)(oh * 60 + om) * 60000;
         if (b == '+')
             off_ms = -off_ms;
     } else if ((b | 0x20) != 'z') {
-        return -1;
+        return CTRD_EINVAL;
     }
     if (cur_next(c) != -1 || mo < 1 || mo > 12 || d < 1 ||
         d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 59)
-        return -1;
+        return CTRD_EINVAL;
     t = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60 + s;
     t = t * 1000 + frac + off_ms;
     if (t < 0 || t > REC_TIME_MAX_MS)
-        return -1;
+        return CTRD_EINVAL;
     *ms = t;
     return 0;
+}
+
+int rec_parse_id(const char *s, size_t len, uint64_t *v)
+{
+    struct cur c = cur_make((const unsigned char *)s, len, 0);
+    return cur_u64(&c, v);
 }
 
 int rec_parse_time(const char *s, size_t len, int64_t *ms)
@@ -237,11 +243,11 @@ int rec_parse_time(const char *s, size_t len, int64_t *ms)
     uint64_t v;
 
     if (len == 0)
-        return -1;
+        return CTRD_EINVAL;
     c = cur_make(u, len, 0);
     if (cur_u64(&c, &v) == 0) {
         if (v > (uint64_t)REC_TIME_MAX_MS)
-            return -1;
+            return CTRD_EINVAL;
         *ms = (int64_t)v;
         return 0;
     }
@@ -251,9 +257,11 @@ int rec_parse_time(const char *s, size_t len, int64_t *ms)
 
 /* ---- terms and ad lists ------------------------------------------------ */
 
-/* Normalises the string under c into q->term (SPEC §2). The bytes must be
- * valid UTF-8 already, apart from escaped lone surrogates, which c flags. */
-static enum rec_reason term_normalise(struct cur *c, struct rec_query *q)
+/* Normalises the string under c into term[0..REC_TERM_MAX) (SPEC §2).
+ * The bytes must be valid UTF-8 already, apart from escaped lone
+ * surrogates, which c flags. */
+static enum rec_reason term_normalise(struct cur *c, char *term,
+                                      uint32_t *term_len)
 {
     size_t n = 0;
     int b, space = 0;
@@ -265,12 +273,12 @@ static enum rec_reason term_normalise(struct cur *c, struct rec_query *q)
         }
         if (space) {
             if (n < REC_TERM_MAX)
-                q->term[n] = ' ';
+                term[n] = ' ';
             n++;
             space = 0;
         }
         if (n < REC_TERM_MAX)
-            q->term[n] = (char)(b >= 'A' && b <= 'Z' ? b + 32 : b);
+            term[n] = (char)(b >= 'A' && b <= 'Z' ? b + 32 : b);
         n++;
     }
     if (c->lone)
@@ -279,8 +287,19 @@ static enum rec_reason term_normalise(struct cur *c, struct rec_query *q)
         return REC_EMPTY_QUERY;
     if (n > REC_TERM_MAX)
         return REC_QUERY_TOO_LONG;
-    q->term_len = (uint32_t)n;
+    *term_len = (uint32_t)n;
     return REC_OK;
+}
+
+enum rec_reason rec_normalise_term(const char *text, size_t len, char *term,
+                                   uint32_t *term_len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    struct cur c = cur_make(s, len, 0);
+
+    if (!utf8_valid(s, len))
+        return REC_BAD_UTF8;
+    return term_normalise(&c, term, term_len);
 }
 
 /* Records entry number raw (1-based) of an ad list: kept if it is within
@@ -527,17 +546,17 @@ static struct cur tok_cur(const struct tok *t)
     return cur_make(t->s, t->n, t->esc);
 }
 
-/* An id: a JSON integer, or a string of digits. 0 ok, -1 bad. */
+/* An id: a JSON integer, or a string of digits. 0, or CTRD_EINVAL. */
 static int tok_id(const struct tok *t, uint64_t *v)
 {
     struct cur c = tok_cur(t);
 
     if (t->kind != TOK_UINT && t->kind != TOK_STRING)
-        return -1;
+        return CTRD_EINVAL;
     return cur_u64(&c, v);
 }
 
-/* A time: a JSON integer of ms, or an RFC 3339 string. 0 ok, -1 bad. */
+/* A time: a JSON integer of ms, or an RFC 3339 string. 0, or CTRD_EINVAL. */
 static int tok_time(const struct tok *t, int64_t *ms)
 {
     struct cur c = tok_cur(t);
@@ -547,7 +566,7 @@ static int tok_time(const struct tok *t, int64_t *ms)
         return time_rfc3339(&c, ms);
     if (t->kind != TOK_UINT || cur_u64(&c, &v) != 0 ||
         v > (uint64_t)REC_TIME_MAX_MS)
-        return -1;
+        return CTRD_EINVAL;
     *ms = (int64_t)v;
     return 0;
 }
@@ -563,7 +582,7 @@ static int tok_click_id(const struct tok *t)
         return tok_id(t, &v);
     while (cur_next(&c) >= 0)
         n++;
-    return c.lone || n == 0 || n > REC_CLICK_ID_MAX ? -1 : 0;
+    return c.lone || n == 0 || n > REC_CLICK_ID_MAX ? CTRD_EINVAL : 0;
 }
 
 /* ---- NDJSON records ---------------------------------------------------- */
@@ -688,7 +707,7 @@ static enum rec_reason field_reason(struct fields *fs, enum field f,
         if (t->kind != TOK_STRING)
             break;
         c = tok_cur(t);
-        return term_normalise(&c, fs->q);
+        return term_normalise(&c, fs->q->term, &fs->q->term_len);
     case F_AD_IDS: /* not an array */
         break;
     case F_AD_ID:
@@ -813,8 +832,7 @@ static int tsv_split(const unsigned char *s, size_t n, struct span *f, int max)
 
 static int span_id(struct span f, uint64_t *v)
 {
-    struct cur c = cur_make(f.p, f.n, 0);
-    return cur_u64(&c, v);
+    return rec_parse_id((const char *)f.p, f.n, v);
 }
 
 static enum rec_reason tsv_ads(struct span f, struct rec_query *q)
@@ -847,7 +865,6 @@ static enum rec_reason tsv_query(const unsigned char *s, size_t n,
                                  struct rec_query *q)
 {
     struct span f[4];
-    struct cur c;
     enum rec_reason r;
 
     /* SPEC §1.1: the text holds any byte but TAB, CR and LF. */
@@ -857,10 +874,8 @@ static enum rec_reason tsv_query(const unsigned char *s, size_t n,
         return REC_BAD_TIME;
     if (span_id(f[1], &q->query_id) != 0 || q->query_id == 0)
         return REC_BAD_QUERY_ID;
-    if (!utf8_valid(f[3].p, f[3].n))
-        return REC_BAD_UTF8;
-    c = cur_make(f[3].p, f[3].n, 0);
-    if ((r = term_normalise(&c, q)) != REC_OK)
+    r = rec_normalise_term((const char *)f[3].p, f[3].n, q->term, &q->term_len);
+    if (r != REC_OK)
         return r;
     return tsv_ads(f[2], q);
 }
@@ -886,9 +901,14 @@ static enum rec_reason tsv_click(const unsigned char *s, size_t n,
 
 /* ---- interface --------------------------------------------------------- */
 
-/* Removes one trailing CR; REC_OK if the line is then worth parsing. */
-static enum rec_reason line_trim(const char *line, size_t *len)
+/* Removes one trailing CR and readies fs for the fields of a record in
+ * order (q: the query that gets term and ads, or NULL); REC_OK if the line
+ * is then worth parsing. */
+static enum rec_reason line_start(const char *line, size_t *len,
+                                  struct fields *fs, const enum field *order,
+                                  struct rec_query *q)
 {
+    *fs = (struct fields){.order = order, .q = q};
     if (*len > 0 && line[*len - 1] == '\r')
         (*len)--;
     if (*len == 0)
@@ -901,7 +921,7 @@ enum rec_reason rec_parse_query(enum rec_format fmt, const char *line,
 {
     const unsigned char *s = (const unsigned char *)line;
     struct fields fs;
-    enum rec_reason r = line_trim(line, &len);
+    enum rec_reason r = line_start(line, &len, &fs, query_fields, out);
 
     if (r != REC_OK)
         return r;
@@ -909,10 +929,6 @@ enum rec_reason rec_parse_query(enum rec_format fmt, const char *line,
     out->term_len = 0;
     if (fmt == REC_TSV)
         return tsv_query(s, len, out);
-    fs.order = query_fields;
-    fs.seen = 0;
-    fs.dup = 0;
-    fs.q = out;
     if ((r = json_parse(s, len, &fs)) == REC_OK) {
         out->time_ms = fs.time_ms;
         out->query_id = fs.query_id;
@@ -925,16 +941,12 @@ enum rec_reason rec_parse_click(enum rec_format fmt, const char *line,
 {
     const unsigned char *s = (const unsigned char *)line;
     struct fields fs;
-    enum rec_reason r = line_trim(line, &len);
+    enum rec_reason r = line_start(line, &len, &fs, click_fields, NULL);
 
     if (r != REC_OK)
         return r;
     if (fmt == REC_TSV)
         return tsv_click(s, len, out);
-    fs.order = click_fields;
-    fs.seen = 0;
-    fs.dup = 0;
-    fs.q = NULL;
     if ((r = json_parse(s, len, &fs)) == REC_OK) {
         out->time_ms = fs.time_ms;
         out->query_id = fs.query_id;
@@ -964,5 +976,5 @@ int rec_format_from_name(const char *path, enum rec_format *fmt)
         *fmt = REC_TSV;
         return 0;
     }
-    return -1;
+    return CTRD_EINVAL;
 }

@@ -190,10 +190,12 @@ int terms_intern(struct terms *t, const char *term, uint32_t len, uint32_t *id)
     return rc;
 }
 
-int terms_find(struct terms *t, const char *term, uint32_t len, uint32_t *id)
+int terms_find(const struct terms *t, const char *term, uint32_t len,
+               uint32_t *id)
 {
     uint64_t h = hash_slot_bytes(term, len);
-    struct stripe *s = &t->stripes[h % TERMS_STRIPES];
+    /* The stripe's lock is the one thing a lookup changes. */
+    struct stripe *s = (struct stripe *)&t->stripes[h % TERMS_STRIPES];
     int rc = CTRD_ENOTFOUND;
     pthread_mutex_lock(&s->lock);
     if (s->cap) {
