@@ -901,58 +901,48 @@ static enum rec_reason tsv_click(const unsigned char *s, size_t n,
 
 /* ---- interface --------------------------------------------------------- */
 
-/* Removes one trailing CR and readies fs for the fields of a record in
- * order (q: the query that gets term and ads, or NULL); REC_OK if the line
- * is then worth parsing. */
-static enum rec_reason line_start(const char *line, size_t *len,
-                                  struct fields *fs, const enum field *order,
-                                  struct rec_query *q)
+/* Parses one line into q (a query) or c (a click): the other is NULL. */
+static enum rec_reason parse_line(enum rec_format fmt, const char *line,
+                                  size_t len, struct rec_query *q,
+                                  struct rec_click *c)
 {
-    *fs = (struct fields){.order = order, .q = q};
-    if (*len > 0 && line[*len - 1] == '\r')
-        (*len)--;
-    if (*len == 0)
+    const unsigned char *s = (const unsigned char *)line;
+    struct fields fs = {.order = q ? query_fields : click_fields, .q = q};
+    enum rec_reason r;
+
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    if (len == 0)
         return REC_EMPTY;
-    return *len > REC_LINE_MAX ? REC_LINE_TOO_LONG : REC_OK;
+    if (len > REC_LINE_MAX)
+        return REC_LINE_TOO_LONG;
+    if (q)
+        q->n_ads = q->term_len = 0;
+    if (fmt == REC_TSV)
+        return q ? tsv_query(s, len, q) : tsv_click(s, len, c);
+    if ((r = json_parse(s, len, &fs)) != REC_OK)
+        return r;
+    if (q) {
+        q->time_ms = fs.time_ms;
+        q->query_id = fs.query_id;
+    } else {
+        c->time_ms = fs.time_ms;
+        c->query_id = fs.query_id;
+        c->ad_id = fs.ad_id;
+    }
+    return REC_OK;
 }
 
 enum rec_reason rec_parse_query(enum rec_format fmt, const char *line,
                                 size_t len, struct rec_query *out)
 {
-    const unsigned char *s = (const unsigned char *)line;
-    struct fields fs;
-    enum rec_reason r = line_start(line, &len, &fs, query_fields, out);
-
-    if (r != REC_OK)
-        return r;
-    out->n_ads = 0;
-    out->term_len = 0;
-    if (fmt == REC_TSV)
-        return tsv_query(s, len, out);
-    if ((r = json_parse(s, len, &fs)) == REC_OK) {
-        out->time_ms = fs.time_ms;
-        out->query_id = fs.query_id;
-    }
-    return r;
+    return parse_line(fmt, line, len, out, NULL);
 }
 
 enum rec_reason rec_parse_click(enum rec_format fmt, const char *line,
                                 size_t len, struct rec_click *out)
 {
-    const unsigned char *s = (const unsigned char *)line;
-    struct fields fs;
-    enum rec_reason r = line_start(line, &len, &fs, click_fields, NULL);
-
-    if (r != REC_OK)
-        return r;
-    if (fmt == REC_TSV)
-        return tsv_click(s, len, out);
-    if ((r = json_parse(s, len, &fs)) == REC_OK) {
-        out->time_ms = fs.time_ms;
-        out->query_id = fs.query_id;
-        out->ad_id = fs.ad_id;
-    }
-    return r;
+    return parse_line(fmt, line, len, NULL, out);
 }
 
 const char *rec_reason_name(enum rec_reason reason)
