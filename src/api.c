@@ -102,12 +102,19 @@ void api_attach(struct api *a, struct http_server *http, struct sse *sse)
     a->sse = sse;
 }
 
+/* Records the time from x read whole to its answer, now. */
+static void observe_latency(struct api *a, struct http_exchange *x,
+                            enum api_endpoint endpoint)
+{
+    metric_observe(a->latency[endpoint],
+                   (double)(clock_mono_ns() - http_started_ns(x)) / 1e9);
+}
+
 void api_respond_json(struct api *a, struct http_exchange *x,
                       enum api_endpoint endpoint, int status, const char *json,
                       size_t len)
 {
-    metric_observe(a->latency[endpoint],
-                   (double)(clock_mono_ns() - http_started_ns(x)) / 1e9);
+    observe_latency(a, x, endpoint);
     http_respond(x, status, "application/json", json, len);
 }
 
@@ -571,8 +578,7 @@ static void get_metrics(struct api *a, struct http_exchange *x)
     }
     metrics_write(a->cfg.metrics, o.f);
     fclose(o.f);
-    metric_observe(a->latency[API_METRICS],
-                   (double)(clock_mono_ns() - http_started_ns(x)) / 1e9);
+    observe_latency(a, x, API_METRICS);
     http_respond(x, 200, "text/plain; version=0.0.4", o.text, o.len);
     free(o.text);
 }
@@ -580,8 +586,7 @@ static void get_metrics(struct api *a, struct http_exchange *x)
 static void respond_text(struct api *a, struct http_exchange *x, int status,
                          const char *text)
 {
-    metric_observe(a->latency[API_HEALTH],
-                   (double)(clock_mono_ns() - http_started_ns(x)) / 1e9);
+    observe_latency(a, x, API_HEALTH);
     http_respond(x, status, "text/plain", text, strlen(text));
 }
 
