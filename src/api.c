@@ -173,6 +173,18 @@ static enum access may_read_ad(const struct api *a,
     return ACCESS_DENIED;
 }
 
+/* Whether who may read what advertiser `advertiser` sees: advertisers
+ * only themselves (others are hidden), ingest tokens nothing. */
+static enum access may_read_advertiser(const struct auth_identity *who,
+                                       uint64_t advertiser)
+{
+    if (who->role == AUTH_INGEST)
+        return ACCESS_DENIED;
+    if (who->role == AUTH_ADVERTISER && who->advertiser_id != advertiser)
+        return ACCESS_HIDDEN;
+    return ACCESS_OK;
+}
+
 static int check_access(struct api *a, struct http_exchange *x,
                         enum api_endpoint endpoint, enum access access)
 {
@@ -385,15 +397,11 @@ static int run_series(struct api *a, const struct read_req *r, FILE *f)
 static int parse_advertiser_ads(struct api *a, struct read_req *r,
                                 const struct auth_identity *who)
 {
-    if (who->role == AUTH_INGEST) {
-        check_access(a, r->x, API_ADVERTISER_ADS, ACCESS_DENIED);
-        return CTRD_EINVAL;
-    }
-    if (who->role == AUTH_ADVERTISER && who->advertiser_id != r->id) {
-        check_access(a, r->x, API_ADVERTISER_ADS, ACCESS_HIDDEN);
-        return CTRD_EINVAL;
-    }
-    return read_range(a, r->x, API_ADVERTISER_ADS, &r->range);
+    return check_access(a, r->x, API_ADVERTISER_ADS,
+                        may_read_advertiser(who, r->id)) ||
+                   read_range(a, r->x, API_ADVERTISER_ADS, &r->range)
+               ? CTRD_EINVAL
+               : 0;
 }
 
 static int run_advertiser_ads(struct api *a, const struct read_req *r, FILE *f)
@@ -446,13 +454,8 @@ static void get_stream(struct api *a, struct http_exchange *x,
             return;
     } else if (http_param(x, "advertiser_id", v, sizeof v) == 0 &&
                cli_parse_u64(v, &id) == 0) {
-        if (who->role == AUTH_INGEST ||
-            (who->role == AUTH_ADVERTISER && who->advertiser_id != id)) {
-            check_access(a, x, API_STREAM,
-                         who->role == AUTH_INGEST ? ACCESS_DENIED
-                                                  : ACCESS_HIDDEN);
+        if (check_access(a, x, API_STREAM, may_read_advertiser(who, id)) != 0)
             return;
-        }
         ads = a->cfg.catalog ? catalog_ads_of(a->cfg.catalog, id, &n) : NULL;
         if (!ads)
             n = 0;
