@@ -1,8 +1,8 @@
 /* adview: one ad's per-term table; see adview.h. */
 #include "adview.h"
 
-#include "hash.h"
 #include "json.h"
+#include "table.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -37,7 +37,8 @@ static int key_cmp(const struct order *o, const struct adview_row *x,
         unsigned __int128 l = (unsigned __int128)x->clicks * y->impressions;
         unsigned __int128 r = (unsigned __int128)y->clicks * x->impressions;
         if (!x->impressions || !y->impressions)
-            return (x->impressions && x->clicks) - (y->impressions && y->clicks);
+            return (x->impressions && x->clicks) -
+                   (y->impressions && y->clicks);
         return (l > r) - (l < r);
     }
     case ADVIEW_TERM:
@@ -57,8 +58,7 @@ static int row_cmp(const void *a, const void *b, void *ctx)
 }
 
 /* Restores the max-heap (by order: the worst row on top) below i. */
-static void sift_down(struct adview_row *h, size_t n, size_t i,
-                      struct order *o)
+static void sift_down(struct adview_row *h, size_t n, size_t i, struct order *o)
 {
     for (;;) {
         size_t worst = i, l = 2 * i + 1, r = l + 1;
@@ -86,57 +86,45 @@ static uint64_t minute_at_or_after(int64_t ms)
     return ((uint64_t)ms + 59999) / 60000;
 }
 
-/* Rows aggregated per term as buckets arrive (an open-addressing index
- * from term id to row). */
+/* Rows aggregated per term as buckets arrive (table.h: term id to row). */
 struct collect {
     struct adview *view;
     struct adview_row *rows;
     size_t n, cap;
-    uint32_t *index; /* row + 1; 0 = empty; index_cap slots */
-    size_t index_cap;
+    struct table index;
     int failed;
 };
 
-static size_t index_slot(const struct collect *c, uint32_t term_id)
+/* The row of term_id, added when new. NULL when memory runs out. */
+static struct adview_row *collect_row(struct collect *c, uint32_t term_id)
 {
-    size_t j = (size_t)hash_u64(term_id) & (c->index_cap - 1);
-    while (c->index[j] && c->rows[c->index[j] - 1].term_id != term_id)
-        j = (j + 1) & (c->index_cap - 1);
-    return j;
-}
+    uint32_t row = (uint32_t)c->n;
+    int rc;
 
-static int collect_grow(struct collect *c)
-{
-    size_t cap = c->cap ? 2 * c->cap : 256;
-    struct adview_row *rows = realloc(c->rows, cap * sizeof *rows);
-    if (!rows)
-        return -1;
-    c->rows = rows;
-    c->cap = cap;
-    uint32_t *index = calloc(2 * cap, sizeof *index);
-    if (!index)
-        return -1;
-    free(c->index);
-    c->index = index;
-    c->index_cap = 2 * cap;
-    for (size_t i = 0; i < c->n; i++)
-        c->index[index_slot(c, c->rows[i].term_id)] = (uint32_t)(i + 1);
-    return 0;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 256;
+        struct adview_row *rows = realloc(c->rows, cap * sizeof *rows);
+        if (!rows)
+            return NULL;
+        c->rows = rows;
+        c->cap = cap;
+    }
+    rc = table_add(&c->index, term_id, &row);
+    if (rc < 0)
+        return NULL;
+    if (rc == 0)
+        c->rows[c->n++] = (struct adview_row){term_id, 0, 0};
+    return &c->rows[row];
 }
 
 static void collect_bucket(void *ctx, const struct cm_bucket *b)
 {
     struct collect *c = ctx;
-    if (c->failed || (c->n == c->cap && collect_grow(c) != 0)) {
+    struct adview_row *r = c->failed ? NULL : collect_row(c, b->term_id);
+    if (!r) {
         c->failed = 1;
         return;
     }
-    size_t j = index_slot(c, b->term_id);
-    if (!c->index[j]) {
-        c->rows[c->n] = (struct adview_row){b->term_id, 0, 0};
-        c->index[j] = (uint32_t)++c->n;
-    }
-    struct adview_row *r = &c->rows[c->index[j] - 1];
     r->impressions += b->impressions;
     r->clicks += b->clicks;
     c->view->impressions += b->impressions;
@@ -175,7 +163,7 @@ int adview_build(const struct countmap *cm, const struct terms *terms,
     struct collect c = {.view = out};
     cm_ad_scan(cm, ad_id, minute_at_or_after(from_ms),
                minute_at_or_after(to_ms), CM_DAY, collect_bucket, &c);
-    free(c.index);
+    table_free(&c.index);
     if (c.failed) {
         free(c.rows);
         return CTRD_ENOMEM;
@@ -213,8 +201,9 @@ void adview_write_json(FILE *f, const struct adview *v,
     put_time_or_null(f, v->to_ms, INT64_MAX);
     fputs(",\"as_of\":", f);
     put_time_or_null(f, as_of_ms, -1);
-    fprintf(f, ",\"total_terms\":%zu,\"totals\":{\"impressions\":%" PRIu64
-               ",\"clicks\":%" PRIu64 ",\"ctr\":",
+    fprintf(f,
+            ",\"total_terms\":%zu,\"totals\":{\"impressions\":%" PRIu64
+            ",\"clicks\":%" PRIu64 ",\"ctr\":",
             v->n_rows, v->impressions, v->clicks);
     json_put_ratio(f, v->clicks, v->impressions);
     fputs("},\"terms\":[", f);
@@ -224,8 +213,8 @@ void adview_write_json(FILE *f, const struct adview *v,
         const char *term = terms_get(terms, r->term_id, &len);
         fputs(i > offset ? ",{\"term\":" : "{\"term\":", f);
         json_put_string(f, term, len);
-        fprintf(f, ",\"impressions\":%" PRIu64 ",\"clicks\":%" PRIu64
-                   ",\"ctr\":",
+        fprintf(f,
+                ",\"impressions\":%" PRIu64 ",\"clicks\":%" PRIu64 ",\"ctr\":",
                 r->impressions, r->clicks);
         json_put_ratio(f, r->clicks, r->impressions);
         putc('}', f);
@@ -271,8 +260,9 @@ void adview_write_csv_rows(FILE *f, const struct adview *v,
 void adview_write_table(FILE *f, const struct adview *v,
                         const struct terms *terms, size_t limit)
 {
-    fprintf(f, "ad %" PRIu64 ": %" PRIu64 " impressions, %" PRIu64
-               " clicks, CTR %.2f%%, %zu terms\n",
+    fprintf(f,
+            "ad %" PRIu64 ": %" PRIu64 " impressions, %" PRIu64
+            " clicks, CTR %.2f%%, %zu terms\n",
             v->ad_id, v->impressions, v->clicks,
             v->impressions ? 100.0 * (double)v->clicks / (double)v->impressions
                            : 0.0,
@@ -282,11 +272,11 @@ void adview_write_table(FILE *f, const struct adview *v,
         const struct adview_row *r = &v->rows[i];
         uint32_t len;
         const char *term = terms_get(terms, r->term_id, &len);
-        fprintf(f, "%12" PRIu64 " %8" PRIu64 " %7.2f%%  %.*s\n",
-                r->impressions, r->clicks,
-                r->impressions ? 100.0 * (double)r->clicks /
-                                     (double)r->impressions
-                               : 0.0,
+        fprintf(f, "%12" PRIu64 " %8" PRIu64 " %7.2f%%  %.*s\n", r->impressions,
+                r->clicks,
+                r->impressions
+                    ? 100.0 * (double)r->clicks / (double)r->impressions
+                    : 0.0,
                 (int)len, term);
     }
 }
@@ -376,8 +366,9 @@ int adview_write_series(FILE *f, const struct countmap *cm, uint64_t ad_id,
     fputs(",\"points\":[", f);
     for (size_t i = 0; i < s.n; i++) {
         const struct point *p = &s.points[i];
-        fprintf(f, "%s{\"t\":%" PRId64 ",\"impressions\":%" PRIu64
-                   ",\"clicks\":%" PRIu64 ",\"ctr\":",
+        fprintf(f,
+                "%s{\"t\":%" PRId64 ",\"impressions\":%" PRIu64
+                ",\"clicks\":%" PRIu64 ",\"ctr\":",
                 i ? "," : "", p->t, p->impressions, p->clicks);
         json_put_ratio(f, p->clicks, p->impressions);
         putc('}', f);

@@ -3,7 +3,11 @@
  * JSON (the shape of GET /v1/ads/{id}/terms), CSV or a text table.
  *
  * Owns the table it builds (adview_free). Reads the countmap and the term
- * dictionary; the caller keeps both unchanged meanwhile. */
+ * dictionary; the caller keeps both unchanged meanwhile.
+ *
+ * Errors: 0 or a negative CTRD_E* code (error.h): only memory can fail
+ * (CTRD_ENOMEM); an ad without counts is an empty table, not an error.
+ * The writers cannot fail; a write error stays in the FILE. */
 #ifndef CTRD_ADVIEW_H
 #define CTRD_ADVIEW_H
 

@@ -3,6 +3,7 @@
 
 #include "adview.h"
 #include "cli.h"
+#include "clock.h"
 #include "json.h"
 #include "record.h"
 
@@ -21,8 +22,8 @@
 #define SHED_MESSAGE "overloaded; try again"
 
 static const char *const endpoint_names[API_ENDPOINT_COUNT] = {
-    "terms",  "series", "advertiser_ads", "ingest_queries", "ingest_clicks",
-    "stream", "metrics", "health",        "other",
+    "terms",  "series",  "advertiser_ads", "ingest_queries", "ingest_clicks",
+    "stream", "metrics", "health",         "other",
 };
 
 struct api {
@@ -101,19 +102,19 @@ void api_attach(struct api *a, struct http_server *http, struct sse *sse)
     a->sse = sse;
 }
 
-static uint64_t now_ns(void)
+/* Records the time from x read whole to its answer, now. */
+static void observe_latency(struct api *a, struct http_exchange *x,
+                            enum api_endpoint endpoint)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    metric_observe(a->latency[endpoint],
+                   (double)(clock_mono_ns() - http_started_ns(x)) / 1e9);
 }
 
 void api_respond_json(struct api *a, struct http_exchange *x,
-                      enum api_endpoint endpoint, int status,
-                      const char *json, size_t len)
+                      enum api_endpoint endpoint, int status, const char *json,
+                      size_t len)
 {
-    metric_observe(a->latency[endpoint],
-                   (double)(now_ns() - http_started_ns(x)) / 1e9);
+    observe_latency(a, x, endpoint);
     http_respond(x, status, "application/json", json, len);
 }
 
@@ -137,7 +138,8 @@ static void respond_error(struct api *a, struct http_exchange *x,
 enum access { ACCESS_OK, ACCESS_DENIED, ACCESS_HIDDEN };
 
 /* Who is asking: with no --auth every request acts as admin. Answers 401
- * itself and returns -1 when a token is needed and missing or unknown. */
+ * itself and returns CTRD_EINVAL when a token is needed and missing or
+ * unknown. */
 static int identify(struct api *a, struct http_exchange *x,
                     enum api_endpoint endpoint, struct auth_identity *who)
 {
@@ -148,7 +150,7 @@ static int identify(struct api *a, struct http_exchange *x,
         return 0;
     http_add_header(x, "WWW-Authenticate", "Bearer realm=\"ctrd\"");
     respond_error(a, x, endpoint, 401, "a valid bearer token is required");
-    return -1;
+    return CTRD_EINVAL;
 }
 
 /* Whether who may read ad_id: advertisers only their own ads (others are
@@ -171,6 +173,18 @@ static enum access may_read_ad(const struct api *a,
     return ACCESS_DENIED;
 }
 
+/* Whether who may read what advertiser `advertiser` sees: advertisers
+ * only themselves (others are hidden), ingest tokens nothing. */
+static enum access may_read_advertiser(const struct auth_identity *who,
+                                       uint64_t advertiser)
+{
+    if (who->role == AUTH_INGEST)
+        return ACCESS_DENIED;
+    if (who->role == AUTH_ADVERTISER && who->advertiser_id != advertiser)
+        return ACCESS_HIDDEN;
+    return ACCESS_OK;
+}
+
 static int check_access(struct api *a, struct http_exchange *x,
                         enum api_endpoint endpoint, enum access access)
 {
@@ -178,7 +192,7 @@ static int check_access(struct api *a, struct http_exchange *x,
         respond_error(a, x, endpoint, 403, "this token may not do that");
     else if (access == ACCESS_HIDDEN)
         respond_error(a, x, endpoint, 404, "not found");
-    return access == ACCESS_OK ? 0 : -1;
+    return access == ACCESS_OK ? 0 : CTRD_EINVAL;
 }
 
 /* ---- parameters ---- */
@@ -187,7 +201,7 @@ struct range {
     int64_t from_ms, to_ms;
 };
 
-/* Reads from/to; answers 400 and returns -1 when malformed. */
+/* Reads from/to; answers 400 and returns CTRD_EINVAL when malformed. */
 static int read_range(struct api *a, struct http_exchange *x,
                       enum api_endpoint endpoint, struct range *r)
 {
@@ -205,14 +219,14 @@ static int read_range(struct api *a, struct http_exchange *x,
             snprintf(msg, sizeof msg, "%s: ms since the epoch or RFC 3339",
                      names[i]);
             respond_error(a, x, endpoint, 400, msg);
-            return -1;
+            return CTRD_EINVAL;
         }
     }
     return 0;
 }
 
 /* A parameter that is one of names (index into *out), or def when absent;
- * -1 (after answering 400) when it is something else. */
+ * CTRD_EINVAL (after answering 400) when it is something else. */
 static int read_choice(struct api *a, struct http_exchange *x,
                        enum api_endpoint endpoint, const char *name,
                        const char *const *names, int n, int def, int *out)
@@ -231,7 +245,7 @@ static int read_choice(struct api *a, struct http_exchange *x,
     char msg[96];
     snprintf(msg, sizeof msg, "%s: not an accepted value", name);
     respond_error(a, x, endpoint, 400, msg);
-    return -1;
+    return CTRD_EINVAL;
 }
 
 static int read_count(struct api *a, struct http_exchange *x,
@@ -248,26 +262,20 @@ static int read_count(struct api *a, struct http_exchange *x,
     char msg[96];
     snprintf(msg, sizeof msg, "%s: a whole number up to %" PRIu64, name, max);
     respond_error(a, x, endpoint, 400, msg);
-    return -1;
+    return CTRD_EINVAL;
 }
 
 /* The id in "/v1/ads/{id}/..." after prefix; the rest of the path in *rest.
- * -1 when it is not a decimal u64. */
+ * CTRD_ENOTFOUND when the path is not prefix and a decimal u64. */
 static int path_id(const char *path, const char *prefix, uint64_t *id,
                    const char **rest)
 {
     size_t n = strlen(prefix);
     if (strncmp(path, prefix, n) != 0)
-        return -1;
-    const char *p = path + n, *slash = strchr(p, '/');
-    size_t len = slash ? (size_t)(slash - p) : strlen(p);
-    char digits[24];
-    if (len == 0 || len >= sizeof digits)
-        return -1;
-    memcpy(digits, p, len);
-    digits[len] = '\0';
-    *rest = p + len;
-    return cli_parse_u64(digits, id);
+        return CTRD_ENOTFOUND;
+    const char *p = path + n;
+    *rest = p + strcspn(p, "/");
+    return rec_parse_id(p, (size_t)(*rest - p), id) == 0 ? 0 : CTRD_ENOTFOUND;
 }
 
 /* ---- answers built in memory ---- */
@@ -288,7 +296,7 @@ static int out_open(struct out *o)
 
 /* ---- read endpoints ----
  * A read is checked on the loop thread (parse_*: answers 4xx itself and
- * returns -1), waits in the admission queue, runs on a read thread
+ * returns CTRD_EINVAL), waits in the admission queue, runs on a read thread
  * (run_*: the JSON into f, under the engine's read lock) and is answered
  * on the loop thread (answer_read). */
 
@@ -326,7 +334,7 @@ static int parse_terms(struct api *a, struct read_req *r)
                               LIMIT_MAX, &r->limit) ||
                    read_count(a, x, API_TERMS, "offset", 0, UINT32_MAX,
                               &r->offset)
-               ? -1
+               ? CTRD_EINVAL
                : 0;
 }
 
@@ -335,10 +343,10 @@ static int run_terms(struct api *a, const struct read_req *r, FILE *f)
     struct engine *e = a->cfg.engine;
     struct adview v;
     engine_read_lock(e);
-    int rc = adview_build(engine_counts(e), engine_terms(e), r->id,
-                          r->range.from_ms, r->range.to_ms,
-                          (enum adview_sort)r->sort, r->order,
-                          (size_t)(r->offset + r->limit), &v);
+    int rc =
+        adview_build(engine_counts(e), engine_terms(e), r->id, r->range.from_ms,
+                     r->range.to_ms, (enum adview_sort)r->sort, r->order,
+                     (size_t)(r->offset + r->limit), &v);
     if (rc == 0)
         adview_write_json(f, &v, engine_terms(e), engine_as_of_ms(e),
                           (size_t)r->offset, (size_t)r->limit);
@@ -347,48 +355,25 @@ static int run_terms(struct api *a, const struct read_req *r, FILE *f)
     return rc;
 }
 
-/* A search term as a client writes it, normalised as SPEC §2 says (by the
- * record parser itself) into r->term: 0, or CTRD_EINVAL when it is not a
- * valid term. */
-static int normalise_term(const char *term, struct read_req *r)
-{
-    static const char prefix[] = "0\t1\t\t"; /* time, query_id, no ads */
-    char line[PARAM_MAX + sizeof prefix];
-    struct rec_query q;
-    int n = snprintf(line, sizeof line, "%s%s", prefix, term);
-    if (n < 0 || (size_t)n >= sizeof line)
-        return CTRD_EINVAL;
-    /* TAB, CR and LF fold to a space like any white space, but the TSV
-     * line cannot carry them. */
-    for (char *p = line + sizeof prefix - 1; *p; p++) {
-        if (*p == '\t' || *p == '\r' || *p == '\n')
-            *p = ' ';
-    }
-    if (rec_parse_query(REC_TSV, line, (size_t)n, &q) != REC_OK)
-        return CTRD_EINVAL;
-    memcpy(r->term, q.term, q.term_len);
-    r->term_len = q.term_len;
-    return 0;
-}
-
 static int parse_series(struct api *a, struct read_req *r)
 {
     char term[PARAM_MAX];
     if (read_range(a, r->x, API_SERIES, &r->range) ||
         read_choice(a, r->x, API_SERIES, "step", steps, 3, 1, &r->step))
-        return -1;
+        return CTRD_EINVAL;
     int rc = http_param(r->x, "term", term, sizeof term);
     r->has_term = rc == 0;
     if (rc == CTRD_ENOTFOUND)
         return 0;
     if (rc != 0) {
         respond_error(a, r->x, API_SERIES, 400, "term: malformed");
-        return -1;
+        return CTRD_EINVAL;
     }
-    if (normalise_term(term, r) != 0) {
+    if (rec_normalise_term(term, strlen(term), r->term, &r->term_len) !=
+        REC_OK) {
         respond_error(a, r->x, API_SERIES, 400,
                       "term: not a valid search term");
-        return -1;
+        return CTRD_EINVAL;
     }
     return 0;
 }
@@ -399,13 +384,11 @@ static int run_series(struct api *a, const struct read_req *r, FILE *f)
     uint32_t term_id = UINT32_MAX; /* no term has it: an empty series */
     engine_read_lock(e);
     if (r->has_term)
-        terms_find((struct terms *)engine_terms(e), r->term, r->term_len,
-                   &term_id);
-    int rc = adview_write_series(f, engine_counts(e), r->id, r->range.from_ms,
-                                 r->range.to_ms, step_ms[r->step],
-                                 steps[r->step],
-                                 r->has_term ? &term_id : NULL,
-                                 engine_as_of_ms(e));
+        terms_find(engine_terms(e), r->term, r->term_len, &term_id);
+    int rc =
+        adview_write_series(f, engine_counts(e), r->id, r->range.from_ms,
+                            r->range.to_ms, step_ms[r->step], steps[r->step],
+                            r->has_term ? &term_id : NULL, engine_as_of_ms(e));
     engine_read_unlock(e);
     return rc;
 }
@@ -414,19 +397,14 @@ static int run_series(struct api *a, const struct read_req *r, FILE *f)
 static int parse_advertiser_ads(struct api *a, struct read_req *r,
                                 const struct auth_identity *who)
 {
-    if (who->role == AUTH_INGEST) {
-        check_access(a, r->x, API_ADVERTISER_ADS, ACCESS_DENIED);
-        return -1;
-    }
-    if (who->role == AUTH_ADVERTISER && who->advertiser_id != r->id) {
-        check_access(a, r->x, API_ADVERTISER_ADS, ACCESS_HIDDEN);
-        return -1;
-    }
-    return read_range(a, r->x, API_ADVERTISER_ADS, &r->range);
+    return check_access(a, r->x, API_ADVERTISER_ADS,
+                        may_read_advertiser(who, r->id)) ||
+                   read_range(a, r->x, API_ADVERTISER_ADS, &r->range)
+               ? CTRD_EINVAL
+               : 0;
 }
 
-static int run_advertiser_ads(struct api *a, const struct read_req *r,
-                              FILE *f)
+static int run_advertiser_ads(struct api *a, const struct read_req *r, FILE *f)
 {
     size_t n = 0;
     const uint64_t *ads =
@@ -448,8 +426,8 @@ static int run_advertiser_ads(struct api *a, const struct read_req *r,
         fprintf(f, "%s{\"ad_id\":\"%" PRIu64 "\",\"name\":", i ? "," : "",
                 ads[i]);
         json_put_string(f, name, strlen(name));
-        fprintf(f, ",\"impressions\":%" PRIu64 ",\"clicks\":%" PRIu64
-                   ",\"ctr\":",
+        fprintf(f,
+                ",\"impressions\":%" PRIu64 ",\"clicks\":%" PRIu64 ",\"ctr\":",
                 imps, clicks);
         json_put_ratio(f, clicks, imps);
         putc('}', f);
@@ -476,13 +454,8 @@ static void get_stream(struct api *a, struct http_exchange *x,
             return;
     } else if (http_param(x, "advertiser_id", v, sizeof v) == 0 &&
                cli_parse_u64(v, &id) == 0) {
-        if (who->role == AUTH_INGEST ||
-            (who->role == AUTH_ADVERTISER && who->advertiser_id != id)) {
-            check_access(a, x, API_STREAM,
-                         who->role == AUTH_INGEST ? ACCESS_DENIED
-                                                  : ACCESS_HIDDEN);
+        if (check_access(a, x, API_STREAM, may_read_advertiser(who, id)) != 0)
             return;
-        }
         ads = a->cfg.catalog ? catalog_ads_of(a->cfg.catalog, id, &n) : NULL;
         if (!ads)
             n = 0;
@@ -501,7 +474,10 @@ static void get_stream(struct api *a, struct http_exchange *x,
  * Content-Type means NDJSON. */
 static int content_format(const char *type, enum rec_format *fmt)
 {
-    static const struct { const char *name; enum rec_format fmt; } types[] = {
+    static const struct {
+        const char *name;
+        enum rec_format fmt;
+    } types[] = {
         {"application/x-ndjson", REC_NDJSON},
         {"application/json", REC_NDJSON},
         {"text/tab-separated-values", REC_TSV},
@@ -520,12 +496,11 @@ static int content_format(const char *type, enum rec_format *fmt)
             return 0;
         }
     }
-    return -1;
+    return CTRD_EINVAL;
 }
 
 static void post_ingest(struct api *a, struct http_exchange *x,
-                        const struct auth_identity *who,
-                        enum engine_kind kind)
+                        const struct auth_identity *who, enum engine_kind kind)
 {
     enum api_endpoint ep =
         kind == ENGINE_QUERIES ? API_INGEST_QUERIES : API_INGEST_CLICKS;
@@ -574,7 +549,8 @@ void api_refuse_writes(struct api *a, struct http_exchange *x,
     char retry[24];
     snprintf(retry, sizeof retry, "%d", API_WRITE_RETRY_S);
     http_add_header(x, "Retry-After", retry);
-    respond_error(a, x, endpoint, 507, "the service cannot write to its "
+    respond_error(a, x, endpoint, 507,
+                  "the service cannot write to its "
                   "disk and accepts no records until it can again; reads "
                   "go on");
 }
@@ -587,7 +563,8 @@ void api_respond_ingest_error(struct api *a, struct http_exchange *x,
     else if (code == CTRD_EINVAL)
         respond_error(a, x, endpoint, 400, "body: not valid gzip");
     else if (code == CTRD_EAGAIN)
-        respond_error(a, x, endpoint, 413, "body: too large once "
+        respond_error(a, x, endpoint, 413,
+                      "body: too large once "
                       "decompressed");
     else
         respond_error(a, x, endpoint, 500, "out of memory");
@@ -604,8 +581,7 @@ static void get_metrics(struct api *a, struct http_exchange *x)
     }
     metrics_write(a->cfg.metrics, o.f);
     fclose(o.f);
-    metric_observe(a->latency[API_METRICS],
-                   (double)(now_ns() - http_started_ns(x)) / 1e9);
+    observe_latency(a, x, API_METRICS);
     http_respond(x, 200, "text/plain; version=0.0.4", o.text, o.len);
     free(o.text);
 }
@@ -613,15 +589,13 @@ static void get_metrics(struct api *a, struct http_exchange *x)
 static void respond_text(struct api *a, struct http_exchange *x, int status,
                          const char *text)
 {
-    metric_observe(a->latency[API_HEALTH],
-                   (double)(now_ns() - http_started_ns(x)) / 1e9);
+    observe_latency(a, x, API_HEALTH);
     http_respond(x, status, "text/plain", text, strlen(text));
 }
 
 /* ---- routing ---- */
 
-static int is_get(struct api *a, struct http_exchange *x,
-                  enum api_endpoint ep)
+static int is_get(struct api *a, struct http_exchange *x, enum api_endpoint ep)
 {
     const char *m = http_method(x);
     if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
@@ -740,11 +714,11 @@ static void start_read(struct api *a, struct http_exchange *x,
     int rc = endpoint == API_TERMS    ? parse_terms(a, r)
              : endpoint == API_SERIES ? parse_series(a, r)
                                       : parse_advertiser_ads(a, r, who);
-    if (rc == 0 && (!a->reads ||
-                    readpool_submit(a->reads, r, http_started_ns(x)) != 0)) {
+    if (rc == 0 &&
+        (!a->reads || readpool_submit(a->reads, r, http_started_ns(x)) != 0)) {
         note_shed(a, x);
         respond_error(a, x, endpoint, 503, SHED_MESSAGE);
-        rc = -1;
+        rc = CTRD_EAGAIN;
     }
     if (rc != 0)
         free(r);
@@ -763,8 +737,8 @@ void api_handle(void *ctx, struct http_exchange *x)
     }
     int ingest_q = strcmp(path, "/v1/queries") == 0;
     if (ingest_q || strcmp(path, "/v1/clicks") == 0) {
-        enum api_endpoint ep = ingest_q ? API_INGEST_QUERIES
-                                        : API_INGEST_CLICKS;
+        enum api_endpoint ep =
+            ingest_q ? API_INGEST_QUERIES : API_INGEST_CLICKS;
         if (strcmp(http_method(x), "POST") != 0) {
             http_add_header(x, "Allow", "POST");
             respond_error(a, x, ep, 405, "method not allowed");

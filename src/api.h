@@ -13,7 +13,12 @@
  *
  * Owns its request-latency metrics and the read threads. Runs on the HTTP
  * loop thread, except the reads themselves (read threads: engine, catalog
- * and the read's own request record only). */
+ * and the read's own request record only).
+ *
+ * Errors: 0 or a negative CTRD_E* code (error.h). Inside api.c a check
+ * that refuses a request answers it itself (4xx) and returns CTRD_EINVAL,
+ * so its caller only stops; a path that names nothing is CTRD_ENOTFOUND
+ * (404). */
 #ifndef CTRD_API_H
 #define CTRD_API_H
 
@@ -46,7 +51,7 @@ struct api_config {
     const struct auth *auth;       /* NULL: no access control */
     const struct catalog *catalog; /* NULL: no catalog */
     struct metrics *metrics;
-    int metrics_public;   /* /metrics and /healthz without a token */
+    int metrics_public;    /* /metrics and /healthz without a token */
     size_t max_body_bytes; /* after gzip decoding too */
     /* Takes an ingest request (gzip: the body is gzip-compressed); body is
      * malloc'd and passes to the callee. 0, or CTRD_EAGAIN when the
@@ -94,7 +99,7 @@ void api_respond_ingest_error(struct api *a, struct http_exchange *x,
 
 /* Answers with JSON and records the request's latency for endpoint. */
 void api_respond_json(struct api *a, struct http_exchange *x,
-                      enum api_endpoint endpoint, int status,
-                      const char *json, size_t len);
+                      enum api_endpoint endpoint, int status, const char *json,
+                      size_t len);
 
 #endif

@@ -107,7 +107,7 @@ static int role_parse(const char *s, uint64_t *role)
             return 0;
         }
     }
-    return -1;
+    return CTRD_EINVAL;
 }
 
 /* Parses one "token,role[,advertiser_id]" line into t. Never quotes the
@@ -280,8 +280,8 @@ void auth_free(struct auth *a)
 
 /* The token of an Authorization header value "Bearer TOKEN" (scheme in any
  * case, then spaces or tabs; surrounding spaces and tabs ignored), copied
- * zero-padded into words. 0, or -1 when the value has no such token. Looks
- * only at the presented value, so it may return early. */
+ * zero-padded into words. 0, or CTRD_EINVAL when the value has no such token.
+ * Looks only at the presented value, so it may return early. */
 static int bearer_token(const char *h, uint64_t words[AUTH_TOKEN_WORDS],
                         uint64_t *len)
 {
@@ -291,16 +291,16 @@ static int bearer_token(const char *h, uint64_t words[AUTH_TOKEN_WORDS],
     while (is_blank(*h))
         h++;
     if (strncasecmp(h, scheme, sizeof scheme - 1) != 0)
-        return -1;
+        return CTRD_EINVAL;
     h += sizeof scheme - 1;
     if (!is_blank(*h))
-        return -1;
+        return CTRD_EINVAL;
     while (is_blank(*h))
         h++;
     while (n <= AUTH_TOKEN_MAX && is_token_byte(h[n]))
         n++;
     if (n == 0 || n > AUTH_TOKEN_MAX || h[n + strspn(h + n, " \t")] != '\0')
-        return -1;
+        return CTRD_EINVAL;
     memset(words, 0, AUTH_TOKEN_WORDS * sizeof words[0]);
     memcpy(words, h, n);
     *len = n;

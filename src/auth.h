@@ -12,7 +12,11 @@
  * Owns the tokens. Lookups compare the presented token with every token in
  * constant time (no early exit, same work whatever matches), so timing
  * tells nothing about tokens. Tokens never appear in error messages.
- * Read-only after load: any thread. */
+ * Read-only after load: any thread.
+ *
+ * Errors: 0 or a negative CTRD_E* code (error.h): a bad tokens file is
+ * CTRD_EINVAL (err names file and line); a token nobody holds is
+ * CTRD_ENOTFOUND, not a failure. */
 #ifndef CTRD_AUTH_H
 #define CTRD_AUTH_H
 

@@ -15,10 +15,10 @@
  *   - an ad listed twice is an error, whatever its advertisers.
  * Errors name the file and the line.
  *
- * DESIGN. rows[] holds the ads in file order. An open-addressing table
- * (linear probing, at most half full) keyed by hash_u64(ad_id) finds an
- * ad's row; it is filled in file order once every line has been parsed,
- * so an ad listed twice is reported at its second line. ads[] and
+ * DESIGN. rows[] holds the ads in file order. A table (table.h: ad_id to
+ * row index) finds an ad's row; it is filled in file order once every
+ * line has been parsed, so an ad listed twice is reported at its second
+ * line. ads[] and
  * owners[] are the (advertiser, ad) pairs sorted by advertiser then ad:
  * the ads of an advertiser are one contiguous ascending run of ads[],
  * found by binary search in owners[]. Names are decoded in place and
@@ -29,14 +29,15 @@
 
 #include "cli.h"
 #include "fsutil.h"
-#include "hash.h"
+#include "table.h"
+#include "utf8.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CAT_FIELDS_MAX 3
-/* Slots hold row index + 1 in 32 bits. */
+/* Table values are row indexes in 32 bits. */
 #define CAT_ROWS_MAX (UINT32_C(1) << 31)
 
 struct cat_row {
@@ -46,21 +47,13 @@ struct cat_row {
     size_t line;     /* where the file lists the ad */
 };
 
-/* A slot of the ad table: the key is copied in so that a probe reads one
- * cache line, not the row too. */
-struct cat_slot {
-    uint64_t ad_id;
-    uint32_t row; /* index into rows + 1; 0: empty */
-};
-
 struct catalog {
     struct cat_row *rows; /* file order */
     size_t n;
-    struct cat_slot *slots; /* 2 or more per line that could list an ad */
-    size_t slot_mask;
-    uint64_t *owners; /* n advertisers, ascending; owners[i] owns ads[i] */
-    uint64_t *ads;    /* ascending within each advertiser */
-    char *names;      /* NUL-terminated names, back to back */
+    struct table rows_of; /* ad_id -> index into rows */
+    uint64_t *owners;     /* n advertisers, ascending; owners[i] owns ads[i] */
+    uint64_t *ads;        /* ascending within each advertiser */
+    char *names;          /* NUL-terminated names, back to back */
 };
 
 struct cat_field {
@@ -82,7 +75,7 @@ static const char id_rule[] =
     "must be a decimal number up to 18446744073709551615";
 
 /* One field at *s (quoted or not) up to end: decoded in place into f and
- * NUL-terminated; *s is left on the ',' or end after it. 0, or -1 and
+ * NUL-terminated; *s is left on the ',' or end after it. 0, or CTRD_EINVAL and
  * *why. */
 static int csv_field(char **s, char *end, struct cat_field *f, const char **why)
 {
@@ -93,7 +86,7 @@ static int csv_field(char **s, char *end, struct cat_field *f, const char **why)
             if (p == end) {
                 *why = "unterminated quoted field (a field may not span "
                        "lines)";
-                return -1;
+                return CTRD_EINVAL;
             }
             if (*p == '"' && (p + 1 == end || p[1] != '"'))
                 break;
@@ -102,7 +95,7 @@ static int csv_field(char **s, char *end, struct cat_field *f, const char **why)
         }
         if (++p < end && *p != ',') {
             *why = "text after a closing quote";
-            return -1;
+            return CTRD_EINVAL;
         }
     } else {
         while (p < end && *p != ',' && *p != '"')
@@ -110,7 +103,7 @@ static int csv_field(char **s, char *end, struct cat_field *f, const char **why)
         if (p < end && *p == '"') {
             *why = "quote inside an unquoted field (quote the whole field "
                    "and double the quote)";
-            return -1;
+            return CTRD_EINVAL;
         }
         out = p;
     }
@@ -122,7 +115,7 @@ static int csv_field(char **s, char *end, struct cat_field *f, const char **why)
 }
 
 /* Splits line s (len bytes) into fields. Returns how many there are (past
- * CAT_FIELDS_MAX counted, not kept), or -1 and *why. */
+ * CAT_FIELDS_MAX counted, not kept), or CTRD_EINVAL and *why. */
 static int csv_split(char *s, size_t len, struct cat_field f[CAT_FIELDS_MAX],
                      const char **why)
 {
@@ -132,43 +125,15 @@ static int csv_split(char *s, size_t len, struct cat_field f[CAT_FIELDS_MAX],
 
     if (memchr(s, '\0', len)) {
         *why = "NUL byte in the line";
-        return -1;
+        return CTRD_EINVAL;
     }
     for (;; n++) {
         if (csv_field(&s, end, n < CAT_FIELDS_MAX ? &f[n] : &extra, why))
-            return -1;
+            return CTRD_EINVAL;
         if (s == end)
             return n + 1;
         s++; /* the ',' */
     }
-}
-
-/* Length of the valid UTF-8 character at s (n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len;
-    uint32_t cp, min;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xC2 && s[0] < 0xE0)
-        len = 2, cp = s[0] & 0x1Fu, min = 0x80;
-    else if (s[0] >= 0xE0 && s[0] < 0xF0)
-        len = 3, cp = s[0] & 0x0Fu, min = 0x800;
-    else if (s[0] >= 0xF0 && s[0] < 0xF5)
-        len = 4, cp = s[0] & 0x07u, min = 0x10000;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    for (size_t k = 1; k < len; k++) {
-        if ((s[k] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[k] & 0x3Fu);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
 }
 
 /* NULL when the name is fine, else what is wrong with it. */
@@ -178,21 +143,11 @@ static const char *name_problem(const char *name, size_t len)
     for (size_t i = 0, k; i < len; i += k) {
         if (s[i] < 0x20 || s[i] == 0x7f)
             return "the name has a control character";
-        k = utf8_len(s + i, len - i);
+        k = utf8_seq(s + i, len - i);
         if (k == 0)
             return "the name is not valid UTF-8";
     }
     return NULL;
-}
-
-/* The slot of ad_id: the one holding it, or the empty one where it would
- * go. */
-static struct cat_slot *slot_of(const struct catalog *c, uint64_t ad_id)
-{
-    size_t i = hash_u64(ad_id) & c->slot_mask;
-    while (c->slots[i].row && c->slots[i].ad_id != ad_id)
-        i = (i + 1) & c->slot_mask;
-    return &c->slots[i];
 }
 
 /* How many lines of buf could list an ad: those of 3 bytes or more
@@ -209,21 +164,15 @@ static size_t lines_count(const char *buf, size_t len)
     return n + (end - p >= 3);
 }
 
-/* Room for max_rows ads, the table at most half full. */
+/* Room for max_rows ads, in rows and in the table. */
 static int rows_alloc(struct catalog *c, size_t max_rows)
 {
-    size_t n_slots = 2;
-
     if (max_rows > CAT_ROWS_MAX)
         return CTRD_ENOMEM;
-    while (n_slots < 2 * max_rows)
-        n_slots *= 2;
     c->rows = malloc((max_rows + 1) * sizeof *c->rows);
-    c->slots = calloc(n_slots, sizeof *c->slots);
-    if (!c->rows || !c->slots)
+    if (!c->rows)
         return CTRD_ENOMEM;
-    c->slot_mask = n_slots - 1;
-    return 0;
+    return table_init(&c->rows_of, max_rows);
 }
 
 static int header_parse(struct cat_load *ld, char *s, size_t len)
@@ -298,23 +247,21 @@ static int row_parse(struct catalog *c, struct cat_load *ld, char *s,
 /* Fills the ad table in file order: an ad listed twice fails at its second
  * line. Each insertion is a cache miss, so the slot of a row a little
  * ahead is prefetched: the misses overlap (this halves the load time of a
- * million ads). */
-static int table_build(struct catalog *c, struct cat_load *ld)
+ * million ads). rows_alloc() made room for every row: no growth. */
+static int rows_index(struct catalog *c, struct cat_load *ld)
 {
     enum { AHEAD = 16 };
     for (size_t i = 0; i < c->n; i++) {
         const struct cat_row *row = &c->rows[i];
+        uint32_t first = (uint32_t)i;
         if (i + AHEAD < c->n)
-            __builtin_prefetch(
-                &c->slots[hash_u64(row[AHEAD].ad_id) & c->slot_mask], 1);
-        struct cat_slot *slot = slot_of(c, row->ad_id);
-        if (slot->row)
+            table_prefetch(&c->rows_of, row[AHEAD].ad_id);
+        if (table_add(&c->rows_of, row->ad_id, &first) != 0)
             return ctrd_fail(ld->err, CTRD_EINVAL,
                              "%s:%zu: ad %" PRIu64 " is listed twice (first "
                              "at line %zu)",
                              ld->path, row->line, row->ad_id,
-                             c->rows[slot->row - 1].line);
-        *slot = (struct cat_slot){row->ad_id, (uint32_t)(i + 1)};
+                             c->rows[first].line);
     }
     return 0;
 }
@@ -376,7 +323,7 @@ static int catalog_parse(struct catalog *c, struct cat_load *ld, size_t len)
         return ctrd_fail(ld->err, CTRD_EINVAL,
                          "%s: no header line (ad_id,advertiser_id[,name])",
                          ld->path);
-    rc = table_build(c, ld);
+    rc = rows_index(c, ld);
     if (rc != 0)
         return rc;
     if (owners_build(c) != 0)
@@ -419,7 +366,7 @@ void catalog_free(struct catalog *c)
     if (!c)
         return;
     free(c->rows);
-    free(c->slots);
+    table_free(&c->rows_of);
     free(c->owners);
     free(c->ads);
     free(c->names);
@@ -428,8 +375,10 @@ void catalog_free(struct catalog *c)
 
 static const struct cat_row *row_of(const struct catalog *c, uint64_t ad_id)
 {
-    uint32_t row = c ? slot_of(c, ad_id)->row : 0;
-    return row ? &c->rows[row - 1] : NULL;
+    uint32_t row;
+    if (!c || table_find(&c->rows_of, ad_id, &row) != 0)
+        return NULL;
+    return &c->rows[row];
 }
 
 int catalog_owner(const struct catalog *c, uint64_t ad_id,

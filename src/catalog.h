@@ -6,7 +6,11 @@
  * full format is at the top of catalog.c). Ads absent from the catalog are
  * still counted; only an admin sees them. Owns the table and the names;
  * read-only after load: any thread. The lookups accept c == NULL (no
- * catalog: nothing is found). */
+ * catalog: nothing is found).
+ *
+ * Errors: 0 or a negative CTRD_E* code (error.h); an ad that is not in
+ * the catalog is CTRD_ENOTFOUND, never a failure. Malformed text is
+ * CTRD_EINVAL, with the file, line and reason in err. */
 #ifndef CTRD_CATALOG_H
 #define CTRD_CATALOG_H
 

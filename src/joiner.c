@@ -4,7 +4,13 @@
  * from the front) and are chained per query_id through an open-addressing
  * index (query_id -> first waiting click), so a query's arrival finds its
  * clicks without a scan. Joined or expired clicks become dead slots; the
- * vector is compacted, and the index rebuilt, when more than half is dead. */
+ * vector is compacted, and the index rebuilt, when more than half is dead.
+ *
+ * The index is its own table, not table.h: it sits on the per-record
+ * ingest path (every click and every query probes it), its slots are 4
+ * bytes (a waiting slot + 1; the key is read from the click itself) and
+ * it is rebuilt with the vector it indexes. Its slot hash is seeded
+ * (hash_slot_u64): query ids come from the input. */
 #include "joiner.h"
 
 #include "hash.h"
@@ -60,7 +66,7 @@ void joiner_free(struct joiner *j)
 static uint32_t index_slot(const struct joiner *j, uint64_t query_id)
 {
     uint32_t mask = j->index_cap - 1;
-    uint32_t k = (uint32_t)hash_u64(query_id) & mask;
+    uint32_t k = (uint32_t)hash_slot_u64(query_id) & mask;
     while (j->index[k] && j->wait[j->index[k] - 1].click.query_id != query_id)
         k = (k + 1) & mask;
     return k;
@@ -162,8 +168,8 @@ static int join_click(struct joiner *j, const struct qs_query *q,
         return 0;
     }
     j->stats.clicks_joined++;
-    struct count_delta d = {ad_id, q->term_id,
-                            (uint32_t)(q->time_ms / 60000), 1};
+    struct count_delta d = {ad_id, q->term_id, (uint32_t)(q->time_ms / 60000),
+                            1};
     return sink->emit(sink->ctx, &d);
 }
 
@@ -226,8 +232,7 @@ int joiner_add_query(struct joiner *j, const struct rec_query *q,
         if (rc != 0)
             return rc;
     }
-    struct qs_query view = {q->query_id, q->time_ms, term_id, q->n_ads,
-                            q->ads};
+    struct qs_query view = {q->query_id, q->time_ms, term_id, q->n_ads, q->ads};
     return join_waiting(j, &view, sink);
 }
 

@@ -11,7 +11,11 @@
  * at the minute of the query; later ones are duplicates.
  *
  * Threads: a joiner belongs to one worker and touches only that worker's
- * QueryStore memtable and the shared term dictionary. */
+ * QueryStore memtable and the shared term dictionary.
+ *
+ * Errors: 0 or a negative CTRD_E* code (error.h), from memory or the
+ * sink. A record that does not join is an outcome (a reason to the sink,
+ * a count in join_stats), not an error. */
 #ifndef CTRD_JOINER_H
 #define CTRD_JOINER_H
 

@@ -1,7 +1,8 @@
 /* json: writing JSON text (the reader side is record.c's scanner).
  * Strings are escaped per RFC 8259 (quote, backslash, control characters as
  * \uXXXX); bytes >= 0x80 pass through (terms are valid UTF-8). Owns
- * nothing. */
+ * nothing. Errors: none of its own; a write error stays in the FILE
+ * (ferror), for the caller who closes it. */
 #ifndef CTRD_JSON_H
 #define CTRD_JSON_H
 

@@ -20,6 +20,8 @@
  * the same cursor with escapes off. */
 #include "record.h"
 
+#include "utf8.h"
+
 #include <string.h>
 
 /* ---- bytes ------------------------------------------------------------ */
@@ -33,59 +35,6 @@ static int is_digit(int b)
 static int is_term_space(int b)
 {
     return b == ' ' || (b >= '\t' && b <= '\r');
-}
-
-/* Length of the valid UTF-8 sequence at s[0..n), n >= 1; 0 if invalid
- * (overlong, surrogate, above U+10FFFF, truncated). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned b = s[0], lo = 0x80, hi = 0xBF;
-    size_t len, i;
-
-    if (b < 0x80)
-        return 1;
-    if (b < 0xC2)
-        return 0;
-    if (b < 0xE0) {
-        len = 2;
-    } else if (b < 0xF0) {
-        len = 3;
-        lo = b == 0xE0 ? 0xA0 : 0x80;
-        hi = b == 0xED ? 0x9F : 0xBF;
-    } else if (b < 0xF5) {
-        len = 4;
-        lo = b == 0xF0 ? 0x90 : 0x80;
-        hi = b == 0xF4 ? 0x8F : 0xBF;
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (i = 2; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return len;
-}
-
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0, k;
-    uint64_t w;
-
-    while (i < n) {
-        if (n - i >= 8) {
-            memcpy(&w, s + i, 8);
-            if ((w & UINT64_C(0x8080808080808080)) == 0) {
-                i += 8;
-                continue;
-            }
-        }
-        k = utf8_seq(s + i, n - i);
-        if (k == 0)
-            return 0;
-        i += k;
-    }
-    return 1;
 }
 
 /* ---- cursor: the bytes a string stands for ----------------------------- */
@@ -174,7 +123,7 @@ static inline int cur_next(struct cur *c)
     return *c->p++;
 }
 
-/* The rest is 1+ ASCII digits worth at most UINT64_MAX. 0 ok, -1 bad. */
+/* The rest is 1+ ASCII digits worth at most UINT64_MAX. 0, or CTRD_EINVAL. */
 static int cur_u64(struct cur *c, uint64_t *v)
 {
     uint64_t x = 0;
@@ -185,17 +134,17 @@ static int cur_u64(struct cur *c, uint64_t *v)
         d = (unsigned)b - '0';
         if (d > 9 || x > UINT64_MAX / 10 ||
             (x == UINT64_MAX / 10 && d > UINT64_MAX % 10))
-            return -1;
+            return CTRD_EINVAL;
         x = x * 10 + d;
         n++;
     }
     if (n == 0)
-        return -1;
+        return CTRD_EINVAL;
     *v = x;
     return 0;
 }
 
-/* Exactly n ASCII digits. 0 ok, -1 bad. */
+/* Exactly n ASCII digits. 0, or CTRD_EINVAL. */
 static int cur_digits(struct cur *c, int n, int *v)
 {
     int x = 0, b;
@@ -203,7 +152,7 @@ static int cur_digits(struct cur *c, int n, int *v)
     for (int i = 0; i < n; i++) {
         b = cur_next(c);
         if (!is_digit(b))
-            return -1;
+            return CTRD_EINVAL;
         x = x * 10 + (b - '0');
     }
     *v = x;
@@ -236,7 +185,7 @@ static int64_t days_from_civil(int y, int m, int d)
 }
 
 /* YYYY-MM-DD(T|t)HH:MM:SS[.frac](Z|z|+hh:mm|-hh:mm), the fraction truncated
- * to ms, as UTC ms in [0, REC_TIME_MAX_MS]. 0 ok, -1 bad. */
+ * to ms, as UTC ms in [0, REC_TIME_MAX_MS]. 0, or CTRD_EINVAL. */
 static int time_rfc3339(struct cur *c, int64_t *ms)
 {
     int y, mo, d, h, mi, s, oh, om, b, frac = 0, nfrac = 0;
@@ -247,7 +196,7 @@ static int time_rfc3339(struct cur *c, int64_t *ms)
         (cur_next(c) | 0x20) != 't' || cur_digits(c, 2, &h) ||
         cur_next(c) != ':' || cur_digits(c, 2, &mi) || cur_next(c) != ':' ||
         cur_digits(c, 2, &s))
-        return -1;
+        return CTRD_EINVAL;
     b = cur_next(c);
     if (b == '.') {
         while (is_digit(b = cur_next(c))) {
@@ -256,29 +205,35 @@ static int time_rfc3339(struct cur *c, int64_t *ms)
             nfrac++;
         }
         if (nfrac == 0)
-            return -1;
+            return CTRD_EINVAL;
         for (; nfrac < 3; nfrac++)
             frac *= 10;
     }
     if (b == '+' || b == '-') {
         if (cur_digits(c, 2, &oh) || cur_next(c) != ':' ||
             cur_digits(c, 2, &om) || oh > 23 || om > 59)
-            return -1;
+            return CTRD_EINVAL;
         off_ms = (int64_t)(oh * 60 + om) * 60000;
         if (b == '+')
             off_ms = -off_ms;
     } else if ((b | 0x20) != 'z') {
-        return -1;
+        return CTRD_EINVAL;
     }
     if (cur_next(c) != -1 || mo < 1 || mo > 12 || d < 1 ||
         d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 59)
-        return -1;
+        return CTRD_EINVAL;
     t = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60 + s;
     t = t * 1000 + frac + off_ms;
     if (t < 0 || t > REC_TIME_MAX_MS)
-        return -1;
+        return CTRD_EINVAL;
     *ms = t;
     return 0;
+}
+
+int rec_parse_id(const char *s, size_t len, uint64_t *v)
+{
+    struct cur c = cur_make((const unsigned char *)s, len, 0);
+    return cur_u64(&c, v);
 }
 
 int rec_parse_time(const char *s, size_t len, int64_t *ms)
@@ -288,11 +243,11 @@ int rec_parse_time(const char *s, size_t len, int64_t *ms)
     uint64_t v;
 
     if (len == 0)
-        return -1;
+        return CTRD_EINVAL;
     c = cur_make(u, len, 0);
     if (cur_u64(&c, &v) == 0) {
         if (v > (uint64_t)REC_TIME_MAX_MS)
-            return -1;
+            return CTRD_EINVAL;
         *ms = (int64_t)v;
         return 0;
     }
@@ -302,9 +257,11 @@ int rec_parse_time(const char *s, size_t len, int64_t *ms)
 
 /* ---- terms and ad lists ------------------------------------------------ */
 
-/* Normalises the string under c into q->term (SPEC §2). The bytes must be
- * valid UTF-8 already, apart from escaped lone surrogates, which c flags. */
-static enum rec_reason term_normalise(struct cur *c, struct rec_query *q)
+/* Normalises the string under c into term[0..REC_TERM_MAX) (SPEC §2).
+ * The bytes must be valid UTF-8 already, apart from escaped lone
+ * surrogates, which c flags. */
+static enum rec_reason term_normalise(struct cur *c, char *term,
+                                      uint32_t *term_len)
 {
     size_t n = 0;
     int b, space = 0;
@@ -316,12 +273,12 @@ static enum rec_reason term_normalise(struct cur *c, struct rec_query *q)
         }
         if (space) {
             if (n < REC_TERM_MAX)
-                q->term[n] = ' ';
+                term[n] = ' ';
             n++;
             space = 0;
         }
         if (n < REC_TERM_MAX)
-            q->term[n] = (char)(b >= 'A' && b <= 'Z' ? b + 32 : b);
+            term[n] = (char)(b >= 'A' && b <= 'Z' ? b + 32 : b);
         n++;
     }
     if (c->lone)
@@ -330,8 +287,19 @@ static enum rec_reason term_normalise(struct cur *c, struct rec_query *q)
         return REC_EMPTY_QUERY;
     if (n > REC_TERM_MAX)
         return REC_QUERY_TOO_LONG;
-    q->term_len = (uint32_t)n;
+    *term_len = (uint32_t)n;
     return REC_OK;
+}
+
+enum rec_reason rec_normalise_term(const char *text, size_t len, char *term,
+                                   uint32_t *term_len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    struct cur c = cur_make(s, len, 0);
+
+    if (!utf8_valid(s, len))
+        return REC_BAD_UTF8;
+    return term_normalise(&c, term, term_len);
 }
 
 /* Records entry number raw (1-based) of an ad list: kept if it is within
@@ -578,17 +546,17 @@ static struct cur tok_cur(const struct tok *t)
     return cur_make(t->s, t->n, t->esc);
 }
 
-/* An id: a JSON integer, or a string of digits. 0 ok, -1 bad. */
+/* An id: a JSON integer, or a string of digits. 0, or CTRD_EINVAL. */
 static int tok_id(const struct tok *t, uint64_t *v)
 {
     struct cur c = tok_cur(t);
 
     if (t->kind != TOK_UINT && t->kind != TOK_STRING)
-        return -1;
+        return CTRD_EINVAL;
     return cur_u64(&c, v);
 }
 
-/* A time: a JSON integer of ms, or an RFC 3339 string. 0 ok, -1 bad. */
+/* A time: a JSON integer of ms, or an RFC 3339 string. 0, or CTRD_EINVAL. */
 static int tok_time(const struct tok *t, int64_t *ms)
 {
     struct cur c = tok_cur(t);
@@ -598,7 +566,7 @@ static int tok_time(const struct tok *t, int64_t *ms)
         return time_rfc3339(&c, ms);
     if (t->kind != TOK_UINT || cur_u64(&c, &v) != 0 ||
         v > (uint64_t)REC_TIME_MAX_MS)
-        return -1;
+        return CTRD_EINVAL;
     *ms = (int64_t)v;
     return 0;
 }
@@ -614,7 +582,7 @@ static int tok_click_id(const struct tok *t)
         return tok_id(t, &v);
     while (cur_next(&c) >= 0)
         n++;
-    return c.lone || n == 0 || n > REC_CLICK_ID_MAX ? -1 : 0;
+    return c.lone || n == 0 || n > REC_CLICK_ID_MAX ? CTRD_EINVAL : 0;
 }
 
 /* ---- NDJSON records ---------------------------------------------------- */
@@ -739,7 +707,7 @@ static enum rec_reason field_reason(struct fields *fs, enum field f,
         if (t->kind != TOK_STRING)
             break;
         c = tok_cur(t);
-        return term_normalise(&c, fs->q);
+        return term_normalise(&c, fs->q->term, &fs->q->term_len);
     case F_AD_IDS: /* not an array */
         break;
     case F_AD_ID:
@@ -864,8 +832,7 @@ static int tsv_split(const unsigned char *s, size_t n, struct span *f, int max)
 
 static int span_id(struct span f, uint64_t *v)
 {
-    struct cur c = cur_make(f.p, f.n, 0);
-    return cur_u64(&c, v);
+    return rec_parse_id((const char *)f.p, f.n, v);
 }
 
 static enum rec_reason tsv_ads(struct span f, struct rec_query *q)
@@ -898,7 +865,6 @@ static enum rec_reason tsv_query(const unsigned char *s, size_t n,
                                  struct rec_query *q)
 {
     struct span f[4];
-    struct cur c;
     enum rec_reason r;
 
     /* SPEC §1.1: the text holds any byte but TAB, CR and LF. */
@@ -908,10 +874,8 @@ static enum rec_reason tsv_query(const unsigned char *s, size_t n,
         return REC_BAD_TIME;
     if (span_id(f[1], &q->query_id) != 0 || q->query_id == 0)
         return REC_BAD_QUERY_ID;
-    if (!utf8_valid(f[3].p, f[3].n))
-        return REC_BAD_UTF8;
-    c = cur_make(f[3].p, f[3].n, 0);
-    if ((r = term_normalise(&c, q)) != REC_OK)
+    r = rec_normalise_term((const char *)f[3].p, f[3].n, q->term, &q->term_len);
+    if (r != REC_OK)
         return r;
     return tsv_ads(f[2], q);
 }
@@ -937,61 +901,48 @@ static enum rec_reason tsv_click(const unsigned char *s, size_t n,
 
 /* ---- interface --------------------------------------------------------- */
 
-/* Removes one trailing CR; REC_OK if the line is then worth parsing. */
-static enum rec_reason line_trim(const char *line, size_t *len)
+/* Parses one line into q (a query) or c (a click): the other is NULL. */
+static enum rec_reason parse_line(enum rec_format fmt, const char *line,
+                                  size_t len, struct rec_query *q,
+                                  struct rec_click *c)
 {
-    if (*len > 0 && line[*len - 1] == '\r')
-        (*len)--;
-    if (*len == 0)
+    const unsigned char *s = (const unsigned char *)line;
+    struct fields fs = {.order = q ? query_fields : click_fields, .q = q};
+    enum rec_reason r;
+
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    if (len == 0)
         return REC_EMPTY;
-    return *len > REC_LINE_MAX ? REC_LINE_TOO_LONG : REC_OK;
+    if (len > REC_LINE_MAX)
+        return REC_LINE_TOO_LONG;
+    if (q)
+        q->n_ads = q->term_len = 0;
+    if (fmt == REC_TSV)
+        return q ? tsv_query(s, len, q) : tsv_click(s, len, c);
+    if ((r = json_parse(s, len, &fs)) != REC_OK)
+        return r;
+    if (q) {
+        q->time_ms = fs.time_ms;
+        q->query_id = fs.query_id;
+    } else {
+        c->time_ms = fs.time_ms;
+        c->query_id = fs.query_id;
+        c->ad_id = fs.ad_id;
+    }
+    return REC_OK;
 }
 
 enum rec_reason rec_parse_query(enum rec_format fmt, const char *line,
                                 size_t len, struct rec_query *out)
 {
-    const unsigned char *s = (const unsigned char *)line;
-    struct fields fs;
-    enum rec_reason r = line_trim(line, &len);
-
-    if (r != REC_OK)
-        return r;
-    out->n_ads = 0;
-    out->term_len = 0;
-    if (fmt == REC_TSV)
-        return tsv_query(s, len, out);
-    fs.order = query_fields;
-    fs.seen = 0;
-    fs.dup = 0;
-    fs.q = out;
-    if ((r = json_parse(s, len, &fs)) == REC_OK) {
-        out->time_ms = fs.time_ms;
-        out->query_id = fs.query_id;
-    }
-    return r;
+    return parse_line(fmt, line, len, out, NULL);
 }
 
 enum rec_reason rec_parse_click(enum rec_format fmt, const char *line,
                                 size_t len, struct rec_click *out)
 {
-    const unsigned char *s = (const unsigned char *)line;
-    struct fields fs;
-    enum rec_reason r = line_trim(line, &len);
-
-    if (r != REC_OK)
-        return r;
-    if (fmt == REC_TSV)
-        return tsv_click(s, len, out);
-    fs.order = click_fields;
-    fs.seen = 0;
-    fs.dup = 0;
-    fs.q = NULL;
-    if ((r = json_parse(s, len, &fs)) == REC_OK) {
-        out->time_ms = fs.time_ms;
-        out->query_id = fs.query_id;
-        out->ad_id = fs.ad_id;
-    }
-    return r;
+    return parse_line(fmt, line, len, NULL, out);
 }
 
 const char *rec_reason_name(enum rec_reason reason)
@@ -1015,5 +966,5 @@ int rec_format_from_name(const char *path, enum rec_format *fmt)
         *fmt = REC_TSV;
         return 0;
     }
-    return -1;
+    return CTRD_EINVAL;
 }

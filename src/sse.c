@@ -36,13 +36,12 @@ static int send_counts(struct subscription *sub, const struct watched *w,
                        int64_t as_of)
 {
     char event[256];
-    int n = snprintf(event, sizeof event,
-                     "event: counts\ndata: {\"ad_id\":\"%" PRIu64
-                     "\",\"as_of\":%" PRId64 ",\"impressions\":%" PRIu64
-                     ",\"clicks\":%" PRIu64 ",\"ctr\":%.6f}\n\n",
-                     w->ad_id, as_of, w->impressions, w->clicks,
-                     w->impressions ? (double)w->clicks / (double)w->impressions
-                                    : 0.0);
+    int n = snprintf(
+        event, sizeof event,
+        "event: counts\ndata: {\"ad_id\":\"%" PRIu64 "\",\"as_of\":%" PRId64
+        ",\"impressions\":%" PRIu64 ",\"clicks\":%" PRIu64 ",\"ctr\":%.6f}\n\n",
+        w->ad_id, as_of, w->impressions, w->clicks,
+        w->impressions ? (double)w->clicks / (double)w->impressions : 0.0);
     sub->quiet_ms = 0;
     return http_stream_write(sub->x, event, (size_t)n);
 }
@@ -57,8 +56,8 @@ static int refresh(struct sse *s, struct subscription *sub, int force)
     for (size_t i = 0; i < sub->n && rc == 0; i++) {
         struct watched *w = &sub->ads[i];
         uint64_t imps, clicks;
-        adview_totals(engine_counts(s->engine), w->ad_id, INT64_MIN,
-                      INT64_MAX, &imps, &clicks);
+        adview_totals(engine_counts(s->engine), w->ad_id, INT64_MIN, INT64_MAX,
+                      &imps, &clicks);
         if (!force && imps == w->impressions && clicks == w->clicks)
             continue;
         w->impressions = imps;

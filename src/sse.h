@@ -6,7 +6,10 @@
  * HTTP layer's buffer behind is dropped.
  *
  * Owns the subscriptions (and their http streams). Runs on the HTTP loop
- * thread; reads the counts under the engine's read lock. */
+ * thread; reads the counts under the engine's read lock.
+ *
+ * Errors: 0 or a negative CTRD_E* code (error.h); only memory can fail
+ * (CTRD_ENOMEM). */
 #ifndef CTRD_SSE_H
 #define CTRD_SSE_H
 

@@ -4,7 +4,14 @@
  * map a term to its id; the stripe is chosen by the term's hash. Ids come
  * from one atomic counter, and id -> {bytes, len} lives in fixed pages of
  * TERMS_PAGE entries that never move, so readers need no lock. Term bytes
- * live in per-stripe arena blocks that are never freed before close. */
+ * live in per-stripe arena blocks that are never freed before close.
+ *
+ * The stripes are their own tables, not table.h: every query interns its
+ * term on the per-record ingest path from many workers at once, so each
+ * stripe keeps the full hash beside the id (a probe compares hashes
+ * before it touches term bytes) under its own lock. Stripe and slot come
+ * from hash_slot_bytes(), seeded per process: terms come from the input,
+ * and neither the stripe nor the slot of a term is stored anywhere. */
 #include "terms.h"
 
 #include "crc32c.h"
@@ -59,9 +66,9 @@ struct terms {
 
 static struct term_ref *ref_of(const struct terms *t, uint32_t id)
 {
-    struct term_ref *page = atomic_load_explicit(
-        &((struct terms *)t)->pages[id >> TERMS_PAGE_BITS],
-        memory_order_acquire);
+    struct term_ref *page =
+        atomic_load_explicit(&((struct terms *)t)->pages[id >> TERMS_PAGE_BITS],
+                             memory_order_acquire);
     return &page[id & (TERMS_PAGE - 1)];
 }
 
@@ -83,8 +90,7 @@ static int ensure_page(struct terms *t, uint32_t id)
     return rc;
 }
 
-static const char *arena_copy(struct stripe *s, const char *bytes,
-                              uint32_t len)
+static const char *arena_copy(struct stripe *s, const char *bytes, uint32_t len)
 {
     struct arena_block *b = s->arena;
     if (!b || b->used + len > TERMS_ARENA_BLOCK) {
@@ -166,7 +172,7 @@ static int stripe_add(struct terms *t, struct stripe *s, uint64_t h,
 
 int terms_intern(struct terms *t, const char *term, uint32_t len, uint32_t *id)
 {
-    uint64_t h = hash_bytes(term, len);
+    uint64_t h = hash_slot_bytes(term, len);
     struct stripe *s = &t->stripes[h % TERMS_STRIPES];
     int rc = 0;
     pthread_mutex_lock(&s->lock);
@@ -184,10 +190,12 @@ int terms_intern(struct terms *t, const char *term, uint32_t len, uint32_t *id)
     return rc;
 }
 
-int terms_find(struct terms *t, const char *term, uint32_t len, uint32_t *id)
+int terms_find(const struct terms *t, const char *term, uint32_t len,
+               uint32_t *id)
 {
-    uint64_t h = hash_bytes(term, len);
-    struct stripe *s = &t->stripes[h % TERMS_STRIPES];
+    uint64_t h = hash_slot_bytes(term, len);
+    /* The stripe's lock is the one thing a lookup changes. */
+    struct stripe *s = (struct stripe *)&t->stripes[h % TERMS_STRIPES];
     int rc = CTRD_ENOTFOUND;
     pthread_mutex_lock(&s->lock);
     if (s->cap) {
@@ -229,9 +237,10 @@ static int load_file(struct terms *t, uint64_t committed_bytes, char *err)
     if (rc == CTRD_ENOTFOUND && committed_bytes == 0)
         return 0;
     if (rc == CTRD_ENOTFOUND)
-        return ctrd_fail(err, rc, "%s: missing (the MANIFEST names %llu "
-                         "bytes of it)", t->path,
-                         (unsigned long long)committed_bytes);
+        return ctrd_fail(err, rc,
+                         "%s: missing (the MANIFEST names %llu "
+                         "bytes of it)",
+                         t->path, (unsigned long long)committed_bytes);
     if (rc != 0)
         return rc;
     const char *p = map, *what = NULL;
@@ -240,8 +249,8 @@ static int load_file(struct terms *t, uint64_t committed_bytes, char *err)
         what = "the file ends here, short of the bytes the MANIFEST names";
         off = len;
     } else if (committed_bytes > 0 &&
-             (committed_bytes < TERMS_HEADER_BYTES ||
-              memcmp(p, TERMS_MAGIC, TERMS_HEADER_BYTES) != 0))
+               (committed_bytes < TERMS_HEADER_BYTES ||
+                memcmp(p, TERMS_MAGIC, TERMS_HEADER_BYTES) != 0))
         what = "not a term dictionary";
     else if (committed_bytes > 0)
         off = TERMS_HEADER_BYTES;

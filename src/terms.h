@@ -17,7 +17,10 @@
  *
  * Threads: terms_intern() may run on any number of threads at once (lock
  * striping). terms_get() is safe for ids returned before, from any thread.
- * terms_sync() and terms_close() need all interning stopped. */
+ * terms_sync() and terms_close() need all interning stopped.
+ *
+ * Errors: 0 or a negative CTRD_E* code (error.h); a term not in the
+ * dictionary is CTRD_ENOTFOUND, not a failure; setup calls fill err. */
 #ifndef CTRD_TERMS_H
 #define CTRD_TERMS_H
 
@@ -36,14 +39,15 @@ int terms_open(const char *dir, uint64_t committed_bytes, struct terms **out,
 void terms_close(struct terms *t);
 
 /* The id of term[0..len), added when new. 0 or CTRD_ENOMEM. */
-int terms_intern(struct terms *t, const char *term, uint32_t len,
-                 uint32_t *id);
+int terms_intern(struct terms *t, const char *term, uint32_t len, uint32_t *id);
 
 /* The bytes of an id (owned by the dictionary; not NUL-terminated). */
 const char *terms_get(const struct terms *t, uint32_t id, uint32_t *len);
 
-/* The id of a term already in the dictionary, or CTRD_ENOTFOUND. */
-int terms_find(struct terms *t, const char *term, uint32_t len, uint32_t *id);
+/* The id of a term already in the dictionary, or CTRD_ENOTFOUND. Takes
+ * the term's stripe lock (the one thing it changes) like terms_intern. */
+int terms_find(const struct terms *t, const char *term, uint32_t len,
+               uint32_t *id);
 
 uint32_t terms_count(const struct terms *t);
 

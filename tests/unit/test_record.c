@@ -328,6 +328,64 @@ struct time_row {
     int64_t ms; /* -1: rejected */
 };
 
+/* rec_normalise_term: the normalisation a query's term gets, on its own
+ * (what GET /v1/ads/{id}/series does with ?term=). */
+static void test_normalise_term(void)
+{
+    static const struct {
+        const char *in;
+        enum rec_reason want;
+        const char *out;
+    } rows[] = {
+        {"Red  Hat", REC_OK, "red hat"},
+        {" \t\r\n RED\vhat\f ", REC_OK, "red hat"},
+        {"\xC3\x89t\xC3\xA9 \xE2\x82\xAC", REC_OK,
+         "\xC3\x89t\xC3\xA9 \xE2\x82\xAC"}, /* only ASCII lower-cased */
+        {"", REC_EMPTY_QUERY, ""},
+        {" \t ", REC_EMPTY_QUERY, ""},
+        {"bad \xC0\xAF", REC_BAD_UTF8, ""}, /* overlong */
+        {"\xED\xA0\x80", REC_BAD_UTF8, ""}, /* a surrogate */
+    };
+    char term[REC_TERM_MAX], big[REC_TERM_MAX + 2];
+    uint32_t len;
+
+    for (size_t i = 0; i < ROWS(rows); i++) {
+        enum rec_reason r =
+            rec_normalise_term(rows[i].in, strlen(rows[i].in), term, &len);
+        CHECK_EQ_STR(rec_reason_name(r), rec_reason_name(rows[i].want));
+        if (r == REC_OK && r == rows[i].want)
+            CHECK_EQ_MEM(term, len, rows[i].out);
+    }
+    memset(big, 'A', sizeof big);
+    CHECK_EQ_I64(rec_normalise_term(big, REC_TERM_MAX, term, &len), REC_OK);
+    CHECK_EQ_U64(len, REC_TERM_MAX);
+    CHECK(term[0] == 'a' && term[REC_TERM_MAX - 1] == 'a');
+    CHECK_EQ_I64(rec_normalise_term(big, REC_TERM_MAX + 1, term, &len),
+                 REC_QUERY_TOO_LONG);
+    /* Spaces around do not count towards the length. */
+    big[0] = ' ';
+    big[REC_TERM_MAX + 1] = ' ';
+    CHECK_EQ_I64(rec_normalise_term(big, REC_TERM_MAX + 2, term, &len), REC_OK);
+}
+
+static void test_parse_id(void)
+{
+    uint64_t v = 7;
+
+    CHECK_EQ_I64(rec_parse_id("0", 1, &v), 0);
+    CHECK_EQ_U64(v, 0);
+    CHECK_EQ_I64(rec_parse_id("00042/terms", 5, &v), 0);
+    CHECK_EQ_U64(v, 42);
+    CHECK_EQ_I64(rec_parse_id("18446744073709551615", 20, &v), 0);
+    CHECK_EQ_U64(v, UINT64_MAX);
+    CHECK_EQ_I64(rec_parse_id("18446744073709551616", 20, &v), CTRD_EINVAL);
+    CHECK_EQ_I64(rec_parse_id("", 0, &v), CTRD_EINVAL);
+    CHECK_EQ_I64(rec_parse_id("12a", 3, &v), CTRD_EINVAL);
+    CHECK_EQ_I64(rec_parse_id("-1", 2, &v), CTRD_EINVAL);
+    CHECK_EQ_I64(rec_parse_id(" 1", 2, &v), CTRD_EINVAL);
+    CHECK_EQ_U64(v, UINT64_MAX); /* unchanged by the failures */
+}
+
 static void test_parse_time(void)
 {
     static const struct time_row rows[] = {
@@ -411,7 +469,8 @@ static void test_parse_time(void)
     for (size_t i = 0; i < ROWS(rows); i++) {
         int64_t ms = -1;
         int rc = rec_parse_time(rows[i].s, strlen(rows[i].s), &ms);
-        if (rc != (rows[i].ms < 0 ? -1 : 0) || (rc == 0 && ms != rows[i].ms))
+        if (rc != (rows[i].ms < 0 ? CTRD_EINVAL : 0) ||
+            (rc == 0 && ms != rows[i].ms))
             CHECK_FAIL_AT("rec_parse_time(\"%s\"): rc %d ms %" PRId64
                           ", want %" PRId64,
                           rows[i].s, rc, ms, rows[i].ms);
@@ -1040,6 +1099,8 @@ int main(void)
     RUN(test_tsv_query);
     RUN(test_tsv_click);
     RUN(test_reason_names);
+    RUN(test_normalise_term);
+    RUN(test_parse_id);
     RUN(test_all_reasons_reached);
     return check_done();
 }
