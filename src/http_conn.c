@@ -495,7 +495,9 @@ void http_conn_on_event(struct http_conn *c, uint32_t events)
 }
 
 /* The server stops: closes the connection if nothing is on its way,
- * answers 503 to a request half read, and closes after what is queued. */
+ * answers 503 to a request half read, and closes after what is queued.
+ * One whose exchange is with the application is left to its answer (which
+ * closes it, the server draining). */
 void http_conn_drain(struct http_conn *c)
 {
     if (c->fd < 0 || c->state != HTTP_READING || c->closing)

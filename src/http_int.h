@@ -140,7 +140,8 @@ void http_conn_progress(struct http_conn *c);
 /* Applies the timeouts to one connection. */
 void http_conn_sweep(struct http_conn *c, int64_t now);
 /* The server stops: closes the connection if nothing is on its way,
- * answers 503 to a request half read, and closes after what is queued. */
+ * answers 503 to a request half read, and closes after what is queued.
+ * One whose exchange is with the application is left to its answer. */
 void http_conn_drain(struct http_conn *c);
 /* Closes the socket. The connection is freed at the end of the pass, or
  * once the application is done with its exchange. */
