@@ -36,7 +36,8 @@
  *     descriptors evicts the same way.
  *
  * Requests are parsed by http_parse.h (its statuses are the 400, 413, 431,
- * 501 and 505 above).
+ * 501 and 505 above). The server is http.c, a connection's life and the
+ * exchange functions below are http_conn.c; they share http_int.h.
  *
  * With access_log, stderr gets one logfmt line per answer:
  *   ts=2026-12-07T04:05:06.789Z peer=127.0.0.1 method=GET
