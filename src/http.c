@@ -181,12 +181,13 @@ void http_answered(const struct http_conn *c, int status, uint64_t bytes)
 /* ---- connections per peer ----
  * Open addressing with linear probing; at most half full, since there are
  * twice as many slots as connections may be open; deletion by backward
- * shift, so no tombstones. A table of its own rather than a general one:
- * fixed-size keys, on the accept path. */
+ * shift, so no tombstones. A table of its own rather than table.h: fixed-
+ * size keys, removal, on the accept path. Slots come from the seeded hash:
+ * peers choose their addresses. */
 
 static size_t http_peer_home(const struct http_server *s, const uint8_t *key)
 {
-    return (size_t)hash_bytes(key, HTTP_PEER_KEY) & s->peer_mask;
+    return (size_t)hash_slot_bytes(key, HTTP_PEER_KEY) & s->peer_mask;
 }
 
 /* The slot of key, or the free slot where it would go. */
