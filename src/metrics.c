@@ -53,14 +53,14 @@ struct metric {
 
 struct family {
     struct family *next;
-    enum metric_kind kind; /* KIND_GAUGE also for gauge_fn metrics */
-    struct metric *first, *last;
-    const char *help; /* points into text */
-    char text[];      /* name NUL help NUL */
+    enum metric_kind kind;        /* KIND_GAUGE also for gauge_fn metrics */
+    struct metric *first, **tail; /* tail: the link the next one goes in */
+    const char *help;             /* points into text */
+    char text[];                  /* name NUL help NUL */
 };
 
 struct metrics {
-    struct family *first, *last;
+    struct family *first, **tail; /* tail: the link the next one goes in */
 };
 
 static uint64_t bits_of(double v)
@@ -221,15 +221,13 @@ static struct family *family_create(struct metrics *m, const char *name,
         return NULL;
     f->next = NULL;
     f->kind = family_kind(kind);
-    f->first = f->last = NULL;
+    f->first = NULL;
+    f->tail = &f->first;
     memcpy(f->text, name, name_len + 1);
     memcpy(f->text + name_len + 1, help, help_len + 1);
     f->help = f->text + name_len + 1;
-    if (m->last)
-        m->last->next = f;
-    else
-        m->first = f;
-    m->last = f;
+    *m->tail = f;
+    m->tail = &f->next;
     return f;
 }
 
@@ -291,17 +289,17 @@ static struct metric *metric_create(struct metrics *m, enum metric_kind kind,
         free(x);
         return NULL;
     }
-    if (f->last)
-        f->last->next = x;
-    else
-        f->first = x;
-    f->last = x;
+    *f->tail = x;
+    f->tail = &x->next;
     return x;
 }
 
 struct metrics *metrics_create(void)
 {
-    return calloc(1, sizeof(struct metrics));
+    struct metrics *m = calloc(1, sizeof *m);
+    if (m)
+        m->tail = &m->first;
+    return m;
 }
 
 void metrics_free(struct metrics *m)

@@ -158,72 +158,87 @@ static int parse_args(int argc, char **argv, int recover, struct args *a)
     return rc;
 }
 
-int verify_command(int argc, char **argv)
-{
+/* One run of verify or recover: its flags, what the checks found, the
+ * opened directory. */
+struct run {
     struct args a;
-    int rc = parse_args(argc, argv, 0, &a);
+    struct findings f;
+    struct engine *e;
+    char err[CTRD_ERR_LEN];
+};
+
+/* Parses the flags and opens the directory, each damaged file reported:
+ * -1 to go on, else the exit status. */
+static int start(int argc, char **argv, int recover, struct run *r)
+{
+    int rc = parse_args(argc, argv, recover, &r->a);
     if (rc >= 0)
         return rc;
-    const char *dir = a.dir;
-    char err[CTRD_ERR_LEN];
-    struct findings f = {0};
-    struct engine *e = NULL;
-    if ((rc = open_checked(dir, &f, &e, err)) != 0) {
-        if (rc == CTRD_ECORRUPT) /* the MANIFEST: nothing more to check */
-            report_damage(&f, err);
-        fprintf(stderr, "ctrd verify: %s\n", err);
-        return 1;
-    }
-    rc = wal_check(dir, f.named ? &f.wal_from : NULL, report_log, &f, err);
+    r->f = (struct findings){0};
+    r->e = NULL;
+    if ((rc = open_checked(r->a.dir, &r->f, &r->e, r->err)) == 0)
+        return -1;
+    if (rc == CTRD_ECORRUPT && !recover) /* the MANIFEST: nothing more */
+        report_damage(&r->f, r->err);
+    fprintf(stderr, "ctrd %s: %s\n", recover ? "recover" : "verify", r->err);
+    return 1;
+}
+
+int verify_command(int argc, char **argv)
+{
+    struct run r;
+    int rc = start(argc, argv, 0, &r);
+    if (rc >= 0)
+        return rc;
+    const char *dir = r.a.dir;
+    char *err = r.err;
+    struct engine *e = r.e;
+    rc =
+        wal_check(dir, r.f.named ? &r.f.wal_from : NULL, report_log, &r.f, err);
     if (rc != 0 && rc != CTRD_ECORRUPT)
         fprintf(stderr, "ctrd verify: %s\n", err);
     char *facts = NULL;
     size_t len;
     if (datadir_read_manifest(dir, &facts, &len, err) == 0)
-        note_strays(dir, facts, &f);
+        note_strays(dir, facts, &r.f);
     free(facts);
     struct engine_sizes z;
     engine_get_sizes(e, &z);
     engine_close(e);
-    if (f.damaged)
-        printf("ctrd verify: %s: DAMAGED: %u problem%s above\n", dir, f.damaged,
-               f.damaged == 1 ? "" : "s");
+    if (r.f.damaged)
+        printf("ctrd verify: %s: DAMAGED: %u problem%s above\n", dir,
+               r.f.damaged, r.f.damaged == 1 ? "" : "s");
     else if (rc == 0)
         printf("ctrd verify: %s: clean (%" PRIu64 " queries in %" PRIu64
                " runs, %" PRIu64 " clicked pairs, %" PRIu64 " terms, %" PRIu64
                " count buckets%s); %u note%s\n",
                dir, z.qs_queries_on_disk, z.qs_runs, z.clicked_pairs, z.terms,
-               z.count_buckets, f.named ? ", the write-ahead log" : "", f.notes,
-               f.notes == 1 ? "" : "s");
-    return f.damaged || rc != 0 ? 1 : 0;
+               z.count_buckets, r.f.named ? ", the write-ahead log" : "",
+               r.f.notes, r.f.notes == 1 ? "" : "s");
+    return r.f.damaged || rc != 0 ? 1 : 0;
 }
 
 int recover_command(int argc, char **argv)
 {
-    struct args a;
-    int rc = parse_args(argc, argv, 1, &a);
+    struct run r;
+    int rc = start(argc, argv, 1, &r);
     if (rc >= 0)
         return rc;
-    const char *dir = a.dir;
-    char err[CTRD_ERR_LEN], summary[CTRD_ERR_LEN];
-    struct findings f = {0};
-    struct engine *e = NULL;
-    if (open_checked(dir, &f, &e, err) != 0) {
-        fprintf(stderr, "ctrd recover: %s\n", err);
-        return 1;
-    }
-    if (f.damaged) {
+    const char *dir = r.a.dir;
+    char summary[CTRD_ERR_LEN];
+    if (r.f.damaged) {
         fprintf(stderr,
                 "ctrd recover: %s: damage above is not in the log; "
                 "nothing changed (restore those files from a backup)\n",
                 dir);
         rc = 1;
-    } else if (!f.named) {
+    } else if (!r.f.named) {
         printf("ctrd recover: %s: no write-ahead log; nothing to repair\n",
                dir);
         rc = 0;
-    } else if ((rc = wal_cut_at_damage(dir, f.wal_from, summary, err)) != 0) {
-        fprintf(stderr, "ctrd recover: %s\n", err);
+    } else if ((rc = wal_cut_at_damage(dir, r.f.wal_from, summary, r.err)) !=
+               0) {
+        fprintf(stderr, "ctrd recover: %s\n", r.err);
         rc = 1;
     } else {
         printf("ctrd recover: %s: %s\n", dir,
@@ -231,6 +246,6 @@ int recover_command(int argc, char **argv)
                           : "the log has no damage; nothing to "
                             "repair");
     }
-    engine_close(e);
+    engine_close(r.e);
     return rc;
 }
