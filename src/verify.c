@@ -191,20 +191,18 @@ int verify_command(int argc, char **argv)
     if (rc >= 0)
         return rc;
     const char *dir = r.a.dir;
-    char *err = r.err;
-    struct engine *e = r.e;
-    rc =
-        wal_check(dir, r.f.named ? &r.f.wal_from : NULL, report_log, &r.f, err);
+    rc = wal_check(dir, r.f.named ? &r.f.wal_from : NULL, report_log, &r.f,
+                   r.err);
     if (rc != 0 && rc != CTRD_ECORRUPT)
-        fprintf(stderr, "ctrd verify: %s\n", err);
+        fprintf(stderr, "ctrd verify: %s\n", r.err);
     char *facts = NULL;
     size_t len;
-    if (datadir_read_manifest(dir, &facts, &len, err) == 0)
+    if (datadir_read_manifest(dir, &facts, &len, r.err) == 0)
         note_strays(dir, facts, &r.f);
     free(facts);
     struct engine_sizes z;
-    engine_get_sizes(e, &z);
-    engine_close(e);
+    engine_get_sizes(r.e, &z);
+    engine_close(r.e);
     if (r.f.damaged)
         printf("ctrd verify: %s: DAMAGED: %u problem%s above\n", dir,
                r.f.damaged, r.f.damaged == 1 ? "" : "s");
