@@ -64,6 +64,7 @@ usage() {
 }
 usage gen_unknown_flag "unknown or incomplete option '--bogus'" --out "$OUT" --bogus 1
 usage gen_unknown_short "unknown or incomplete option '-x'" --out "$OUT" -x
+usage gen_unknown_in_cluster "unknown or incomplete option '-x'" --out "$OUT" -xh
 usage gen_ambiguous_flag "unknown or incomplete option '--t'" --out "$OUT" --t 5
 usage gen_missing_value "unknown or incomplete option '--seed'" --out "$OUT" --seed
 usage gen_missing_out "--out DIR is required" --seed 3
