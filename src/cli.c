@@ -141,6 +141,23 @@ int cli_choice(const char *cmd, const char *flag, const char *arg,
     return 2;
 }
 
+/* The option getopt_long() could not take, as written: a long one is the
+ * argument optind just passed; a short one is "-C" (C in optopt), which may
+ * sit in a cluster optind has not passed yet ("-xh": argv[optind]). A long
+ * option's optopt is 0 or its val, which may be a character too: then the
+ * argument just passed, "--...", tells it from a short one. */
+static int bad_option(const char *cmd, int argc, char **argv)
+{
+    const char *last = argv[optind - 1];
+    const char *next = optind < argc ? argv[optind] : "";
+    int is_char = optopt > ' ' && optopt < 0x7f;
+    int in_cluster =
+        is_char && next[0] == '-' && next[1] != '-' && strchr(next + 1, optopt);
+    if (is_char && (strncmp(last, "--", 2) != 0 || in_cluster))
+        return cli_usage(cmd, "unknown or incomplete option '-%c'", optopt);
+    return cli_usage(cmd, "unknown or incomplete option '%s'", last);
+}
+
 int cli_parse(int argc, char **argv, const char *cmd, const char *usage,
               const char *shortopts, const struct option *opts,
               int (*on_option)(void *ctx, int c, const char *arg), void *ctx)
@@ -152,8 +169,7 @@ int cli_parse(int argc, char **argv, const char *cmd, const char *usage,
         if ((rc = cli_common_option(c, usage)) >= 0)
             return rc;
         if (c == '?' || c == ':')
-            return cli_usage(cmd, "unknown or incomplete option '%s'",
-                             argv[optind - 1]);
+            return bad_option(cmd, argc, argv);
         if ((rc = on_option(ctx, c, optarg)) != 0)
             return rc;
     }

@@ -573,7 +573,9 @@ int gen_run(const struct gen_config *cfg, struct gen_summary *sum, char *err)
 /* ---- command line ------------------------------------------------------- */
 
 static const char gen_usage[] =
-    "Usage: ctrd gen --out DIR [options]\n"
+    "usage: ctrd gen --out DIR [--queries-per-sec N] [--duration D]\n"
+    "                [--start T] [--seed S] [--ads N] [--terms N] [--ctr F]\n"
+    "                [--format ndjson|tsv|both] [--tricky]\n"
     "\n"
     "Writes realistic synthetic logs into DIR (created if needed):\n"
     "queries.ndjson and clicks.ndjson (and/or .tsv), deterministic for a\n"
@@ -582,7 +584,6 @@ static const char gen_usage[] =
     "up to 60 s), some queries arrive up to 30 s late; the click file is in\n"
     "click-time order.\n"
     "\n"
-    "Options:\n"
     "  --out DIR              output directory (required)\n"
     "  --queries-per-sec N    query rate (default 1000)\n"
     "  --duration D           time span of the queries: ms, s, m, h\n"
@@ -593,13 +594,12 @@ static const char gen_usage[] =
     "  --ads N                distinct ads (default 1000)\n"
     "  --terms N              distinct search terms (default 5000)\n"
     "  --ctr F                click-through rate, 0..1 (default 0.02)\n"
-    "  --format F             ndjson, tsv or both (default ndjson)\n"
+    "  --format F             ndjson (default), tsv or both\n"
     "  --tricky               also inject every kind of invalid line,\n"
     "                         duplicate, late and unknown record, and write\n"
     "                         DIR/manifest.json with the exact counts they\n"
     "                         must give (see src/gen.h)\n"
-    "  -h, --help             this help\n"
-    "  --version              the version of ctrd\n";
+    "  -h, --help             this help;  --version  ctrd's version\n";
 
 enum gen_option {
     O_OUT = 0x100, /* above every short option and CLI_OPT_VERSION's range */
@@ -629,14 +629,23 @@ static const struct option gen_options[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* The long name of option c, for messages. */
+static const char *gen_option_name(int c)
+{
+    const struct option *o = gen_options;
+    while (o->name && o->val != c)
+        o++;
+    assert(o->name);
+    return o->name;
+}
+
 /* --ads or --terms: 1..limit. */
-static int gen_count(const char *name, const char *val, uint64_t limit,
-                     uint32_t *out)
+static int gen_count(int c, const char *val, uint64_t limit, uint32_t *out)
 {
     uint64_t u;
     if (cli_parse_u64(val, &u) != 0 || u == 0 || u > limit)
-        return cli_usage("gen", "bad --%s '%s' (1..%llu)", name, val,
-                         (unsigned long long)limit);
+        return cli_usage("gen", "bad --%s '%s' (1..%llu)", gen_option_name(c),
+                         val, (unsigned long long)limit);
     *out = (uint32_t)u;
     return 0;
 }
@@ -651,12 +660,12 @@ static int gen_ctr(const char *val, double *ctr)
     return 0;
 }
 
-/* Option c (long name name) with value val into cfg: 0, or 2 after a usage
- * message. */
-static int gen_option(struct gen_config *cfg, int c, const char *name,
-                      const char *val)
+/* cli_parse()'s on_option: option c with value val into the struct
+ * gen_config at ctx. 0, or 2 after a usage message. */
+static int gen_option(void *ctx, int c, const char *val)
 {
     static const char *const formats[] = {"ndjson", "tsv", "both"};
+    struct gen_config *cfg = ctx;
     int ok = 1, i;
 
     switch (c) {
@@ -681,9 +690,9 @@ static int gen_option(struct gen_config *cfg, int c, const char *name,
         ok = cli_parse_u64(val, &cfg->seed) == 0;
         break;
     case O_ADS:
-        return gen_count(name, val, GEN_ADS_LIMIT, &cfg->n_ads);
+        return gen_count(c, val, GEN_ADS_LIMIT, &cfg->n_ads);
     case O_TERMS:
-        return gen_count(name, val, GEN_TERMS_LIMIT, &cfg->n_terms);
+        return gen_count(c, val, GEN_TERMS_LIMIT, &cfg->n_terms);
     case O_CTR:
         return gen_ctr(val, &cfg->ctr);
     case O_FORMAT:
@@ -692,22 +701,7 @@ static int gen_option(struct gen_config *cfg, int c, const char *name,
         cfg->formats = (unsigned)i + 1; /* GEN_NDJSON, GEN_TSV, both */
         break;
     }
-    return ok ? 0 : cli_usage("gen", "bad --%s '%s'", name, val);
-}
-
-/* The option getopt_long could not take (c '?' or ':'), as written. */
-static int gen_bad_option(int c, char **argv)
-{
-    const char *arg = argv[optind - 1];
-
-    if (c == ':')
-        return cli_usage("gen", "option '%s' needs a value", arg);
-    if (optopt != 0 && strncmp(arg, "--", 2) == 0)
-        return cli_usage("gen", "option '%.*s' takes no value",
-                         (int)strcspn(arg, "="), arg);
-    if (optopt != 0)
-        return cli_usage("gen", "unknown option '-%c'", optopt);
-    return cli_usage("gen", "unknown or ambiguous option '%s'", arg);
+    return ok ? 0 : cli_usage("gen", "bad --%s '%s'", gen_option_name(c), val);
 }
 
 int gen_command(int argc, char **argv)
@@ -716,22 +710,14 @@ int gen_command(int argc, char **argv)
     struct gen_summary sum;
     char err[CTRD_ERR_LEN];
     const char *problem;
-    int rc, c, idx = 0;
+    int rc;
 
     _Static_assert(GEN_NDJSON == 1 && GEN_TSV == 2, "--format choices");
     gen_config_default(&cfg);
-    optind = 0; /* a full reset: gen_command may run more than once */
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", gen_options, &idx)) != -1) {
-        if ((rc = cli_common_option(c, gen_usage)) >= 0)
-            return rc;
-        if (c == '?' || c == ':')
-            return gen_bad_option(c, argv);
-        if ((rc = gen_option(&cfg, c, gen_options[idx].name, optarg)) != 0)
-            return rc;
-    }
-    if (optind < argc)
-        return cli_usage("gen", "unexpected argument '%s'", argv[optind]);
+    rc = cli_parse(argc, argv, "gen", gen_usage, "h", gen_options, gen_option,
+                   &cfg);
+    if (rc >= 0)
+        return rc;
     if ((problem = config_problem(&cfg)) != NULL)
         return cli_usage("gen", "%s", problem);
     if ((rc = gen_run(&cfg, &sum, err)) != 0) {

@@ -167,16 +167,9 @@ struct vocab {
 enum log_kind { LOG_Q, LOG_C, LOG_N };
 enum fmt_kind { FMT_J, FMT_T, FMT_N };
 
-/* Fields as spelled; F_NONE for alterations of the whole line. */
-enum field {
-    F_TIME,
-    F_QUERY_ID,
-    F_QUERY,
-    F_AD_IDS,
-    F_AD_ID,
-    F_CLICK_ID,
-    F_NONE
-};
+/* The field a variant alters: an enum rec_field, or F_NONE for
+ * alterations of the whole line. */
+#define F_NONE REC_F_COUNT
 
 /* One record as drawn, before spelling. */
 struct grec {
@@ -229,7 +222,7 @@ enum op {
 
 struct variant {
     uint8_t op;    /* enum op */
-    uint8_t field; /* enum field it applies to */
+    uint8_t field; /* enum rec_field it applies to, or F_NONE */
     uint8_t fmts;  /* formats that get a line */
     int32_t arg;
     const char *key;  /* OP_RENAME, OP_DUP: the key as written */

@@ -201,12 +201,10 @@ static void put_term_text(struct rng *r, struct buf *b, const char *t, size_t n,
         gen_put_ws_run(r, b, tsv);
 }
 
-/* Keys of the fields, and the fields of each log in their usual order. */
-static const char *const field_key[] = {"time",   "query_id", "query",
-                                        "ad_ids", "ad_id",    "click_id"};
-static const enum field log_fields[LOG_N][4] = {
-    {F_TIME, F_QUERY_ID, F_QUERY, F_AD_IDS},
-    {F_TIME, F_QUERY_ID, F_AD_ID, F_CLICK_ID},
+/* The fields of each log in their usual order. */
+static const enum rec_field log_fields[LOG_N][4] = {
+    {REC_F_TIME, REC_F_QUERY_ID, REC_F_QUERY, REC_F_AD_IDS},
+    {REC_F_TIME, REC_F_QUERY_ID, REC_F_AD_ID, REC_F_CLICK_ID},
 };
 
 /* ---- spelling: NDJSON ------------------------------------------------- */
@@ -249,23 +247,23 @@ static void make_text(struct gen *g, struct rng *r, const struct grec *x,
 }
 
 static void json_value(struct gen *g, struct rng *r, const struct grec *x,
-                       enum field f, const struct variant *v)
+                       enum rec_field f, const struct variant *v)
 {
     struct buf *b = &g->line;
     int zeros = v->op == OP_ZEROS && v->field == f ? v->arg : 0;
 
     switch (f) {
-    case F_TIME:
+    case REC_F_TIME:
         put_time_json(r, b, x->time_ms, v->op == OP_TIMESTR);
         break;
-    case F_QUERY_ID:
+    case REC_F_QUERY_ID:
         put_id_json(r, b, x->query_id, 0.45, zeros);
         break;
-    case F_QUERY:
+    case REC_F_QUERY:
         make_text(g, r, x, 0);
         put_json_string(r, b, g->text.p, g->text.len);
         break;
-    case F_AD_IDS:
+    case REC_F_AD_IDS:
         buf_c(b, '[');
         for (uint32_t i = 0; i < x->n_ads; i++) {
             if (i)
@@ -274,10 +272,10 @@ static void json_value(struct gen *g, struct rng *r, const struct grec *x,
         }
         buf_c(b, ']');
         break;
-    case F_AD_ID:
+    case REC_F_AD_ID:
         put_id_json(r, b, x->ad_id, 0.08, zeros);
         break;
-    case F_CLICK_ID:
+    case REC_F_CLICK_ID:
         if (rng_chance(r, 0.4)) {
             buf_u64(b, x->click_no);
         } else {
@@ -366,18 +364,18 @@ static void json_member(struct gen *g, struct rng *r, const struct grec *x,
         if (v->json)
             buf_str(b, v->json);
         else
-            json_value(g, r, x, (enum field)v->field, v);
+            json_value(g, r, x, (enum rec_field)v->field, v);
         return;
     }
     if (v->op == OP_RENAME && v->field == kind)
         buf_str(b, v->key);
     else
-        json_key(r, b, field_key[kind], keyesc);
+        json_key(r, b, rec_field_key((enum rec_field)kind), keyesc);
     json_sep(r, b, style, ':');
     if (v->op == OP_SET && v->field == kind)
         buf_str(b, v->json);
     else
-        json_value(g, r, x, (enum field)kind, v);
+        json_value(g, r, x, (enum rec_field)kind, v);
 }
 
 static void insert_member(uint8_t *m, unsigned *n, uint8_t kind, unsigned at)
@@ -397,10 +395,11 @@ static unsigned json_members(struct rng *r, const struct grec *x,
              n_extra = rng_chance(r, 0.15) ? 1 + (unsigned)rng_below(r, 2) : 0;
 
     for (int i = 0; i < 4; i++) {
-        enum field f = log_fields[x->log][i];
+        enum rec_field f = log_fields[x->log][i];
         if (v->op == OP_DROP && v->field == f)
             continue;
-        if (f == F_CLICK_ID && v->field != F_CLICK_ID && rng_chance(r, 0.15))
+        if (f == REC_F_CLICK_ID && v->field != REC_F_CLICK_ID &&
+            rng_chance(r, 0.15))
             continue;
         m[n++] = (uint8_t)f;
     }
@@ -513,7 +512,7 @@ static void put_id_tsv(struct rng *r, struct buf *b, uint64_t id, int zeros)
     buf_u64(b, id);
 }
 
-static int set_tsv(struct buf *b, const struct variant *v, enum field f)
+static int set_tsv(struct buf *b, const struct variant *v, enum rec_field f)
 {
     if (v->op != OP_SET || v->field != f)
         return 0;
@@ -543,7 +542,7 @@ static void tsv_line(struct gen *g, struct rng *r, const struct grec *x,
         buf_str(b, v->tsv);
         return;
     }
-    if (!set_tsv(b, v, F_TIME)) {
+    if (!set_tsv(b, v, REC_F_TIME)) {
         if (v->op != OP_TIMESTR && rng_chance(r, 0.8))
             buf_u64(b, (uint64_t)x->time_ms);
         else
@@ -551,29 +550,30 @@ static void tsv_line(struct gen *g, struct rng *r, const struct grec *x,
     }
     buf_c(b, '\t');
     id_at = b->len;
-    if (!set_tsv(b, v, F_QUERY_ID))
-        put_id_tsv(r, b, x->query_id, zeros_f == F_QUERY_ID ? v->arg : 0);
+    if (!set_tsv(b, v, REC_F_QUERY_ID))
+        put_id_tsv(r, b, x->query_id, zeros_f == REC_F_QUERY_ID ? v->arg : 0);
     buf_c(b, '\t');
     if (x->log == LOG_Q) {
-        if (!set_tsv(b, v, F_AD_IDS))
+        if (!set_tsv(b, v, REC_F_AD_IDS))
             for (uint32_t i = 0; i < x->n_ads; i++) {
                 if (i)
                     buf_c(b, ',');
-                put_id_tsv(r, b, x->ads[i], zeros_f == F_AD_IDS ? v->arg : 0);
+                put_id_tsv(r, b, x->ads[i],
+                           zeros_f == REC_F_AD_IDS ? v->arg : 0);
             }
         buf_c(b, '\t');
         text_at = b->len;
-        if (!set_tsv(b, v, F_QUERY)) {
+        if (!set_tsv(b, v, REC_F_QUERY)) {
             make_text(g, r, x, 1);
             buf_mem(b, g->text.p, g->text.len);
         }
     } else {
-        if (!set_tsv(b, v, F_AD_ID))
-            put_id_tsv(r, b, x->ad_id, zeros_f == F_AD_ID ? v->arg : 0);
-        if (v->field == F_CLICK_ID || v->op == OP_TSV_FIELDS ||
+        if (!set_tsv(b, v, REC_F_AD_ID))
+            put_id_tsv(r, b, x->ad_id, zeros_f == REC_F_AD_ID ? v->arg : 0);
+        if (v->field == REC_F_CLICK_ID || v->op == OP_TSV_FIELDS ||
             rng_chance(r, 0.75)) {
             buf_c(b, '\t');
-            if (!set_tsv(b, v, F_CLICK_ID)) {
+            if (!set_tsv(b, v, REC_F_CLICK_ID)) {
                 if (rng_chance(r, 0.5))
                     buf_str(b, "c-");
                 buf_u64(b, x->click_no);

@@ -587,16 +587,6 @@ static int tok_click_id(const struct tok *t)
 
 /* ---- NDJSON records ---------------------------------------------------- */
 
-enum field {
-    F_TIME,
-    F_QUERY_ID,
-    F_QUERY,
-    F_AD_IDS,
-    F_AD_ID,
-    F_CLICK_ID,
-    F_COUNT
-};
-
 #define FIELDS_PER_RECORD 4
 
 static const struct {
@@ -604,27 +594,27 @@ static const struct {
     size_t key_len;
     enum rec_reason missing; /* REC_OK: optional */
     enum rec_reason bad;
-} field_info[F_COUNT] = {
-    [F_TIME] = {"time", 4, REC_MISSING_TIME, REC_BAD_TIME},
-    [F_QUERY_ID] = {"query_id", 8, REC_MISSING_QUERY_ID, REC_BAD_QUERY_ID},
-    [F_QUERY] = {"query", 5, REC_MISSING_QUERY, REC_BAD_QUERY},
-    [F_AD_IDS] = {"ad_ids", 6, REC_MISSING_AD_IDS, REC_BAD_AD_IDS},
-    [F_AD_ID] = {"ad_id", 5, REC_MISSING_AD_ID, REC_BAD_AD_ID},
-    [F_CLICK_ID] = {"click_id", 8, REC_OK, REC_BAD_CLICK_ID},
+} field_info[REC_F_COUNT] = {
+    [REC_F_TIME] = {"time", 4, REC_MISSING_TIME, REC_BAD_TIME},
+    [REC_F_QUERY_ID] = {"query_id", 8, REC_MISSING_QUERY_ID, REC_BAD_QUERY_ID},
+    [REC_F_QUERY] = {"query", 5, REC_MISSING_QUERY, REC_BAD_QUERY},
+    [REC_F_AD_IDS] = {"ad_ids", 6, REC_MISSING_AD_IDS, REC_BAD_AD_IDS},
+    [REC_F_AD_ID] = {"ad_id", 5, REC_MISSING_AD_ID, REC_BAD_AD_ID},
+    [REC_F_CLICK_ID] = {"click_id", 8, REC_OK, REC_BAD_CLICK_ID},
 };
 
 /* The fields of each record, in the order they are checked. */
-static const enum field query_fields[FIELDS_PER_RECORD] = {F_TIME, F_QUERY_ID,
-                                                           F_QUERY, F_AD_IDS};
-static const enum field click_fields[FIELDS_PER_RECORD] = {F_TIME, F_QUERY_ID,
-                                                           F_AD_ID, F_CLICK_ID};
+static const enum rec_field query_fields[FIELDS_PER_RECORD] = {
+    REC_F_TIME, REC_F_QUERY_ID, REC_F_QUERY, REC_F_AD_IDS};
+static const enum rec_field click_fields[FIELDS_PER_RECORD] = {
+    REC_F_TIME, REC_F_QUERY_ID, REC_F_AD_ID, REC_F_CLICK_ID};
 
 /* What one NDJSON line said about the fields of its record. */
 struct fields {
-    const enum field *order;         /* query_fields or click_fields */
-    unsigned seen;                   /* bit per field met */
-    int dup;                         /* a field met twice */
-    enum rec_reason reason[F_COUNT]; /* of a field met: REC_OK or why not */
+    const enum rec_field *order;         /* query_fields or click_fields */
+    unsigned seen;                       /* bit per field met */
+    int dup;                             /* a field met twice */
+    enum rec_reason reason[REC_F_COUNT]; /* of a field met: REC_OK or why not */
     int64_t time_ms;
     uint64_t query_id, ad_id;
     struct rec_query *q; /* gets the term and ads (queries only) */
@@ -648,7 +638,7 @@ static int field_lookup(const struct fields *fs, const unsigned char *k,
         k = buf;
     }
     for (int i = 0; i < FIELDS_PER_RECORD; i++) {
-        enum field f = fs->order[i];
+        enum rec_field f = fs->order[i];
         if (field_info[f].key_len == n && memcmp(field_info[f].key, k, n) == 0)
             return (int)f;
     }
@@ -667,7 +657,7 @@ static const unsigned char *ads_json(struct fields *fs, const unsigned char *p,
     fs->q->n_ads = 0;
     p = json_ws(p + 1, end);
     if (p < end && *p == ']') {
-        fs->reason[F_AD_IDS] = REC_OK;
+        fs->reason[REC_F_AD_IDS] = REC_OK;
         return p + 1;
     }
     for (;;) {
@@ -685,44 +675,44 @@ static const unsigned char *ads_json(struct fields *fs, const unsigned char *p,
             break;
         p = json_ws(p + 1, end);
     }
-    fs->reason[F_AD_IDS] = ads_reason(bad, raw);
+    fs->reason[REC_F_AD_IDS] = ads_reason(bad, raw);
     return p + 1;
 }
 
 /* The reason a scalar or other value gives field f. */
-static enum rec_reason field_reason(struct fields *fs, enum field f,
+static enum rec_reason field_reason(struct fields *fs, enum rec_field f,
                                     const struct tok *t)
 {
     struct cur c;
     int ok = 0;
 
     switch (f) {
-    case F_TIME:
+    case REC_F_TIME:
         ok = tok_time(t, &fs->time_ms) == 0;
         break;
-    case F_QUERY_ID:
+    case REC_F_QUERY_ID:
         ok = tok_id(t, &fs->query_id) == 0 && fs->query_id > 0;
         break;
-    case F_QUERY:
+    case REC_F_QUERY:
         if (t->kind != TOK_STRING)
             break;
         c = tok_cur(t);
         return term_normalise(&c, fs->q->term, &fs->q->term_len);
-    case F_AD_IDS: /* not an array */
+    case REC_F_AD_IDS: /* not an array */
         break;
-    case F_AD_ID:
+    case REC_F_AD_ID:
         ok = tok_id(t, &fs->ad_id) == 0;
         break;
-    case F_CLICK_ID:
+    case REC_F_CLICK_ID:
         ok = tok_click_id(t) == 0;
         break;
-    case F_COUNT:
+    case REC_F_COUNT:
         break;
     }
     return ok ? REC_OK : field_info[f].bad;
 }
 
-static const unsigned char *field_value(struct fields *fs, enum field f,
+static const unsigned char *field_value(struct fields *fs, enum rec_field f,
                                         const unsigned char *p,
                                         const unsigned char *end)
 {
@@ -730,7 +720,7 @@ static const unsigned char *field_value(struct fields *fs, enum field f,
 
     fs->dup |= (fs->seen >> f) & 1;
     fs->seen |= 1u << f;
-    if (f == F_AD_IDS && *p == '[')
+    if (f == REC_F_AD_IDS && *p == '[')
         return ads_json(fs, p, end);
     if ((p = json_token(p, end, &t)) != NULL)
         fs->reason[f] = field_reason(fs, f, &t);
@@ -759,7 +749,8 @@ static const unsigned char *json_members(struct fields *fs,
         p = json_ws(p + 1, end);
         if (p == end)
             return NULL;
-        p = f < 0 ? json_skip(p, end) : field_value(fs, (enum field)f, p, end);
+        p = f < 0 ? json_skip(p, end)
+                  : field_value(fs, (enum rec_field)f, p, end);
         if (!p || (p = json_ws(p, end)) == end)
             return NULL;
         if (*p == '}')
@@ -799,7 +790,7 @@ static enum rec_reason json_parse(const unsigned char *s, size_t n,
     enum rec_reason r = json_record(s, n, fs);
 
     for (int i = 0; i < FIELDS_PER_RECORD && r == REC_OK; i++) {
-        enum field f = fs->order[i];
+        enum rec_field f = fs->order[i];
         r = fs->seen >> f & 1 ? fs->reason[f] : field_info[f].missing;
     }
     return r;
@@ -953,6 +944,11 @@ const char *rec_reason_name(enum rec_reason reason)
 #undef REC_REASON_NAME
     };
     return (unsigned)reason < REC_REASON_COUNT ? names[reason] : "unknown";
+}
+
+const char *rec_field_key(enum rec_field field)
+{
+    return (unsigned)field < REC_F_COUNT ? field_info[field].key : NULL;
 }
 
 int rec_format_from_name(const char *path, enum rec_format *fmt)

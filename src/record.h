@@ -89,6 +89,19 @@ struct rec_click {
     int64_t time_ms;
 };
 
+/* The fields of the two records (SPEC §1): a query has time, query_id,
+ * query and ad_ids; a click time, query_id, ad_id and an optional
+ * click_id. */
+enum rec_field {
+    REC_F_TIME,
+    REC_F_QUERY_ID,
+    REC_F_QUERY,
+    REC_F_AD_IDS,
+    REC_F_AD_ID,
+    REC_F_CLICK_ID,
+    REC_F_COUNT
+};
+
 /* Parse one line (line[0..len), without its LF; one trailing CR is removed
  * here). Returns REC_OK and fills *out, REC_EMPTY for a zero-length line, or
  * the reason the line is rejected (then *out is unspecified). */
@@ -116,6 +129,9 @@ enum rec_reason rec_normalise_term(const char *text, size_t len, char *term,
 /* The format a file name's extension implies: .ndjson and .jsonl NDJSON,
  * .tsv TSV. 0, or CTRD_EINVAL for any other name. */
 int rec_format_from_name(const char *path, enum rec_format *fmt);
+
+/* "time", "query_id", ...: the NDJSON key of a field; NULL past the list. */
+const char *rec_field_key(enum rec_field field);
 
 /* "bad_json", ... for a reason; "unknown" past the list. */
 const char *rec_reason_name(enum rec_reason reason);

@@ -80,7 +80,7 @@ expect_status cli_top_h 0 -h
 grep -q '^usage: ctrd COMMAND' "$TMP/out" || fail cli_top_h_usage "$(head -c 200 "$TMP/out")"
 expect_status cli_top_version 0 --version
 check cli_top_version_text grep -qx 'ctrd [0-9][0-9.]*' "$TMP/out"
-for c in ingest query serve verify recover; do
+for c in ingest query serve verify recover gen; do
     expect_status "cli_${c}_h" 0 "$c" -h
     grep -q "^usage: ctrd $c" "$TMP/out" || fail "cli_${c}_h_usage" "$(head -c 200 "$TMP/out")"
     expect_status "cli_${c}_version" 0 "$c" --version

@@ -62,12 +62,13 @@ usage() {
     fi
     if [ -z "$why" ]; then pass "$name"; else fail "$name" "ctrd gen $* -> $why"; fi
 }
-usage gen_unknown_flag "'--bogus'" --out "$OUT" --bogus 1
-usage gen_unknown_short "'-x'" --out "$OUT" -x
-usage gen_ambiguous_flag "'--t'" --out "$OUT" --t 5
-usage gen_missing_value "'--seed' needs a value" --out "$OUT" --seed
+usage gen_unknown_flag "unknown or incomplete option '--bogus'" --out "$OUT" --bogus 1
+usage gen_unknown_short "unknown or incomplete option '-x'" --out "$OUT" -x
+usage gen_unknown_in_cluster "unknown or incomplete option '-x'" --out "$OUT" -xh
+usage gen_ambiguous_flag "unknown or incomplete option '--t'" --out "$OUT" --t 5
+usage gen_missing_value "unknown or incomplete option '--seed'" --out "$OUT" --seed
 usage gen_missing_out "--out DIR is required" --seed 3
-usage gen_value_to_switch "'--tricky' takes no value" --out "$OUT" --tricky=yes
+usage gen_value_to_switch "unknown or incomplete option '--tricky=yes'" --out "$OUT" --tricky=yes
 usage gen_unexpected_argument "unexpected argument 'extra'" --out "$OUT" extra
 usage gen_bad_number "--queries-per-sec 'abc'" --out "$OUT" --queries-per-sec abc
 usage gen_bad_zero_rate "--queries-per-sec '0'" --out "$OUT" --queries-per-sec 0

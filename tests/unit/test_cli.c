@@ -159,17 +159,22 @@ static void test_times(void)
     }
 }
 
-/* Runs fn with stdout and stderr sent to /dev/null. */
+/* What the last quietly() printed (its start). */
+static char said[512];
+
+/* Runs fn with stdout and stderr sent to a temporary file, kept in said. */
 static int quietly(int (*fn)(void *), void *arg)
 {
     FILE *out = stdout, *err = stderr;
-    FILE *sink = fopen("/dev/null", "w");
+    FILE *sink = tmpfile();
     if (!sink)
         return -99;
     stdout = stderr = sink;
     int rc = fn(arg);
     stdout = out;
     stderr = err;
+    rewind(sink);
+    said[fread(said, 1, sizeof said - 1, sink)] = '\0';
     fclose(sink);
     return rc;
 }
@@ -288,9 +293,28 @@ static void test_parse(void)
     /* usage errors: unknown, missing value, operand */
     CHECK_EQ_I64(parse_words(&p, "h", (const char *const[]){"--bogus", NULL}),
                  2);
+    CHECK_EQ_STR(said, "ctrd test: unknown or incomplete option '--bogus' "
+                       "(see 'ctrd test --help')\n");
     CHECK_EQ_I64(parse_words(&p, "h", (const char *const[]){"-x", NULL}), 2);
+    CHECK_EQ_STR(said, "ctrd test: unknown or incomplete option '-x' "
+                       "(see 'ctrd test --help')\n");
     CHECK_EQ_I64(parse_words(&p, "h", (const char *const[]){"--name", NULL}),
                  2);
+    CHECK_EQ_STR(said, "ctrd test: unknown or incomplete option '--name' "
+                       "(see 'ctrd test --help')\n");
+    /* a value given to a switch: the argument as written */
+    CHECK_EQ_I64(parse_words(&p, "h", (const char *const[]){"--flag=1", NULL}),
+                 2);
+    CHECK(strstr(said, "option '--flag=1'") != NULL);
+    /* a short option inside a cluster getopt has not passed yet: named as
+     * itself, not as the argument before the cluster */
+    CHECK_EQ_I64(
+        parse_words(&p, "h", (const char *const[]){"--name", "n", "-xh", NULL}),
+        2);
+    CHECK(strstr(said, "option '-x'") != NULL);
+    CHECK_EQ_I64(
+        parse_words(&p, "h", (const char *const[]){"--flag", "-xh", NULL}), 2);
+    CHECK(strstr(said, "option '-x'") != NULL);
     CHECK_EQ_I64(
         parse_words(&p, "h", (const char *const[]){"--flag", "extra", NULL}),
         2);
