@@ -1077,6 +1077,17 @@ static void test_all_reasons_reached(void)
             CHECK_FAIL_AT("no test gives %s", rec_reason_name(r));
 }
 
+/* The NDJSON key of each field, as gen spells them; none past the list. */
+static void test_field_keys(void)
+{
+    static const char *const want[REC_F_COUNT] = {
+        "time", "query_id", "query", "ad_ids", "ad_id", "click_id",
+    };
+    for (int f = 0; f < REC_F_COUNT; f++)
+        CHECK_EQ_STR(rec_field_key((enum rec_field)f), want[f]);
+    CHECK(rec_field_key(REC_F_COUNT) == NULL);
+}
+
 int main(void)
 {
     RUN(test_json_syntax);
@@ -1101,6 +1112,7 @@ int main(void)
     RUN(test_reason_names);
     RUN(test_normalise_term);
     RUN(test_parse_id);
+    RUN(test_field_keys);
     RUN(test_all_reasons_reached);
     return check_done();
 }
