@@ -94,7 +94,15 @@ void cm_free(struct countmap *cm)
 /* Both tables here (an ad's slot in its shard, a term's cell in its group)
  * are open addressing with linear probing, specialised for the count path:
  * the probe loops (shard_slot, cell_slot) are inlined where they are hot.
- * A slot of all zero bytes is empty. Growing is cold and shared. */
+ * A slot of all zero bytes is empty. Growing is cold and shared.
+ *
+ * Both place slots with the seeded hash_slot_u64 (hash.h): ad ids come
+ * from the input, and term ids, though the dictionary hands them out, are
+ * predictable from the order in which a sender shows it new terms. Slot
+ * order therefore differs between processes and so does the order in
+ * which scans deliver buckets: readers sum or sort what they are given,
+ * and a snapshot's order of ads and buckets is not part of its content
+ * (cm_load adds every bucket, in any order, to a fresh table). */
 static int slot_empty(const char *slot, size_t size)
 {
     for (size_t i = 0; i < size; i++) {
@@ -131,9 +139,11 @@ static void *table_double(void *slots, uint32_t *cap, uint32_t first,
 
 /* ---- ads ---- */
 
+/* Hot: every count delta probes it; slots are pointers to the ad's counts,
+ * so growing moves 8 bytes per ad and an ad never moves. */
 static uint32_t shard_slot(const struct shard *sh, uint64_t ad_id)
 {
-    uint32_t j = (uint32_t)hash_u64(ad_id) & (sh->cap - 1);
+    uint32_t j = (uint32_t)hash_slot_u64(ad_id) & (sh->cap - 1);
     while (sh->ads[j] && sh->ads[j]->ad_id != ad_id)
         j = (j + 1) & (sh->cap - 1);
     return j;
@@ -142,7 +152,7 @@ static uint32_t shard_slot(const struct shard *sh, uint64_t ad_id)
 static uint64_t ad_slot_hash(const void *slot)
 {
     const struct ad_counts *const *a = slot;
-    return hash_u64((*a)->ad_id);
+    return hash_slot_u64((*a)->ad_id);
 }
 
 static int shard_grow(struct shard *sh)
@@ -209,10 +219,12 @@ static struct minute_counts *group_get(struct level *l, uint32_t start)
     return &l->groups[at];
 }
 
+/* Hot: every delta probes three of them (minute, hour, day); a 24-byte
+ * cell holds the key and the counts, with no separate index. */
 static uint32_t cell_slot(const struct minute_counts *m, uint32_t term_id)
 {
     uint32_t mask = m->cap - 1;
-    uint32_t j = (uint32_t)hash_u64(term_id) & mask;
+    uint32_t j = (uint32_t)hash_slot_u64(term_id) & mask;
     while (m->cells[j].term_plus1 && m->cells[j].term_plus1 != term_id + 1)
         j = (j + 1) & mask;
     return j;
@@ -221,7 +233,7 @@ static uint32_t cell_slot(const struct minute_counts *m, uint32_t term_id)
 static uint64_t cell_slot_hash(const void *slot)
 {
     const struct term_cell *c = slot;
-    return hash_u64(c->term_plus1 - 1);
+    return hash_slot_u64(c->term_plus1 - 1);
 }
 
 static int cells_grow(struct minute_counts *m)

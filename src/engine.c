@@ -54,7 +54,12 @@ struct packed_click {
 
 /* Count deltas of one batch summed per (ad, term, minute) before they
  * cross to the count workers: Zipf-distributed ads and terms repeat a lot
- * within a batch. A slot with zero impressions and clicks is empty. */
+ * within a batch. A slot with zero impressions and clicks is empty.
+ * Its own table, not table.h: every joined record adds to it, the key is
+ * 16 bytes held inline with the sums, and a flush empties it in place.
+ * The slot hash is seeded (ids come from the input), so the order of the
+ * deltas a flush sends differs between processes: the count workers only
+ * add them up. */
 struct combined {
     uint64_t ad_id;
     uint32_t term_id, minute;
@@ -332,8 +337,8 @@ static int sink_emit(void *ctx, const struct count_delta *d)
             return rc;
     }
     uint64_t key = (uint64_t)d->term_id << 32 | d->minute;
-    uint32_t j =
-        (uint32_t)hash_u64(d->ad_id ^ hash_u64(key)) & (COMBINER_SLOTS - 1);
+    uint32_t j = (uint32_t)hash_slot_u64(d->ad_id ^ hash_slot_u64(key)) &
+                 (COMBINER_SLOTS - 1);
     struct combined *c;
     for (;; j = (j + 1) & (COMBINER_SLOTS - 1)) {
         c = &w->combiner[j];

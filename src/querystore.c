@@ -7,6 +7,9 @@
  *   offset  size          field
  *   0       16 k          k pairs {u64 query_id, u64 ad_id}, each a click
  *                         on an ad the partition's query showed
+ * The pairs are in no particular order (that of a set's slots, whose hash
+ * is seeded per process): loading adds them to a set, so two runs over
+ * the same input may write different bytes that load the same.
  * Files are written whole and fsync'd before a manifest names them, and
  * never changed after; loading checks every checksum, the layout, and
  * that every marked pair names a stored query and one of its ads.
@@ -36,7 +39,9 @@ struct mark_pair {
 _Static_assert(sizeof(struct mark_pair) == 16, "MARKS FILE: 16-byte pairs");
 
 /* Open-addressing set of (query_id, ad) pairs with an int64 payload;
- * query_id 0 marks an empty slot. */
+ * query_id 0 marks an empty slot. Its own table, not table.h: every
+ * joined click probes it (the memtable's and the partition's), and its
+ * key is two u64s held inline with the payload. */
 struct pair_slot {
     uint64_t query_id, ad_id;
     int64_t value;
@@ -100,6 +105,14 @@ static void file_name(struct qs *qs, const char *prefix, int64_t hour,
 
 /* ---- pair sets ---- */
 
+/* The home slot of a pair in cap slots. Both ids come from the input and
+ * both hashes are seeded: with an unseeded inner hash a sender could pick
+ * query ids that cancel hash_u64(ad_id) and send every pair to one slot. */
+static uint64_t pair_home(uint64_t query_id, uint64_t ad_id, uint64_t cap)
+{
+    return hash_slot_u64(query_id ^ hash_slot_u64(ad_id)) & (cap - 1);
+}
+
 static int pairset_grow(struct pairset *s)
 {
     uint64_t cap = s->cap ? s->cap * 2 : 64;
@@ -110,7 +123,7 @@ static int pairset_grow(struct pairset *s)
         struct pair_slot *o = &s->slots[i];
         if (!o->query_id)
             continue;
-        uint64_t j = hash_u64(o->query_id ^ hash_u64(o->ad_id)) & (cap - 1);
+        uint64_t j = pair_home(o->query_id, o->ad_id, cap);
         while (slots[j].query_id)
             j = (j + 1) & (cap - 1);
         slots[j] = *o;
@@ -126,7 +139,7 @@ static struct pair_slot *pairset_find(const struct pairset *s,
 {
     if (!s->cap)
         return NULL;
-    uint64_t j = hash_u64(query_id ^ hash_u64(ad_id)) & (s->cap - 1);
+    uint64_t j = pair_home(query_id, ad_id, s->cap);
     for (; s->slots[j].query_id; j = (j + 1) & (s->cap - 1)) {
         if (s->slots[j].query_id == query_id && s->slots[j].ad_id == ad_id)
             return &s->slots[j];
@@ -140,7 +153,7 @@ static int pairset_add(struct pairset *s, uint64_t query_id, uint64_t ad_id,
 {
     if ((s->used + 1) * 4 > s->cap * 3 && pairset_grow(s) != 0)
         return CTRD_ENOMEM;
-    uint64_t j = hash_u64(query_id ^ hash_u64(ad_id)) & (s->cap - 1);
+    uint64_t j = pair_home(query_id, ad_id, s->cap);
     while (s->slots[j].query_id)
         j = (j + 1) & (s->cap - 1);
     s->slots[j] = (struct pair_slot){query_id, ad_id, value};
@@ -370,10 +383,14 @@ int qs_load(struct qs *qs, const char *kind, int64_t hour, const char *file,
 
 /* ---- the worker path ---- */
 
-/* The slot of query_id, or the empty slot where it would go. */
+/* The slot of query_id, or the empty slot where it would go. Its own
+ * table, not table.h: every stored query and every query lookup probes
+ * it, and its keys and entry indexes are separate arrays (the keys are
+ * reset by one memset per checkpoint).
+ * Seeded: query ids come from the input. */
 static uint64_t mem_slot(const struct memtable *m, uint64_t query_id)
 {
-    uint64_t j = hash_u64(query_id) & m->slot_mask;
+    uint64_t j = hash_slot_u64(query_id) & m->slot_mask;
     while (m->slot_keys[j] && m->slot_keys[j] != query_id)
         j = (j + 1) & m->slot_mask;
     return j;

@@ -1,9 +1,12 @@
 /* Unit tests of countmap: buckets accumulate per (ad, term, minute), ads
- * come back sorted, snapshots round-trip exactly, and damaged snapshot
- * files are reported as corrupt. */
+ * come back sorted, snapshots round-trip exactly, damaged snapshot files
+ * are reported as corrupt, and slots are placed with a seed of their own
+ * in every process (run as `test_countmap --save-big PATH`, the binary
+ * saves fill_big()'s map for the test that compares processes). */
 #include "check.h"
-#include "testfs.h"
 #include "countmap.h"
+#include "hash.h"
+#include "testfs.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -68,10 +71,10 @@ static void test_add_accumulates(void)
     CHECK_EQ_I64(cm_add(cm, 7, 1, 100, 1, 0), 0);
     CHECK_EQ_I64(cm_add(cm, 7, 1, 100, 1, 0), 0);
     CHECK_EQ_I64(cm_add(cm, 7, 1, 100, 0, 1), 0);
-    CHECK_EQ_I64(cm_add(cm, 7, 1, 101, 5, 2), 0);  /* other minute */
-    CHECK_EQ_I64(cm_add(cm, 7, 2, 100, 3, 0), 0);  /* other term */
-    CHECK_EQ_I64(cm_add(cm, 8, 1, 100, 4, 4), 0);  /* other ad */
-    CHECK_EQ_I64(cm_add(cm, 0, 0, 0, 1, 0), 0);    /* ad 0 is valid */
+    CHECK_EQ_I64(cm_add(cm, 7, 1, 101, 5, 2), 0); /* other minute */
+    CHECK_EQ_I64(cm_add(cm, 7, 2, 100, 3, 0), 0); /* other term */
+    CHECK_EQ_I64(cm_add(cm, 8, 1, 100, 4, 4), 0); /* other ad */
+    CHECK_EQ_I64(cm_add(cm, 0, 0, 0, 1, 0), 0);   /* ad 0 is valid */
     static struct scan sc;
     CHECK_EQ_U64(scan_ad(cm, 7, 0, UINT64_MAX, &sc), 3);
     const struct cm_bucket *b = find_bucket(cm, 7, 1, 100);
@@ -85,9 +88,9 @@ static void test_add_accumulates(void)
     b = find_bucket(cm, 0, 0, 0);
     CHECK(b && b->impressions == 1 && b->clicks == 0);
     CHECK_EQ_U64(scan_ad(cm, 9, 0, UINT64_MAX, &sc), 0);
-    CHECK(find_bucket(cm, 9, 1, 100) == NULL);  /* unknown ad */
-    CHECK(find_bucket(cm, 7, 1, 102) == NULL);  /* unknown minute */
-    CHECK(find_bucket(cm, 7, 3, 100) == NULL);  /* unknown term */
+    CHECK(find_bucket(cm, 9, 1, 100) == NULL); /* unknown ad */
+    CHECK(find_bucket(cm, 7, 1, 102) == NULL); /* unknown minute */
+    CHECK(find_bucket(cm, 7, 3, 100) == NULL); /* unknown term */
     CHECK(find_bucket(cm, 7, 2, 101) == NULL);
     CHECK_EQ_U64(cm_bucket_count(cm), 5);
     cm_free(cm);
@@ -137,8 +140,8 @@ static void test_scan_range(void)
 {
     struct countmap *cm;
     CHECK_EQ_I64(cm_create(&cm), 0);
-    static const uint32_t minutes[] = {1005, 1000, 1003, 1000, 1001, 7,
-                                       UINT32_MAX};
+    static const uint32_t minutes[] = {1005, 1000, 1003,      1000,
+                                       1001, 7,    UINT32_MAX};
     for (size_t i = 0; i < sizeof minutes / sizeof minutes[0]; i++) {
         cm_add(cm, 42, (uint32_t)i, minutes[i], 1, 0);
         cm_add(cm, 43, 0, minutes[i] / 2, 1, 0); /* another ad */
@@ -155,8 +158,8 @@ static void test_scan_range(void)
         {1004, 1005, 0, 0, 0},
         {1005, 1006, 1, 1005, 1005},
         {UINT32_MAX, UINT64_MAX, 1, UINT32_MAX, UINT32_MAX},
-        {1003, 1003, 0, 0, 0},       /* empty range */
-        {1004, 1000, 0, 0, 0},       /* reversed */
+        {1003, 1003, 0, 0, 0}, /* empty range */
+        {1004, 1000, 0, 0, 0}, /* reversed */
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         size_t n = scan_ad(cm, 42, rows[i].from, rows[i].to, &sc);
@@ -321,7 +324,10 @@ static void test_damaged_files(void)
     /* Layout behind valid checksums: bad magic, an ad count or bucket
      * count too big, trailing bytes, a term id beyond the dictionary,
      * more clicks than impressions. */
-    static const struct { size_t at; unsigned char byte; } edits[] = {
+    static const struct {
+        size_t at;
+        unsigned char byte;
+    } edits[] = {
         {0, 'X'},            /* magic */
         {8, 3},              /* 3 ads, file has 2 */
         {8 + 8 + 8, 2},      /* first ad: 2 buckets */
@@ -407,8 +413,97 @@ static void test_rollups_match_minutes(void)
     cm_free(cm);
 }
 
-int main(void)
+/* What a process that saved fill_big()'s map reports: the hashes of one
+ * key, unseeded and seeded, and the snapshot's seal. */
+struct saved {
+    uint64_t hash, slot_hash;
+    struct fs_seal seal;
+};
+
+/* The child's side of test_slots_seeded_per_process(). */
+static int save_big(const char *path)
 {
+    char err[CTRD_ERR_LEN];
+    struct countmap *cm;
+    struct fs_seal seal;
+    if (cm_create(&cm) != 0)
+        return 1;
+    fill_big(cm);
+    int rc = cm_save(cm, path, &seal, err);
+    cm_free(cm);
+    if (rc != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    printf("%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu32 "\n", hash_u64(42),
+           hash_slot_u64(42), seal.bytes, seal.crc);
+    return 0;
+}
+
+/* Runs this binary afresh (exec, not fork: a fork keeps the seed) to save
+ * fill_big()'s map at path. */
+static struct saved save_in_new_process(const char *path)
+{
+    char self[256], cmd[512];
+    struct saved s = {0};
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+        perror("/proc/self/exe");
+        exit(1);
+    }
+    self[n] = 0;
+    snprintf(cmd, sizeof cmd, "'%s' --save-big '%s'", self, path);
+    FILE *p = popen(cmd, "r");
+    if (!p || fscanf(p, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu32, &s.hash,
+                     &s.slot_hash, &s.seal.bytes, &s.seal.crc) != 4)
+        CHECK_FAIL_AT("%s: no report", cmd);
+    if (p && pclose(p) != 0)
+        CHECK_FAIL_AT("%s: failed", cmd);
+    return s;
+}
+
+/* Two processes place the same keys in different slots (hash_slot_u64
+ * differs, hash_u64 does not), so their snapshots of the same map hold
+ * the ads and buckets in a different order; both load as that map. */
+static void test_slots_seeded_per_process(void)
+{
+    char path_a[128], path_b[128], err[CTRD_ERR_LEN];
+    path_in_tmp(path_a, sizeof path_a, "seed-a.dat");
+    path_in_tmp(path_b, sizeof path_b, "seed-b.dat");
+    struct saved a = save_in_new_process(path_a);
+    struct saved b = save_in_new_process(path_b);
+    CHECK_EQ_U64(a.hash, hash_u64(42));
+    CHECK_EQ_U64(b.hash, hash_u64(42));
+    CHECK(a.slot_hash != b.slot_hash);
+    CHECK(a.slot_hash != hash_slot_u64(42));
+    CHECK(b.slot_hash != hash_slot_u64(42));
+    size_t len_a, len_b;
+    unsigned char *file_a = testfs_read(path_a, &len_a);
+    unsigned char *file_b = testfs_read(path_b, &len_b);
+    CHECK_EQ_U64(len_a, len_b);
+    CHECK(len_a == len_b && memcmp(file_a, file_b, len_a) != 0);
+    struct countmap *want, *got_a, *got_b;
+    CHECK_EQ_I64(cm_create(&want), 0);
+    CHECK_EQ_I64(cm_create(&got_a), 0);
+    CHECK_EQ_I64(cm_create(&got_b), 0);
+    fill_big(want);
+    CHECK_EQ_I64(cm_load(got_a, path_a, &a.seal, 17, err), 0);
+    CHECK_EQ_I64(cm_load(got_b, path_b, &b.seal, 17, err), 0);
+    CHECK(maps_equal(want, got_a) && maps_equal(got_a, want));
+    CHECK(maps_equal(want, got_b) && maps_equal(got_b, want));
+    cm_free(want);
+    cm_free(got_a);
+    cm_free(got_b);
+    free(file_a);
+    free(file_b);
+    unlink(path_a);
+    unlink(path_b);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "--save-big") == 0)
+        return save_big(argv[2]);
     make_tmp_dir();
     RUN(test_add_accumulates);
     RUN(test_many_ads_and_sorted);
@@ -417,6 +512,7 @@ int main(void)
     RUN(test_save_load_round_trip);
     RUN(test_damaged_files);
     RUN(test_rollups_match_minutes);
+    RUN(test_slots_seeded_per_process);
     rmdir(tmp_dir);
     return check_done();
 }
