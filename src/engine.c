@@ -337,8 +337,8 @@ static int sink_emit(void *ctx, const struct count_delta *d)
             return rc;
     }
     uint64_t key = (uint64_t)d->term_id << 32 | d->minute;
-    uint32_t j = (uint32_t)hash_slot_u64(d->ad_id ^ hash_slot_u64(key)) &
-                 (COMBINER_SLOTS - 1);
+    uint32_t j =
+        (uint32_t)hash_slot_u64_pair(d->ad_id, key) & (COMBINER_SLOTS - 1);
     struct combined *c;
     for (;; j = (j + 1) & (COMBINER_SLOTS - 1)) {
         c = &w->combiner[j];

@@ -65,6 +65,13 @@ static inline uint64_t hash_slot_u64(uint64_t x)
     return hash_u64(x ^ hash_slot_seed);
 }
 
+/* The slot of a two-key entry. The inner hash is seeded too: with an
+ * unseeded one a sender could make a ^ hash(b) equal for any pairs. */
+static inline uint64_t hash_slot_u64_pair(uint64_t a, uint64_t b)
+{
+    return hash_slot_u64(a ^ hash_slot_u64(b));
+}
+
 static inline uint64_t hash_slot_bytes(const void *data, size_t len)
 {
     return hash_bytes_from(hash_slot_seed, data, len);

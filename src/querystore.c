@@ -110,7 +110,7 @@ static void file_name(struct qs *qs, const char *prefix, int64_t hour,
  * query ids that cancel hash_u64(ad_id) and send every pair to one slot. */
 static uint64_t pair_home(uint64_t query_id, uint64_t ad_id, uint64_t cap)
 {
-    return hash_slot_u64(query_id ^ hash_slot_u64(ad_id)) & (cap - 1);
+    return hash_slot_u64_pair(query_id, ad_id) & (cap - 1);
 }
 
 static int pairset_grow(struct pairset *s)
