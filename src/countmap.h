@@ -19,7 +19,9 @@
  *   +16     24 n          buckets {u32 term id, u32 minute, u64
  *                         impressions, u64 clicks} (struct cm_bucket)
  * minute = floor(time_ms / 60000), the minute of the QUERY; clicks <=
- * impressions in every bucket.
+ * impressions in every bucket. Ads come in no particular order (slots are
+ * seeded per process), an ad's buckets by ascending minute and the terms
+ * of a minute in no particular order: loading adds every bucket.
  *
  * Errors: 0 or a negative CTRD_E* code (calls that take err fill it);
  * CTRD_ENOTFOUND when a bucket or file asked for does not exist, never for
