@@ -161,7 +161,8 @@ unchanged() {
 }
 
 # The served log's size: the fast tier's; tests/soak/test_damage_big.sh
-# runs this on 2.5 times as much.
+# runs this on 2.5 times as much, and flips the content of sealed files in
+# the middle and at the end too (DAMAGE_EVERY_POSITION=1).
 RATE="${DAMAGE_QUERIES_PER_SEC:-40}"
 G="$TMP/gen"
 if ! ctrd gen --out "$G/serve" --queries-per-sec "$RATE" --duration 200s --seed 31 --tricky \
@@ -372,6 +373,10 @@ batch_damage() {
 }
 damage batch-variants "$BD" "$TMP/variants"
 while read -r label file how pos; do
+    # the fast tier flips a sealed file's content at its start only
+    case "$label:${DAMAGE_EVERY_POSITION:-0}" in
+    *_flip_content_middle:0 | *_flip_content_end:0) continue ;;
+    esac
     batch_damage "$label" "$file" "$how" "$pos"
 done <"$TMP/variants/list"
 
