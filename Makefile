@@ -1,10 +1,10 @@
-# ctrd build. `make` builds build/ctrd; `make demo` generates logs, ingests
-# them and prints a CTR table.
+# ctrd build. `make` builds build/ctrd; `make install` installs it (see
+# below); `make demo` generates logs, ingests them and prints a CTR table.
 #
 # Test tiers (tests/run.sh runs each: TEST_JOBS tests at a time, default one
 # per CPU, longest first, each under a timeout; it closes with "N passed, N
 # failed" and fails when anything failed, timed out or crashed):
-#   make test   the fast tier, about 2 minutes on 2 cores: every unit-test
+#   make test   the fast tier, under 2 minutes on 2 cores: every unit-test
 #               binary, every tests/e2e/test_*.sh (small data, a few kill -9s)
 #               and the runner's self-test. `make SANITIZE=address,undefined
 #               test` runs it under ASan+UBSan in build-san/.
