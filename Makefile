@@ -1,10 +1,21 @@
-# ctrd build. `make` builds build/ctrd; `make test` builds and runs the
-# fast test tier; `make SANITIZE=address,undefined test` does the same under
-# ASan+UBSan in build-san/; `make check` runs both, then `make fuzz-smoke`
-# (what CI runs); `make soak` is the slow tier (kill -9 matrices). `make
-# demo` generates logs, ingests them and prints a CTR table. `make fuzz`
-# builds the libFuzzer targets (clang); `make fuzz-smoke` and `make
-# fuzz-long` run them (see the fuzzing section below).
+# ctrd build. `make` builds build/ctrd; `make install` installs it (see
+# below); `make demo` generates logs, ingests them and prints a CTR table.
+#
+# Test tiers (tests/run.sh runs each: TEST_JOBS tests at a time, default one
+# per CPU, longest first, each under a timeout; it closes with "N passed, N
+# failed" and fails when anything failed, timed out or crashed):
+#   make test   the fast tier, under 2 minutes on 2 cores: every unit-test
+#               binary, every tests/e2e/test_*.sh (small data, a few kill -9s)
+#               and the runner's self-test. `make SANITIZE=address,undefined
+#               test` runs it under ASan+UBSan in build-san/.
+#   make check  the fast tier, the same under ASan+UBSan, then `make
+#               fuzz-smoke` (bounded fuzzing): what CI (.ci/run) and the
+#               README run.
+#   make soak   the slow tier, not in CI: tests/soak/test_*.sh (kill -9
+#               matrices, the e2e scripts on bigger data), then `make
+#               fuzz-long`.
+# `make fuzz` builds the libFuzzer targets (clang); `make fuzz-smoke` and
+# `make fuzz-long` run them (see the fuzzing section below).
 CC ?= cc
 SANITIZE ?=
 BUILD := build$(if $(SANITIZE),-san)
@@ -48,9 +59,12 @@ check:
 	$(MAKE) SANITIZE=address,undefined test
 	$(MAKE) fuzz-smoke
 
-# The soak tier (minutes, not in CI): kill -9 matrices of ingest and serve.
+# The soak tier (an hour and more, not in CI): a soak script may run for
+# tens of minutes.
 soak: $(BUILD)/ctrd
-	CTRD=$(BUILD)/ctrd UNIT_DIR=$(BUILD)/tests tests/run.sh tests/soak/test_*.sh
+	CTRD=$(BUILD)/ctrd UNIT_DIR=$(BUILD)/tests TEST_E2E_TIMEOUT=3600 \
+	    tests/run.sh tests/soak/test_*.sh
+	$(MAKE) fuzz-long
 
 # `make install [PREFIX=/usr/local] [DESTDIR=]`: the binary, the systemd
 # unit (deploy/systemd, with the binary's path filled in), the Prometheus

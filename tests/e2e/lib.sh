@@ -7,6 +7,8 @@
 set -u
 : "${CTRD:?CTRD must name the ctrd binary}"
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# python3 found once: a version manager's shim (pyenv) costs ~0.1 s a call.
+PATH="$(dirname "$(python3 -c 'import sys; print(sys.executable)')"):$PATH"
 REFERENCE="$E2E_DIR/../reference.py"
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/ctrd-e2e.XXXXXX")"
 E2E_FAILED=0

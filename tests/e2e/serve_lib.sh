@@ -7,28 +7,31 @@ EXIT_S=30    # bound of every wait for a server to exit
 CLIENT_S=120 # bound of every serve_client.py run
 client() { timeout -s KILL "$CLIENT_S" python3 "$E2E_DIR/serve_client.py" "$@"; }
 
-# start_server NAME DIR ARGS...: `ctrd serve --data DIR ARGS` on a free port
-# (listening on $SRV_HOST, default 127.0.0.1), stderr appended to $TMP/NAME.log; waits for GET /readyz 200.
-# Sets SRV_PID and SRV_URL. Returns 1 (after a FAIL line) when it never got
-# ready.
+# start_server NAME DIR ARGS...: `ctrd serve --data DIR ARGS` on a port the
+# kernel picks (listening on $SRV_HOST, default 127.0.0.1: tests that run at
+# the same time never collide), stderr appended to $TMP/NAME.log; waits for
+# GET /readyz 200. Sets SRV_PID and SRV_URL. Returns 1 (after a FAIL line)
+# when it never got ready.
 start_server() {
-    local name="$1" dir="$2" port
+    local name="$1" dir="$2" log="$TMP/$1.log" from port deadline
     shift 2
-    for _ in 1 2 3 4 5; do
-        port=$(client port)
-        "$CTRD" serve --data "$dir" --listen "${SRV_HOST:-127.0.0.1}:$port" "$@" \
-            >>"$TMP/$name.log" 2>&1 &
-        SRV_PID=$!
-        bg_track "$SRV_PID"
-        SRV_URL="http://127.0.0.1:$port"
-        client wait-ready "$SRV_URL" "$READY_S" "$SRV_PID" >"$TMP/wait.out" 2>&1 && return 0
-        if ! exited "$SRV_PID"; then
-            kill -9 "$SRV_PID" 2>/dev/null
-            break
+    from=$(($(stat -c %s "$log" 2>/dev/null || echo 0) + 1))
+    "$CTRD" serve --data "$dir" --listen "${SRV_HOST:-127.0.0.1}:0" "$@" >>"$log" 2>&1 &
+    SRV_PID=$!
+    bg_track "$SRV_PID"
+    deadline=$(($(date +%s) + READY_S))
+    # its port: from the line "ctrd serve: listening on ADDRESS (port N), ..."
+    until port=$(tail -c +"$from" "$log" | sed -n 's/^ctrd serve: listening on .* (port \([0-9]*\)).*/\1/p')
+        [ -n "$port" ]; do
+        if exited "$SRV_PID" || [ "$(date +%s)" -ge "$deadline" ]; then
+            fail "${name}_start" "no port: $(tail -c +"$from" "$log" | tail -2)"
+            return 1
         fi
-        grep -qi "in use" "$TMP/$name.log" || break  # else: the port was taken
+        sleep 0.02
     done
-    fail "${name}_start" "$(cat "$TMP/wait.out") $(tail -2 "$TMP/$name.log")"
+    SRV_URL="http://127.0.0.1:$port"
+    client wait-ready "$SRV_URL" "$READY_S" "$SRV_PID" >"$TMP/wait.out" 2>&1 && return 0
+    fail "${name}_start" "$(cat "$TMP/wait.out") $(tail -c +"$from" "$log" | tail -2)"
     return 1
 }
 

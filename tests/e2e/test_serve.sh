@@ -11,10 +11,11 @@
 # --auth; SIGTERM with requests in flight loses nothing acknowledged and
 # exits 0; kill -9 with requests in flight loses nothing acknowledged.
 # Every server runs on a free port of 127.0.0.1 with its own data
-# directory, and every wait is bounded.
+# directory, and every wait is bounded. The data size is the fast tier's;
+# tests/soak/test_serve_big.sh runs this on more than three times as much.
 . "$(dirname "$0")/lib.sh"
 
-RATE="${SERVE_QUERIES_PER_SEC:-100}"
+RATE="${SERVE_QUERIES_PER_SEC:-30}"
 DURATION="${SERVE_DURATION:-10m}"
 . "$(dirname "$0")/serve_lib.sh"
 
