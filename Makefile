@@ -33,6 +33,11 @@ endif
 
 LIB_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
+# The dashboard (web/, served at /): scripts/web-assets compiles its files
+# into web_assets.c (byte arrays, content types, ETags; see src/web.h),
+# linked with the library objects (the fuzz build gets its own copy).
+WEB_FILES := $(wildcard web/*)
+LIB_OBJ += $(BUILD)/web_assets.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -50,6 +55,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) | $(BUILD)
 
 $(BUILD):
 	mkdir -p $@
+
+# The dashboard's files, compiled in (see WEB_FILES above).
+%/web_assets.c: scripts/web-assets $(WEB_FILES)
+	@mkdir -p $(dir $@)
+	python3 scripts/web-assets $@ $(WEB_FILES)
+$(BUILD)/web_assets.o: $(BUILD)/web_assets.c
+	$(CC) $(CFLAGS) -Isrc -c -o $@ $<
 
 test: $(BUILD)/ctrd $(UNIT_BIN)
 	CTRD=$(BUILD)/ctrd UNIT_DIR=$(BUILD)/tests tests/run.sh
@@ -120,6 +132,12 @@ fuzz: $(FUZZ_BIN)
 $(FUZZ_OBJ): build-fuzz/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+# The dashboard's files (web_assets.c, see WEB_FILES) for the targets
+# that link all of src/.
+FUZZ_OBJ += build-fuzz/obj/web_assets.o
+build-fuzz/obj/web_assets.o: build-fuzz/obj/web_assets.c
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Isrc -c -o $@ $<
 
 FUZZ_LINK_fuzz_http := build-fuzz/obj/http_parse.o
 fuzz_link = $(or $(FUZZ_LINK_$(1)),$(FUZZ_OBJ))

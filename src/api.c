@@ -6,6 +6,7 @@
 #include "clock.h"
 #include "json.h"
 #include "record.h"
+#include "web.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,7 +24,7 @@
 
 static const char *const endpoint_names[API_ENDPOINT_COUNT] = {
     "terms",  "series",  "advertiser_ads", "ingest_queries", "ingest_clicks",
-    "stream", "metrics", "health",         "other",
+    "stream", "metrics", "health",         "page",           "other",
 };
 
 struct api {
@@ -632,6 +633,26 @@ static void route_operations(struct api *a, struct http_exchange *x,
         respond_text(a, x, 503, "recovering\n");
 }
 
+/* GET / and /assets/...: a file of the dashboard, public (it holds no
+ * data), revalidated by ETag on every use. */
+static void get_page(struct api *a, struct http_exchange *x,
+                     const struct web_asset *w)
+{
+    if (!is_get(a, x, API_PAGE))
+        return;
+    const char *tag = http_header(x, "If-None-Match");
+    http_add_header(x, "ETag", w->etag);
+    http_add_header(x, "Cache-Control", "no-cache");
+    http_add_header(x, "X-Content-Type-Options", "nosniff");
+    http_add_header(x, "Content-Security-Policy",
+                    "default-src 'self'; frame-ancestors 'none'");
+    observe_latency(a, x, API_PAGE);
+    if (tag && strcmp(tag, w->etag) == 0)
+        http_respond(x, 304, w->content_type, "", 0);
+    else
+        http_respond(x, 200, w->content_type, (const char *)w->data, w->len);
+}
+
 /* ---- admission control of reads ---- */
 
 /* Counts a read shed and tells its client when to come back. */
@@ -729,7 +750,12 @@ void api_handle(void *ctx, struct http_exchange *x)
     struct api *a = ctx;
     const char *path = http_path(x), *rest;
     struct auth_identity who;
+    const struct web_asset *page;
     uint64_t id;
+    if (web_asset_find(path, &page) == 0) {
+        get_page(a, x, page);
+        return;
+    }
     if (strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0 ||
         strcmp(path, "/readyz") == 0) {
         route_operations(a, x, path);

@@ -1,11 +1,12 @@
 /* api: the HTTP API of `ctrd serve` (SPEC §5-§6) — routing, access control,
  * the read endpoints (an ad's terms and series, an advertiser's ads),
- * health, readiness and metrics. Ingest requests are checked and handed,
- * still compressed, to the ingest pipeline through cfg.submit, which
- * decodes them off the loop thread and answers once they are durable;
- * while the service cannot write (disk full, I/O errors) ingest answers
- * 507 with Retry-After and reads go on. Reads are checked on the loop
- * thread, then wait in an admission queue (readq.h: Controlled Delay,
+ * health, readiness and metrics, and the dashboard's files (web.h: public,
+ * they hold no data; the page reads the API with the viewer's token). Ingest
+ * requests are checked and handed, still compressed, to the ingest pipeline
+ * through cfg.submit, which decodes them off the loop thread and answers once
+ * they are durable; while the service cannot write (disk full, I/O errors)
+ * ingest answers 507 with Retry-After and reads go on. Reads are checked on the
+ * loop thread, then wait in an admission queue (readq.h: Controlled Delay,
  * adaptive LIFO) for one of a few read threads (readpool.h), which build
  * the answer under the engine's read lock and hand it back to the loop
  * thread (http_server_post); under overload the reads answered stay fast
@@ -42,6 +43,7 @@ enum api_endpoint {
     API_STREAM,
     API_METRICS,
     API_HEALTH,
+    API_PAGE,
     API_OTHER,
     API_ENDPOINT_COUNT
 };

@@ -15,7 +15,7 @@
 
 struct http_exchange {
     const char *method, *path, *query; /* query: raw "a=1&b=2" */
-    const char *authorization, *content_type;
+    const char *authorization, *content_type, *if_none_match;
     int status;     /* what the api answered; 0: nothing yet */
     char allow[16]; /* its Allow header */
     void *read;     /* the read it queued (a struct read_req) */
@@ -67,6 +67,8 @@ const char *http_header(const struct http_exchange *x, const char *name)
         return x->authorization;
     if (strcasecmp(name, "Content-Type") == 0)
         return x->content_type;
+    if (strcasecmp(name, "If-None-Match") == 0)
+        return x->if_none_match;
     return NULL;
 }
 
@@ -490,6 +492,42 @@ static void test_series_term(void)
     metrics_free(m);
 }
 
+/* The dashboard's files: public even with tokens (they hold no data),
+ * GET and HEAD only; an ETag the client already has gives 304. */
+static void test_page(void)
+{
+    static const struct row rows[] = {
+        {"GET", "/", NOBODY, 200},
+        {"GET", "/?ad=100&sort=clicks", NOBODY, 200},
+        {"HEAD", "/", BAD_TOKEN, 200},
+        {"GET", "/", ADV7, 200},
+        {"GET", "/assets/app.js", NOBODY, 200},
+        {"GET", "/assets/style.css", NOBODY, 200},
+        {"POST", "/", ADMIN, 405},
+        {"GET", "/assets/nope.js", NOBODY, 404},
+        {"GET", "/assets/", NOBODY, 404},
+        {"GET", "/assets/index.html", NOBODY, 404},
+        {"GET", "/index.html", NOBODY, 404},
+    };
+    struct metrics *m = metrics_create();
+    struct api *a = make_api(m, 1, 0);
+    run_rows(a, rows, sizeof rows / sizeof rows[0]);
+    const struct web_asset *page;
+    CHECK_EQ_I64(web_asset_find("/", &page), 0);
+    const char *tags[] = {page->etag, "\"0000\"", "*"};
+    const int want[] = {304, 200, 200};
+    for (int i = 0; i < 3; i++) {
+        struct http_exchange x = {.method = "GET",
+                                  .path = "/",
+                                  .query = "",
+                                  .if_none_match = tags[i]};
+        api_handle(a, &x);
+        CHECK_EQ_I64(x.status, want[i]);
+    }
+    api_free(a);
+    metrics_free(m);
+}
+
 /* Ingest bodies: NDJSON or TSV by Content-Type, anything else 415. */
 static void test_ingest_content_type(void)
 {
@@ -528,6 +566,7 @@ int main(void)
     RUN(test_open_configs);
     RUN(test_parameters);
     RUN(test_series_term);
+    RUN(test_page);
     RUN(test_ingest_content_type);
     auth_free(tokens);
     catalog_free(ads);
