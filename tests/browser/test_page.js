@@ -1,0 +1,217 @@
+// The dashboard in a real browser: headless Debian chromium driven by
+// playwright-core against a running `ctrd serve` (started with --auth and
+// --ads by tests/e2e/test_page.sh, which passes its URL, tokens and ads).
+// Every number the page shows is checked against the API's own answer,
+// fetched here independently. Prints PASS/FAIL lines; exits 1 on any FAIL.
+//
+// usage: node test_page.js URL ADV_TOKEN INGEST_TOKEN AD OTHER_AD ADVERTISER OUT_DIR
+//   AD: an ad of ADVERTISER (whose token ADV_TOKEN is); OTHER_AD: another
+//   advertiser's ad; OUT_DIR: where the screenshots and timings go.
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const { chromium } = require('playwright-core');
+
+const [url, advToken, ingestToken, ad, otherAd, advertiser, outDir] = process.argv.slice(2);
+const PAGE_SIZE = 50;
+const fmtInt = new Intl.NumberFormat('en-US');
+const fmtPct = new Intl.NumberFormat('en-US', {
+  style: 'percent', minimumFractionDigits: 2, maximumFractionDigits: 2,
+});
+let failed = false;
+const pass = (name) => console.log(`PASS ${name}`);
+const fail = (name, why) => {
+  console.log(`FAIL ${name}: ${String(why).slice(0, 600)}`);
+  failed = true;
+};
+
+async function api(p, token = advToken) {
+  const r = await fetch(url + p, { headers: { Authorization: `Bearer ${token}` } });
+  return { status: r.status, body: r.status === 200 ? await r.json() : null };
+}
+
+async function post(p, lines) {
+  const r = await fetch(url + p, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${ingestToken}`, 'Content-Type': 'application/x-ndjson' },
+    body: `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`,
+  });
+  if (r.status !== 200) throw new Error(`POST ${p}: ${r.status} ${await r.text()}`);
+}
+
+// What a row of the API looks like on the page.
+const asShown = (r) => [r.term, fmtInt.format(r.impressions), fmtInt.format(r.clicks), fmtPct.format(r.ctr)];
+const totalsShown = (t) => [fmtInt.format(t.impressions), fmtInt.format(t.clicks), fmtPct.format(t.ctr)];
+
+async function shownRows(page) {
+  return page.$$eval('#table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+}
+async function shownTotals(page) {
+  return page.$$eval('#total-impressions, #total-clicks, #total-ctr', (ds) => ds.map((d) => d.textContent));
+}
+
+// Polls until what the page shows equals want (at most ms): PASS or FAIL.
+async function expectShown(name, page, want, read, ms = 3000) {
+  const until = Date.now() + ms;
+  let got;
+  for (;;) {
+    try { got = await read(page); } catch (e) { got = String(e); }
+    if (JSON.stringify(got) === JSON.stringify(want)) return pass(name);
+    if (Date.now() > until) return fail(name, `shown ${JSON.stringify(got).slice(0, 250)} want ${JSON.stringify(want).slice(0, 250)}`);
+    await page.waitForTimeout(50);
+  }
+}
+
+// The page's table and totals equal the API's answer to query (sorted as
+// it says), first page.
+async function expectTerms(name, page, query) {
+  const { status, body } = await api(`/v1/ads/${ad}/terms?${query}&limit=${PAGE_SIZE}`);
+  if (status !== 200) return fail(name, `API ${status}`);
+  if (!body.terms.length) return fail(name, 'the API has no terms: the test data is wrong');
+  await expectShown(`${name}_rows`, page, body.terms.map(asShown), shownRows);
+  await expectShown(`${name}_totals`, page, totalsShown(body.totals), shownTotals);
+  return body;
+}
+
+async function main() {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  const context = await browser.newContext({
+    locale: 'en-US', timezoneId: 'Europe/Paris', viewport: { width: 1280, height: 900 }, acceptDownloads: true,
+  });
+  const errors = [];
+  const outside = [];
+  await context.route('**/*', (route) => {
+    const u = new URL(route.request().url());
+    if (u.hostname === '127.0.0.1' || u.protocol === 'blob:') return route.continue();
+    outside.push(u.href);
+    return route.abort();
+  });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    // The browser logs the 401 and 404 answers the test asks for itself.
+    if (m.type() === 'error' && !/Failed to load resource: .*status of (401|404)/.test(m.text())) errors.push(m.text());
+  });
+
+  // 401: the login form; the token goes to sessionStorage, not the URL.
+  await page.goto(`${url}/?ad=${ad}`);
+  await page.waitForSelector('#token', { timeout: 5000 });
+  pass('login_form_on_401');
+  await page.fill('#token', advToken);
+  await page.press('#token', 'Enter');
+  await page.waitForSelector('#table tbody tr', { timeout: 5000 });
+  if (page.url().includes(advToken)) fail('token_not_in_url', page.url()); else pass('token_not_in_url');
+
+  // First render of /?ad=ID, timed from navigation start to rows visible.
+  await page.goto(`${url}/?ad=${ad}`);
+  const firstRender = await (await page.waitForFunction(
+    () => (document.querySelector('#table tbody tr') ? performance.now() : 0), null, { polling: 'raf' },
+  )).jsonValue();
+  const all = await expectTerms('first_render', page, 'sort=impressions&order=desc');
+
+  // Each sort order (the header's button; CTR by keyboard).
+  for (const [key, order] of [['clicks', 'desc'], ['term', 'asc'], ['term', 'desc'], ['ctr', 'desc'], ['impressions', 'desc']]) {
+    if (key === 'ctr') {
+      await page.focus('[data-sort=ctr]');
+      await page.keyboard.press('Enter');
+    } else {
+      await page.click(`[data-sort=${key}]`);
+    }
+    await expectTerms(`sort_${key}_${order}`, page, `sort=${key}&order=${order}`);
+    const q = new URL(page.url()).searchParams;
+    const want = key === 'impressions' ? null : key;
+    if (q.get('sort') !== want) fail(`sort_${key}_${order}_url`, page.url()); else pass(`sort_${key}_${order}_url`);
+  }
+
+  // Paging, then filtering by text (state in the URL).
+  if (all.total_terms > PAGE_SIZE) {
+    await page.click('#next');
+    const { body } = await api(`/v1/ads/${ad}/terms?limit=${PAGE_SIZE}&offset=${PAGE_SIZE}`);
+    await expectShown('page_2_rows', page, body.terms.map(asShown), shownRows);
+    await page.click('#prev');
+  } else {
+    fail('page_2_rows', `only ${all.total_terms} terms: the test data is too small`);
+  }
+  const { body: every } = await api(`/v1/ads/${ad}/terms?limit=10000`);
+  const needle = every.terms[3].term.slice(0, 3);
+  await page.fill('#filter', needle);
+  const matching = every.terms.filter((r) => r.term.toLowerCase().includes(needle.toLowerCase()));
+  await expectShown('filter_rows', page, matching.slice(0, PAGE_SIZE).map(asShown), shownRows);
+  if (new URL(page.url()).searchParams.get('filter') !== needle) fail('filter_url', page.url()); else pass('filter_url');
+
+  // CSV: exactly the rows the table shows.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#csv')]);
+  const csv = fs.readFileSync(await download.path(), 'utf8').trimEnd().split('\r\n');
+  const quote = (t) => `"${t.replace(/"/g, '""')}"`;
+  const wantCsv = ['term,impressions,clicks,ctr',
+    ...matching.slice(0, PAGE_SIZE).map((r) => [quote(r.term), r.impressions, r.clicks, r.ctr].join(','))];
+  const tableTerms = (await shownRows(page)).map((r) => r[0]);
+  if (JSON.stringify(csv) !== JSON.stringify(wantCsv)) fail('csv_equals_table', `${csv.slice(0, 3)} vs ${wantCsv.slice(0, 3)}`);
+  else if (JSON.stringify(tableTerms) !== JSON.stringify(matching.slice(0, PAGE_SIZE).map((r) => r.term))) fail('csv_equals_table', 'the table changed');
+  else pass('csv_equals_table');
+  await page.fill('#filter', '');
+
+  // A range preset: the numbers the API gives for the range the page asked.
+  const [termsReq] = await Promise.all([
+    page.waitForRequest((r) => r.url().includes('/terms?') && r.url().includes('from=')),
+    page.click('[data-range="1h"]'),
+  ]);
+  const from = new URL(termsReq.url()).searchParams.get('from');
+  const lastHour = await expectTerms('range_1h', page, `from=${from}&sort=impressions&order=desc`);
+  if (lastHour.totals.impressions < all.totals.impressions && lastHour.totals.impressions > 0) pass('range_1h_changes_numbers');
+  else fail('range_1h_changes_numbers', `${lastHour.totals.impressions} of ${all.totals.impressions}`);
+  if (new URL(page.url()).searchParams.get('range') !== '1h') fail('range_url', page.url()); else pass('range_url');
+  await page.goBack();
+  await expectShown('back_button_range', page, totalsShown(all.totals), shownTotals);
+
+  // Live: a click POSTed now shows within 2 s, without a reload.
+  await page.evaluate(() => { window.notReloaded = true; });
+  const now = Date.now();
+  const qid = String(now * 1000 + 7);
+  await post('/v1/queries', [{ query_id: qid, query: 'live dashboard check', time: now, ad_ids: [Number(ad)] }]);
+  await expectShown('live_impression', page, fmtInt.format(all.totals.impressions + 1),
+    () => page.textContent('#total-impressions'), 2000);
+  await post('/v1/clicks', [{ query_id: qid, ad_id: Number(ad), time: now + 1000, click_id: `live-${now}` }]);
+  await expectShown('live_click_within_2s', page, fmtInt.format(all.totals.clicks + 1),
+    () => page.textContent('#total-clicks'), 2000);
+  if (await page.evaluate(() => window.notReloaded === true)) pass('live_without_reload'); else fail('live_without_reload', 'the page reloaded');
+  const badge = await page.textContent('#badge');
+  if (/^Live · data as of \d+ s ago$/.test(badge)) pass('live_badge'); else fail('live_badge', badge);
+
+  // Screenshots: 1280 px and 390 px (no sideways scrolling on a phone).
+  await page.screenshot({ path: path.join(outDir, 'dashboard-1280.png') });
+  // (the same tab: the token is in this tab's sessionStorage)
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${url}/?ad=${ad}`);
+  await page.waitForSelector('#table tbody tr');
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  if (wide <= 390) pass('fits_390px'); else fail('fits_390px', `${wide} px wide`);
+  await page.screenshot({ path: path.join(outDir, 'dashboard-390.png') });
+  await page.setViewportSize({ width: 1280, height: 900 });
+
+  // The advertiser's ads, linking to each ad.
+  await page.goto(`${url}/?advertiser=${advertiser}`);
+  const { body: ads } = await api(`/v1/advertisers/${advertiser}/ads`);
+  const byImps = [...ads.ads].sort((a, b) => b.impressions - a.impressions);
+  await expectShown('advertiser_ads', page, byImps.map((r) => asShown({ ...r, term: r.name })), shownRows);
+  const href = await page.getAttribute('#table tbody tr a', 'href');
+  if (href === `/?ad=${byImps[0].ad_id}`) pass('advertiser_links_ad'); else fail('advertiser_links_ad', href);
+
+  // Another advertiser's ad: hidden, as the API hides it.
+  const other = await api(`/v1/ads/${otherAd}/terms`);
+  await page.goto(`${url}/?ad=${otherAd}`);
+  await expectShown('other_ad_hidden', page, [other.status, true],
+    async () => [other.status, /not found/.test(await page.textContent('#error')) && !(await page.$('#table'))]);
+
+  if (errors.length) fail('no_console_errors', errors.join(' | ')); else pass('no_console_errors');
+  if (outside.length) fail('loopback_only', outside.join(' ')); else pass('loopback_only');
+  fs.writeFileSync(path.join(outDir, 'timings.json'), JSON.stringify({ first_render_ms: firstRender }));
+  console.log(`first render of /?ad=${ad}: ${firstRender.toFixed(1)} ms`);
+  await browser.close();
+}
+
+main().then(() => process.exit(failed ? 1 : 0), (e) => {
+  fail('browser_test', e.stack || e);
+  process.exit(1);
+});
