@@ -105,9 +105,8 @@ async function main() {
 
   // First render of /?ad=ID, timed from navigation start to rows visible.
   await page.goto(`${url}/?ad=${ad}`);
-  const firstRender = await (await page.waitForFunction(
-    () => (document.querySelector('#table tbody tr') ? performance.now() : 0), null, { polling: 'raf' },
-  )).jsonValue();
+  await page.waitForSelector('#table tbody tr');
+  const firstRender = await page.evaluate(() => performance.getEntriesByName('ctrd-first-rows')[0].startTime);
   const all = await expectTerms('first_render', page, 'sort=impressions&order=desc');
 
   // Each sort order (the header's button; CTR by keyboard).
