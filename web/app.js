@@ -155,6 +155,10 @@ const adView = {
     q.set('limit', TERMS_MAX);
     return `/v1/ads/${encodeURIComponent(s.ad)}/terms?${q}`;
   },
+  series: (s, q) => {
+    q.set('step', stepFor(s));
+    return `/v1/ads/${encodeURIComponent(s.ad)}/series?${q}`;
+  },
   stream: (s) => `ad_id=${encodeURIComponent(s.ad)}`,
   rows: (data) => data.terms,
   totals: (data) => data.totals,
@@ -172,6 +176,7 @@ const adView = {
 const advertiserView = {
   title: (s) => `Advertiser ${s.advertiser}`,
   path: (s, q) => `/v1/advertisers/${encodeURIComponent(s.advertiser)}/ads?${q}`,
+  series: null,
   stream: (s) => `advertiser_id=${encodeURIComponent(s.advertiser)}`,
   // Sorted and totalled here: the API answers the ads in catalog order.
   rows: (data, s) => sortRows(data.ads, s),
@@ -289,13 +294,66 @@ function downloadCsv(s) {
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
+// ---- the chart: impressions, clicks and CTR over time (hand-drawn SVG) ----
+
+const STEPS = { '1m': MINUTE, '1h': 60 * MINUTE, '1d': 1440 * MINUTE };
+const SVG = 'http://www.w3.org/2000/svg';
+
+// The series step for a range: minutes up to a day, hours up to 30 days.
+function stepFor(s) {
+  const [from, to] = rangeMs(s);
+  const span = (to ?? Date.now()) - (from ?? 0);
+  return span <= 86400e3 ? '1m' : span <= 30 * 86400e3 || from === null ? '1h' : '1d';
+}
+
+// The points with the empty steps between them as zeros (the API leaves
+// them out).
+function filledPoints(series) {
+  const step = STEPS[series.step];
+  const pts = series.points;
+  if (!pts.length || (pts[pts.length - 1].t - pts[0].t) / step > 50000) return pts;
+  const out = [];
+  for (let i = 0, t = pts[0].t; t <= pts[pts.length - 1].t; t += step) {
+    if (pts[i].t === t) out.push(pts[i++]);
+    else out.push({ t, impressions: 0, clicks: 0, ctr: 0 });
+  }
+  return out;
+}
+
+function chartEl(series) {
+  const pts = filledPoints(series);
+  if (!pts.length) return el('p', { class: 'muted', id: 'chart' }, 'No traffic to chart in this range.');
+  const t0 = pts[0].t;
+  const span = Math.max(1, pts[pts.length - 1].t - t0);
+  const panel = (key, label, fmt) => {
+    const max = Math.max(...pts.map((p) => p[key]));
+    const svg = document.createElementNS(SVG, 'svg');
+    svg.setAttribute('viewBox', '0 0 1000 100');
+    svg.setAttribute('preserveAspectRatio', 'none');
+    svg.setAttribute('aria-hidden', 'true');
+    const line = document.createElementNS(SVG, 'polyline');
+    line.setAttribute('points', pts.map((p) => `${(((p.t - t0) / span) * 1000).toFixed(1)},${(98 - (max ? (p[key] / max) * 96 : 0)).toFixed(1)}`).join(' '));
+    line.setAttribute('vector-effect', 'non-scaling-stroke');
+    svg.append(line);
+    return el('figure', { class: `panel ${key}`, 'data-key': key, 'data-max': max, 'data-points': pts.length },
+      el('figcaption', {}, `${label} per ${series.step === '1m' ? 'minute' : series.step === '1h' ? 'hour' : 'day'}`,
+        el('span', { class: 'muted' }, ` · max ${fmt(max)}`)), svg);
+  };
+  return el('div', { id: 'chart', class: 'chart' },
+    panel('impressions', 'Impressions', (n) => fmtInt.format(n)),
+    panel('clicks', 'Clicks', (n) => fmtInt.format(n)),
+    panel('ctr', 'CTR', (n) => fmtPct.format(n)),
+    el('p', { class: 'muted axis' }, timeEl(t0), ' – ', timeEl(pts[pts.length - 1].t)));
+}
+
 // Fills the data part of the view (totals, table, pager) from shown.data.
 function fill(s) {
   const v = shown.view;
   const k = shown.skeleton;
   const { rows, pages, page, visible } = pageRows(s);
   k.head.replaceChildren(totalsEl(v.totals(shown.data)), el('p', { class: 'muted' }, 'Counts complete up to ',
-    shown.data.as_of == null ? 'no data yet' : timeEl(shown.data.as_of), '.'));
+    shown.data.as_of == null ? 'no data yet' : timeEl(shown.data.as_of), '.'),
+  shown.series ? chartEl(shown.series) : '');
   const any = v.rows(shown.data, s).length > 0;
   k.tools.hidden = !any;
   k.count.textContent = `${fmtInt.format(rows.length)} rows`;
@@ -394,6 +452,11 @@ function showHome() {
     open('ad', 'Ad ID'), el('p'), open('advertiser', 'Advertiser ID'));
 }
 
+// The view's data and, for an ad, its series over the same range.
+function load(v, s) {
+  return Promise.all([api(v.path(s, rangeQuery(s))), v.series ? api(v.series(s, rangeQuery(s))) : null]);
+}
+
 // Loads what s asks for (unless already loaded) and shows it.
 async function show(v, s) {
   const id = s.ad || s.advertiser;
@@ -413,9 +476,9 @@ async function show(v, s) {
     shown.skeleton.body.setAttribute('aria-busy', 'true');
     const seq = ++loadSeq;
     try {
-      const data = await api(v.path(s, rangeQuery(s)));
+      const [data, series] = await load(v, s);
       if (seq !== loadSeq) return;
-      Object.assign(shown, { key, data });
+      Object.assign(shown, { key, data, series });
     } catch (e) {
       if (seq === loadSeq) showError(e, s);
       return;
@@ -437,9 +500,9 @@ function refresh() {
   const [, to] = rangeMs(s);
   if (!shown || (to !== null && to <= Date.now())) return; // a closed range does not change
   const mine = shown;
-  refreshing = api(shown.view.path(s, rangeQuery(s))).then((data) => {
+  refreshing = load(shown.view, s).then(([data, series]) => {
     if (shown === mine) {
-      shown.data = data;
+      Object.assign(shown, { data, series });
       fill(readState());
     }
   }, () => { /* the next event retries */ }).finally(() => {

@@ -152,8 +152,9 @@ async function main() {
   await page.fill('#filter', '');
 
   // A range preset: the numbers the API gives for the range the page asked.
-  const [termsReq] = await Promise.all([
+  const [termsReq, seriesReq] = await Promise.all([
     page.waitForRequest((r) => r.url().includes('/terms?') && r.url().includes('from=')),
+    page.waitForRequest((r) => r.url().includes('/series?') && r.url().includes('from=')),
     page.click('[data-range="1h"]'),
   ]);
   const from = new URL(termsReq.url()).searchParams.get('from');
@@ -161,6 +162,14 @@ async function main() {
   if (lastHour.totals.impressions < all.totals.impressions && lastHour.totals.impressions > 0) pass('range_1h_changes_numbers');
   else fail('range_1h_changes_numbers', `${lastHour.totals.impressions} of ${all.totals.impressions}`);
   if (new URL(page.url()).searchParams.get('range') !== '1h') fail('range_url', page.url()); else pass('range_url');
+  // The chart: per-minute series of that range, each panel's maximum as
+  // the API's.
+  const sq = new URL(seriesReq.url()).searchParams;
+  const { body: series } = await api(`/v1/ads/${ad}/series?from=${sq.get('from')}&step=${sq.get('step')}`);
+  const maxOf = (k) => String(Math.max(...series.points.map((p) => p[k])));
+  if (sq.get('step') !== '1m') fail('chart_step', sq.get('step')); else pass('chart_step');
+  await expectShown('chart_maxima', page, ['impressions', 'clicks', 'ctr'].map(maxOf),
+    () => page.$$eval('#chart figure', (fs) => fs.map((f) => f.dataset.max)));
   await page.goBack();
   await expectShown('back_button_range', page, totalsShown(all.totals), shownTotals);
 

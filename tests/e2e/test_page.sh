@@ -5,7 +5,7 @@
 # ingested before the start). It checks, against the API's own answers:
 # the login form on 401, totals and rows on first render, every sort order,
 # paging, the filter, the CSV download, a range preset and the back button,
-# a query and a click POSTed now showing within 2 s without a reload, the
+# the chart's series, a query and a click POSTed now showing within 2 s without a reload, the
 # advertiser's ads, another advertiser's ad hidden, a 390 px viewport, no
 # console errors and no request leaving loopback. The screenshots and the
 # first-render time land in $TMP; UPDATE_SCREENSHOTS=1 copies the
