@@ -488,14 +488,26 @@ async function show(v, s) {
   startStream(v, s);
 }
 
-// Reloads the data on screen (a live update), at most one load at a time.
+// Reloads the data on screen (a live update): one load at a time, at most
+// one a REFRESH_MS (events come up to four times a second).
+const REFRESH_MS = 1000;
 let refreshing = null;
 let refreshAgain = false;
+let refreshedAt = 0;
 function refresh() {
   if (refreshing) {
     refreshAgain = true;
     return;
   }
+  const wait = refreshedAt + REFRESH_MS - Date.now();
+  if (wait > 0) {
+    refreshing = new Promise((done) => { setTimeout(done, wait); }).then(() => {
+      refreshing = null;
+      refresh();
+    });
+    return;
+  }
+  refreshedAt = Date.now();
   const s = readState();
   const [, to] = rangeMs(s);
   if (!shown || (to !== null && to <= Date.now())) return; // a closed range does not change
