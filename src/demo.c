@@ -727,10 +727,10 @@ int demo_command(int argc, char **argv)
         kill(d->server.pid, SIGTERM);
         status = server_wait(&d->server);
     }
-    /* gen's scratch; all that was made here when it never ran */
+    /* gen's scratch; all that was made here (the data too, unless
+     * --data) when the server never got ready */
     if (d->dir[0])
-        nftw(!ran && !o.data ? d->dir : d->gen_dir, remove_entry, 8,
-             FTW_DEPTH | FTW_PHYS);
+        nftw(ran ? d->gen_dir : d->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     if (ran && rc == 0)
         fprintf(stderr,
                 "ctrd demo: posted %" PRIu64 " query and %" PRIu64

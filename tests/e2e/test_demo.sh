@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# ctrd demo: the URL line names a busy ad whose counts the API shows
+# growing; malformed lines are rejected and counted in /metrics; clicks
+# join; the traffic outlives the first generated part without repeating a
+# query; SIGINT stops it all with exit 0, and the data directory it leaves
+# is clean and holds at least what the API showed last. A usage error exits
+# 2; a data directory that is not ctrd's is refused and nothing is left.
+source "$(dirname "$0")/lib.sh"
+source "$E2E_DIR/serve_lib.sh"
+export TMPDIR="$TMP" # the demo's directory, removed with $TMP
+
+# get URL: the body of GET URL on stdout (non-zero when not 200).
+get() {
+    python3 -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "$1"
+}
+# metric NAME_AND_LABELS: the value of one /metrics sample (0 when absent).
+metric() {
+    get "$URL/metrics" | awk -v k="$1" '$1 == k { v = $2 } END { print v + 0 }'
+}
+# metric_sum NAME: the sum of a metric's samples.
+metric_sum() {
+    get "$URL/metrics" | awk -v k="$1" 'index($1, k "{") == 1 { s += $2 } END { print s + 0 }'
+}
+# totals: "impressions clicks" of the ad, from the API.
+totals() {
+    get "$URL/v1/ads/$AD/terms?limit=1" | python3 -c 'import json, sys
+t = json.load(sys.stdin)["totals"]; print(t["impressions"], t["clicks"])'
+}
+
+ctrd demo --queries-per-sec 0 2>"$TMP/usage.err"
+rc=$?
+check usage_exit_2 [ "$rc" = 2 ]
+ctrd demo --listen nowhere 2>>"$TMP/usage.err"
+rc=$?
+check listen_usage_exit_2 [ "$rc" = 2 ]
+
+mkdir "$TMP/foreign" && echo keep >"$TMP/foreign/notes.txt"
+ctrd demo --data "$TMP/foreign" --listen 127.0.0.1:0 >/dev/null 2>"$TMP/foreign.err"
+rc=$?
+if [ "$rc" = 1 ] && [ "$(ls "$TMP/foreign")" = notes.txt ]; then
+    pass foreign_dir_refused
+else
+    fail foreign_dir_refused "exit $rc: $(tail -1 "$TMP/foreign.err")"
+fi
+check foreign_leaves_nothing [ -z "$(ls -d "$TMP"/ctrd-demo.* 2>/dev/null)" ]
+
+QPS=500
+"$CTRD" demo --listen 127.0.0.1:0 --queries-per-sec $QPS >"$TMP/demo.out" 2>"$TMP/demo.log" &
+PID=$!
+bg_track "$PID"
+STARTED=$(date +%s%N)
+deadline=$(($(date +%s) + READY_S))
+until [ -s "$TMP/demo.out" ] || exited "$PID" || [ "$(date +%s)" -ge "$deadline" ]; do
+    sleep 0.05
+done
+line=$(head -1 "$TMP/demo.out")
+URL=$(sed -n 's|^ctrd demo: dashboard at \(http://127\.0\.0\.1:[0-9]*\)/?ad=[0-9]*, API at .*/v1/ (data in .*; Ctrl-C stops)$|\1|p' <<<"$line")
+AD=$(sed -n 's|.*/?ad=\([0-9]*\),.*|\1|p' <<<"$line")
+DATA=$(sed -n 's|.*(data in \(.*\); Ctrl-C stops)$|\1|p' <<<"$line")
+if [ -z "$URL" ] || [ -z "$AD" ] || [ -z "$DATA" ]; then
+    fail url_line "'$line' $(tail -2 "$TMP/demo.log")"
+    finish
+fi
+pass url_line
+check data_in_tmpdir [ "$(dirname "$(dirname "$DATA")")" = "$TMP" ]
+if get "$URL/v1/advertisers/1/ads" | grep -q "\"$AD\""; then
+    pass advertiser_has_ad
+else
+    fail advertiser_has_ad "advertiser 1 lacks ad $AD"
+fi
+
+read -r imp1 _ < <(totals)
+sleep 1.5
+read -r imp2 _ < <(totals)
+if [ "${imp1:-0}" -gt 0 ] && [ "${imp2:-0}" -gt "${imp1:-0}" ]; then
+    pass impressions_grow
+else
+    fail impressions_grow "impressions $imp1 then $imp2"
+fi
+
+rejects=$(metric_sum ctrd_rejects_total)
+check rejects_counted [ "$rejects" -gt 0 ]
+
+# Clicks join as they come (most within a minute of their query).
+deadline=$(($(date +%s) + 10))
+until [ "$(metric 'ctrd_clicks_total{result="joined"}')" -gt 0 ] ||
+    [ "$(date +%s)" -ge "$deadline" ]; do
+    sleep 0.2
+done
+joined=$(metric 'ctrd_clicks_total{result="joined"}')
+check clicks_joined [ "$joined" -gt 0 ]
+
+# Past the first 10 s part: the second one's queries are new, not repeats.
+until [ $(($(date +%s%N) - STARTED)) -ge 13000000000 ]; do sleep 0.2; done
+accepted=$(metric 'ctrd_records_total{kind="query",result="accepted"}')
+dups=$(metric 'ctrd_records_total{kind="query",result="duplicate"}')
+if [ "$accepted" -gt $((QPS * 11)) ] && [ "$dups" -lt $((accepted / 100)) ]; then
+    pass second_part_new
+else
+    fail second_part_new "$accepted queries accepted, $dups duplicates"
+fi
+
+read -r last_imp last_clicks < <(totals)
+kill -INT "$PID"
+EXIT_S=10
+wait_exit "$PID"
+expect_exit sigint_exit_0 0
+check server_stopped_cleanly grep -q "^ctrd serve: stopped cleanly" "$TMP/demo.log"
+check verify_clean ctrd verify --data "$DATA"
+read -r q_imp q_clicks < <(ctrd query --data "$DATA" --ad "$AD" --format json |
+    python3 -c 'import json, sys
+t = json.load(sys.stdin)["totals"]; print(t["impressions"], t["clicks"])')
+if [ "${q_imp:-0}" -ge "${last_imp:-1}" ] && [ "${q_clicks:-0}" -ge "${last_clicks:-1}" ]; then
+    pass query_has_api_totals
+else
+    fail query_has_api_totals "query $q_imp/$q_clicks, API last $last_imp/$last_clicks"
+fi
+check no_scratch_left [ ! -e "$(dirname "$DATA")/gen" ]
+finish
