@@ -28,6 +28,15 @@ totals() {
 t = json.load(sys.stdin)["totals"]; print(t["impressions"], t["clicks"])'
 }
 
+ctrd demo --help >"$TMP/help"
+rc=$?
+missing=
+for f in "usage: ctrd demo" --data --listen --queries-per-sec --seed --version; do
+    grep -q -- "$f" "$TMP/help" || missing="$missing $f"
+done
+if [ "$rc" = 0 ] && [ -z "$missing" ]; then pass help; else
+    fail help "exit $rc, missing:$missing"; fi
+check version [ "$(ctrd demo --version)" = "$(ctrd --version)" ]
 ctrd demo --queries-per-sec 0 2>"$TMP/usage.err"
 rc=$?
 check usage_exit_2 [ "$rc" = 2 ]
@@ -107,7 +116,11 @@ EXIT_S=10
 wait_exit "$PID"
 expect_exit sigint_exit_0 0
 check server_stopped_cleanly grep -q "^ctrd serve: stopped cleanly" "$TMP/demo.log"
-check verify_clean ctrd verify --data "$DATA"
+if ctrd verify --data "$DATA" >"$TMP/verify.out" 2>&1; then
+    pass verify_clean
+else
+    fail verify_clean "$(tail -1 "$TMP/verify.out")"
+fi
 read -r q_imp q_clicks < <(ctrd query --data "$DATA" --ad "$AD" --format json |
     python3 -c 'import json, sys
 t = json.load(sys.stdin)["totals"]; print(t["impressions"], t["clicks"])')
