@@ -127,6 +127,8 @@ static int queue_push(struct queue *q, int64_t due_ms, const char *text,
 /* Moves the waiting lines to the front. */
 static void queue_compact(struct queue *q)
 {
+    if (q->head == 0)
+        return;
     memmove(q->v, q->v + q->head, (q->n - q->head) * sizeof *q->v);
     q->n -= q->head;
     q->head = 0;
@@ -142,7 +144,8 @@ static int line_cmp(const void *a, const void *b)
 
 static void queue_sort(struct queue *q)
 {
-    qsort(q->v + q->head, q->n - q->head, sizeof *q->v, line_cmp);
+    if (q->n - q->head > 1)
+        qsort(q->v + q->head, q->n - q->head, sizeof *q->v, line_cmp);
 }
 
 static void queue_free(struct queue *q)

@@ -37,20 +37,20 @@ done
 if [ "$rc" = 0 ] && [ -z "$missing" ]; then pass help; else
     fail help "exit $rc, missing:$missing"; fi
 check version [ "$(ctrd demo --version)" = "$(ctrd --version)" ]
-ctrd demo --queries-per-sec 0 2>"$TMP/usage.err"
+ctrd demo --queries-per-sec 0 2>"$TMP/usage.log"
 rc=$?
 check usage_exit_2 [ "$rc" = 2 ]
-ctrd demo --listen nowhere 2>>"$TMP/usage.err"
+ctrd demo --listen nowhere 2>>"$TMP/usage.log"
 rc=$?
 check listen_usage_exit_2 [ "$rc" = 2 ]
 
 mkdir "$TMP/foreign" && echo keep >"$TMP/foreign/notes.txt"
-ctrd demo --data "$TMP/foreign" --listen 127.0.0.1:0 >/dev/null 2>"$TMP/foreign.err"
+ctrd demo --data "$TMP/foreign" --listen 127.0.0.1:0 >/dev/null 2>"$TMP/foreign.log"
 rc=$?
 if [ "$rc" = 1 ] && [ "$(ls "$TMP/foreign")" = notes.txt ]; then
     pass foreign_dir_refused
 else
-    fail foreign_dir_refused "exit $rc: $(tail -1 "$TMP/foreign.err")"
+    fail foreign_dir_refused "exit $rc: $(tail -1 "$TMP/foreign.log")"
 fi
 check foreign_leaves_nothing [ -z "$(ls -d "$TMP"/ctrd-demo.* 2>/dev/null)" ]
 
@@ -130,4 +130,5 @@ else
     fail query_has_api_totals "query $q_imp/$q_clicks, API last $last_imp/$last_clicks"
 fi
 check no_scratch_left [ ! -e "$(dirname "$DATA")/gen" ]
+logs_clean sanitizers_quiet
 finish
