@@ -14,13 +14,14 @@
  * due, gen_run() writes the next PART_MS of queries and clicks (the next
  * gen_config.part: the same vocabulary and ads, no query id repeated) into
  * the scratch directory; every TRICKY_EVERY-th part has gen's tricky cases,
- * the malformed lines (a few a minute). Their lines go into two queues, each
- * line due at a wall-clock time: a query at its slot in the file (which is
- * in delivery order, late queries included) or at its own time when later;
- * a click at its own time (clicks follow their query by seconds to hours,
- * a few come before it); a line that does not parse with the line before
- * it. The due lines of each queue are posted as one NDJSON body; a body
- * that fails stays queued and is posted again (each record counts once).
+ * the malformed lines (every kind of defect: a few hundred a minute). Their
+ * lines go into two queues, each line due at a wall-clock time: a query at its
+ * slot in the file (which is in delivery order, late queries included) or at
+ * its own time when later; a click at its own time (clicks follow their query
+ * by seconds to hours, a few come before it); a line that does not parse with
+ * the line before it. The due lines of each queue are posted as one NDJSON
+ * body; a body that fails stays queued and is posted again (each record counts
+ * once).
  *
  * The ads catalog: the ads of the first part by impressions, ten to an
  * advertiser (advertiser 1 owns the ten busiest); the busiest ad is the one
@@ -67,8 +68,8 @@ static const char usage[] =
     "A live service to look at: starts `ctrd serve` on a data directory,\n"
     "posts synthetic traffic into it over HTTP as a log shipper would\n"
     "(queries, and clicks on about 2 % of the ads shown, each at its own\n"
-    "time; a few malformed lines a minute, which the service rejects and\n"
-    "counts) and prints the dashboard's URL with the busiest ad\n"
+    "time; a few hundred malformed lines a minute, which the service\n"
+    "rejects and counts) and prints the dashboard's URL with the busiest ad\n"
     "preselected. Runs until Ctrl-C (SIGINT or SIGTERM): stops the traffic,\n"
     "then the service, which checkpoints; the data stays, for `ctrd query`\n"
     "or another `ctrd serve`. The ads catalog it writes (beside the data)\n"
@@ -200,8 +201,9 @@ static int send_all(int fd, const char *p, size_t len, int more, char *err)
 }
 
 /* Reads one answer (the server always gives its Content-Length): 0 with
- * *status, or CTRD_EIO. */
-static int read_answer(struct client *c, int *status, char *err)
+ * *status and *closing (the server closes the connection after it), or
+ * CTRD_EIO. */
+static int read_answer(struct client *c, int *status, int *closing, char *err)
 {
     size_t got = 0, want = SIZE_MAX;
     while (got < want) {
@@ -223,32 +225,38 @@ static int read_answer(struct client *c, int *status, char *err)
             length > end)
             return ctrd_fail(err, CTRD_EIO, "malformed answer");
         want = (size_t)(end + 4 - c->answer) + strtoull(length + 17, NULL, 10);
+        const char *conn = strcasestr(c->answer, "\r\nConnection: close");
+        *closing = conn && conn < end;
     }
     return 0;
 }
 
-/* POSTs body as NDJSON to path: 0 with the answer's *status, or CTRD_EIO
- * (the connection is closed then). */
+/* POSTs body as NDJSON to path: 0 with the answer's *status, or CTRD_EIO.
+ * A kept-alive connection that fails (the server may have closed it) is
+ * replaced by a new one, once. */
 static int client_post(struct client *c, const char *path, const char *body,
                        size_t len, int *status, char *err)
 {
     char head[FS_PATH_MAX + 256];
-    int rc = c->fd >= 0 ? 0 : client_connect(c, err);
     int n = snprintf(head, sizeof head,
                      "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: "
                      "application/x-ndjson\r\nContent-Length: %zu\r\n\r\n",
                      path, c->host, len);
-    if (rc == 0)
-        rc = send_all(c->fd, head, (size_t)n, 1, err);
-    if (rc == 0)
-        rc = send_all(c->fd, body, len, 0, err);
-    if (rc == 0)
-        rc = read_answer(c, status, err);
-    if (rc != 0 && c->fd >= 0) {
-        close(c->fd);
-        c->fd = -1;
+    for (int kept = c->fd >= 0;; kept = 0) {
+        int closing = 0, rc = kept ? 0 : client_connect(c, err);
+        if (rc == 0)
+            rc = send_all(c->fd, head, (size_t)n, 1, err);
+        if (rc == 0)
+            rc = send_all(c->fd, body, len, 0, err);
+        if (rc == 0)
+            rc = read_answer(c, status, &closing, err);
+        if ((rc != 0 || closing) && c->fd >= 0) {
+            close(c->fd);
+            c->fd = -1;
+        }
+        if (rc == 0 || !kept || demo_stop)
+            return rc;
     }
-    return rc;
 }
 
 /* ---- the server: a child process ---------------------------------------- */
