@@ -13,15 +13,19 @@
  * The traffic comes from gen (gen.h), part by part: PART_MS before it is
  * due, gen_run() writes the next PART_MS of queries and clicks (the next
  * gen_config.part: the same vocabulary and ads, no query id repeated) into
- * the scratch directory; every TRICKY_EVERY-th part has gen's tricky cases,
- * the malformed lines (every kind of defect: a few hundred a minute). Their
- * lines go into two queues, each line due at a wall-clock time: a query at its
- * slot in the file (which is in delivery order, late queries included) or at
- * its own time when later; a click at its own time (clicks follow their query
- * by seconds to hours, a few come before it); a line that does not parse with
- * the line before it. The due lines of each queue are posted as one NDJSON
- * body; a body that fails stays queued and is posted again (each record counts
- * once).
+ * the scratch directory. The first part's number is the second the demo
+ * starts (modulo GEN_PART_LIMIT + 1: 48 days, far beyond the join window)
+ * and a run takes one number per PART_MS (fewer than one a second), so a
+ * demo run again on the same data directory posts new queries, not
+ * repeats. The first part and every TRICKY_EVERY-th after it have gen's
+ * tricky cases, the malformed lines (every kind of defect: a few hundred a
+ * minute). Their lines go into two queues, each line due at a wall-clock
+ * time: a query at its slot in the file (which is in delivery order, late
+ * queries included) or at its own time when later; a click at its own time
+ * (clicks follow their query by seconds to hours, a few come before it); a
+ * line that does not parse with the line before it. The due lines of each
+ * queue are posted as one NDJSON body; a body that fails stays queued and
+ * is posted again (each record counts once).
  *
  * The ads catalog: the ads of the first part by impressions, ten to an
  * advertiser (advertiser 1 owns the ten busiest); the busiest ad is the one
@@ -370,6 +374,7 @@ struct demo {
     char data[FS_PATH_MAX]; /* the data directory */
     char gen_dir[FS_PATH_MAX], ads_path[FS_PATH_MAX];
     uint64_t part;   /* the next part to generate */
+    uint64_t parts;  /* parts generated */
     int64_t part_ms; /* its start */
     struct queue queries, clicks;
     int collect;     /* while the first part is read: */
@@ -455,7 +460,7 @@ static int next_part(struct demo *d, char *err)
     cfg.start_ms = d->part_ms;
     cfg.seed = d->o->seed;
     cfg.part = d->part;
-    cfg.tricky = d->part % TRICKY_EVERY == 0;
+    cfg.tricky = d->parts % TRICKY_EVERY == 0;
     int rc = gen_run(&cfg, &sum, err);
     queue_compact(&d->queries);
     queue_compact(&d->clicks);
@@ -465,7 +470,8 @@ static int next_part(struct demo *d, char *err)
         rc = queue_file(d, &d->clicks, "clicks.ndjson", d->part_ms, err);
     queue_sort(&d->queries);
     queue_sort(&d->clicks);
-    d->part++;
+    d->part = (d->part + 1) % (GEN_PART_LIMIT + 1);
+    d->parts++;
     d->part_ms += PART_MS;
     return rc;
 }
@@ -643,6 +649,7 @@ static int start(struct demo *d, char *err)
                     "--ads", d->ads_path, NULL};
     int rc = make_dir(d, err);
     d->part_ms = clock_wall_ms();
+    d->part = (uint64_t)(d->part_ms / 1000) % (GEN_PART_LIMIT + 1);
     d->collect = 1;
     if (rc == 0)
         rc = next_part(d, err);

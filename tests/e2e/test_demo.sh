@@ -4,7 +4,8 @@
 # join; the traffic outlives the first generated part without repeating a
 # query; SIGINT stops it all with exit 0, and the data directory it leaves
 # is clean and holds at least what the API showed last. A usage error exits
-# 2; a data directory that is not ctrd's is refused and nothing is left.
+# 2; a data directory that is not ctrd's is refused and nothing is left;
+# run again on its data directory, the demo posts new queries, not repeats.
 source "$(dirname "$0")/lib.sh"
 source "$E2E_DIR/serve_lib.sh"
 export TMPDIR="$TMP" # the demo's directory, removed with $TMP
@@ -54,24 +55,33 @@ else
 fi
 check foreign_leaves_nothing [ -z "$(ls -d "$TMP"/ctrd-demo.* 2>/dev/null)" ]
 
+# start_demo NAME ARGS...: `ctrd demo --listen 127.0.0.1:0 ARGS` in the
+# background (stdout in $TMP/NAME.out, stderr in $TMP/NAME.log); reads its
+# URL line into URL, AD and DATA (PID: the demo). PASS NAME_url_line, or
+# FAIL and the test ends.
+start_demo() {
+    local name="$1" line deadline=$(($(date +%s) + READY_S))
+    shift
+    "$CTRD" demo --listen 127.0.0.1:0 "$@" >"$TMP/$name.out" 2>"$TMP/$name.log" &
+    PID=$!
+    bg_track "$PID"
+    until [ -s "$TMP/$name.out" ] || exited "$PID" || [ "$(date +%s)" -ge "$deadline" ]; do
+        sleep 0.05
+    done
+    line=$(head -1 "$TMP/$name.out")
+    URL=$(sed -n 's|^ctrd demo: dashboard at \(http://127\.0\.0\.1:[0-9]*\)/?ad=[0-9]*, API at .*/v1/ (data in .*; Ctrl-C stops)$|\1|p' <<<"$line")
+    AD=$(sed -n 's|.*/?ad=\([0-9]*\),.*|\1|p' <<<"$line")
+    DATA=$(sed -n 's|.*(data in \(.*\); Ctrl-C stops)$|\1|p' <<<"$line")
+    if [ -z "$URL" ] || [ -z "$AD" ] || [ -z "$DATA" ]; then
+        fail "${name}_url_line" "'$line' $(tail -2 "$TMP/$name.log")"
+        finish
+    fi
+    pass "${name}_url_line"
+}
+
 QPS=500
-"$CTRD" demo --listen 127.0.0.1:0 --queries-per-sec $QPS >"$TMP/demo.out" 2>"$TMP/demo.log" &
-PID=$!
-bg_track "$PID"
 STARTED=$(date +%s%N)
-deadline=$(($(date +%s) + READY_S))
-until [ -s "$TMP/demo.out" ] || exited "$PID" || [ "$(date +%s)" -ge "$deadline" ]; do
-    sleep 0.05
-done
-line=$(head -1 "$TMP/demo.out")
-URL=$(sed -n 's|^ctrd demo: dashboard at \(http://127\.0\.0\.1:[0-9]*\)/?ad=[0-9]*, API at .*/v1/ (data in .*; Ctrl-C stops)$|\1|p' <<<"$line")
-AD=$(sed -n 's|.*/?ad=\([0-9]*\),.*|\1|p' <<<"$line")
-DATA=$(sed -n 's|.*(data in \(.*\); Ctrl-C stops)$|\1|p' <<<"$line")
-if [ -z "$URL" ] || [ -z "$AD" ] || [ -z "$DATA" ]; then
-    fail url_line "'$line' $(tail -2 "$TMP/demo.log")"
-    finish
-fi
-pass url_line
+start_demo demo --queries-per-sec $QPS
 check data_in_tmpdir [ "$(dirname "$(dirname "$DATA")")" = "$TMP" ]
 if get "$URL/v1/advertisers/1/ads" | grep -q "\"$AD\""; then
     pass advertiser_has_ad
@@ -130,5 +140,19 @@ else
     fail query_has_api_totals "query $q_imp/$q_clicks, API last $last_imp/$last_clicks"
 fi
 check no_scratch_left [ ! -e "$(dirname "$DATA")/gen" ]
+
+# Run again on that data directory: its queries are new ones, not repeats.
+start_demo again --data "$DATA" --queries-per-sec $QPS
+sleep 2
+accepted=$(metric 'ctrd_records_total{kind="query",result="accepted"}')
+dups=$(metric 'ctrd_records_total{kind="query",result="duplicate"}')
+if [ "$accepted" -gt "$QPS" ] && [ "$dups" -lt $((accepted / 100)) ]; then
+    pass again_new_queries
+else
+    fail again_new_queries "$accepted queries accepted, $dups duplicates"
+fi
+kill -TERM "$PID"
+wait_exit "$PID"
+expect_exit again_sigterm_exit_0 0
 logs_clean sanitizers_quiet
 finish
