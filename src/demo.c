@@ -81,8 +81,9 @@ static const char usage[] =
     "\n"
     "  --data DIR             data directory, new or ctrd's (default: data/\n"
     "                         in a new directory under $TMPDIR or /tmp, kept)\n"
-    "  --listen HOST:PORT     the service's address (127.0.0.1:8080; port 0:\n"
-    "                         a free one)\n"
+    "  --listen HOST:PORT     the service's address, loopback only (the\n"
+    "                         service has no --auth here): 127.0.0.1:8080;\n"
+    "                         port 0 takes a free one\n"
     "  --queries-per-sec N    queries a second, 1..20000 (200)\n"
     "  --seed S               the traffic's random seed (1)\n"
     "  -h, --help             this help;  --version  ctrd's version\n";
