@@ -1,5 +1,6 @@
 # ctrd build. `make` builds build/ctrd; `make install` installs it (see
-# below); `make demo` generates logs, ingests them and prints a CTR table.
+# below); `make demo` runs `ctrd demo` (the service with live traffic, until
+# Ctrl-C; DEMO_ARGS passes it flags, e.g. --listen 127.0.0.1:0).
 #
 # Test tiers (tests/run.sh runs each: TEST_JOBS tests at a time, default one
 # per CPU, longest first, each under a timeout; it closes with "N passed, N
@@ -100,8 +101,9 @@ install: $(CTRD_BIN)
 	    $(DESTDIR)$(SHAREDIR)/prometheus/alerts.yml
 	install -m 644 README.md RELIABILITY.md BENCHMARKS.md $(DESTDIR)$(DOCDIR)
 
+DEMO_ARGS ?=
 demo: $(BUILD)/ctrd
-	CTRD=$(BUILD)/ctrd scripts/demo
+	$(BUILD)/ctrd demo $(DEMO_ARGS)
 
 # Fuzzing: one libFuzzer target per fuzz/fuzz_*.c (found by wildcard), linked
 # with src/ compiled once for it: coverage, ASan, and UBSan that aborts on its

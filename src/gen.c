@@ -41,6 +41,12 @@
 #define GEN_TRICK_CLICK_BASE UINT64_C(900000000000)
 #define GEN_DELAY_MEDIAN_MS 15000.0
 #define GEN_DELAY_SIGMA 2.0
+/* Part p counts query ids from p << GEN_PART_SHIFT (a part has fewer than
+ * 2^40 queries, GEN_MAX_QUERIES) and draws from the random streams
+ * numbered p * GEN_PART_STREAMS + its own (all below 100, the
+ * vocabulary's, which every part shares). */
+#define GEN_PART_SHIFT 40
+#define GEN_PART_STREAMS 1000
 
 const struct variant gen_v_none = {OP_NONE, F_NONE, FB, 0, NULL, NULL, NULL};
 
@@ -375,6 +381,7 @@ void gen_config_default(struct gen_config *cfg)
         .ctr = 0.02,
         .formats = GEN_NDJSON,
         .tricky = 0,
+        .part = 0,
     };
 }
 
@@ -398,6 +405,8 @@ static const char *config_problem(const struct gen_config *c)
         return "--terms must be 1..1000000";
     if (!(c->ctr >= 0 && c->ctr <= 1))
         return "--ctr must be 0..1";
+    if (c->part > GEN_PART_LIMIT)
+        return "part out of range";
     if (c->formats == 0 || c->formats > (GEN_NDJSON | GEN_TSV))
         return "no output format";
     return NULL;
@@ -439,12 +448,15 @@ static int gen_open(struct gen *g, const struct gen_config *cfg, char *err)
 
     g->cfg = cfg;
     g->n_queries = cfg->queries_per_sec * (uint64_t)cfg->duration_ms / 1000;
-    g->trick_qid_ctr = GEN_TRICK_ID_BASE;
-    rng_seed(&g->main, cfg->seed, 1);
-    rng_seed(&g->trick, cfg->seed, 2);
+    g->qid_ctr = cfg->part << GEN_PART_SHIFT;
+    g->trick_qid_ctr = GEN_TRICK_ID_BASE + g->qid_ctr;
+    uint64_t streams = cfg->part * GEN_PART_STREAMS;
+    rng_seed(&g->main, cfg->seed, streams + 1);
+    rng_seed(&g->trick, cfg->seed, streams + 2);
     for (int t = 0; t < 2; t++)
         for (int fmt = 0; fmt < FMT_N; fmt++)
-            rng_seed(&g->spell[t][fmt], cfg->seed, 10 + 2 * (uint64_t)t + fmt);
+            rng_seed(&g->spell[t][fmt], cfg->seed,
+                     streams + 10 + 2 * (uint64_t)t + fmt);
     g->line = (struct buf){malloc(GEN_LINE_CAP), 0, GEN_LINE_CAP};
     g->text = (struct buf){malloc(GEN_LINE_CAP), 0, GEN_LINE_CAP};
     g->aux = (struct buf){malloc(GEN_LINE_CAP), 0, GEN_LINE_CAP};

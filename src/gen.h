@@ -70,10 +70,17 @@ struct gen_config {
     double ctr;       /* 0..1 */
     unsigned formats; /* GEN_NDJSON and/or GEN_TSV */
     int tricky;       /* inject every kind of defect, write manifest.json */
+    /* 0..GEN_PART_LIMIT: runs whose configs differ only in part (and
+     * start_ms) are parts of one longer stream: the same vocabulary and
+     * per-ad CTRs, records drawn afresh, no query id in common (ctrd demo
+     * generates its live traffic part by part). Part 0 is what `ctrd gen`
+     * writes. */
+    uint64_t part;
 };
 
 #define GEN_ADS_LIMIT 1000000
 #define GEN_TERMS_LIMIT 1000000
+#define GEN_PART_LIMIT ((UINT64_C(1) << 22) - 1)
 
 /* What one run wrote. Lines count records (not empty lines) of one format
  * (NDJSON when both are written); bytes count every file. */

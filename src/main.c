@@ -1,6 +1,7 @@
 /* main: the ctrd command line — dispatches to one module per command.
  * Exit status: 0 ok, 1 runtime failure, 2 usage error (SPEC §4). */
 #include "cli.h"
+#include "demo.h"
 #include "gen.h"
 #include "ingest.h"
 #include "query.h"
@@ -24,7 +25,8 @@ static const char usage[] =
     "  gen      deterministic synthetic query and click logs\n"
     "  serve    the service: HTTP ingest, live join, JSON API, metrics\n"
     "  verify   check every checksum of a data directory, offline\n"
-    "  recover  drop a damaged write-ahead log's tail (the operator's call)\n";
+    "  recover  drop a damaged write-ahead log's tail (the operator's call)\n"
+    "  demo     a live service to look at: serve with synthetic traffic\n";
 
 int main(int argc, char **argv)
 {
@@ -35,6 +37,7 @@ int main(int argc, char **argv)
         {"ingest", ingest_command}, {"query", query_command},
         {"gen", gen_command},       {"serve", serve_command},
         {"verify", verify_command}, {"recover", recover_command},
+        {"demo", demo_command},
     };
     if (argc < 2) {
         fputs(usage, stderr);
