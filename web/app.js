@@ -1,8 +1,8 @@
 // The ctrd dashboard: an advertiser's view of one ad (/?ad=ID: totals and the
 // per-term table) or of an advertiser's ads (/?advertiser=ID), live over
 // Server-Sent Events. Everything shown comes from the public JSON API; the
-// view's state (range, sort, filter, page) lives in the URL, so a link
-// reproduces it and the back button works. With --auth the token is kept in
+// view's state (range, compare, sort, filter, page, charted term) lives in
+// the URL, so a link reproduces it and the back button works. With --auth the token is kept in
 // sessionStorage and sent as a bearer header, never in the URL.
 'use strict';
 
@@ -18,8 +18,11 @@ const RANGES = [
   ['30d', '30 days', 30 * 86400e3],
   ['all', 'All time', 0],
 ];
-const COLUMNS = [ // [sort key, heading, cell text]
-  ['term', 'Term', (r) => r.term],
+const COLUMNS = [ // [sort key, heading, cell content (row, state)]
+  ['term', 'Term', (r, s) => el('button', {
+    type: 'button', class: 'term', 'data-term': r.term, 'aria-pressed': String(s.term === r.term),
+    title: 'Chart this term', onclick: () => go({ term: r.term }),
+  }, r.term)],
   ['impressions', 'Impressions', (r) => fmtInt.format(r.impressions)],
   ['clicks', 'Clicks', (r) => fmtInt.format(r.clicks)],
   ['ctr', 'CTR', (r) => fmtPct.format(r.ctr)],
@@ -27,6 +30,14 @@ const COLUMNS = [ // [sort key, heading, cell text]
 const fmtInt = new Intl.NumberFormat();
 const fmtPct = new Intl.NumberFormat(undefined, {
   style: 'percent', minimumFractionDigits: 2, maximumFractionDigits: 2,
+});
+// Changes from the previous period: signed.
+const fmtIntChange = new Intl.NumberFormat(undefined, { signDisplay: 'exceptZero' });
+const fmtPointsChange = new Intl.NumberFormat(undefined, {
+  signDisplay: 'exceptZero', minimumFractionDigits: 2, maximumFractionDigits: 2,
+});
+const fmtPctChange = new Intl.NumberFormat(undefined, {
+  style: 'percent', signDisplay: 'exceptZero', maximumFractionDigits: 1,
 });
 
 const main = document.getElementById('main');
@@ -75,6 +86,8 @@ function readState() {
     order: q.get('order') || (q.get('sort') === 'term' ? 'asc' : 'desc'),
     filter: q.get('filter') || '',
     page: Math.max(1, parseInt(q.get('page'), 10) || 1),
+    compare: q.get('compare') === '1',
+    term: q.get('ad') ? q.get('term') : null,
   };
 }
 
@@ -90,11 +103,13 @@ function go(changes, push = true) {
   } else if (s.range !== 'all') {
     q.set('range', s.range);
   }
+  if (s.compare) q.set('compare', '1');
   const defOrder = s.sort === 'term' ? 'asc' : 'desc';
   if (s.sort !== 'impressions') q.set('sort', s.sort);
   if (s.order !== defOrder) q.set('order', s.order);
   if (s.filter) q.set('filter', s.filter);
   if (s.page > 1) q.set('page', s.page);
+  if (s.ad && s.term) q.set('term', s.term);
   const url = `${location.pathname}?${q}`;
   if (push) history.pushState(null, '', url);
   else history.replaceState(null, '', url);
@@ -112,8 +127,21 @@ function rangeMs(s) {
   return [Math.floor(Date.now() / MINUTE) * MINUTE - preset[2], null];
 }
 
-function rangeQuery(s) {
+// The range of the same length just before s's, or null when s's range has
+// no start (all time). A preset's length is the preset's, up to its start.
+function previousRange(s) {
   const [from, to] = rangeMs(s);
+  if (from === null) return null;
+  const preset = RANGES.find((r) => r[0] === s.range);
+  const length = to !== null ? to - from : preset ? preset[2] : Date.now() - from;
+  return [from - length, from];
+}
+
+function rangeQuery(s) {
+  return rangeParams(rangeMs(s));
+}
+
+function rangeParams([from, to]) {
   const q = new URLSearchParams();
   if (from !== null) q.set('from', from);
   if (to !== null) q.set('to', to);
@@ -155,8 +183,13 @@ const adView = {
     q.set('limit', TERMS_MAX);
     return `/v1/ads/${encodeURIComponent(s.ad)}/terms?${q}`;
   },
+  totalsPath: (s, q) => {
+    q.set('limit', 1);
+    return `/v1/ads/${encodeURIComponent(s.ad)}/terms?${q}`;
+  },
   series: (s, q) => {
     q.set('step', stepFor(s));
+    if (s.term) q.set('term', s.term);
     return `/v1/ads/${encodeURIComponent(s.ad)}/series?${q}`;
   },
   stream: (s) => `ad_id=${encodeURIComponent(s.ad)}`,
@@ -176,6 +209,7 @@ const adView = {
 const advertiserView = {
   title: (s) => `Advertiser ${s.advertiser}`,
   path: (s, q) => `/v1/advertisers/${encodeURIComponent(s.advertiser)}/ads?${q}`,
+  totalsPath: (s, q) => advertiserView.path(s, q),
   series: null,
   stream: (s) => `advertiser_id=${encodeURIComponent(s.advertiser)}`,
   // Sorted and totalled here: the API answers the ads in catalog order.
@@ -240,6 +274,12 @@ function rangeBar(s) {
       onclick: () => go({ range: key, from: null, to: null, page: 1 }),
     }, label));
   }
+  const none = !previousRange(s);
+  bar.append(el('button', {
+    type: 'button', id: 'compare', 'aria-pressed': String(s.compare && !none), disabled: none,
+    title: none ? 'Pick a range to compare it with the one before' : 'Show the previous period of the same length',
+    onclick: () => go({ compare: !s.compare }),
+  }, 'Compare to previous period'));
   const local = (v) => {
     if (!v || Number.isNaN(Date.parse(v))) return '';
     const d = new Date(Date.parse(v) - new Date().getTimezoneOffset() * MINUTE);
@@ -259,12 +299,25 @@ function rangeBar(s) {
   return bar;
 }
 
-function totalsEl(t) {
-  const item = (label, value, id) => el('div', {}, el('dt', {}, label), el('dd', { id }, value));
+// The change from prev to cur relative to prev: "new" when prev is 0 and
+// cur is not, "—" when both are.
+function pctChange(cur, prev) {
+  if (prev === 0) return cur === 0 ? '—' : 'new';
+  return fmtPctChange.format((cur - prev) / prev);
+}
+
+// The totals t and, when comparing, those of the previous period p: its
+// value, the change and the % change (CTR's change in percentage points).
+function totalsEl(t, p) {
+  const item = (key, label, fmt, change) => el('div', {}, el('dt', {}, label),
+    el('dd', { id: `total-${key}` }, fmt(t[key])),
+    p ? el('dd', { class: 'compare' }, 'Previous ', el('span', { id: `prev-${key}` }, fmt(p[key])), ' · ',
+      el('span', { id: `change-${key}` }, change(t[key] - p[key])), ' (',
+      el('span', { id: `pct-${key}` }, pctChange(t[key], p[key])), ')') : null);
   return el('dl', { class: 'totals' },
-    item('Impressions', fmtInt.format(t.impressions), 'total-impressions'),
-    item('Clicks', fmtInt.format(t.clicks), 'total-clicks'),
-    item('CTR', fmtPct.format(t.ctr), 'total-ctr'));
+    item('impressions', 'Impressions', (n) => fmtInt.format(n), (d) => fmtIntChange.format(d)),
+    item('clicks', 'Clicks', (n) => fmtInt.format(n), (d) => fmtIntChange.format(d)),
+    item('ctr', 'CTR', (n) => fmtPct.format(n), (d) => `${fmtPointsChange.format(d * 100)} pp`));
 }
 
 function tableEl(s, visible) {
@@ -279,7 +332,7 @@ function tableEl(s, visible) {
     }, label));
   }));
   const body = el('tbody', {}, ...visible.map((r) => el('tr', {},
-    ...v.columns.map(([, , cell], i) => el(i ? 'td' : 'th', i ? {} : { scope: 'row' }, cell(r))))));
+    ...v.columns.map(([, , cell], i) => el(i ? 'td' : 'th', i ? {} : { scope: 'row' }, cell(r, s))))));
   return el('div', { class: 'scroll' }, el('table', { id: 'table' }, el('thead', {}, head), body));
 }
 
@@ -320,6 +373,15 @@ function filledPoints(series) {
   return out;
 }
 
+// The chart of the whole ad or of the term s charts, with a way back.
+function chartBox(series, s) {
+  const head = s.term
+    ? el('p', { class: 'chart-head' }, 'Term ', el('strong', { id: 'chart-term' }, s.term), ' ',
+      el('button', { type: 'button', id: 'chart-all', onclick: () => go({ term: null }) }, 'Whole ad'))
+    : el('p', { class: 'chart-head muted' }, 'Whole ad · choose a term in the table to chart it');
+  return el('section', { 'aria-label': 'Chart' }, head, chartEl(series));
+}
+
 function chartEl(series) {
   const pts = filledPoints(series);
   if (!pts.length) return el('p', { class: 'muted', id: 'chart' }, 'No traffic to chart in this range.');
@@ -339,7 +401,7 @@ function chartEl(series) {
       el('figcaption', {}, `${label} per ${series.step === '1m' ? 'minute' : series.step === '1h' ? 'hour' : 'day'}`,
         el('span', { class: 'muted' }, ` · max ${fmt(max)}`)), svg);
   };
-  return el('div', { id: 'chart', class: 'chart' },
+  return el('div', { id: 'chart', class: 'chart', 'data-step': series.step },
     panel('impressions', 'Impressions', (n) => fmtInt.format(n)),
     panel('clicks', 'Clicks', (n) => fmtInt.format(n)),
     panel('ctr', 'CTR', (n) => fmtPct.format(n)),
@@ -351,9 +413,13 @@ function fill(s) {
   const v = shown.view;
   const k = shown.skeleton;
   const { rows, pages, page, visible } = pageRows(s);
-  k.head.replaceChildren(totalsEl(v.totals(shown.data)), el('p', { class: 'muted' }, 'Counts complete up to ',
-    shown.data.as_of == null ? 'no data yet' : timeEl(shown.data.as_of), '.'),
-  shown.series ? chartEl(shown.series) : '');
+  const prev = shown.previous;
+  k.head.replaceChildren(totalsEl(v.totals(shown.data), prev && v.totals(prev)),
+    el('p', { class: 'muted' }, 'Counts complete up to ',
+      shown.data.as_of == null ? 'no data yet' : timeEl(shown.data.as_of), '.',
+      prev ? el('span', { id: 'previous-range' }, ' Compared with ', timeEl(prev.range[0]), ' – ',
+        timeEl(prev.range[1]), '.') : null),
+    shown.series ? chartBox(shown.series, s) : '');
   const any = v.rows(shown.data, s).length > 0;
   k.tools.hidden = !any;
   k.count.textContent = `${fmtInt.format(rows.length)} rows`;
@@ -452,9 +518,17 @@ function showHome() {
     open('ad', 'Ad ID'), el('p'), open('advertiser', 'Advertiser ID'));
 }
 
-// The view's data and, for an ad, its series over the same range.
+// The view's data, for an ad its series over the same range and, when
+// comparing, the previous period's answer (with its range).
 function load(v, s) {
-  return Promise.all([api(v.path(s, rangeQuery(s))), v.series ? api(v.series(s, rangeQuery(s))) : null]);
+  const prev = s.compare ? previousRange(s) : null;
+  return Promise.all([api(v.path(s, rangeQuery(s))), v.series ? api(v.series(s, rangeQuery(s))) : null,
+    prev ? api(v.totalsPath(s, rangeParams(prev))).then((d) => Object.assign(d, { range: prev })) : null]);
+}
+
+// What decides the data to load (the filter and page only pick rows).
+function stateKey(s) {
+  return JSON.stringify([s.range, s.from, s.to, s.sort, s.order, s.compare, s.term]);
 }
 
 // Loads what s asks for (unless already loaded) and shows it.
@@ -470,15 +544,15 @@ async function show(v, s) {
     k.ranges = ranges;
     if (document.activeElement !== k.filter) k.filter.value = s.filter;
   }
-  const key = JSON.stringify([s.range, s.from, s.to, s.sort, s.order]);
+  const key = stateKey(s);
   if (shown.key !== key) {
     if (!shown.data) setBody(el('p', { class: 'state' }, 'Loading…'));
     shown.skeleton.body.setAttribute('aria-busy', 'true');
     const seq = ++loadSeq;
     try {
-      const [data, series] = await load(v, s);
+      const [data, series, previous] = await load(v, s);
       if (seq !== loadSeq) return;
-      Object.assign(shown, { key, data, series });
+      Object.assign(shown, { key, data, series, previous });
     } catch (e) {
       if (seq === loadSeq) showError(e, s);
       return;
@@ -512,9 +586,10 @@ function refresh() {
   const [, to] = rangeMs(s);
   if (!shown || (to !== null && to <= Date.now())) return; // a closed range does not change
   const mine = shown;
-  refreshing = load(shown.view, s).then(([data, series]) => {
-    if (shown === mine) {
-      Object.assign(shown, { data, series });
+  const key = stateKey(s);
+  refreshing = load(shown.view, s).then(([data, series, previous]) => {
+    if (shown === mine && shown.key === key) { // not a view left meanwhile
+      Object.assign(shown, { data, series, previous });
       fill(readState());
     }
   }, () => { /* the next event retries */ }).finally(() => {

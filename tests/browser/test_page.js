@@ -43,6 +43,30 @@ async function post(p, lines) {
 // What a row of the API looks like on the page.
 const asShown = (r) => [r.term, fmtInt.format(r.impressions), fmtInt.format(r.clicks), fmtPct.format(r.ctr)];
 const totalsShown = (t) => [fmtInt.format(t.impressions), fmtInt.format(t.clicks), fmtPct.format(t.ctr)];
+// Totals compared with the previous period's, as the page words them:
+// [current, previous, change, % change] for impressions, clicks and CTR.
+const fmtIntChange = new Intl.NumberFormat('en-US', { signDisplay: 'exceptZero' });
+const fmtPointsChange = new Intl.NumberFormat('en-US', {
+  signDisplay: 'exceptZero', minimumFractionDigits: 2, maximumFractionDigits: 2,
+});
+const fmtPctChange = new Intl.NumberFormat('en-US', { style: 'percent', signDisplay: 'exceptZero', maximumFractionDigits: 1 });
+const pctChange = (c, p) => (p === 0 ? (c === 0 ? '—' : 'new') : fmtPctChange.format((c - p) / p));
+const comparedShown = (c, p) => [
+  ['impressions', (n) => fmtInt.format(n), (d) => fmtIntChange.format(d)],
+  ['clicks', (n) => fmtInt.format(n), (d) => fmtIntChange.format(d)],
+  ['ctr', (n) => fmtPct.format(n), (d) => `${fmtPointsChange.format(d * 100)} pp`],
+].map(([k, fmt, change]) => [fmt(c[k]), fmt(p[k]), change(c[k] - p[k]), pctChange(c[k], p[k])]);
+async function shownCompared(page) {
+  return page.evaluate(() => ['impressions', 'clicks', 'ctr'].map((k) => ['total', 'prev', 'change', 'pct']
+    .map((w) => document.getElementById(`${w}-${k}`)?.textContent)));
+}
+// The chart's step and each panel's maximum, as the page shows them.
+async function shownChart(page) {
+  return page.evaluate(() => [document.querySelector('#chart')?.dataset.step,
+    ...[...document.querySelectorAll('#chart figure')].map((f) => f.dataset.max)]);
+}
+const chartOf = (series) => [series.step, ...['impressions', 'clicks', 'ctr']
+  .map((k) => String(Math.max(...series.points.map((p) => p[k]))))];
 
 async function shownRows(page) {
   return page.$$eval('#table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
@@ -186,6 +210,57 @@ async function main() {
   if (await page.evaluate(() => window.notReloaded === true)) pass('live_without_reload'); else fail('live_without_reload', 'the page reloaded');
   const badge = await page.textContent('#badge');
   if (/^Live · data as of \d+ s ago$/.test(badge)) pass('live_badge'); else fail('live_badge', badge);
+
+  // Compare to previous period: off for all time (no previous period);
+  // over the last hour, the totals of both ranges as the API gives them.
+  if (await page.isDisabled('#compare')) pass('compare_needs_a_range'); else fail('compare_needs_a_range', 'enabled for all time');
+  await page.click('[data-range="1h"]');
+  await page.click('#compare');
+  await page.waitForSelector('#prev-impressions');
+  if (new URL(page.url()).searchParams.get('compare') !== '1') fail('compare_url', page.url()); else pass('compare_url');
+  // The ranges the page compares: [prev from, prev to = current from).
+  const compared = async (name, length) => {
+    const range = () => page.$$eval('#previous-range time', (ts) => ts.map((t) => Date.parse(t.dateTime)));
+    await expectShown(`${name}_same_length`, page, length, async () => { const [f, t] = await range(); return t - f; });
+    const [pFrom, pTo] = await range();
+    const { body: cur } = await api(`/v1/ads/${ad}/terms?from=${pTo}&limit=1`);
+    const { body: prev } = await api(`/v1/ads/${ad}/terms?from=${pFrom}&to=${pTo}&limit=1`);
+    await expectShown(name, page, comparedShown(cur.totals, prev.totals), shownCompared);
+    return [cur.totals, prev.totals];
+  };
+  const [, prevHour] = await compared('compare_1h', 3600e3);
+  if (prevHour.impressions > 0) pass('compare_1h_has_previous'); else fail('compare_1h_has_previous', 'the test data is wrong');
+  // The 24 hours before the last 24 are empty: "new", never NaN or Infinity.
+  await page.click('[data-range="24h"]');
+  const [, prevDay] = await compared('compare_24h_previous_empty', 86400e3);
+  const text = await page.textContent('.totals');
+  if (prevDay.impressions === 0 && !/NaN|Infinity/.test(text)) pass('compare_previous_zero'); else fail('compare_previous_zero', text);
+  await page.goBack();
+  await compared('compare_back_button', 3600e3);
+
+  // A term's chart: its button in the table (by keyboard) selects it and
+  // the chart shows that term's series as the API gives it; "Whole ad" and
+  // the back button return.
+  const term = (await shownRows(page))[0][0];
+  const [termReq] = await Promise.all([
+    page.waitForRequest((r) => r.url().includes('/series?') && new URL(r.url()).searchParams.has('term')),
+    page.focus('#table tbody th button.term').then(() => page.keyboard.press('Enter')),
+  ]);
+  const tq = new URL(termReq.url()).searchParams;
+  if (new URL(page.url()).searchParams.get('term') !== term || tq.get('term') !== term) fail('term_url', page.url());
+  else pass('term_url');
+  const seriesOf = async (t) => (await api(`/v1/ads/${ad}/series?from=${tq.get('from')}&step=${tq.get('step')}${t ? `&term=${encodeURIComponent(t)}` : ''}`)).body;
+  const [termSeries, adSeries] = [await seriesOf(term), await seriesOf(null)];
+  await expectShown('term_chart', page, chartOf(termSeries), shownChart);
+  if (termSeries.step === '1m' && termSeries.points.length && chartOf(termSeries)[1] !== chartOf(adSeries)[1]) pass('term_chart_is_the_terms');
+  else fail('term_chart_is_the_terms', `${JSON.stringify(chartOf(termSeries))} vs the ad's ${JSON.stringify(chartOf(adSeries))}`);
+  await expectShown('term_chart_title', page, term, () => page.textContent('#chart-term'));
+  await page.click('#chart-all');
+  await expectShown('term_whole_ad', page, [null, ...chartOf(adSeries)],
+    async () => [new URL(page.url()).searchParams.get('term'), ...(await shownChart(page))]);
+  await page.goBack();
+  await expectShown('term_back_button', page, [term, ...chartOf(termSeries)],
+    async () => [new URL(page.url()).searchParams.get('term'), ...(await shownChart(page))]);
 
   // Screenshots: 1280 px and 390 px (no sideways scrolling on a phone).
   await page.screenshot({ path: path.join(outDir, 'dashboard-1280.png') });

@@ -5,11 +5,13 @@
 # ingested before the start). It checks, against the API's own answers:
 # the login form on 401, totals and rows on first render, every sort order,
 # paging, the filter, the CSV download, a range preset and the back button,
-# the chart's series, a query and a click POSTed now showing within 2 s without a reload, the
-# advertiser's ads, another advertiser's ad hidden, a 390 px viewport, no
-# console errors and no request leaving loopback. The screenshots and the
-# first-render time land in $TMP; UPDATE_SCREENSHOTS=1 copies the
-# screenshots into docs/. Without chromium or node_modules it FAILs: run
+# the chart's series, a query and a click POSTed now showing within 2 s
+# without a reload, compare to previous period (both ranges' totals, an
+# empty previous period), one term's chart (chosen by keyboard, "Whole ad",
+# the back button), the advertiser's ads, another advertiser's ad hidden, a
+# 390 px viewport, no console errors and no request leaving loopback. The
+# screenshots and the first-render time land in $TMP; UPDATE_SCREENSHOTS=1
+# copies the screenshots into docs/. Without chromium or node_modules it FAILs: run
 # scripts/install-deps.
 . "$(dirname "$0")/lib.sh"
 . "$E2E_DIR/serve_lib.sh"
