@@ -255,6 +255,10 @@ async function main() {
   if (termSeries.step === '1m' && termSeries.points.length && chartOf(termSeries)[1] !== chartOf(adSeries)[1]) pass('term_chart_is_the_terms');
   else fail('term_chart_is_the_terms', `${JSON.stringify(chartOf(termSeries))} vs the ad's ${JSON.stringify(chartOf(adSeries))}`);
   await expectShown('term_chart_title', page, term, () => page.textContent('#chart-term'));
+  // Each panel's line (at most two points a column) still reaches its
+  // maximum (y 2.0 in the 0..100 viewBox).
+  await expectShown('chart_lines_reach_maxima', page, ['2.0', '2.0', '2.0'], () => page.$$eval('#chart polyline',
+    (ls) => ls.map((l) => Math.min(...l.getAttribute('points').split(' ').map((p) => Number(p.split(',')[1]))).toFixed(1))));
   await page.click('#chart-all');
   await expectShown('term_whole_ad', page, [null, ...chartOf(adSeries)],
     async () => [new URL(page.url()).searchParams.get('term'), ...(await shownChart(page))]);
