@@ -87,6 +87,21 @@ async function expectShown(name, page, want, read, ms = 3000) {
   }
 }
 
+// The page compares the range length long just before its range, and shows
+// the totals totalsOf(query) answers for both ranges.
+async function expectCompared(name, page, length, totalsOf) {
+  // [previous from, previous to = current from), as the page shows them.
+  const range = () => page.$$eval('#previous-range time', (ts) => ts.map((t) => Date.parse(t.dateTime)));
+  await expectShown(`${name}_same_length`, page, length, async () => {
+    const [f, t] = await range();
+    return t - f;
+  });
+  const [from, to] = await range();
+  const [cur, prev] = [await totalsOf(`from=${to}`), await totalsOf(`from=${from}&to=${to}`)];
+  await expectShown(name, page, comparedShown(cur, prev), shownCompared);
+  return [cur, prev];
+}
+
 // The page's table and totals equal the API's answer to query (sorted as
 // it says), first page.
 async function expectTerms(name, page, query) {
@@ -218,16 +233,8 @@ async function main() {
   await page.click('#compare');
   await page.waitForSelector('#prev-impressions');
   if (new URL(page.url()).searchParams.get('compare') !== '1') fail('compare_url', page.url()); else pass('compare_url');
-  // The ranges the page compares: [prev from, prev to = current from).
-  const compared = async (name, length) => {
-    const range = () => page.$$eval('#previous-range time', (ts) => ts.map((t) => Date.parse(t.dateTime)));
-    await expectShown(`${name}_same_length`, page, length, async () => { const [f, t] = await range(); return t - f; });
-    const [pFrom, pTo] = await range();
-    const { body: cur } = await api(`/v1/ads/${ad}/terms?from=${pTo}&limit=1`);
-    const { body: prev } = await api(`/v1/ads/${ad}/terms?from=${pFrom}&to=${pTo}&limit=1`);
-    await expectShown(name, page, comparedShown(cur.totals, prev.totals), shownCompared);
-    return [cur.totals, prev.totals];
-  };
+  const adTotals = async (q) => (await api(`/v1/ads/${ad}/terms?${q}&limit=1`)).body.totals;
+  const compared = (name, length) => expectCompared(name, page, length, adTotals);
   const [, prevHour] = await compared('compare_1h', 3600e3);
   if (prevHour.impressions > 0) pass('compare_1h_has_previous'); else fail('compare_1h_has_previous', 'the test data is wrong');
   // The 24 hours before the last 24 are empty: "new", never NaN or Infinity.
@@ -284,6 +291,14 @@ async function main() {
   await expectShown('advertiser_ads', page, byImps.map((r) => asShown({ ...r, term: r.name })), shownRows);
   const href = await page.getAttribute('#table tbody tr a', 'href');
   if (href === `/?ad=${byImps[0].ad_id}`) pass('advertiser_links_ad'); else fail('advertiser_links_ad', href);
+  // Its totals compared: the sums of its ads over both ranges.
+  await page.goto(`${url}/?advertiser=${advertiser}&range=1h&compare=1`);
+  await expectCompared('advertiser_compare_1h', page, 3600e3, async (q) => {
+    const t = (await api(`/v1/advertisers/${advertiser}/ads?${q}`)).body.ads.reduce((a, r) => ({
+      impressions: a.impressions + r.impressions, clicks: a.clicks + r.clicks,
+    }), { impressions: 0, clicks: 0 });
+    return { ...t, ctr: t.impressions ? t.clicks / t.impressions : 0 };
+  });
 
   // Another advertiser's ad: hidden, as the API hides it.
   const other = await api(`/v1/ads/${otherAd}/terms`);
