@@ -4,7 +4,8 @@
 # exit 2 with one line "ctrd gen: ..." on stderr for each kind of usage
 # error (choices listed for a bad --format), nothing written on a usage
 # error, and the exact bytes of one fixed invocation (a change of gen's
-# output must be deliberate: update the sums below with the reason).
+# output must be deliberate: update the sums below with the reason; last:
+# advertisers' keyword sets, per-ad and per-term CTRs, ads.csv).
 . "$(dirname "$0")/lib.sh"
 
 GEN_C="$E2E_DIR/../../src/gen.c"
@@ -86,11 +87,12 @@ ctrd gen --out "$OUT" --queries-per-sec=50 --duration 20s --seed 3 --format both
     --tricky 2>"$TMP/err"
 rc=$?
 cat >"$TMP/want" <<'EOF'
-d3c68b5ffdde6684c5d898a21f14dd62b3e70605a7dc3b3e7b1c8d2e559b980c  clicks.ndjson
-0f437a754d8a00284485a91e26bc8ede0e375400c65b0f5d5f072177032c0d52  clicks.tsv
-7512c947c48e3d7f2e70690cb58edbc1f9af750858c89c482165d408a4deeae6  manifest.json
-b4dba94dd06155c716ccc82c31aa86ed34988e1816ba520ad32c6cbfd3e413f9  queries.ndjson
-cb676a69217f9baefa9670e2aff97607424ac616629f44657fa1159f951dbd2f  queries.tsv
+a3d37e783126f782421fefe2ec1562d3fcc46924271099dd5e1daeefb1257fd8  ads.csv
+555b578e07b5d0eb5c0393fea038a7f253f66e5a44e639ac362aaa4ce5aa6c5b  clicks.ndjson
+008c21586bbea234b485eda8755805dc4ec69ccc3d8210c910b92e309610a302  clicks.tsv
+85f093ec1d3c9bcdc1651eac23de02078b2af4e0309395b1115c35c2696d3e75  manifest.json
+091664de9909d001e47c85cda3a1f95524013d447ce24e0ad949ca1c5fe2b97e  queries.ndjson
+ca324725c812588c7129146dac3f28faa31c0f6eaab26c1564e5df830f2ca142  queries.tsv
 EOF
 (cd "$OUT" 2>/dev/null && sha256sum -- *) >"$TMP/got"
 if [ "$rc" = 0 ] && cmp -s "$TMP/want" "$TMP/got"; then
@@ -98,7 +100,7 @@ if [ "$rc" = 0 ] && cmp -s "$TMP/want" "$TMP/got"; then
 else
     fail gen_fixed_output "exit $rc; sha256 differs: $(diff "$TMP/want" "$TMP/got" | grep '^>' | tr '\n' '|')"
 fi
-grep -q "^ctrd gen: wrote 1410 query and 331 click lines per format, 2451089 bytes, to $OUT\$" \
+grep -q "^ctrd gen: wrote 1410 query and 318 click lines per format, 2447233 bytes, to $OUT\$" \
     "$TMP/err" && pass gen_summary_line || fail gen_summary_line "$(head -c 300 "$TMP/err")"
 
 finish
