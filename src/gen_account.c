@@ -66,41 +66,59 @@ static double pair_ctr_factor(uint64_t h)
                TERM_CTR_SIGMA * TERM_CTR_SIGMA / 2);
 }
 
-/* The weights of advertiser a's ads for term (popularity, 0 for an ad not
- * running on it; popularity alone when none runs on it) into w; returns
- * their number, *sum gets their sum. */
-static uint32_t ad_weights(const struct gen *g, uint32_t a, uint32_t term,
+/* The Zipf probability of ad rank k. */
+static double ad_pop(const struct gen *g, uint32_t k)
+{
+    return g->ad_cdf[k] - (k ? g->ad_cdf[k - 1] : 0);
+}
+
+_Static_assert(GEN_ADS_PER_ADVERTISER <= 8, "post_ads holds one bit per ad");
+
+/* Which of advertiser a's ads run on term: bit i for its i-th ad; all of
+ * them when the pair hashes give none. */
+static uint8_t runs_mask(const struct gen *g, uint32_t a, uint32_t term)
+{
+    uint32_t first = adv_first_ad(a), n = adv_end_ad(g, a) - first;
+    uint8_t mask = 0;
+
+    for (uint32_t i = 0; i < n; i++)
+        if (pair_hash(g, first + i, term) & RUNS_BIT)
+            mask |= (uint8_t)(1u << i);
+    return mask ? mask : (uint8_t)((1u << n) - 1);
+}
+
+/* The weights of advertiser a's ads in mask (popularity, 0 outside mask)
+ * into w; returns their number, *sum gets their sum. */
+static uint32_t ad_weights(const struct gen *g, uint32_t a, uint8_t mask,
                            double *w, double *sum)
 {
     uint32_t first = adv_first_ad(a), n = adv_end_ad(g, a) - first;
-    double all = 0;
 
     *sum = 0;
     for (uint32_t i = 0; i < n; i++) {
-        w[i] = 1.0 / (first + i + 1.0);
-        all += w[i];
-        if (!(pair_hash(g, first + i, term) & RUNS_BIT))
-            w[i] = 0;
+        w[i] = mask >> i & 1 ? ad_pop(g, first + i) : 0;
         *sum += w[i];
-    }
-    if (*sum == 0) {
-        for (uint32_t i = 0; i < n; i++)
-            w[i] = 1.0 / (first + i + 1.0);
-        *sum = all;
     }
     return n;
 }
 
-/* The rank of advertiser a's ad for term, u uniform in [0, 1). */
-static uint32_t pick_ad(const struct gen *g, uint32_t a, uint32_t term,
-                        double u)
+/* The rank of the ad of posting j, u uniform in [0, 1). */
+static uint32_t pick_ad(const struct gen *g, uint32_t j, double u)
 {
     double w[GEN_ADS_PER_ADVERTISER], sum;
-    uint32_t n = ad_weights(g, a, term, w, &sum), i = 0;
+    uint32_t a = g->acc.post_adv[j], pick = 0,
+             n = ad_weights(g, a, g->acc.post_ads[j], w, &sum);
 
-    for (u *= sum; i + 1 < n && u >= w[i]; i++)
+    u *= sum;
+    for (uint32_t i = 0; i < n; i++) {
+        if (w[i] == 0)
+            continue;
+        pick = i; /* the last one in mask if rounding left u too high */
+        if (u < w[i])
+            break;
         u -= w[i];
-    return adv_first_ad(a) + i;
+    }
+    return adv_first_ad(a) + pick;
 }
 
 /* ---- building the accounts --------------------------------------------- */
@@ -179,7 +197,7 @@ static double adv_popularity(const struct gen *g, uint32_t a)
 {
     double pop = 0;
     for (uint32_t k = adv_first_ad(a); k < adv_end_ad(g, a); k++)
-        pop += 1.0 / (k + 1.0);
+        pop += ad_pop(g, k);
     return pop;
 }
 
@@ -193,8 +211,10 @@ static int postings_build(struct gen *g, const struct bids *b)
     ac->term_off = off = calloc((size_t)n_terms + 1, sizeof *off);
     ac->post_adv = malloc(b->n * sizeof *ac->post_adv);
     ac->post_cum = malloc(b->n * sizeof *ac->post_cum);
+    ac->post_ads = malloc(b->n * sizeof *ac->post_ads);
     ac->core_term = malloc(ac->n_adv * sizeof *ac->core_term);
-    if (!off || !ac->post_adv || !ac->post_cum || !ac->core_term)
+    if (!off || !ac->post_adv || !ac->post_cum || !ac->post_ads ||
+        !ac->core_term)
         return CTRD_ENOMEM;
     for (uint32_t j = 0; j < b->n; j++)
         off[b->term[j] + 1]++;
@@ -207,6 +227,7 @@ static int postings_build(struct gen *g, const struct bids *b)
             uint32_t at = off[b->term[i]]++;
             ac->post_adv[at] = a;
             ac->post_cum[at] = pop * b->bid[i];
+            ac->post_ads[at] = runs_mask(g, a, b->term[i]);
             if (b->bid[i] > best) {
                 best = b->bid[i];
                 ac->core_term[a] = b->term[i];
@@ -240,7 +261,8 @@ static double expected_ctr_factor(const struct gen *g)
         for (uint32_t j = lo; j < hi; j++) {
             double p_adv =
                 p_term * (ac->post_cum[j] - before) / ac->post_cum[hi - 1];
-            uint32_t a = ac->post_adv[j], n = ad_weights(g, a, t, w, &sum);
+            uint32_t a = ac->post_adv[j],
+                     n = ad_weights(g, a, ac->post_ads[j], w, &sum);
             before = ac->post_cum[j];
             for (uint32_t i = 0; i < n; i++) {
                 uint32_t k = adv_first_ad(a) + i;
@@ -298,42 +320,48 @@ void gen_accounts_free(struct accounts *acc)
     free(acc->term_off);
     free(acc->post_adv);
     free(acc->post_cum);
+    free(acc->post_ads);
     free(acc->core_term);
 }
 
 /* ---- queries and clicks -------------------------------------------------- */
 
-/* Whether x already shows an ad of advertiser a. */
-static int shows_advertiser(const struct grec *x, const uint32_t *ranks,
-                            uint32_t a)
+/* The weight of posting j (lo: the first of its term). */
+static double posting_weight(const struct accounts *ac, uint32_t lo, uint32_t j)
 {
-    for (uint32_t i = 0; i < x->n_ads; i++)
-        if (ranks[i] / GEN_ADS_PER_ADVERTISER == a)
-            return 1;
-    return 0;
+    return ac->post_cum[j] - (j > lo ? ac->post_cum[j - 1] : 0);
 }
 
+/* Draws postings of the term without replacement: each draw is over the
+ * weight left, mapped past the postings taken (ascending) to a point of
+ * the whole cumulative range, so no draw is wasted on a repeat. */
 void gen_account_ads(struct gen *g, struct rng *r, struct grec *x, uint32_t n,
                      uint32_t *ranks)
 {
     const struct accounts *ac = &g->acc;
     uint32_t term = x->term, lo = ac->term_off[term],
-             hi = ac->term_off[term + 1];
+             hi = ac->term_off[term + 1], taken[GEN_ADS_CAP], n_taken = 0;
+    double left = lo < hi ? ac->post_cum[hi - 1] : 0;
 
     if (lo == hi) {
         gen_draw_ads(g, r, x, n, ranks);
         return;
     }
-    for (uint32_t i = 0; i < n && i < hi - lo; i++) {
-        uint32_t a, k;
-        int tries = 0;
-        do {
-            double u = rng_unit(r) * ac->post_cum[hi - 1];
-            a = ac->post_adv[lo + gen_cdf_find(ac->post_cum + lo, hi - lo, u)];
-        } while (shows_advertiser(x, ranks, a) && ++tries < 16);
-        if (tries == 16)
-            return;
-        k = pick_ad(g, a, term, rng_unit(r));
+    for (; n_taken < n && n_taken < hi - lo && x->n_ads < GEN_ADS_CAP;
+         n_taken++) {
+        double u = rng_unit(r) * left;
+        uint32_t j, at = n_taken, k;
+        for (uint32_t i = 0; i < n_taken; i++)
+            if (u >= ac->post_cum[taken[i]] - posting_weight(ac, lo, taken[i]))
+                u += posting_weight(ac, lo, taken[i]);
+        j = lo + gen_cdf_find(ac->post_cum + lo, hi - lo, u);
+        for (; at > 0 && taken[at - 1] >= j; at--)
+            if (taken[at - 1] == j) /* rounding: no weight left */
+                return;
+        memmove(taken + at + 1, taken + at, (n_taken - at) * sizeof *taken);
+        taken[at] = j;
+        left -= posting_weight(ac, lo, j);
+        k = pick_ad(g, j, rng_unit(r));
         ranks[x->n_ads] = k;
         x->ads[x->n_ads++] = gen_ad_id(k);
     }

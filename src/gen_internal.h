@@ -198,6 +198,7 @@ struct accounts {
     uint32_t *term_off;  /* n_terms + 1 */
     uint32_t *post_adv;  /* advertiser of each posting */
     double *post_cum;    /* cumulative weight within the term */
+    uint8_t *post_ads;   /* bit i: the advertiser's i-th ad runs on it */
     uint32_t *core_term; /* per advertiser: its highest bid, names its ads */
     uint64_t pair_key;   /* seeds the hash of an (ad, term) pair */
 };

@@ -88,11 +88,11 @@ ctrd gen --out "$OUT" --queries-per-sec=50 --duration 20s --seed 3 --format both
 rc=$?
 cat >"$TMP/want" <<'EOF'
 a3d37e783126f782421fefe2ec1562d3fcc46924271099dd5e1daeefb1257fd8  ads.csv
-555b578e07b5d0eb5c0393fea038a7f253f66e5a44e639ac362aaa4ce5aa6c5b  clicks.ndjson
-008c21586bbea234b485eda8755805dc4ec69ccc3d8210c910b92e309610a302  clicks.tsv
-85f093ec1d3c9bcdc1651eac23de02078b2af4e0309395b1115c35c2696d3e75  manifest.json
-091664de9909d001e47c85cda3a1f95524013d447ce24e0ad949ca1c5fe2b97e  queries.ndjson
-ca324725c812588c7129146dac3f28faa31c0f6eaab26c1564e5df830f2ca142  queries.tsv
+188ac850a030a7fd9d9d3640fc7cefc7ce2c4f5e6ffa7ffeb01fcff634153586  clicks.ndjson
+f3f5ba9ac7cf8b2fac1de4d4a58af29ec027d82d529b48af77f59ce493b6fe4b  clicks.tsv
+fb835a0333bbf00ba5dee9f2b391d63a8ea89189a5ec87f7a5758c52059cbcfb  manifest.json
+4536f53fcd117b5ab6329dd60349b46b866b931c92ed95b3e46a3cf13996be51  queries.ndjson
+4dd3fe247382ae29b7c001cc02121720b047629c831b59868d05de659ecccbcf  queries.tsv
 EOF
 (cd "$OUT" 2>/dev/null && sha256sum -- *) >"$TMP/got"
 if [ "$rc" = 0 ] && cmp -s "$TMP/want" "$TMP/got"; then
@@ -100,7 +100,7 @@ if [ "$rc" = 0 ] && cmp -s "$TMP/want" "$TMP/got"; then
 else
     fail gen_fixed_output "exit $rc; sha256 differs: $(diff "$TMP/want" "$TMP/got" | grep '^>' | tr '\n' '|')"
 fi
-grep -q "^ctrd gen: wrote 1410 query and 318 click lines per format, 2447233 bytes, to $OUT\$" \
+grep -q "^ctrd gen: wrote 1410 query and 334 click lines per format, 2450103 bytes, to $OUT\$" \
     "$TMP/err" && pass gen_summary_line || fail gen_summary_line "$(head -c 300 "$TMP/err")"
 
 finish

@@ -781,7 +781,8 @@ static void test_terms(void)
     }
     free(data);
     CHECK(lines == 30000);
-    CHECK(respelled > lines / 10 && respelled < lines / 2);
+    /* 45 % change case, 12 % get odd white space (most of them some) */
+    CHECK(respelled > lines * 4 / 10 && respelled < lines * 6 / 10);
     CHECK(non_ascii > lines / 100);
 }
 
