@@ -267,6 +267,8 @@ static double expected_ctr_factor(const struct gen *g)
             for (uint32_t i = 0; i < n; i++) {
                 uint32_t k = adv_first_ad(a) + i;
                 double imp = p_adv * w[i] / sum;
+                if (w[i] == 0)
+                    continue;
                 num += imp * g->ad_p[k] * pair_ctr_factor(pair_hash(g, k, t));
                 den += imp;
             }
