@@ -43,8 +43,8 @@
 #define GEN_DELAY_SIGMA 2.0
 /* Part p counts query ids from p << GEN_PART_SHIFT (a part has fewer than
  * 2^40 queries, GEN_MAX_QUERIES) and draws from the random streams
- * numbered p * GEN_PART_STREAMS + its own (all below 100, the
- * vocabulary's, which every part shares). */
+ * numbered p * GEN_PART_STREAMS + its own (all below 100; every part
+ * shares the vocabulary's, 100, and the accounts', gen_account.c). */
 #define GEN_PART_SHIFT 40
 #define GEN_PART_STREAMS 1000
 

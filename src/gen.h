@@ -90,8 +90,8 @@ struct gen_config {
     unsigned formats; /* GEN_NDJSON and/or GEN_TSV */
     int tricky;       /* inject every kind of defect, write manifest.json */
     /* 0..GEN_PART_LIMIT: runs whose configs differ only in part (and
-     * start_ms) are parts of one longer stream: the same vocabulary and
-     * per-ad CTRs, records drawn afresh, no query id in common (ctrd demo
+     * start_ms) are parts of one longer stream: the same vocabulary, accounts
+     * and per-ad CTRs, records drawn afresh, no query id in common (ctrd demo
      * generates its live traffic part by part). Part 0 is what `ctrd gen`
      * writes. */
     uint64_t part;

@@ -4,12 +4,13 @@
  * model) and gen_internal.h (struct accounts).
  *
  * Owns struct accounts (freed by gen_accounts_free) and fills g->ad_p.
- * Invariants: advertiser a's keywords are distinct and come from its own
- * rng stream (GEN_ADV_STREAM + a), so an account does not depend on how
- * many others there are; an (ad, term) pair's properties (whether the ad
- * runs on the term, its CTR factor) are a hash of the pair, drawn from no
- * rng; the postings of a term are in advertiser order. Threads: the
- * caller's.
+ * Invariants: the accounts depend on the seed and the config's sizes, not
+ * on gen_config.part, so the parts of a stream share them; advertiser a's
+ * keywords are distinct and come from its own rng stream (GEN_ADV_STREAM + a),
+ * so an account does not depend on how many others there are; an (ad, term)
+ * pair's properties (whether the ad runs on the term, its CTR factor) are a
+ * hash of the pair, drawn from no rng; the postings of a term are in advertiser
+ * order. Threads: the caller's.
  *
  * DESIGN. Built once, before the first query: each advertiser draws 20-200
  * distinct keywords from the term Zipf and a lognormal bid for each; a
@@ -24,8 +25,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define GEN_AD_CTR_STREAM 3
-#define GEN_ADV_STREAM (UINT64_C(1) << 32)
+/* Streams every part of a stream shares (gen.c: a part's own are
+ * part * 1000 + 1..99, below 2^32): the ads' CTR factors, and one per
+ * advertiser. */
+#define GEN_AD_CTR_STREAM 101
+#define GEN_ADV_STREAM (UINT64_C(1) << 40)
 #define KEYWORDS_MIN 20.0  /* keywords per advertiser: log-uniform ... */
 #define KEYWORDS_SPAN 10.0 /* ... in [MIN, MIN * SPAN) */
 #define BID_SIGMA 1.5      /* lognormal bids */

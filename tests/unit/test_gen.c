@@ -830,7 +830,8 @@ static int same_set3(const uint64_t *a, const uint64_t *b)
 
 /* ads.csv is a catalog serve loads, owners by gen_advertiser_id, every
  * shown ad listed; the busiest ads of the three busiest advertisers each
- * have top terms of their own (not the global ones for all). */
+ * have top terms of their own (not the global ones for all); the parts of
+ * a stream share the accounts. */
 static void test_accounts(void)
 {
     struct catalog *cat = NULL;
@@ -881,6 +882,19 @@ static void test_accounts(void)
     CHECK(!same_set3(top[1], top[2]));
     model_free(&j);
     catalog_free(cat);
+
+    /* another part of the same stream: the same accounts, new queries */
+    struct gen_config cfg;
+    gen_config_default(&cfg);
+    snprintf(path, sizeof path, "%s/part1", tmp_root);
+    cfg.out_dir = path;
+    cfg.queries_per_sec = 500;
+    cfg.seed = 7;
+    cfg.formats = GEN_NDJSON | GEN_TSV;
+    cfg.part = 1;
+    CHECK_EQ_I64(gen_run(&cfg, NULL, err), 0);
+    CHECK(same_file("plain", "part1", "ads.csv"));
+    CHECK(!same_file("plain", "part1", "queries.ndjson"));
 }
 
 /* A week from Monday 00:00 UTC: queries_per_sec on average, 3.5 times as
@@ -932,9 +946,9 @@ static void test_traffic(void)
 
 static void remove_tree(void)
 {
-    static const char *const dirs[] = {"usage", "plain", "plain2", "det_a",
-                                       "det_b", "det_c", "det_d",  "tricky",
-                                       "tsv",   "edge",  "traffic"};
+    static const char *const dirs[] = {
+        "usage",  "plain", "plain2", "det_a",   "det_b", "det_c",   "det_d",
+        "tricky", "tsv",   "edge",   "traffic", "part1", "forms_a", "forms_b"};
     char path[512];
     for (size_t d = 0; d < sizeof dirs / sizeof dirs[0]; d++) {
         for (size_t f = 0; f < N_FILES; f++) {
