@@ -43,8 +43,8 @@
 #define GEN_DELAY_SIGMA 2.0
 /* Part p counts query ids from p << GEN_PART_SHIFT (a part has fewer than
  * 2^40 queries, GEN_MAX_QUERIES) and draws from the random streams
- * numbered p * GEN_PART_STREAMS + its own (all below 100, the
- * vocabulary's, which every part shares). */
+ * numbered p * GEN_PART_STREAMS + its own (all below 100; every part
+ * shares the vocabulary's, 100, and the accounts', gen_account.c). */
 #define GEN_PART_SHIFT 40
 #define GEN_PART_STREAMS 1000
 
@@ -248,13 +248,6 @@ static void flush_clicks(struct gen *g, int64_t until_ms)
 
 /* ---- normal records ----------------------------------------------------- */
 
-/* Standard normal (Box-Muller, one of the pair). */
-static double rng_gauss(struct rng *r)
-{
-    double u1 = 1.0 - rng_unit(r), u2 = rng_unit(r);
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
 /* Click delay in ms: 3 % before the query (within 60 s), else lognormal
  * with median 15 s, below 24 h. */
 static int64_t click_delay(struct rng *r)
@@ -283,10 +276,10 @@ static void normal_query(struct gen *g)
     x.term = gen_zipf_draw(g->term_cdf, g->voc.n, r);
     for (u = (unsigned)rng_below(r, 100); u >= ads_cut[want - 1];)
         want++;
-    gen_draw_ads(g, r, &x, want, ranks);
+    gen_account_ads(g, r, &x, want, ranks);
     gen_emit_query(g, 0, &x, &gen_v_none, REC_OK, 0);
     for (uint32_t i = 0; i < x.n_ads; i++)
-        if (rng_chance(r, g->ad_p[ranks[i]]))
+        if (rng_chance(r, gen_click_p(g, ranks[i], x.term)))
             gen_push_click(g, 0, x.query_id, x.ads[i],
                            x.time_ms + click_delay(r), &gen_v_none, REC_OK, 0);
 }
@@ -412,33 +405,6 @@ static const char *config_problem(const struct gen_config *c)
     return NULL;
 }
 
-/* Click probability per ad rank: ctr times a factor in [0.5, 1.5),
- * normalised so that the impression-weighted mean is ctr. */
-static int ad_probabilities(struct gen *g)
-{
-    uint32_t n = g->cfg->n_ads;
-    double norm = 0, prev = 0;
-
-    g->ad_p = malloc((size_t)n * sizeof *g->ad_p);
-    if (!g->ad_p)
-        return CTRD_ENOMEM;
-    for (uint32_t k = 0; k < n; k++) {
-        g->ad_p[k] =
-            0.5 +
-            (double)(hash_u64(g->cfg->seed ^
-                              (k + 1ull) * UINT64_C(0x9E3779B97F4A7C15)) >>
-                     11) *
-                0x1.0p-53;
-        norm += (g->ad_cdf[k] - prev) * g->ad_p[k];
-        prev = g->ad_cdf[k];
-    }
-    for (uint32_t k = 0; k < n; k++) {
-        double p = g->cfg->ctr * g->ad_p[k] / norm;
-        g->ad_p[k] = p < 1 ? p : 1;
-    }
-    return 0;
-}
-
 static int gen_open(struct gen *g, const struct gen_config *cfg, char *err)
 {
     static const char *const files[LOG_N][FMT_N] = {
@@ -462,12 +428,18 @@ static int gen_open(struct gen *g, const struct gen_config *cfg, char *err)
     g->aux = (struct buf){malloc(GEN_LINE_CAP), 0, GEN_LINE_CAP};
     g->term_cdf = gen_zipf_cdf(cfg->n_terms);
     g->ad_cdf = gen_zipf_cdf(cfg->n_ads);
+    gen_traffic_init(&g->traffic, cfg->start_ms, cfg->duration_ms);
     if (!g->line.p || !g->text.p || !g->aux.p || !g->term_cdf || !g->ad_cdf ||
-        ad_probabilities(g) != 0 ||
+        gen_accounts_build(g) != 0 ||
         gen_vocab_build(&g->voc, cfg->n_terms, cfg->seed) != 0 ||
         (cfg->tricky && gen_cases_schedule(g) != 0))
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     if ((rc = fs_mkdirs(cfg->out_dir, err)) != 0)
+        return rc;
+    if ((size_t)snprintf(path, sizeof path, "%s/ads.csv", cfg->out_dir) >=
+        sizeof path)
+        return ctrd_fail(err, CTRD_EINVAL, "path too long: %s", cfg->out_dir);
+    if ((rc = gen_catalog_write(g, path, err)) != 0)
         return rc;
     for (int log = 0; log < LOG_N; log++)
         for (int fmt = 0; fmt < FMT_N; fmt++) {
@@ -508,6 +480,7 @@ static int gen_close(struct gen *g, int rc, struct gen_summary *sum, char *err)
             free(o->w);
         }
     gen_vocab_free(&g->voc);
+    gen_accounts_free(&g->acc);
     free(g->term_cdf);
     free(g->ad_cdf);
     free(g->ad_p);
@@ -521,22 +494,20 @@ static int gen_close(struct gen *g, int rc, struct gen_summary *sum, char *err)
 
 static void gen_loop(struct gen *g)
 {
-    uint64_t n = g->n_queries, dur = (uint64_t)g->cfg->duration_ms, acc = 0;
+    uint64_t n = g->n_queries;
 
-    g->now_ms = g->cfg->start_ms;
     for (uint64_t i = 0; i < n && !g->oom; i++) {
         g->q_index = i;
+        g->now_ms = gen_traffic_time(&g->traffic, i, n);
         for (int fmt = 0; fmt < FMT_N; fmt++)
             if (g->out[LOG_Q][fmt].w)
                 out_release(&g->out[LOG_Q][fmt], i);
         gen_cases_run(g, i);
         normal_query(g);
         flush_clicks(g, g->now_ms - GEN_HOLD_MS);
-        acc += dur;
-        g->now_ms += (int64_t)(acc / n);
-        acc %= n;
     }
     g->q_index = n;
+    g->now_ms = g->traffic.end_ms; /* the last cases close the span */
     gen_cases_run(g, UINT64_MAX);
     for (int fmt = 0; fmt < FMT_N; fmt++)
         if (g->out[LOG_Q][fmt].w)
@@ -590,14 +561,18 @@ static const char gen_usage[] =
     "                [--format ndjson|tsv|both] [--tricky]\n"
     "\n"
     "Writes realistic synthetic logs into DIR (created if needed):\n"
-    "queries.ndjson and clicks.ndjson (and/or .tsv), deterministic for a\n"
-    "seed. Terms and ads are Zipf-distributed, ~2 % of shown ads are\n"
-    "clicked after a lognormal delay (some clicks precede their query by\n"
-    "up to 60 s), some queries arrive up to 30 s late; the click file is in\n"
+    "queries.ndjson and clicks.ndjson (and/or .tsv), and the ads catalog\n"
+    "ads.csv for `ctrd serve --ads`; deterministic for a seed. Terms are\n"
+    "Zipf-distributed; advertisers (8 ads each) bid on keyword sets of\n"
+    "their own, so each ad has its own top terms; traffic peaks in the\n"
+    "afternoon and dips at night and on weekends (UTC), at N queries/s on\n"
+    "average. ~2 % of shown ads are clicked (CTRs differ by ad and term)\n"
+    "after a lognormal delay (some clicks precede their query by up to\n"
+    "60 s), some queries arrive up to 30 s late; the click file is in\n"
     "click-time order.\n"
     "\n"
     "  --out DIR              output directory (required)\n"
-    "  --queries-per-sec N    query rate (default 1000)\n"
+    "  --queries-per-sec N    average query rate (default 1000)\n"
     "  --duration D           time span of the queries: ms, s, m, h\n"
     "                         (default 1m)\n"
     "  --start T              time of the first query, ms or RFC 3339\n"

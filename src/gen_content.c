@@ -1,6 +1,6 @@
 /* gen_content: what the records of `ctrd gen` hold -- the term vocabulary,
- * Zipf draws over terms and ads, ad ids and unique query ids; see
- * gen_internal.h.
+ * Zipf draws over terms and ads, ad ids, unique query ids and the times of
+ * queries (the traffic curve); see gen_internal.h.
  *
  * Owns the vocabulary's bytes (struct vocab, freed by gen_vocab_free) and,
  * while it is built, a hash set of the terms: vocab_slot is gen's own
@@ -169,9 +169,8 @@ double *gen_zipf_cdf(uint32_t n)
     return c;
 }
 
-uint32_t gen_zipf_draw(const double *cdf, uint32_t n, struct rng *r)
+uint32_t gen_cdf_find(const double *cdf, uint32_t n, double u)
 {
-    double u = rng_unit(r);
     uint32_t lo = 0, hi = n - 1;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
@@ -183,9 +182,14 @@ uint32_t gen_zipf_draw(const double *cdf, uint32_t n, struct rng *r)
     return lo;
 }
 
-static uint64_t ad_id_of(uint32_t rank)
+uint32_t gen_zipf_draw(const double *cdf, uint32_t n, struct rng *r)
 {
-    return rank % 100 == 99 ? UINT64_MAX - rank / 100 : 1000 + (uint64_t)rank;
+    return gen_cdf_find(cdf, n, rng_unit(r));
+}
+
+uint64_t gen_ad_id(uint32_t k)
+{
+    return k % 100 == 99 ? UINT64_MAX - k / 100 : 1000 + (uint64_t)k;
 }
 
 uint64_t gen_next_query_id(uint64_t *ctr)
@@ -226,7 +230,7 @@ void gen_draw_ads(struct gen *g, struct rng *r, struct grec *x, uint32_t n,
         int tries = 0;
         do {
             k = gen_zipf_draw(g->ad_cdf, g->cfg->n_ads, r);
-            id = ad_id_of(k);
+            id = gen_ad_id(k);
         } while (has_ad(x, id) && ++tries < 16);
         if (tries == 16) {
             if (ranks)
@@ -238,4 +242,58 @@ void gen_draw_ads(struct gen *g, struct rng *r, struct grec *x, uint32_t n,
             ranks[x->n_ads] = k;
         x->ads[x->n_ads++] = id;
     }
+}
+
+/* ---- when queries happen --------------------------------------------------
+ */
+
+#define DAY_MS 86400000
+
+/* Relative query volume at t_ms: daily 1 + 5/9 cos (peak 15:00 UTC, low
+ * 03:00, 3.5 times less), times 0.7 on Saturdays and Sundays. */
+static double traffic_rate(int64_t t_ms)
+{
+    double day = (double)(t_ms % DAY_MS) / DAY_MS;
+    int weekday = (int)((t_ms / DAY_MS + 4) % 7); /* 1970-01-01: Thursday */
+    double daily = 1.0 + 5.0 / 9.0 * cos(6.283185307179586 * (day - 0.625));
+    return daily * (weekday == 0 || weekday == 6 ? 0.7 : 1.0);
+}
+
+/* The volume of the knot [from_ms, to_ms): its rate at the middle. */
+static double knot_volume(int64_t from_ms, int64_t to_ms)
+{
+    return traffic_rate(from_ms + (to_ms - from_ms) / 2) *
+           (double)(to_ms - from_ms);
+}
+
+static int64_t knot_end(const struct traffic *t, int64_t from_ms)
+{
+    return t->end_ms - from_ms > GEN_KNOT_MS ? from_ms + GEN_KNOT_MS
+                                             : t->end_ms;
+}
+
+void gen_traffic_init(struct traffic *t, int64_t start_ms, int64_t duration_ms)
+{
+    *t = (struct traffic){.end_ms = start_ms + duration_ms,
+                          .knot_ms = start_ms,
+                          .next_ms = start_ms};
+    for (int64_t k = start_ms; k < t->end_ms; k = knot_end(t, k))
+        t->total += knot_volume(k, knot_end(t, k));
+}
+
+int64_t gen_traffic_time(struct traffic *t, uint64_t i, uint64_t n)
+{
+    assert(i < n);
+    while (i >= t->q_hi) { /* on to the next knot that has queries */
+        t->knot_ms = t->next_ms;
+        t->next_ms = knot_end(t, t->knot_ms);
+        t->done += knot_volume(t->knot_ms, t->next_ms);
+        t->q_lo = t->q_hi;
+        t->q_hi = t->next_ms == t->end_ms
+                      ? n
+                      : (uint64_t)((double)n * (t->done / t->total));
+    }
+    return t->knot_ms +
+           (int64_t)((i - t->q_lo) * (uint64_t)(t->next_ms - t->knot_ms) /
+                     (t->q_hi - t->q_lo));
 }

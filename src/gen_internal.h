@@ -6,7 +6,11 @@
  *                  close), output files, line counting, the click heap,
  *                  the normal records and manifest.json.
  *   gen_content.c  what records hold: the term vocabulary (and its hash
- *                  set), Zipf draws, ad ids, query ids.
+ *                  set), Zipf draws, ad ids, query ids, and when queries
+ *                  happen (the daily and weekly traffic curve).
+ *   gen_account.c  the advertisers' accounts: who owns which ad, their
+ *                  keyword sets, which ads a term shows, click
+ *                  probabilities, and the ads catalog (ads.csv).
  *   gen_spell.c    how a record is spelled as one NDJSON or TSV line, with
  *                  the variations of SPEC §2 (escapes, case, white space,
  *                  RFC 3339 times, ...) and the alterations of a variant.
@@ -28,6 +32,7 @@
 #include "record.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -37,6 +42,7 @@
 #define GEN_WINDOW_MS 86400000  /* default join window (SPEC §2) */
 #define GEN_EARLY_MAX_MS 180000 /* no click precedes its query by more */
 #define GEN_ID_RESERVED 1024    /* top query ids: uint64-max cases only */
+#define GEN_KNOT_MS 60000       /* the traffic curve is constant this long */
 
 /* ---- random numbers: xoshiro256**, seeded by splitmix64 ---------------- */
 
@@ -85,6 +91,13 @@ static inline uint64_t rng_below(struct rng *r, uint64_t n)
 static inline int rng_chance(struct rng *r, double p)
 {
     return rng_unit(r) < p;
+}
+
+/* Standard normal (Box-Muller, one of the pair). */
+static inline double rng_gauss(struct rng *r)
+{
+    double u1 = 1.0 - rng_unit(r), u2 = rng_unit(r);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
 /* ---- line buffer ------------------------------------------------------- */
@@ -160,6 +173,34 @@ struct vocab {
     uint32_t *off;
     uint16_t *len;
     uint32_t n;
+};
+
+/* When queries happen: volume follows a daily curve (peak 15:00 UTC, low
+ * at 03:00) times a weekly one (Saturday and Sunday lower), piecewise
+ * constant over GEN_KNOT_MS knots from the start; within a knot queries
+ * are evenly spread. Query i of n falls in the knot where the cumulative
+ * volume passes i / n of the whole, so the average rate is n / duration. */
+struct traffic {
+    int64_t end_ms;           /* start + duration */
+    int64_t knot_ms, next_ms; /* the current knot: [knot_ms, next_ms) */
+    double total, done;       /* volume of all knots; of those up to next_ms */
+    uint64_t q_lo, q_hi;      /* the queries of the current knot */
+};
+
+/* The advertisers' accounts (gen_account.c). Advertiser a (id a + 1) owns
+ * the ads of ranks [a, a + 1) * GEN_ADS_PER_ADVERTISER and bids on a
+ * keyword set; each of its ads runs on about half of those keywords. The
+ * postings of term t, [term_off[t], term_off[t + 1]), are the advertisers
+ * that bid on it, in advertiser order, with cumulative weights (the
+ * advertiser's popularity times its bid). */
+struct accounts {
+    uint32_t n_adv;
+    uint32_t *term_off;  /* n_terms + 1 */
+    uint32_t *post_adv;  /* advertiser of each posting */
+    double *post_cum;    /* cumulative weight within the term */
+    uint8_t *post_ads;   /* bit i: the advertiser's i-th ad runs on it */
+    uint32_t *core_term; /* per advertiser: its highest bid, names its ads */
+    uint64_t pair_key;   /* seeds the hash of an (ad, term) pair */
 };
 
 /* ---- records and how an injected case alters them ----------------------- */
@@ -260,7 +301,10 @@ struct gen {
     struct rng main, trick;     /* content: normal / tricky records */
     struct rng spell[2][FMT_N]; /* [tricky][format] */
     struct vocab voc;
-    double *term_cdf, *ad_cdf, *ad_p;
+    struct accounts acc;
+    struct traffic traffic;
+    double *term_cdf, *ad_cdf;
+    double *ad_p; /* per ad rank: click probability before the term's factor */
     uint64_t n_queries, q_index, clicks_written;
     uint64_t qid_ctr, trick_qid_ctr, click_ctr, trick_click_ctr, seq;
     int64_t now_ms;
@@ -288,6 +332,8 @@ extern const struct variant gen_v_none;
 /* Builds n distinct terms from seed: 0 or CTRD_ENOMEM. */
 int gen_vocab_build(struct vocab *v, uint32_t n, uint64_t seed);
 void gen_vocab_free(struct vocab *v);
+/* The first of cdf[0..n) above u (n - 1 when none is). */
+uint32_t gen_cdf_find(const double *cdf, uint32_t n, double u);
 /* Zipf(1) over ranks 0..n-1: the CDF (malloc'd, NULL when out of memory),
  * and a draw from it. */
 double *gen_zipf_cdf(uint32_t n);
@@ -300,6 +346,25 @@ uint32_t gen_distinct_ads(const struct grec *x);
  * ranks when given. Ids below 1000 fill in when the catalog is small. */
 void gen_draw_ads(struct gen *g, struct rng *r, struct grec *x, uint32_t n,
                   uint32_t *ranks);
+/* Starts the curve of the queries of [start_ms, start_ms + duration_ms). */
+void gen_traffic_init(struct traffic *t, int64_t start_ms, int64_t duration_ms);
+/* The time of query i of n (i from 0 up, never going back). */
+int64_t gen_traffic_time(struct traffic *t, uint64_t i, uint64_t n);
+
+/* ---- gen_account.c ------------------------------------------------------ */
+
+/* Builds g->acc and g->ad_p from g->cfg, g->term_cdf and g->ad_cdf: 0 or
+ * CTRD_ENOMEM (what was built is freed by gen_accounts_free). */
+int gen_accounts_build(struct gen *g);
+void gen_accounts_free(struct accounts *acc);
+/* Adds up to n ads for x->term, from distinct advertisers that bid on it
+ * (random ads by popularity when none does); ranks[] gets their ranks. */
+void gen_account_ads(struct gen *g, struct rng *r, struct grec *x, uint32_t n,
+                     uint32_t *ranks);
+/* The probability that the ad of rank k is clicked when shown for term. */
+double gen_click_p(const struct gen *g, uint32_t k, uint32_t term);
+/* Writes the ads catalog (catalog.h's CSV) to path: 0 or CTRD_EIO. */
+int gen_catalog_write(const struct gen *g, const char *path, char *err);
 
 /* ---- gen_spell.c -------------------------------------------------------- */
 

@@ -4,7 +4,8 @@
 # exit 2 with one line "ctrd gen: ..." on stderr for each kind of usage
 # error (choices listed for a bad --format), nothing written on a usage
 # error, and the exact bytes of one fixed invocation (a change of gen's
-# output must be deliberate: update the sums below with the reason).
+# output must be deliberate: update the sums below with the reason; last:
+# advertisers' keyword sets, per-ad and per-term CTRs, ads.csv).
 . "$(dirname "$0")/lib.sh"
 
 GEN_C="$E2E_DIR/../../src/gen.c"
@@ -86,11 +87,12 @@ ctrd gen --out "$OUT" --queries-per-sec=50 --duration 20s --seed 3 --format both
     --tricky 2>"$TMP/err"
 rc=$?
 cat >"$TMP/want" <<'EOF'
-d3c68b5ffdde6684c5d898a21f14dd62b3e70605a7dc3b3e7b1c8d2e559b980c  clicks.ndjson
-0f437a754d8a00284485a91e26bc8ede0e375400c65b0f5d5f072177032c0d52  clicks.tsv
-7512c947c48e3d7f2e70690cb58edbc1f9af750858c89c482165d408a4deeae6  manifest.json
-b4dba94dd06155c716ccc82c31aa86ed34988e1816ba520ad32c6cbfd3e413f9  queries.ndjson
-cb676a69217f9baefa9670e2aff97607424ac616629f44657fa1159f951dbd2f  queries.tsv
+6ac950fcea941dff0b806cd3ec771b904864ccf87af45fe2ed799e5e71bf73cf  ads.csv
+bd89148007372157f3e7bbae089b8058a96c5c27618a00df5b66eebf59e9707e  clicks.ndjson
+6a548ffee4a71f92c20a2414e7e7ef7ee167958c5cc295ca005d5b5484de52c8  clicks.tsv
+0b04d3b264a0f123a9bb936434e82dea6ad2973235fd7b2a723327d2f9ff585a  manifest.json
+243201511a41e8e3ca8331b785825f47a254b89c80aafecdde5080ade064e992  queries.ndjson
+850bc04b5dccf5aaf600a996906c09be6a3b7d4d90ae4d6754f3fd85dec1c193  queries.tsv
 EOF
 (cd "$OUT" 2>/dev/null && sha256sum -- *) >"$TMP/got"
 if [ "$rc" = 0 ] && cmp -s "$TMP/want" "$TMP/got"; then
@@ -98,7 +100,7 @@ if [ "$rc" = 0 ] && cmp -s "$TMP/want" "$TMP/got"; then
 else
     fail gen_fixed_output "exit $rc; sha256 differs: $(diff "$TMP/want" "$TMP/got" | grep '^>' | tr '\n' '|')"
 fi
-grep -q "^ctrd gen: wrote 1410 query and 331 click lines per format, 2451089 bytes, to $OUT\$" \
+grep -q "^ctrd gen: wrote 1410 query and 329 click lines per format, 2447227 bytes, to $OUT\$" \
     "$TMP/err" && pass gen_summary_line || fail gen_summary_line "$(head -c 300 "$TMP/err")"
 
 finish

@@ -3,7 +3,9 @@
  * model of SPEC §2 (first valid query wins, clicks judged against it, one
  * click per (query_id, ad_id), batch semantics); the model's counts must
  * equal manifest.json exactly, and both formats must carry the same valid
- * records. Also: determinism, CTR, click delays, time order, terms. */
+ * records. Also: determinism, CTR, click delays, time order, terms, the
+ * ads catalog and the accounts' keyword sets, the daily and weekly curve. */
+#include "catalog.h"
 #include "check.h"
 #include "fsutil.h"
 #include "gen.h"
@@ -21,8 +23,8 @@
 static char tmp_root[] = "/tmp/ctrd_test_gen.XXXXXX";
 
 static const char *const all_files[] = {"queries.ndjson", "clicks.ndjson",
-                                        "queries.tsv", "clicks.tsv",
-                                        "manifest.json"};
+                                        "queries.tsv",    "clicks.tsv",
+                                        "manifest.json",  "ads.csv"};
 #define N_FILES (sizeof all_files / sizeof all_files[0])
 
 /* Runs `ctrd gen --out ROOT/name ARGS...`; args ends with NULL. */
@@ -415,6 +417,12 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int cmp_query(const void *a, const void *b)
 {
     const struct ref_query *x = a, *y = b;
@@ -773,15 +781,174 @@ static void test_terms(void)
     }
     free(data);
     CHECK(lines == 30000);
-    CHECK(respelled > lines / 10 && respelled < lines / 2);
+    /* 45 % change case, 12 % get odd white space (most of them some) */
+    CHECK(respelled > lines * 4 / 10 && respelled < lines * 6 / 10);
     CHECK(non_ascii > lines / 100);
+}
+
+/* The rank of ad id (gen_ad_id's inverse), or n_ads when no rank has it. */
+static uint32_t ad_rank(uint64_t id, uint32_t n_ads)
+{
+    uint64_t k = id >= 1000 && id - 1000 < n_ads ? id - 1000
+                                                 : (UINT64_MAX - id) * 100 + 99;
+    return k < n_ads && gen_ad_id((uint32_t)k) == id ? (uint32_t)k : n_ads;
+}
+
+/* The hashes of the 3 terms ad shows most often in m, into top[]. */
+static void top_terms(const struct model *m, uint64_t ad, uint64_t top[3])
+{
+    uint64_t *h = malloc(m->n_q * sizeof *h);
+    size_t n = 0, best[3] = {0, 0, 0};
+
+    for (size_t i = 0; i < m->n_q; i++)
+        if (shows(&m->q[i], ad))
+            h[n++] = m->q[i].term_hash;
+    qsort(h, n, sizeof *h, cmp_u64);
+    memset(top, 0, 3 * sizeof *top);
+    for (size_t i = 0, run; i < n; i += run) {
+        for (run = 1; i + run < n && h[i + run] == h[i];)
+            run++;
+        for (int j = 0; j < 3; j++)
+            if (run > best[j]) {
+                memmove(best + j + 1, best + j, (2 - (size_t)j) * sizeof *best);
+                memmove(top + j + 1, top + j, (2 - (size_t)j) * sizeof *top);
+                best[j] = run;
+                top[j] = h[i];
+                break;
+            }
+    }
+    free(h);
+}
+
+static int same_set3(const uint64_t *a, const uint64_t *b)
+{
+    for (int i = 0; i < 3; i++)
+        if (a[i] != b[0] && a[i] != b[1] && a[i] != b[2])
+            return 0;
+    return 1;
+}
+
+/* ads.csv is a catalog serve loads, owners by gen_advertiser_id, every
+ * shown ad listed; the busiest ads of the three busiest advertisers each
+ * have top terms of their own (not the global ones for all); the parts of
+ * a stream share the accounts. */
+static void test_accounts(void)
+{
+    struct catalog *cat = NULL;
+    char path[512], err[CTRD_ERR_LEN];
+    uint64_t imp[1000] = {0}, owner, unlisted = 0, top[3][3];
+    uint32_t busiest[1000 / GEN_ADS_PER_ADVERTISER] = {0}, adv[3] = {0, 0, 0};
+    struct model j;
+
+    snprintf(path, sizeof path, "%s/plain/ads.csv", tmp_root);
+    CHECK_EQ_I64(catalog_load(path, &cat, err), 0);
+    for (uint32_t k = 0; k < 1000; k++) {
+        CHECK_EQ_I64(catalog_owner(cat, gen_ad_id(k), &owner), 0);
+        CHECK_EQ_U64(owner, 1 + k / GEN_ADS_PER_ADVERTISER);
+        CHECK_EQ_U64(gen_advertiser_id(k), owner);
+        CHECK(strstr(catalog_name(cat, gen_ad_id(k)), " #") != NULL);
+    }
+    model_init(&j, 40000);
+    model_run(&j, "plain", REC_NDJSON);
+    for (size_t i = 0; i < j.n_q; i++)
+        for (uint32_t a = 0; a < j.q[i].n_ads; a++) {
+            uint32_t k = ad_rank(j.q[i].ads[a], 1000);
+            unlisted += catalog_owner(cat, j.q[i].ads[a], &owner) != 0;
+            if (k < 1000)
+                imp[k]++;
+        }
+    CHECK_EQ_U64(unlisted, 0);
+    for (uint32_t k = 0; k < 1000; k++) {
+        uint32_t a = k / GEN_ADS_PER_ADVERTISER;
+        if (imp[k] > imp[busiest[a]] ||
+            busiest[a] / GEN_ADS_PER_ADVERTISER != a)
+            busiest[a] = k;
+    }
+    for (int i = 0; i < 3; i++) { /* the three busiest advertisers */
+        uint64_t most = 0;
+        for (uint32_t a = 0; a < 1000 / GEN_ADS_PER_ADVERTISER; a++)
+            if ((i == 0 || a != adv[0]) && (i < 2 || a != adv[1]) &&
+                imp[busiest[a]] > most) {
+                most = imp[busiest[a]];
+                adv[i] = a;
+            }
+    }
+    for (int i = 0; i < 3; i++) {
+        CHECK(imp[busiest[adv[i]]] > 400);
+        top_terms(&j, gen_ad_id(busiest[adv[i]]), top[i]);
+    }
+    CHECK(!same_set3(top[0], top[1]));
+    CHECK(!same_set3(top[0], top[2]));
+    CHECK(!same_set3(top[1], top[2]));
+    model_free(&j);
+    catalog_free(cat);
+
+    /* another part of the same stream: the same accounts, new queries */
+    struct gen_config cfg;
+    gen_config_default(&cfg);
+    snprintf(path, sizeof path, "%s/part1", tmp_root);
+    cfg.out_dir = path;
+    cfg.queries_per_sec = 500;
+    cfg.seed = 7;
+    cfg.formats = GEN_NDJSON | GEN_TSV;
+    cfg.part = 1;
+    CHECK_EQ_I64(gen_run(&cfg, NULL, err), 0);
+    CHECK(same_file("plain", "part1", "ads.csv"));
+    CHECK(!same_file("plain", "part1", "queries.ndjson"));
+}
+
+/* A week from Monday 00:00 UTC: queries_per_sec on average, 3.5 times as
+ * many in the afternoon as at night, 0.7 on the weekend. */
+static void test_traffic(void)
+{
+    static const char *const args[] = {
+        "--queries-per-sec",    "1",        "--duration", "168h", "--start",
+        "2026-11-23T00:00:00Z", "--format", "tsv",        NULL};
+    const int64_t start = INT64_C(1795392000000), day = 86400000;
+    uint64_t hour[24] = {0}, weekday = 0, weekend = 0, outside = 0, bad = 0;
+    size_t len, lines = 0;
+    char *data, *p, *end;
+    struct rec_query q;
+
+    CHECK_EQ_I64(run_gen("traffic", args), 0);
+    data = slurp("traffic", "queries.tsv", &len);
+    CHECK(data != NULL);
+    if (!data)
+        return;
+    for (p = data, end = data + len; p < end;) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        enum rec_reason r = rec_parse_query(REC_TSV, p, (size_t)(nl - p), &q);
+        p = nl + 1;
+        if (r == REC_EMPTY)
+            continue;
+        lines++;
+        bad += r != REC_OK;
+        /* up to 30 s late: count by the slot it was meant for */
+        int64_t t = q.time_ms - start + 15000;
+        outside += t < 0 || t >= 7 * day + 30000;
+        hour[t / 3600000 % 24]++;
+        if (t / day >= 5)
+            weekend++;
+        else
+            weekday++;
+    }
+    free(data);
+    CHECK_EQ_U64(bad, 0);
+    CHECK_EQ_U64(lines, 7 * 86400);
+    CHECK_EQ_U64(outside, 0);
+    double peak = (double)hour[15] / (double)hour[3];
+    double wk = ((double)weekend / 2) / ((double)weekday / 5);
+    if (peak < 3.2 || peak > 3.8)
+        CHECK_FAIL_AT("15:00 / 03:00 = %.2f, not ~3.5", peak);
+    if (wk < 0.68 || wk > 0.72)
+        CHECK_FAIL_AT("weekend / weekday = %.3f, not ~0.7", wk);
 }
 
 static void remove_tree(void)
 {
-    static const char *const dirs[] = {"usage", "plain", "plain2", "det_a",
-                                       "det_b", "det_c", "det_d",  "tricky",
-                                       "tsv",   "edge"};
+    static const char *const dirs[] = {
+        "usage",  "plain", "plain2", "det_a",   "det_b", "det_c",   "det_d",
+        "tricky", "tsv",   "edge",   "traffic", "part1", "forms_a", "forms_b"};
     char path[512];
     for (size_t d = 0; d < sizeof dirs / sizeof dirs[0]; d++) {
         for (size_t f = 0; f < N_FILES; f++) {
@@ -804,6 +971,8 @@ int main(void)
     RUN(test_usage);
     RUN(test_plain);
     RUN(test_terms);
+    RUN(test_accounts);
+    RUN(test_traffic);
     RUN(test_deterministic);
     RUN(test_option_forms);
     RUN(test_tricky_manifest);
