@@ -27,9 +27,10 @@
  * queue are posted as one NDJSON body; a body that fails stays queued and
  * is posted again (each record counts once).
  *
- * The ads catalog: the ads of the first part by impressions, ten to an
- * advertiser (advertiser 1 owns the ten busiest); the busiest ad is the one
- * the URL preselects. */
+ * The ads catalog is gen's (gen.h: every ad, GEN_ADS_PER_ADVERTISER to an
+ * advertiser, advertiser 1 owning the most popular), moved beside the data
+ * after the first part; the URL preselects the most popular ad,
+ * gen_ad_id(0). */
 #include "demo.h"
 
 #include "cli.h"
@@ -60,7 +61,6 @@
 #define TRICKY_EVERY 6 /* parts: gen's malformed lines once a minute */
 #define TICK_MS 200
 #define BODY_MAX (4u << 20) /* bytes of one POST (at least one line) */
-#define ADS_PER_ADVERTISER 10
 #define IO_TIMEOUT_S 10
 #define QPS_DEFAULT 200
 #define QPS_MAX 20000 /* kept up with, 7 % of a core, 120 MB */
@@ -76,8 +76,8 @@ static const char usage[] =
     "rejects and counts) and prints the dashboard's URL with the busiest ad\n"
     "preselected. Runs until Ctrl-C (SIGINT or SIGTERM): stops the traffic,\n"
     "then the service, which checkpoints; the data stays, for `ctrd query`\n"
-    "or another `ctrd serve`. The ads catalog it writes (beside the data)\n"
-    "gives ten ads to an advertiser: /?advertiser=1 has the busiest ten.\n"
+    "or another `ctrd serve`. The ads catalog (gen's, beside the data) gives\n"
+    "eight ads to an advertiser: /?advertiser=1 has the most popular.\n"
     "\n"
     "  --data DIR             data directory, new or ctrd's (default: data/\n"
     "                         in a new directory under $TMPDIR or /tmp, kept)\n"
@@ -378,9 +378,6 @@ struct demo {
     uint64_t parts;  /* parts generated */
     int64_t part_ms; /* its start */
     struct queue queries, clicks;
-    int collect;     /* while the first part is read: */
-    uint64_t *shown; /* the ads it shows, for the catalog */
-    size_t n_shown, shown_cap;
     uint64_t busy_ad;
     char *body;
     size_t body_cap;
@@ -389,10 +386,8 @@ struct demo {
     char last_error[CTRD_ERR_LEN]; /* said once, until a post succeeds */
 };
 
-/* The time of a line that parses (a query's ads into shown, while
- * d->collect): 1 and *ms, or 0. */
-static int line_time(struct demo *d, int query, const char *text, size_t len,
-                     int64_t *ms)
+/* The time of a line that parses: 1 and *ms, or 0. */
+static int line_time(int query, const char *text, size_t len, int64_t *ms)
 {
     struct rec_query q;
     struct rec_click c;
@@ -405,11 +400,6 @@ static int line_time(struct demo *d, int query, const char *text, size_t len,
     if (rec_parse_query(REC_NDJSON, text, len, &q) != REC_OK)
         return 0;
     *ms = q.time_ms;
-    if (d->collect && grow(&d->shown, &d->shown_cap, d->n_shown + q.n_ads,
-                           sizeof *d->shown, 4096) == 0) {
-        memcpy(d->shown + d->n_shown, q.ads, q.n_ads * sizeof *q.ads);
-        d->n_shown += q.n_ads;
-    }
     return 1;
 }
 
@@ -435,7 +425,7 @@ static int queue_file(struct demo *d, struct queue *q, const char *name,
         return rc;
     while (rc == 0 && pos < len) {
         char *text = fs_next_line(buf, len, &pos, &n);
-        int timed = line_time(d, query, text, n, &ms);
+        int timed = line_time(query, text, n, &ms);
         due = timed ? ms : query ? INT64_MIN : due;
         rc = queue_push(q, due, text, n);
     }
@@ -477,54 +467,16 @@ static int next_part(struct demo *d, char *err)
     return rc;
 }
 
-static int u64_cmp(const void *a, const void *b)
+/* Moves gen's ads catalog beside the data (the next parts write it
+ * again in gen's scratch) and notes the ad the URL preselects. */
+static int adopt_catalog(struct demo *d, char *err)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-struct ad_count {
-    uint64_t ad, n;
-};
-
-/* Busiest first. */
-static int ad_count_cmp(const void *a, const void *b)
-{
-    const struct ad_count *x = a, *y = b;
-    if (x->n != y->n)
-        return x->n > y->n ? -1 : 1;
-    return u64_cmp(&x->ad, &y->ad);
-}
-
-/* Writes the ads catalog of the shown ads (see DESIGN) and notes the
- * busiest. */
-static int write_catalog(struct demo *d, char *err)
-{
-    size_t n = 0;
-    struct ad_count *ads = malloc((d->n_shown + 1) * sizeof *ads);
-    if (!ads)
-        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-    if (d->n_shown > 0)
-        qsort(d->shown, d->n_shown, sizeof *d->shown, u64_cmp);
-    for (size_t i = 0; i < d->n_shown; i++) {
-        if (n == 0 || ads[n - 1].ad != d->shown[i])
-            ads[n++] = (struct ad_count){d->shown[i], 0};
-        ads[n - 1].n++;
-    }
-    if (n > 0)
-        qsort(ads, n, sizeof *ads, ad_count_cmp);
-    FILE *f = fopen(d->ads_path, "w");
-    if (f) {
-        fputs("ad_id,advertiser_id\n", f);
-        for (size_t i = 0; i < n; i++)
-            fprintf(f, "%" PRIu64 ",%zu\n", ads[i].ad,
-                    1 + i / ADS_PER_ADVERTISER);
-    }
-    d->busy_ad = n ? ads[0].ad : 0;
-    free(ads);
-    if (!f || fclose(f) != 0)
-        return ctrd_fail(err, CTRD_EIO, "%s: %s", d->ads_path, strerror(errno));
-    return 0;
+    char path[FS_PATH_MAX];
+    int rc = join_path(path, d->gen_dir, "ads.csv", err);
+    if (rc == 0 && rename(path, d->ads_path) != 0)
+        rc = ctrd_fail(err, CTRD_EIO, "%s: %s", d->ads_path, strerror(errno));
+    d->busy_ad = gen_ad_id(0);
+    return rc;
 }
 
 /* Says a failure once, until a post succeeds. */
@@ -651,12 +603,10 @@ static int start(struct demo *d, char *err)
     int rc = make_dir(d, err);
     d->part_ms = clock_wall_ms();
     d->part = (uint64_t)(d->part_ms / 1000) % (GEN_PART_LIMIT + 1);
-    d->collect = 1;
     if (rc == 0)
         rc = next_part(d, err);
-    d->collect = 0;
     if (rc == 0)
-        rc = write_catalog(d, err);
+        rc = adopt_catalog(d, err);
     if (rc == 0)
         rc = server_start(&d->server, argv, err);
     if (rc != 0)
@@ -765,7 +715,6 @@ int demo_command(int argc, char **argv)
         freeaddrinfo(d->client.addr);
     queue_free(&d->queries);
     queue_free(&d->clicks);
-    free(d->shown);
     free(d->body);
     free(d);
     return rc != 0 ? rc : status == 0 ? 0 : 1;

@@ -89,7 +89,13 @@ else
     fail advertiser_has_ad "advertiser 1 lacks ad $AD"
 fi
 
-read -r imp1 _ < <(totals)
+# The traffic starts as the URL is printed: wait (3 s at most) for the
+# first impressions of the ad, then for more.
+for _ in $(seq 30); do
+    read -r imp1 _ < <(totals)
+    [ "${imp1:-0}" -gt 0 ] && break
+    sleep 0.1
+done
 sleep 1.5
 read -r imp2 _ < <(totals)
 if [ "${imp1:-0}" -gt 0 ] && [ "${imp2:-0}" -gt "${imp1:-0}" ]; then
