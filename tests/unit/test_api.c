@@ -349,6 +349,15 @@ static void test_access_control(void)
         {"GET", "/v1/advertisers/7/ads", NOBODY, 401},
         {"GET", "/v1/advertisers/7/ads", BAD_TOKEN, 401},
         {"POST", "/v1/advertisers/7/ads", ADV7, 405},
+        /* every advertiser's totals: admins only */
+        {"GET", "/v1/advertisers", ADMIN, QUEUED},
+        {"HEAD", "/v1/advertisers", ADMIN, QUEUED},
+        {"GET", "/v1/advertisers", ADV7, 403},
+        {"GET", "/v1/advertisers", INGEST, 403},
+        {"GET", "/v1/advertisers", NOBODY, 401},
+        {"GET", "/v1/advertisers", BAD_TOKEN, 401},
+        {"POST", "/v1/advertisers", ADMIN, 405},
+        {"POST", "/v1/advertisers", ADV7, 405},
         /* ingest: admin and ingest tokens */
         {"POST", "/v1/queries", INGEST, SUBMITTED},
         {"POST", "/v1/queries", ADMIN, SUBMITTED},
@@ -391,6 +400,7 @@ static void test_access_control(void)
         {"GET", "/v1/ads/100/other", ADMIN, 404},
         {"GET", "/v1/ads/18446744073709551616/terms", ADMIN, 404},
         {"GET", "/v1/advertisers/7", ADMIN, 404},
+        {"GET", "/v1/advertisers/", ADMIN, 404},
     };
     struct metrics *m = metrics_create();
     struct api *a = make_api(m, 1, 0);
@@ -407,6 +417,9 @@ static void test_open_configs(void)
         {"GET", "/v1/ads/200/terms", NOBODY, QUEUED},
         {"GET", "/v1/ads/200/terms", BAD_TOKEN, QUEUED},
         {"GET", "/v1/advertisers/8/ads", NOBODY, QUEUED},
+        {"GET", "/v1/advertisers", NOBODY, QUEUED},
+        {"GET", "/v1/advertisers", BAD_TOKEN, QUEUED},
+        {"POST", "/v1/advertisers", NOBODY, 405},
         {"POST", "/v1/queries", NOBODY, SUBMITTED},
         {"GET", "/v1/stream?advertiser_id=8", NOBODY, STREAMED},
         {"GET", "/metrics", NOBODY, 200},
@@ -449,6 +462,10 @@ static void test_parameters(void)
         {"GET", "/v1/ads/100/series?step=2m", ADMIN, 400},
         {"GET", "/v1/ads/100/series?term=", ADMIN, 400},
         {"GET", "/v1/advertisers/7/ads?to=never", ADV7, 400},
+        {"GET", "/v1/advertisers?from=0&to=2026-11-22T10:00:00Z", ADMIN,
+         QUEUED},
+        {"GET", "/v1/advertisers?from=soon", ADMIN, 400},
+        {"GET", "/v1/advertisers?from=soon", ADV7, 403},
         {"GET", "/v1/stream", ADMIN, 400},
         {"GET", "/v1/stream?ad_id=x", ADMIN, 400},
     };
