@@ -23,8 +23,9 @@
 #define SHED_MESSAGE "overloaded; try again"
 
 static const char *const endpoint_names[API_ENDPOINT_COUNT] = {
-    "terms",  "series",  "advertiser_ads", "ingest_queries", "ingest_clicks",
-    "stream", "metrics", "health",         "page",           "other",
+    "terms",          "series",        "advertiser_ads", "advertisers",
+    "ingest_queries", "ingest_clicks", "stream",         "metrics",
+    "health",         "page",          "other",
 };
 
 struct api {
@@ -306,7 +307,7 @@ struct read_req {
     struct api *api;
     struct http_exchange *x;
     enum api_endpoint endpoint;
-    uint64_t id; /* the ad, or the advertiser */
+    uint64_t id; /* the ad, or the advertiser (none for all of them) */
     struct range range;
     int sort, order, step; /* indexes into sorts, orders, steps */
     uint64_t limit, offset;
@@ -405,6 +406,25 @@ static int parse_advertiser_ads(struct api *a, struct read_req *r,
                : 0;
 }
 
+/* "as_of":T — when the counts are complete up to (null: no data yet). */
+static void put_as_of(FILE *f, const struct engine *e)
+{
+    int64_t as_of = engine_as_of_ms(e);
+    if (as_of < 0)
+        fputs("\"as_of\":null", f);
+    else
+        fprintf(f, "\"as_of\":%" PRId64, as_of);
+}
+
+/* ,"impressions":I,"clicks":C,"ctr":R} — the end of a row. */
+static void put_counts(FILE *f, uint64_t impressions, uint64_t clicks)
+{
+    fprintf(f, ",\"impressions\":%" PRIu64 ",\"clicks\":%" PRIu64 ",\"ctr\":",
+            impressions, clicks);
+    json_put_ratio(f, clicks, impressions);
+    putc('}', f);
+}
+
 static int run_advertiser_ads(struct api *a, const struct read_req *r, FILE *f)
 {
     size_t n = 0;
@@ -412,12 +432,8 @@ static int run_advertiser_ads(struct api *a, const struct read_req *r, FILE *f)
         a->cfg.catalog ? catalog_ads_of(a->cfg.catalog, r->id, &n) : NULL;
     struct engine *e = a->cfg.engine;
     engine_read_lock(e);
-    fprintf(f, "{\"advertiser_id\":\"%" PRIu64 "\",\"as_of\":", r->id);
-    int64_t as_of = engine_as_of_ms(e);
-    if (as_of < 0)
-        fputs("null", f);
-    else
-        fprintf(f, "%" PRId64, as_of);
+    fprintf(f, "{\"advertiser_id\":\"%" PRIu64 "\",", r->id);
+    put_as_of(f, e);
     fputs(",\"ads\":[", f);
     for (size_t i = 0; i < n; i++) {
         uint64_t imps, clicks;
@@ -427,15 +443,96 @@ static int run_advertiser_ads(struct api *a, const struct read_req *r, FILE *f)
         fprintf(f, "%s{\"ad_id\":\"%" PRIu64 "\",\"name\":", i ? "," : "",
                 ads[i]);
         json_put_string(f, name, strlen(name));
-        fprintf(f,
-                ",\"impressions\":%" PRIu64 ",\"clicks\":%" PRIu64 ",\"ctr\":",
-                imps, clicks);
-        json_put_ratio(f, clicks, imps);
-        putc('}', f);
+        put_counts(f, imps, clicks);
     }
     fputs("]}\n", f);
     engine_read_unlock(e);
     return 0;
+}
+
+/* GET /v1/advertisers: every advertiser of the catalog with its totals;
+ * admins only. */
+static int parse_advertisers(struct api *a, struct read_req *r,
+                             const struct auth_identity *who)
+{
+    return check_access(a, r->x, API_ADVERTISERS,
+                        who->role == AUTH_ADMIN ? ACCESS_OK : ACCESS_DENIED) ||
+                   read_range(a, r->x, API_ADVERTISERS, &r->range)
+               ? CTRD_EINVAL
+               : 0;
+}
+
+/* An advertiser's totals over its ads. */
+struct advertiser_totals {
+    uint64_t id;
+    size_t n_ads;
+    uint64_t impressions, clicks;
+};
+
+/* Impressions descending, then id ascending. */
+static int advertiser_totals_cmp(const void *pa, const void *pb)
+{
+    const struct advertiser_totals *x = pa, *y = pb;
+    if (x->impressions != y->impressions)
+        return x->impressions < y->impressions ? 1 : -1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* The catalog's advertisers (*n of them, malloc'd into *out) with their
+ * totals over range: the sums of adview_totals over each one's ads. Under
+ * the engine's read lock. 0 or CTRD_ENOMEM. */
+static int advertisers_total(const struct catalog *c, const struct engine *e,
+                             const struct range *range,
+                             struct advertiser_totals **out, size_t *n)
+{
+    const uint64_t *ads;
+    size_t cursor = 0, n_ads, count = 0;
+    uint64_t id;
+    while (catalog_next_advertiser(c, &cursor, &id, &ads, &n_ads) == 0)
+        count++;
+    struct advertiser_totals *t = malloc((count + 1) * sizeof *t);
+    if (!t)
+        return CTRD_ENOMEM;
+    cursor = 0;
+    for (size_t i = 0;
+         catalog_next_advertiser(c, &cursor, &id, &ads, &n_ads) == 0; i++) {
+        t[i] = (struct advertiser_totals){id, n_ads, 0, 0};
+        for (size_t k = 0; k < n_ads; k++) {
+            uint64_t imps, clicks;
+            adview_totals(engine_counts(e), ads[k], range->from_ms,
+                          range->to_ms, &imps, &clicks);
+            t[i].impressions += imps;
+            t[i].clicks += clicks;
+        }
+    }
+    qsort(t, count, sizeof *t, advertiser_totals_cmp);
+    *out = t;
+    *n = count;
+    return 0;
+}
+
+static int run_advertisers(struct api *a, const struct read_req *r, FILE *f)
+{
+    struct engine *e = a->cfg.engine;
+    struct advertiser_totals *t;
+    size_t n;
+    engine_read_lock(e);
+    int rc = advertisers_total(a->cfg.catalog, e, &r->range, &t, &n);
+    if (rc == 0) {
+        putc('{', f);
+        put_as_of(f, e);
+        fprintf(f, ",\"catalog\":%s,\"advertisers\":[",
+                a->cfg.catalog ? "true" : "false");
+        for (size_t i = 0; i < n; i++) {
+            fprintf(f, "%s{\"advertiser_id\":\"%" PRIu64 "\",\"total_ads\":%zu",
+                    i ? "," : "", t[i].id, t[i].n_ads);
+            put_counts(f, t[i].impressions, t[i].clicks);
+        }
+        fputs("]}\n", f);
+        free(t);
+    }
+    engine_read_unlock(e);
+    return rc;
 }
 
 /* GET /v1/stream?ad_id=A or ?advertiser_id=V: live counts (sse.h). */
@@ -679,6 +776,8 @@ static void run_read(struct api *a, struct read_req *r)
             rc = run_terms(a, r, f);
         else if (r->endpoint == API_SERIES)
             rc = run_series(a, r, f);
+        else if (r->endpoint == API_ADVERTISERS)
+            rc = run_advertisers(a, r, f);
         else
             rc = run_advertiser_ads(a, r, f);
         if (fclose(f) != 0)
@@ -732,9 +831,10 @@ static void start_read(struct api *a, struct http_exchange *x,
         return;
     }
     *r = (struct read_req){.api = a, .x = x, .endpoint = endpoint, .id = id};
-    int rc = endpoint == API_TERMS    ? parse_terms(a, r)
-             : endpoint == API_SERIES ? parse_series(a, r)
-                                      : parse_advertiser_ads(a, r, who);
+    int rc = endpoint == API_TERMS         ? parse_terms(a, r)
+             : endpoint == API_SERIES      ? parse_series(a, r)
+             : endpoint == API_ADVERTISERS ? parse_advertisers(a, r, who)
+                                           : parse_advertiser_ads(a, r, who);
     if (rc == 0 &&
         (!a->reads || readpool_submit(a->reads, r, http_started_ns(x)) != 0)) {
         note_shed(a, x);
@@ -784,6 +884,12 @@ void api_handle(void *ctx, struct http_exchange *x)
     if (strcmp(path, "/v1/stream") == 0) {
         if (is_get(a, x, API_STREAM) && identify(a, x, API_STREAM, &who) == 0)
             get_stream(a, x, &who);
+        return;
+    }
+    if (strcmp(path, "/v1/advertisers") == 0) {
+        if (is_get(a, x, API_ADVERTISERS) &&
+            identify(a, x, API_ADVERTISERS, &who) == 0)
+            start_read(a, x, API_ADVERTISERS, 0, &who);
         return;
     }
     if (path_id(path, "/v1/advertisers/", &id, &rest) == 0 &&

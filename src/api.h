@@ -1,5 +1,6 @@
 /* api: the HTTP API of `ctrd serve` (SPEC §5-§6) — routing, access control,
- * the read endpoints (an ad's terms and series, an advertiser's ads),
+ * the read endpoints (an ad's terms and series, an advertiser's ads, and
+ * for admins every advertiser's totals — an addition to SPEC §5),
  * health, readiness and metrics, and the dashboard's files (web.h: public,
  * they hold no data; the page reads the API with the viewer's token). Ingest
  * requests are checked and handed, still compressed, to the ingest pipeline
@@ -38,6 +39,7 @@ enum api_endpoint {
     API_TERMS,
     API_SERIES,
     API_ADVERTISER_ADS,
+    API_ADVERTISERS,
     API_INGEST_QUERIES,
     API_INGEST_CLICKS,
     API_STREAM,

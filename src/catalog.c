@@ -397,6 +397,15 @@ const char *catalog_name(const struct catalog *c, uint64_t ad_id)
     return row ? c->names + row->name_off : "";
 }
 
+/* The end of the run of advertiser_id's ads in owners[] from lo. */
+static size_t run_end(const struct catalog *c, size_t lo,
+                      uint64_t advertiser_id)
+{
+    while (lo < c->n && c->owners[lo] == advertiser_id)
+        lo++;
+    return lo;
+}
+
 const uint64_t *catalog_ads_of(const struct catalog *c, uint64_t advertiser_id,
                                size_t *n)
 {
@@ -414,9 +423,20 @@ const uint64_t *catalog_ads_of(const struct catalog *c, uint64_t advertiser_id,
         else
             hi = mid;
     }
-    hi = lo;
-    while (hi < c->n && c->owners[hi] == advertiser_id)
-        hi++;
-    *n = hi - lo;
+    *n = run_end(c, lo, advertiser_id) - lo;
     return c->ads + lo;
+}
+
+int catalog_next_advertiser(const struct catalog *c, size_t *cursor,
+                            uint64_t *advertiser_id, const uint64_t **ads,
+                            size_t *n)
+{
+    size_t lo = *cursor;
+    if (!c || lo >= c->n)
+        return CTRD_ENOTFOUND;
+    *advertiser_id = c->owners[lo];
+    *cursor = run_end(c, lo, *advertiser_id);
+    *n = *cursor - lo;
+    *ads = c->ads + lo;
+    return 0;
 }

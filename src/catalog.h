@@ -35,5 +35,12 @@ const char *catalog_name(const struct catalog *c, uint64_t ad_id);
  * NULL, *n is 0 for an advertiser without ads). */
 const uint64_t *catalog_ads_of(const struct catalog *c, uint64_t advertiser_id,
                                size_t *n);
+/* Iterates the advertisers, ascending: *cursor is 0 before the first
+ * call; each call gives the next advertiser and its *n ads (as
+ * catalog_ads_of) and returns 0, or CTRD_ENOTFOUND after the last (and
+ * at once when c is NULL). */
+int catalog_next_advertiser(const struct catalog *c, size_t *cursor,
+                            uint64_t *advertiser_id, const uint64_t **ads,
+                            size_t *n);
 
 #endif

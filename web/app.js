@@ -1,6 +1,7 @@
 // The ctrd dashboard: an advertiser's view of one ad (/?ad=ID: totals and the
 // per-term table) or of an advertiser's ads (/?advertiser=ID), live over
-// Server-Sent Events. Everything shown comes from the public JSON API; the
+// Server-Sent Events, and at / an admin's list of every advertiser (for
+// other tokens the API refuses it: a form to open an ad or advertiser). Everything shown comes from the public JSON API; the
 // view's state (range, compare, sort, filter, page, charted term) lives in
 // the URL, so a link reproduces it and the back button works. With --auth the token is kept in
 // sessionStorage and sent as a bearer header, never in the URL.
@@ -200,7 +201,7 @@ const adView = {
   csvName: (s) => `ad-${s.ad}-terms.csv`,
   csvRow: (r) => [csvText(r.term), r.impressions, r.clicks, r.ctr],
   csvHead: 'term,impressions,clicks,ctr',
-  empty: 'No impressions in this range.',
+  empty: () => 'No impressions in this range.',
   missing: (s) => `Ad ${s.ad} was not found, or this token may not see it.`,
   note: (data) => (data.total_terms > data.terms.length
     ? `Showing the top ${fmtInt.format(data.terms.length)} of ${fmtInt.format(data.total_terms)} terms.` : null),
@@ -213,14 +214,8 @@ const advertiserView = {
   series: null,
   stream: (s) => `advertiser_id=${encodeURIComponent(s.advertiser)}`,
   // Sorted and totalled here: the API answers the ads in catalog order.
-  rows: (data, s) => sortRows(data.ads, s),
-  totals: (data) => {
-    const t = data.ads.reduce((a, r) => ({
-      impressions: a.impressions + r.impressions, clicks: a.clicks + r.clicks,
-    }), { impressions: 0, clicks: 0 });
-    t.ctr = t.impressions ? t.clicks / t.impressions : 0;
-    return t;
-  },
+  rows: (data, s) => sortRows(data.ads, s, (r) => r.name || r.ad_id),
+  totals: (data) => sumTotals(data.ads),
   columns: [
     ['term', 'Ad', (r) => el('a', { href: `/?ad=${r.ad_id}` }, r.name || `Ad ${r.ad_id}`)],
     ...COLUMNS.slice(1),
@@ -229,15 +224,52 @@ const advertiserView = {
   csvName: (s) => `advertiser-${s.advertiser}-ads.csv`,
   csvRow: (r) => [r.ad_id, csvText(r.name), r.impressions, r.clicks, r.ctr],
   csvHead: 'ad_id,name,impressions,clicks,ctr',
-  empty: 'This advertiser has no ads in the catalog.',
+  empty: () => 'This advertiser has no ads in the catalog.',
   missing: (s) => `Advertiser ${s.advertiser} was not found, or this token may not see it.`,
   note: () => null,
 };
 
-function sortRows(ads, s) {
-  const key = s.sort === 'term' ? (r) => (r.name || r.ad_id) : (r) => r[s.sort];
+// Every advertiser of the catalog with its totals (GET /v1/advertisers:
+// admins only; other tokens get 403 and the start form instead).
+const advertisersView = {
+  title: () => 'Advertisers',
+  path: (s, q) => `/v1/advertisers?${q}`,
+  totalsPath: (s, q) => advertisersView.path(s, q),
+  series: null,
+  stream: null,
+  rows: (data, s) => sortRows(data.advertisers, s, (r) => `Advertiser ${r.advertiser_id}`),
+  totals: (data) => sumTotals(data.advertisers),
+  columns: [
+    ['term', 'Advertiser', (r) => el('a', { href: `/?advertiser=${r.advertiser_id}` }, r.term)],
+    ['total_ads', 'Ads', (r) => fmtInt.format(r.total_ads)],
+    ...COLUMNS.slice(1),
+  ],
+  filterLabel: 'Filter advertisers',
+  csvName: () => 'advertisers.csv',
+  csvRow: (r) => [r.advertiser_id, r.total_ads, r.impressions, r.clicks, r.ctr],
+  csvHead: 'advertiser_id,ads,impressions,clicks,ctr',
+  empty: (data) => (data.catalog ? 'The ads catalog lists no advertisers.'
+    : 'The service has no ads catalog (serve --ads), so it knows no advertisers.'),
+  missing: () => 'Not found.',
+  denied: () => showHome(),
+  note: () => null,
+};
+
+// The totals of rows (ads or advertisers): sums, and their CTR.
+function sumTotals(rows) {
+  const t = rows.reduce((a, r) => ({
+    impressions: a.impressions + r.impressions, clicks: a.clicks + r.clicks,
+  }), { impressions: 0, clicks: 0 });
+  t.ctr = t.impressions ? t.clicks / t.impressions : 0;
+  return t;
+}
+
+// rows sorted as s says, each with its label(row) as its term (the first
+// column, sorted and filtered by).
+function sortRows(rows, s, label) {
+  const key = s.sort === 'term' ? (r) => r.term : (r) => r[s.sort];
   const dir = s.order === 'asc' ? 1 : -1;
-  return ads.map((r) => Object.assign({ term: r.name || r.ad_id }, r)).sort((a, b) => {
+  return rows.map((r) => Object.assign({ term: label(r) }, r)).sort((a, b) => {
     const x = key(a);
     const y = key(b);
     return (x < y ? -1 : x > y ? 1 : 0) * dir;
@@ -445,7 +477,7 @@ function fill(s) {
   k.count.textContent = `${fmtInt.format(rows.length)} rows`;
   const parts = [];
   if (!any) {
-    parts.push(el('p', { class: 'state', id: 'empty' }, v.empty));
+    parts.push(el('p', { class: 'state', id: 'empty' }, v.empty(shown.data)));
   } else {
     parts.push(v.note(shown.data));
     parts.push(visible.length ? tableEl(s, visible) : el('p', { class: 'state' }, 'Nothing matches the filter.'));
@@ -492,6 +524,7 @@ function skeleton(v, s) {
 function showError(e, s) {
   stopStream();
   if (e.status === 401) return showLogin();
+  if (e.status === 403 && shown.view.denied) return shown.view.denied();
   const k = shown.skeleton;
   k.head.replaceChildren();
   k.tools.hidden = true;
@@ -528,6 +561,8 @@ function showLogin() {
   input.focus();
 }
 
+// The start form, for tokens that may not list the advertisers (the API
+// does not say which advertiser a token is).
 function showHome() {
   stopStream();
   shown = null;
@@ -535,6 +570,7 @@ function showHome() {
     el('label', { for: name }, label), el('input', { id: name, name, inputmode: 'numeric', required: true }),
     el('button', { type: 'submit' }, 'Open'));
   main.replaceChildren(el('h1', {}, 'Click-through rates'),
+    el('p', { class: 'muted', id: 'home-note' }, 'This token may not list advertisers: open an ad or your advertiser by its ID.'),
     open('ad', 'Ad ID'), el('p'), open('advertiser', 'Advertiser ID'));
 }
 
@@ -633,6 +669,10 @@ function stopStream() {
 }
 
 function startStream(v, s) {
+  if (!v.stream) {
+    stopStream();
+    return;
+  }
   const query = v.stream(s);
   if (live && live.query === query) return;
   stopStream();
@@ -707,7 +747,7 @@ function render() {
   const s = readState();
   if (s.ad) return show(adView, s);
   if (s.advertiser) return show(advertiserView, s);
-  return showHome();
+  return show(advertisersView, s);
 }
 
 window.addEventListener('popstate', render);

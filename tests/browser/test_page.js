@@ -4,16 +4,17 @@
 // Every number the page shows is checked against the API's own answer,
 // fetched here independently. Prints PASS/FAIL lines; exits 1 on any FAIL.
 //
-// usage: node test_page.js URL ADV_TOKEN INGEST_TOKEN AD OTHER_AD ADVERTISER OUT_DIR
+// usage: node test_page.js URL ADV_TOKEN INGEST_TOKEN AD OTHER_AD ADVERTISER OUT_DIR ADMIN_TOKEN
 //   AD: an ad of ADVERTISER (whose token ADV_TOKEN is); OTHER_AD: another
-//   advertiser's ad; OUT_DIR: where the screenshots and timings go.
+//   advertiser's ad; OUT_DIR: where the screenshots and timings go;
+//   ADMIN_TOKEN: an admin's, for the list of advertisers.
 'use strict';
 
 const fs = require('fs');
 const path = require('path');
 const { chromium } = require('playwright-core');
 
-const [url, advToken, ingestToken, ad, otherAd, advertiser, outDir] = process.argv.slice(2);
+const [url, advToken, ingestToken, ad, otherAd, advertiser, outDir, adminToken] = process.argv.slice(2);
 const PAGE_SIZE = 50;
 const fmtInt = new Intl.NumberFormat('en-US');
 const fmtPct = new Intl.NumberFormat('en-US', {
@@ -113,6 +114,66 @@ async function expectTerms(name, page, query) {
   return body;
 }
 
+// The admin's list of advertisers at /: an advertiser's token may not list
+// them (the API answers 403; the page shows the start form and no other
+// advertiser); an admin's sees every advertiser with the API's totals,
+// each the sum of its ads' (GET /v1/advertisers/{id}/ads), linking to its
+// view; a range preset asks the API for that range.
+async function checkAdvertisers(page) {
+  const denied = await api('/v1/advertisers');
+  if (denied.status === 403) pass('advertisers_403_for_advertiser'); else fail('advertisers_403_for_advertiser', denied.status);
+  await page.goto(`${url}/`);
+  await expectShown('advertisers_hidden_from_advertiser', page, [true, 0, 0], async () => [
+    !!(await page.$('#home-note')), (await page.$$('#table')).length,
+    (await page.$$('a[href^="/?advertiser="]')).length]);
+
+  await page.evaluate((t) => sessionStorage.setItem('ctrd-token', t), adminToken);
+  const [req] = await Promise.all([page.waitForRequest((r) => r.url().includes('/v1/advertisers?')), page.goto(`${url}/`)]);
+  const list = async (q) => (await api(`/v1/advertisers?${q}`, adminToken)).body;
+  const rowsOf = (body) => body.advertisers.map((r) => [`Advertiser ${r.advertiser_id}`, fmtInt.format(r.total_ads),
+    fmtInt.format(r.impressions), fmtInt.format(r.clicks), fmtPct.format(r.ctr)]);
+  const sum = (rows) => {
+    const t = rows.reduce((a, r) => ({ impressions: a.impressions + r.impressions, clicks: a.clicks + r.clicks }),
+      { impressions: 0, clicks: 0 });
+    return { ...t, ctr: t.impressions ? t.clicks / t.impressions : 0 };
+  };
+  const all = await list(new URL(req.url()).searchParams);
+  if (all.catalog === true && all.advertisers.length === 2 && all.advertisers.every((r) => r.total_ads === 10 && r.impressions > 0)) {
+    pass('advertisers_api_lists_both');
+  } else {
+    fail('advertisers_api_lists_both', JSON.stringify(all));
+  }
+  // Each advertiser's totals are its ads' summed, over all time and over
+  // the last hour.
+  const from = Date.now() - 3600e3;
+  for (const q of ['', `from=${from}`]) {
+    const some = await list(q);
+    const want = await Promise.all(some.advertisers.map(async (r) => {
+      const { body } = await api(`/v1/advertisers/${r.advertiser_id}/ads?${q}`, adminToken);
+      const t = sum(body.ads);
+      return [r.advertiser_id, body.ads.length, t.impressions, t.clicks, Number(t.ctr.toFixed(6))]; // as the API rounds
+    }));
+    const got = some.advertisers.map((r) => [r.advertiser_id, r.total_ads, r.impressions, r.clicks, r.ctr]);
+    const name = `advertisers_sum_their_ads${q ? '_1h' : ''}`;
+    if (JSON.stringify(got) === JSON.stringify(want)) pass(name); else fail(name, `${JSON.stringify(got)} vs ${JSON.stringify(want)}`);
+  }
+  await expectShown('advertisers_rows', page, rowsOf(all), shownRows);
+  await expectShown('advertisers_totals', page, totalsShown(sum(all.advertisers)), shownTotals);
+  const href = await page.getAttribute('#table tbody tr a', 'href');
+  if (href === `/?advertiser=${all.advertisers[0].advertiser_id}`) pass('advertisers_link'); else fail('advertisers_link', href);
+  const [hourReq] = await Promise.all([
+    page.waitForRequest((r) => r.url().includes('/v1/advertisers?') && r.url().includes('from=')),
+    page.click('[data-range="1h"]'),
+  ]);
+  const hour = await list(new URL(hourReq.url()).searchParams);
+  await expectShown('advertisers_range_1h', page, rowsOf(hour), shownRows);
+  if (sum(hour.advertisers).impressions < sum(all.advertisers).impressions) pass('advertisers_range_changes_numbers');
+  else fail('advertisers_range_changes_numbers', JSON.stringify(hour));
+  await page.click('#table tbody tr a');
+  await page.waitForSelector('#table tbody tr a[href^="/?ad="]');
+  pass('advertisers_link_opens_advertiser');
+}
+
 async function main() {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
   const context = await browser.newContext({
@@ -129,8 +190,8 @@ async function main() {
   const page = await context.newPage();
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
-    // The browser logs the 401 and 404 answers the test asks for itself.
-    if (m.type() === 'error' && !/Failed to load resource: .*status of (401|404)/.test(m.text())) errors.push(m.text());
+    // The browser logs the 401, 403 and 404 answers the test asks for itself.
+    if (m.type() === 'error' && !/Failed to load resource: .*status of (401|403|404)/.test(m.text())) errors.push(m.text());
   });
 
   // 401: the login form; the token goes to sessionStorage, not the URL.
@@ -305,6 +366,8 @@ async function main() {
   await page.goto(`${url}/?ad=${otherAd}`);
   await expectShown('other_ad_hidden', page, [other.status, true],
     async () => [other.status, /not found/.test(await page.textContent('#error')) && !(await page.$('#table'))]);
+
+  await checkAdvertisers(page);
 
   if (errors.length) fail('no_console_errors', errors.join(' | ')); else pass('no_console_errors');
   if (outside.length) fail('loopback_only', outside.join(' ')); else pass('loopback_only');

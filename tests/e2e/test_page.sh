@@ -8,8 +8,9 @@
 # the chart's series, a query and a click POSTed now showing within 2 s
 # without a reload, compare to previous period (both ranges' totals, an
 # empty previous period), one term's chart (chosen by keyboard, "Whole ad",
-# the back button), the advertiser's ads, another advertiser's ad hidden, a
-# 390 px viewport, no console errors and no request leaving loopback. The
+# the back button), the advertiser's ads, another advertiser's ad hidden,
+# the admin's list of advertisers (each the sum of its ads; refused to an
+# advertiser token), a 390 px viewport, no console errors and no request leaving loopback. The
 # screenshots and the first-render time land in $TMP; UPDATE_SCREENSHOTS=1
 # copies the screenshots into docs/. Without chromium or node_modules it FAILs: run
 # scripts/install-deps.
@@ -36,7 +37,7 @@ check page_ingest ctrd ingest --data "$TMP/data" --queries "$TMP/gen/queries.ndj
     --clicks "$TMP/gen/clicks.ndjson" --quiet
 if start_server page "$TMP/data" --auth "$TMP/tokens" --ads "$TMP/ads.csv"; then
     out=$(cd "$BROWSER_DIR" && timeout -s KILL 120 node test_page.js "$SRV_URL" \
-        adv1tok ingesttok 1000 1010 1 "$TMP" 2>&1)
+        adv1tok ingesttok 1000 1010 1 "$TMP" admintok 2>&1)
     rc=$?
     printf '%s\n' "$out"
     grep -q '^FAIL ' <<<"$out" && E2E_FAILED=1

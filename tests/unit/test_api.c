@@ -7,9 +7,11 @@
  * headers, and records what the api did with it (the status it answered,
  * or that it queued a read, submitted an ingest or started a stream —
  * what happens after that is other modules' and other tests'). Tokens and
- * the catalog are real files read by auth.c and catalog.c. */
+ * the catalog are real files read by auth.c and catalog.c. The list of
+ * advertisers is also read whole, on this thread, from a real engine. */
 #include "check.h"
 
+#include <ftw.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -220,12 +222,16 @@ static void load_files(void)
     }
 }
 
-static struct api *make_api(struct metrics *m, int with_auth,
-                            int metrics_public)
+/* An api reading engine e (NULL: none; reads must then not run) and
+ * catalog c. */
+static struct api *make_api_on(struct metrics *m, int with_auth,
+                               int metrics_public, struct engine *e,
+                               const struct catalog *c)
 {
     struct api_config cfg = {
+        .engine = e,
         .auth = with_auth ? tokens : NULL,
-        .catalog = ads,
+        .catalog = c,
         .metrics = m,
         .metrics_public = metrics_public,
         .max_body_bytes = 1 << 20,
@@ -240,6 +246,12 @@ static struct api *make_api(struct metrics *m, int with_auth,
     }
     api_attach(a, NULL, (struct sse *)&fake_hub);
     return a;
+}
+
+static struct api *make_api(struct metrics *m, int with_auth,
+                            int metrics_public)
+{
+    return make_api_on(m, with_auth, metrics_public, NULL, ads);
 }
 
 /* What became of a request besides an answer: the api queued a read,
@@ -349,6 +361,15 @@ static void test_access_control(void)
         {"GET", "/v1/advertisers/7/ads", NOBODY, 401},
         {"GET", "/v1/advertisers/7/ads", BAD_TOKEN, 401},
         {"POST", "/v1/advertisers/7/ads", ADV7, 405},
+        /* every advertiser's totals: admins only */
+        {"GET", "/v1/advertisers", ADMIN, QUEUED},
+        {"HEAD", "/v1/advertisers", ADMIN, QUEUED},
+        {"GET", "/v1/advertisers", ADV7, 403},
+        {"GET", "/v1/advertisers", INGEST, 403},
+        {"GET", "/v1/advertisers", NOBODY, 401},
+        {"GET", "/v1/advertisers", BAD_TOKEN, 401},
+        {"POST", "/v1/advertisers", ADMIN, 405},
+        {"POST", "/v1/advertisers", ADV7, 405},
         /* ingest: admin and ingest tokens */
         {"POST", "/v1/queries", INGEST, SUBMITTED},
         {"POST", "/v1/queries", ADMIN, SUBMITTED},
@@ -391,6 +412,7 @@ static void test_access_control(void)
         {"GET", "/v1/ads/100/other", ADMIN, 404},
         {"GET", "/v1/ads/18446744073709551616/terms", ADMIN, 404},
         {"GET", "/v1/advertisers/7", ADMIN, 404},
+        {"GET", "/v1/advertisers/", ADMIN, 404},
     };
     struct metrics *m = metrics_create();
     struct api *a = make_api(m, 1, 0);
@@ -407,6 +429,9 @@ static void test_open_configs(void)
         {"GET", "/v1/ads/200/terms", NOBODY, QUEUED},
         {"GET", "/v1/ads/200/terms", BAD_TOKEN, QUEUED},
         {"GET", "/v1/advertisers/8/ads", NOBODY, QUEUED},
+        {"GET", "/v1/advertisers", NOBODY, QUEUED},
+        {"GET", "/v1/advertisers", BAD_TOKEN, QUEUED},
+        {"POST", "/v1/advertisers", NOBODY, 405},
         {"POST", "/v1/queries", NOBODY, SUBMITTED},
         {"GET", "/v1/stream?advertiser_id=8", NOBODY, STREAMED},
         {"GET", "/metrics", NOBODY, 200},
@@ -449,6 +474,10 @@ static void test_parameters(void)
         {"GET", "/v1/ads/100/series?step=2m", ADMIN, 400},
         {"GET", "/v1/ads/100/series?term=", ADMIN, 400},
         {"GET", "/v1/advertisers/7/ads?to=never", ADV7, 400},
+        {"GET", "/v1/advertisers?from=0&to=2026-11-22T10:00:00Z", ADMIN,
+         QUEUED},
+        {"GET", "/v1/advertisers?from=soon", ADMIN, 400},
+        {"GET", "/v1/advertisers?from=soon", ADV7, 403},
         {"GET", "/v1/stream", ADMIN, 400},
         {"GET", "/v1/stream?ad_id=x", ADMIN, 400},
     };
@@ -559,6 +588,136 @@ static void test_ingest_content_type(void)
     metrics_free(m);
 }
 
+/* ---- reads against a real engine ---- */
+
+/* Queries at T0 and ten minutes later: ads 1 and 2 are advertiser 5's, 3
+ * advertiser 4's, 4 advertiser 9's, 5 advertiser 6's (no traffic); ad 999
+ * is in no catalog. One click, on ad 1. */
+#define T0 "1763805600000" /* ms */
+static const char adv_catalog[] =
+    "ad_id,advertiser_id\n1,5\n2,5\n3,4\n4,9\n5,6\n";
+static const char adv_queries[] =
+    "{\"time\":" T0 ",\"query_id\":\"1\",\"query\":\"a\","
+    "\"ad_ids\":[1,3,999]}\n"
+    "{\"time\":" T0 ",\"query_id\":\"2\",\"query\":\"b\","
+    "\"ad_ids\":[1,3,4,999]}\n"
+    "{\"time\":1763806200000,\"query_id\":\"3\",\"query\":\"a\","
+    "\"ad_ids\":[2,3,999]}\n";
+static const char adv_clicks[] =
+    "{\"time\":1763805601000,\"query_id\":\"1\",\"ad_id\":1}\n";
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+                        struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* The JSON a GET of target answers, run on this thread (malloc'd; NULL
+ * after a failed check). */
+static char *read_json(struct api *a, const char *target)
+{
+    struct row r = {"GET", target, NOBODY, QUEUED};
+    struct http_exchange x;
+    int got = run(a, &r, NULL, &x);
+    struct read_req *req = x.read;
+    char *body = NULL;
+    if (got != QUEUED) {
+        CHECK_FAIL_AT("%s: got %d", target, got);
+    } else {
+        run_read(a, req);
+        if (req->status != 200)
+            CHECK_FAIL_AT("%s: status %d", target, req->status);
+        else
+            body = req->body;
+    }
+    if (req && body != req->body)
+        free(req->body);
+    free(req);
+    return body;
+}
+
+/* The JSON of target from its "from" on equals want. */
+static void check_json(struct api *a, const char *target, const char *from,
+                       const char *want)
+{
+    char *body = read_json(a, target);
+    const char *p = body ? strstr(body, from) : NULL;
+    if (body && !p)
+        CHECK_FAIL_AT("%s: no %s in %s", target, from, body);
+    else if (p)
+        CHECK_EQ_STR(p, want);
+    free(body);
+}
+
+/* GET /v1/advertisers: each advertiser's totals are its ads' (as GET
+ * /v1/advertisers/{id}/ads gives them) summed over the range, ads in no
+ * catalog left out, sorted by impressions descending then id; without a
+ * catalog the list is empty and says so. */
+static void test_advertisers_totals(void)
+{
+    char dir[128], path[160], err[CTRD_ERR_LEN] = "";
+    struct catalog *c = NULL;
+    struct engine *e = NULL;
+    snprintf(dir, sizeof dir, "%s/engine", tmp_dir);
+    snprintf(path, sizeof path, "%s/advertisers.csv", tmp_dir);
+    write_file(path, adv_catalog);
+    struct engine_config cfg = {.data_dir = dir,
+                                .n_workers = 1,
+                                .join_window_ms = 86400000,
+                                .click_timeout_ms = 600000,
+                                .retention_ms = 90000000};
+    int64_t now = 1763805600000 + 700000;
+    if (catalog_load(path, &c, err) != 0 || engine_open(&cfg, &e, err) != 0 ||
+        engine_process_buffer(e, ENGINE_QUERIES, REC_NDJSON, adv_queries,
+                              sizeof adv_queries - 1, 0, now, err) != 0 ||
+        engine_process_buffer(e, ENGINE_CLICKS, REC_NDJSON, adv_clicks,
+                              sizeof adv_clicks - 1, 1, now, err) != 0) {
+        CHECK_FAIL_AT("set-up: %s", err);
+        goto done;
+    }
+    struct metrics *m = metrics_create();
+    struct api *a = make_api_on(m, 0, 0, e, c);
+    check_json(a, "/v1/advertisers", "\"catalog\"",
+               "\"catalog\":true,\"advertisers\":["
+               "{\"advertiser_id\":\"4\",\"total_ads\":1,\"impressions\":3,"
+               "\"clicks\":0,\"ctr\":0.000000},"
+               "{\"advertiser_id\":\"5\",\"total_ads\":2,\"impressions\":3,"
+               "\"clicks\":1,\"ctr\":0.333333},"
+               "{\"advertiser_id\":\"9\",\"total_ads\":1,\"impressions\":1,"
+               "\"clicks\":0,\"ctr\":0.000000},"
+               "{\"advertiser_id\":\"6\",\"total_ads\":1,\"impressions\":0,"
+               "\"clicks\":0,\"ctr\":0.000000}]}\n");
+    check_json(a, "/v1/advertisers/5/ads", "\"ads\"",
+               "\"ads\":[{\"ad_id\":\"1\",\"name\":\"\",\"impressions\":2,"
+               "\"clicks\":1,\"ctr\":0.500000},{\"ad_id\":\"2\",\"name\":\"\","
+               "\"impressions\":1,\"clicks\":0,\"ctr\":0.000000}]}\n");
+    /* From the second minute: only q3 (ads 2 and 3). */
+    check_json(a, "/v1/advertisers?from=1763805660000", "\"advertisers\"",
+               "\"advertisers\":["
+               "{\"advertiser_id\":\"4\",\"total_ads\":1,\"impressions\":1,"
+               "\"clicks\":0,\"ctr\":0.000000},"
+               "{\"advertiser_id\":\"5\",\"total_ads\":2,\"impressions\":1,"
+               "\"clicks\":0,\"ctr\":0.000000},"
+               "{\"advertiser_id\":\"6\",\"total_ads\":1,\"impressions\":0,"
+               "\"clicks\":0,\"ctr\":0.000000},"
+               "{\"advertiser_id\":\"9\",\"total_ads\":1,\"impressions\":0,"
+               "\"clicks\":0,\"ctr\":0.000000}]}\n");
+    api_free(a);
+    metrics_free(m);
+    m = metrics_create();
+    a = make_api_on(m, 0, 0, e, NULL);
+    check_json(a, "/v1/advertisers", "\"catalog\"",
+               "\"catalog\":false,\"advertisers\":[]}\n");
+    api_free(a);
+    metrics_free(m);
+done:
+    engine_close(e);
+    catalog_free(c);
+    unlink(path);
+    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void)
 {
     load_files();
@@ -568,6 +727,7 @@ int main(void)
     RUN(test_series_term);
     RUN(test_page);
     RUN(test_ingest_content_type);
+    RUN(test_advertisers_totals);
     auth_free(tokens);
     catalog_free(ads);
     unlink(tokens_path);

@@ -1,7 +1,7 @@
 /* Unit tests of catalog (SPEC §1.4): owners and names of ads, quoted names
  * with commas and quotes, CRLF, a byte order mark, the ads of an advertiser
- * in ascending order, unknown ads, every error with its file:line, and a
- * catalog of a million ads. */
+ * in ascending order, the advertisers one by one, unknown ads, every error with
+ * its file:line, and a catalog of a million ads. */
 #include "catalog.h"
 #include "check.h"
 
@@ -153,6 +153,38 @@ static void test_no_catalog(void)
     CHECK_EQ_STR(catalog_name(NULL, 1), "");
     CHECK(catalog_ads_of(NULL, 1, &n) != NULL);
     CHECK_EQ_U64(n, 0);
+    size_t cursor = 0;
+    uint64_t adv;
+    const uint64_t *ads;
+    CHECK_EQ_I64(catalog_next_advertiser(NULL, &cursor, &adv, &ads, &n),
+                 CTRD_ENOTFOUND);
+}
+
+/* Iterating the advertisers gives each once, ascending, with exactly its
+ * ads as catalog_ads_of gives them; then CTRD_ENOTFOUND, again and again. */
+static void test_next_advertiser(void)
+{
+    struct catalog *c = load_ok("ad_id,advertiser_id\n5,30\n1,2\n9,30\n"
+                                "4,0\n7,2\n8,2\n");
+    static const uint64_t want_adv[] = {0, 2, 30};
+    static const size_t want_n[] = {1, 3, 2};
+    size_t cursor = 0, n, i = 0;
+    uint64_t adv;
+    const uint64_t *ads;
+    while (catalog_next_advertiser(c, &cursor, &adv, &ads, &n) == 0) {
+        if (i >= ROWS(want_adv)) {
+            CHECK_FAIL_AT("advertiser %" PRIu64 " after the last", adv);
+            break;
+        }
+        CHECK_EQ_U64(adv, want_adv[i]);
+        CHECK_EQ_U64(n, want_n[i]);
+        CHECK(ads_are(c, adv, ads, n));
+        i++;
+    }
+    CHECK_EQ_U64(i, ROWS(want_adv));
+    CHECK_EQ_I64(catalog_next_advertiser(c, &cursor, &adv, &ads, &n),
+                 CTRD_ENOTFOUND);
+    catalog_free(c);
 }
 
 /* Ads listed in shuffled order come out ascending per advertiser; names
@@ -378,6 +410,7 @@ int main(void)
     RUN(test_names);
     RUN(test_line_forms);
     RUN(test_no_catalog);
+    RUN(test_next_advertiser);
     RUN(test_ads_of_order_and_names);
     RUN(test_errors);
     RUN(test_duplicate_far_apart);
