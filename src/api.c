@@ -24,8 +24,8 @@
 
 static const char *const endpoint_names[API_ENDPOINT_COUNT] = {
     "terms",          "series",        "advertiser_ads", "advertisers",
-    "ingest_queries", "ingest_clicks", "stream",         "metrics",
-    "health",         "page",          "other",
+    "ingest_queries", "ingest_clicks", "stream",         "whoami",
+    "metrics",        "health",        "page",           "other",
 };
 
 struct api {
@@ -195,6 +195,24 @@ static int check_access(struct api *a, struct http_exchange *x,
     else if (access == ACCESS_HIDDEN)
         respond_error(a, x, endpoint, 404, "not found");
     return access == ACCESS_OK ? 0 : CTRD_EINVAL;
+}
+
+/* GET /v1/whoami (an addition to SPEC §5, for the dashboard to open a
+ * token's own view): {"role":"admin"|"ingest"|"advertiser"} and, for an
+ * advertiser, its "advertiser_id". */
+static void get_whoami(struct api *a, struct http_exchange *x,
+                       const struct auth_identity *who)
+{
+    static const char *const roles[] = {[AUTH_ADMIN] = "admin",
+                                        [AUTH_INGEST] = "ingest",
+                                        [AUTH_ADVERTISER] = "advertiser"};
+    char body[96];
+    int n = snprintf(body, sizeof body, "{\"role\":\"%s\"", roles[who->role]);
+    if (who->role == AUTH_ADVERTISER)
+        n += snprintf(body + n, sizeof body - (size_t)n,
+                      ",\"advertiser_id\":\"%" PRIu64 "\"", who->advertiser_id);
+    n += snprintf(body + n, sizeof body - (size_t)n, "}\n");
+    api_respond_json(a, x, API_WHOAMI, 200, body, (size_t)n);
 }
 
 /* ---- parameters ---- */
@@ -884,6 +902,11 @@ void api_handle(void *ctx, struct http_exchange *x)
     if (strcmp(path, "/v1/stream") == 0) {
         if (is_get(a, x, API_STREAM) && identify(a, x, API_STREAM, &who) == 0)
             get_stream(a, x, &who);
+        return;
+    }
+    if (strcmp(path, "/v1/whoami") == 0) {
+        if (is_get(a, x, API_WHOAMI) && identify(a, x, API_WHOAMI, &who) == 0)
+            get_whoami(a, x, &who);
         return;
     }
     if (strcmp(path, "/v1/advertisers") == 0) {

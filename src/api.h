@@ -1,6 +1,7 @@
 /* api: the HTTP API of `ctrd serve` (SPEC §5-§6) — routing, access control,
  * the read endpoints (an ad's terms and series, an advertiser's ads, and
- * for admins every advertiser's totals — an addition to SPEC §5),
+ * for admins every advertiser's totals, and who a token is — additions to
+ * SPEC §5),
  * health, readiness and metrics, and the dashboard's files (web.h: public,
  * they hold no data; the page reads the API with the viewer's token). Ingest
  * requests are checked and handed, still compressed, to the ingest pipeline
@@ -43,6 +44,7 @@ enum api_endpoint {
     API_INGEST_QUERIES,
     API_INGEST_CLICKS,
     API_STREAM,
+    API_WHOAMI,
     API_METRICS,
     API_HEALTH,
     API_PAGE,

@@ -19,6 +19,7 @@ struct http_exchange {
     const char *method, *path, *query; /* query: raw "a=1&b=2" */
     const char *authorization, *content_type, *if_none_match;
     int status;     /* what the api answered; 0: nothing yet */
+    char body[128]; /* its body, cut to fit */
     char allow[16]; /* its Allow header */
     void *read;     /* the read it queued (a struct read_req) */
     int submitted;  /* it handed an ingest request on */
@@ -119,7 +120,8 @@ void http_add_header(struct http_exchange *x, const char *name,
 void http_respond(struct http_exchange *x, int status, const char *content_type,
                   const char *body, size_t len)
 {
-    (void)content_type, (void)body, (void)len;
+    (void)content_type;
+    snprintf(x->body, sizeof x->body, "%.*s", (int)len, body);
     if (x->status)
         CHECK_FAIL_AT("%s %s answered twice: %d then %d", x->method, x->path,
                       x->status, status);
@@ -370,6 +372,14 @@ static void test_access_control(void)
         {"GET", "/v1/advertisers", BAD_TOKEN, 401},
         {"POST", "/v1/advertisers", ADMIN, 405},
         {"POST", "/v1/advertisers", ADV7, 405},
+        /* who a token is: any valid token */
+        {"GET", "/v1/whoami", ADMIN, 200},
+        {"GET", "/v1/whoami", INGEST, 200},
+        {"GET", "/v1/whoami", ADV7, 200},
+        {"HEAD", "/v1/whoami", ADV7, 200},
+        {"GET", "/v1/whoami", NOBODY, 401},
+        {"GET", "/v1/whoami", BAD_TOKEN, 401},
+        {"POST", "/v1/whoami", ADV7, 405},
         /* ingest: admin and ingest tokens */
         {"POST", "/v1/queries", INGEST, SUBMITTED},
         {"POST", "/v1/queries", ADMIN, SUBMITTED},
@@ -432,6 +442,8 @@ static void test_open_configs(void)
         {"GET", "/v1/advertisers", NOBODY, QUEUED},
         {"GET", "/v1/advertisers", BAD_TOKEN, QUEUED},
         {"POST", "/v1/advertisers", NOBODY, 405},
+        {"GET", "/v1/whoami", NOBODY, 200},
+        {"GET", "/v1/whoami", BAD_TOKEN, 200},
         {"POST", "/v1/queries", NOBODY, SUBMITTED},
         {"GET", "/v1/stream?advertiser_id=8", NOBODY, STREAMED},
         {"GET", "/metrics", NOBODY, 200},
@@ -555,6 +567,33 @@ static void test_page(void)
     }
     api_free(a);
     metrics_free(m);
+}
+
+/* GET /v1/whoami: each token's role, an advertiser's id too; without
+ * --auth everyone is admin. */
+static void test_whoami(void)
+{
+    static const struct {
+        int auth;
+        enum who who;
+        const char *want;
+    } rows[] = {
+        {1, ADMIN, "{\"role\":\"admin\"}\n"},
+        {1, INGEST, "{\"role\":\"ingest\"}\n"},
+        {1, ADV7, "{\"role\":\"advertiser\",\"advertiser_id\":\"7\"}\n"},
+        {0, NOBODY, "{\"role\":\"admin\"}\n"},
+        {0, ADV7, "{\"role\":\"admin\"}\n"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct metrics *m = metrics_create();
+        struct api *a = make_api(m, rows[i].auth, 0);
+        struct row r = {"GET", "/v1/whoami", rows[i].who, 200};
+        struct http_exchange x;
+        CHECK_EQ_I64(run(a, &r, NULL, &x), 200);
+        CHECK_EQ_STR(x.body, rows[i].want);
+        api_free(a);
+        metrics_free(m);
+    }
 }
 
 /* Ingest bodies: NDJSON or TSV by Content-Type, anything else 415. */
@@ -726,6 +765,7 @@ int main(void)
     RUN(test_parameters);
     RUN(test_series_term);
     RUN(test_page);
+    RUN(test_whoami);
     RUN(test_ingest_content_type);
     RUN(test_advertisers_totals);
     auth_free(tokens);
