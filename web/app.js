@@ -1,9 +1,11 @@
 // The ctrd dashboard: an advertiser's view of one ad (/?ad=ID: totals and the
 // per-term table) or of an advertiser's ads (/?advertiser=ID), live over
-// Server-Sent Events, and at / an admin's list of every advertiser (for
-// other tokens the API refuses it: a form to open an ad or advertiser). Everything shown comes from the public JSON API; the
-// view's state (range, compare, sort, filter, page, charted term) lives in
-// the URL, so a link reproduces it and the back button works. With --auth the token is kept in
+// Server-Sent Events. At / the token decides (GET /v1/whoami): an admin's
+// list of every advertiser, an advertiser's own view, for an ingest token a
+// note that it cannot read. Everything shown comes from the public JSON API;
+// the view's state (range, compare, sort, filter, page, charted term) lives
+// in the URL, so a link reproduces it and the back button works; links
+// between views keep the range. With --auth the token is kept in
 // sessionStorage and sent as a bearer header, never in the URL.
 'use strict';
 
@@ -94,7 +96,23 @@ function readState() {
 
 // Changes the state: a new history entry (push) or the current one.
 function go(changes, push = true) {
-  const s = Object.assign(readState(), changes);
+  const url = urlOf(Object.assign(readState(), changes));
+  if (push) history.pushState(null, '', url);
+  else history.replaceState(null, '', url);
+  render();
+}
+
+// A link to the view target ({ ad } or { advertiser }) over s's range,
+// compared as s is; the rest as the view's defaults.
+function viewLink(target, s) {
+  return urlOf(Object.assign({
+    ad: null, advertiser: null, range: s.range, from: s.from, to: s.to, compare: s.compare,
+    sort: 'impressions', order: 'desc', filter: '', page: 1, term: null,
+  }, target));
+}
+
+// The URL of state s.
+function urlOf(s) {
   const q = new URLSearchParams();
   if (s.ad) q.set('ad', s.ad);
   else if (s.advertiser) q.set('advertiser', s.advertiser);
@@ -111,10 +129,7 @@ function go(changes, push = true) {
   if (s.filter) q.set('filter', s.filter);
   if (s.page > 1) q.set('page', s.page);
   if (s.ad && s.term) q.set('term', s.term);
-  const url = `${location.pathname}?${q}`;
-  if (push) history.pushState(null, '', url);
-  else history.replaceState(null, '', url);
-  render();
+  return `${location.pathname}?${q}`;
 }
 
 // [from, to) in ms for the API (null: open).
@@ -217,7 +232,7 @@ const advertiserView = {
   rows: (data, s) => sortRows(data.ads, s, (r) => r.name || r.ad_id),
   totals: (data) => sumTotals(data.ads),
   columns: [
-    ['term', 'Ad', (r) => el('a', { href: `/?ad=${r.ad_id}` }, r.name || `Ad ${r.ad_id}`)],
+    ['term', 'Ad', (r, s) => el('a', { href: viewLink({ ad: r.ad_id }, s) }, r.name || `Ad ${r.ad_id}`)],
     ...COLUMNS.slice(1),
   ],
   filterLabel: 'Filter ads',
@@ -230,7 +245,7 @@ const advertiserView = {
 };
 
 // Every advertiser of the catalog with its totals (GET /v1/advertisers:
-// admins only; other tokens get 403 and the start form instead).
+// admins only).
 const advertisersView = {
   title: () => 'Advertisers',
   path: (s, q) => `/v1/advertisers?${q}`,
@@ -240,7 +255,7 @@ const advertisersView = {
   rows: (data, s) => sortRows(data.advertisers, s, (r) => `Advertiser ${r.advertiser_id}`),
   totals: (data) => sumTotals(data.advertisers),
   columns: [
-    ['term', 'Advertiser', (r) => el('a', { href: `/?advertiser=${r.advertiser_id}` }, r.term)],
+    ['term', 'Advertiser', (r, s) => el('a', { href: viewLink({ advertiser: r.advertiser_id }, s) }, r.term)],
     ['total_ads', 'Ads', (r) => fmtInt.format(r.total_ads)],
     ...COLUMNS.slice(1),
   ],
@@ -251,7 +266,6 @@ const advertisersView = {
   empty: (data) => (data.catalog ? 'The ads catalog lists no advertisers.'
     : 'The service has no ads catalog (serve --ads), so it knows no advertisers.'),
   missing: () => 'Not found.',
-  denied: () => showHome(),
   note: () => null,
 };
 
@@ -524,7 +538,6 @@ function skeleton(v, s) {
 function showError(e, s) {
   stopStream();
   if (e.status === 401) return showLogin();
-  if (e.status === 403 && shown.view.denied) return shown.view.denied();
   const k = shown.skeleton;
   k.head.replaceChildren();
   k.tools.hidden = true;
@@ -561,17 +574,43 @@ function showLogin() {
   input.focus();
 }
 
-// The start form, for tokens that may not list the advertisers (the API
-// does not say which advertiser a token is).
-function showHome() {
+// A page of one message instead of a view.
+function showMessage(id, text, error) {
   stopStream();
   shown = null;
-  const open = (name, label) => el('form', { method: 'get', action: '/', class: 'login' },
-    el('label', { for: name }, label), el('input', { id: name, name, inputmode: 'numeric', required: true }),
-    el('button', { type: 'submit' }, 'Open'));
   main.replaceChildren(el('h1', {}, 'Click-through rates'),
-    el('p', { class: 'muted', id: 'home-note' }, 'This token may not list advertisers: open an ad or your advertiser by its ID.'),
-    open('ad', 'Ad ID'), el('p'), open('advertiser', 'Advertiser ID'));
+    el('p', { class: error ? 'state error' : 'state', id }, text));
+}
+
+// Who the token is (GET /v1/whoami), asked once a token.
+let whoami = null; // { token, answer: a promise }
+function identity() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!whoami || whoami.token !== token) {
+    const me = { token, answer: api('/v1/whoami') };
+    me.answer.catch(() => { if (whoami === me) whoami = null; }); // asked again next time
+    whoami = me;
+  }
+  return whoami.answer;
+}
+
+// The view at / (no ad or advertiser asked): an admin's list of
+// advertisers; an advertiser's own view, in place of / in the history; for
+// an ingest token, which cannot read, a note.
+async function showStart(s) {
+  let me;
+  try {
+    me = await identity();
+  } catch (e) {
+    if (e.status === 401) return showLogin();
+    return showMessage('error', e.status ? `Error ${e.status}: ${e.message}` : 'The service cannot be reached.', true);
+  }
+  const now = readState();
+  if (now.ad || now.advertiser) return null; // left / meanwhile
+  if (me.role === 'admin') return show(advertisersView, s);
+  if (me.role === 'advertiser') return go({ advertiser: me.advertiser_id }, false);
+  return showMessage('cannot-read', 'This token sends records (ingest) and cannot read the counts: '
+    + 'sign out and sign in with an admin or advertiser token.');
 }
 
 // The view's data, for an ad its series over the same range and, when
@@ -747,7 +786,7 @@ function render() {
   const s = readState();
   if (s.ad) return show(adView, s);
   if (s.advertiser) return show(advertiserView, s);
-  return show(advertisersView, s);
+  return showStart(s);
 }
 
 window.addEventListener('popstate', render);

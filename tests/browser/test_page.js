@@ -114,18 +114,29 @@ async function expectTerms(name, page, query) {
   return body;
 }
 
-// The admin's list of advertisers at /: an advertiser's token may not list
-// them (the API answers 403; the page shows the start form and no other
-// advertiser); an admin's sees every advertiser with the API's totals,
-// each the sum of its ads' (GET /v1/advertisers/{id}/ads), linking to its
-// view; a range preset asks the API for that range.
+// / as the token is (GET /v1/whoami): an advertiser's token may not list
+// the advertisers (the API answers 403) and lands on its own advertiser's
+// view, in place of / in the history; an ingest token, which cannot read,
+// gets a note; an admin's sees every advertiser with the API's totals, each
+// the sum of its ads' (GET /v1/advertisers/{id}/ads), linking to its view
+// over the range chosen; a range preset asks the API for that range.
 async function checkAdvertisers(page) {
   const denied = await api('/v1/advertisers');
   if (denied.status === 403) pass('advertisers_403_for_advertiser'); else fail('advertisers_403_for_advertiser', denied.status);
+  const me = await api('/v1/whoami');
+  if (JSON.stringify(me.body) === JSON.stringify({ role: 'advertiser', advertiser_id: advertiser })) pass('whoami_advertiser');
+  else fail('whoami_advertiser', JSON.stringify(me));
+  await page.goto(`${url}/?ad=${ad}`);
+  await page.goto(`${url}/?range=1h`);
+  await expectShown('start_advertiser_own_view', page, [`${url}/?advertiser=${advertiser}&range=1h`, true], async () => [
+    page.url(), (await page.$$('#table tbody tr a[href^="/?ad="]')).length > 0]);
+  await page.goBack();
+  await expectShown('start_advertiser_replaces_history', page, `${url}/?ad=${ad}`, () => page.url());
+
+  await page.evaluate((t) => sessionStorage.setItem('ctrd-token', t), ingestToken);
   await page.goto(`${url}/`);
-  await expectShown('advertisers_hidden_from_advertiser', page, [true, 0, 0], async () => [
-    !!(await page.$('#home-note')), (await page.$$('#table')).length,
-    (await page.$$('a[href^="/?advertiser="]')).length]);
+  await expectShown('start_ingest_cannot_read', page, [true, 0], async () => [
+    /cannot read/.test(await page.textContent('#cannot-read')), (await page.$$('#table')).length]);
 
   await page.evaluate((t) => sessionStorage.setItem('ctrd-token', t), adminToken);
   const [req] = await Promise.all([page.waitForRequest((r) => r.url().includes('/v1/advertisers?')), page.goto(`${url}/`)]);
@@ -169,9 +180,41 @@ async function checkAdvertisers(page) {
   await expectShown('advertisers_range_1h', page, rowsOf(hour), shownRows);
   if (sum(hour.advertisers).impressions < sum(all.advertisers).impressions) pass('advertisers_range_changes_numbers');
   else fail('advertisers_range_changes_numbers', JSON.stringify(hour));
+  // The link keeps the range: the advertiser's view opens over the last
+  // hour, its ads' links too.
+  const rangedHref = await page.getAttribute('#table tbody tr a', 'href');
+  if (rangedHref === `/?advertiser=${all.advertisers[0].advertiser_id}&range=1h`) pass('advertisers_link_keeps_range');
+  else fail('advertisers_link_keeps_range', rangedHref);
   await page.click('#table tbody tr a');
   await page.waitForSelector('#table tbody tr a[href^="/?ad="]');
   pass('advertisers_link_opens_advertiser');
+  const adHref = await page.getAttribute('#table tbody tr a', 'href');
+  if (new URL(page.url()).searchParams.get('range') === '1h' && /^\/\?ad=\d+&range=1h$/.test(adHref)) pass('advertiser_link_keeps_range');
+  else fail('advertiser_link_keeps_range', `${page.url()} ${adHref}`);
+}
+
+// 503: the page says the service is busy and offers Retry; it recovers by
+// itself after Retry-After (1 s), or at once by Retry (Retry-After 30 s),
+// to the API's numbers. One answer of the terms is a 503 each time.
+let busyAnswers = 0; // 503s the browser may log
+async function checkBusy(page) {
+  const terms = '**/v1/ads/*/terms?*';
+  for (const [name, wait, retry] of [['busy_recovers_by_itself', '1', false], ['busy_retry_button', '30', true]]) {
+    let busy = 1;
+    await page.route(terms, (route) => {
+      if (busy-- <= 0) return route.continue();
+      busyAnswers++;
+      return route.fulfill({
+        status: 503, headers: { 'Retry-After': wait }, contentType: 'application/json', body: '{"error":"overloaded; try again"}',
+      });
+    });
+    await page.goto(`${url}/?ad=${ad}`);
+    await expectShown(`${name}_503_state`, page, [true, true, 0], async () => [
+      /busy/.test(await page.textContent('#error')), !!(await page.$('#retry')), (await page.$$('#table')).length]);
+    if (retry) await page.click('#retry');
+    await expectTerms(name, page, 'sort=impressions&order=desc');
+    await page.unroute(terms);
+  }
 }
 
 async function main() {
@@ -190,8 +233,11 @@ async function main() {
   const page = await context.newPage();
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
-    // The browser logs the 401, 403 and 404 answers the test asks for itself.
-    if (m.type() === 'error' && !/Failed to load resource: .*status of (401|403|404)/.test(m.text())) errors.push(m.text());
+    // The browser logs the 401, 403 and 404 answers the test asks for
+    // itself, and the 503s it makes up.
+    if (m.type() !== 'error' || /Failed to load resource: .*status of (401|403|404)/.test(m.text())) return;
+    if (/Failed to load resource: .*status of 503/.test(m.text()) && busyAnswers-- > 0) return;
+    errors.push(m.text());
   });
 
   // 401: the login form; the token goes to sessionStorage, not the URL.
@@ -367,6 +413,13 @@ async function main() {
   await expectShown('other_ad_hidden', page, [other.status, true],
     async () => [other.status, /not found/.test(await page.textContent('#error')) && !(await page.$('#table'))]);
 
+  // An ad nobody has: not found, as the API says.
+  const unknown = await api('/v1/ads/999999/terms');
+  await page.goto(`${url}/?ad=999999`);
+  await expectShown('unknown_ad_not_found', page, [404, true, 0], async () => [
+    unknown.status, /not found/.test(await page.textContent('#error')), (await page.$$('#table')).length]);
+
+  await checkBusy(page);
   await checkAdvertisers(page);
 
   if (errors.length) fail('no_console_errors', errors.join(' | ')); else pass('no_console_errors');
