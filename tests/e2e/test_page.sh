@@ -8,9 +8,13 @@
 # the chart's series, a query and a click POSTed now showing within 2 s
 # without a reload, compare to previous period (both ranges' totals, an
 # empty previous period), one term's chart (chosen by keyboard, "Whole ad",
-# the back button), the advertiser's ads, another advertiser's ad hidden,
-# the admin's list of advertisers (each the sum of its ads; refused to an
-# advertiser token), a 390 px viewport, no console errors and no request leaving loopback. The
+# the back button), the advertiser's ads, another advertiser's ad and an
+# unknown ad not found, a 503 (made up by the browser test) with its Retry
+# button and its retry after Retry-After, / by token (GET /v1/whoami: an
+# advertiser lands on its own view, an ingest token gets a note), the
+# admin's list of advertisers (each the sum of its ads; refused to an
+# advertiser token) with links that keep the range, a 390 px viewport, no
+# console errors and no request leaving loopback. The
 # screenshots and the first-render time land in $TMP; UPDATE_SCREENSHOTS=1
 # copies the screenshots into docs/. Without chromium or node_modules it FAILs: run
 # scripts/install-deps.
