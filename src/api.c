@@ -203,11 +203,9 @@ static int check_access(struct api *a, struct http_exchange *x,
 static void get_whoami(struct api *a, struct http_exchange *x,
                        const struct auth_identity *who)
 {
-    static const char *const roles[] = {[AUTH_ADMIN] = "admin",
-                                        [AUTH_INGEST] = "ingest",
-                                        [AUTH_ADVERTISER] = "advertiser"};
     char body[96];
-    int n = snprintf(body, sizeof body, "{\"role\":\"%s\"", roles[who->role]);
+    int n = snprintf(body, sizeof body, "{\"role\":\"%s\"",
+                     auth_role_name(who->role));
     if (who->role == AUTH_ADVERTISER)
         n += snprintf(body + n, sizeof body - (size_t)n,
                       ",\"advertiser_id\":\"%" PRIu64 "\"", who->advertiser_id);

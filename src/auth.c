@@ -54,6 +54,11 @@ static const char *const role_names[] = {
     [AUTH_ADVERTISER] = "advertiser",
 };
 
+const char *auth_role_name(enum auth_role role)
+{
+    return role_names[role];
+}
+
 /* x, unknown to the optimiser: it cannot reason about its value (e.g. that
  * a mask is 0 or all ones) and so cannot replace arithmetic by a branch. */
 static inline uint64_t ct_barrier(uint64_t x)

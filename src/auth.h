@@ -26,6 +26,10 @@
 
 enum auth_role { AUTH_ADMIN, AUTH_INGEST, AUTH_ADVERTISER };
 
+/* "admin", "ingest" or "advertiser": the role's name in tokens files and
+ * answers. Static storage. */
+const char *auth_role_name(enum auth_role role);
+
 struct auth_identity {
     enum auth_role role;
     uint64_t advertiser_id; /* for AUTH_ADVERTISER */
