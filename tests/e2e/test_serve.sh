@@ -137,17 +137,31 @@ if SRV_HOST=0.0.0.0 start_server serve_insecure "$TMP/f" --insecure; then
 fi
 rm -rf "$TMP/f"
 
-# 6. SIGTERM while requests are in flight: exit 0, and after a restart
-# exactly what was acknowledged is counted.
+# 6. SIGTERM while requests are in flight: exit 0, what was accepted is
+# answered 200, and after a restart exactly what was acknowledged is
+# counted. Whether a request is in the server's hands at the signal is a
+# matter of timing (small chunks are answered within a millisecond): a
+# round where none was is tried again, up to three rounds.
 E="$TMP/e"
-if start_server serve_e "$E"; then
+for round in 1 2 3; do
+    rm -rf "$E"
+    start_server serve_e "$E" || break
     pid="$SRV_PID"
     client ingest "$SRV_URL" "$TMP/in6.json" --queries "${QCHUNKS[@]}" --clicks "${CCHUNKS[@]}" \
         --click-conns 3 --signal-after "$pid" $((${#QCHUNKS[@]} / 2))
     wait_exit "$pid"
+    client interrupted "$TMP/in6.json" "$TMP/q6.ndjson" "$TMP/c6.ndjson" \
+        "$TMP/q6-maybe.ndjson" >"$TMP/int6.out" 2>&1
+    inflight_rc=$?
+    cat "$TMP/int6.out"
+    [ "$inflight_rc" = 0 ] || [ "$round" = 3 ] || [ "$EXIT_RC" != 0 ] ||
+        ! grep -q "no request in flight at the SIGTERM was answered 200" "$TMP/int6.out" ||
+        [ "$(grep -c '^interrupted: ' "$TMP/int6.out")" != 1 ] || continue
+    break
+done
+if [ -d "$E" ]; then
     expect_exit serve_sigterm_exit0 0
-    check serve_sigterm_inflight client interrupted "$TMP/in6.json" "$TMP/q6.ndjson" \
-        "$TMP/c6.ndjson" "$TMP/q6-maybe.ndjson"
+    check serve_sigterm_inflight [ "$inflight_rc" = 0 ]
     reference --queries "$TMP/q6.ndjson" --clicks "$TMP/c6.ndjson" --out-json "$TMP/ref6.json"
     ctrd query --data "$E" --all --format json >"$TMP/all6.json" 2>"$TMP/q6.err" ||
         echo "query --all: $(head -2 "$TMP/q6.err")"
