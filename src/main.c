@@ -4,6 +4,7 @@
 #include "demo.h"
 #include "gen.h"
 #include "ingest.h"
+#include "plan.h"
 #include "query.h"
 #include "serve.h"
 #include "verify.h"
@@ -26,7 +27,9 @@ static const char usage[] =
     "  serve    the service: HTTP ingest, live join, JSON API, metrics\n"
     "  verify   check every checksum of a data directory, offline\n"
     "  recover  drop a damaged write-ahead log's tail (the operator's call)\n"
-    "  demo     a live service to look at: serve with synthetic traffic\n";
+    "  demo     a live service to look at: serve with synthetic traffic\n"
+    "  plan     NALSD capacity plan: the seed chapter's arithmetic, "
+    "reproduced\n";
 
 int main(int argc, char **argv)
 {
@@ -37,7 +40,7 @@ int main(int argc, char **argv)
         {"ingest", ingest_command}, {"query", query_command},
         {"gen", gen_command},       {"serve", serve_command},
         {"verify", verify_command}, {"recover", recover_command},
-        {"demo", demo_command},
+        {"demo", demo_command},     {"plan", plan_command},
     };
     if (argc < 2) {
         fputs(usage, stderr);

@@ -70,7 +70,8 @@ for spec in "ingest --data --queries --clicks --format --report --max-reject-rat
     "query --data --ad --all --from --to --limit --sort --order --format --help --version" \
     "serve --data --listen --ads --auth --insecure --metrics-public --join-window --click-timeout --checkpoint-every --max-body --max-queue --threads --read-threads --access-log --max-connections --max-connections-per-peer --follow-queries --follow-clicks --help --version" \
     "verify --data --help --version" "recover --data --truncate-wal-at-damage --help --version" \
-    "demo --data --listen --queries-per-sec --seed --help --version"; do
+    "demo --data --listen --queries-per-sec --seed --help --version" \
+    "plan --json --help --version"; do
     set -- $spec
     help_names_flags "$@"
 done
@@ -81,7 +82,7 @@ expect_status cli_top_h 0 -h
 grep -q '^usage: ctrd COMMAND' "$TMP/out" || fail cli_top_h_usage "$(head -c 200 "$TMP/out")"
 expect_status cli_top_version 0 --version
 check cli_top_version_text grep -qx 'ctrd [0-9][0-9.]*' "$TMP/out"
-for c in ingest query serve verify recover gen demo; do
+for c in ingest query serve verify recover gen demo plan; do
     expect_status "cli_${c}_h" 0 "$c" -h
     grep -q "^usage: ctrd $c" "$TMP/out" || fail "cli_${c}_h_usage" "$(head -c 200 "$TMP/out")"
     expect_status "cli_${c}_version" 0 "$c" --version
