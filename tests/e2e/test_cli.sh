@@ -71,7 +71,7 @@ for spec in "ingest --data --queries --clicks --format --report --max-reject-rat
     "serve --data --listen --ads --auth --insecure --metrics-public --join-window --click-timeout --checkpoint-every --max-body --max-queue --threads --read-threads --access-log --max-connections --max-connections-per-peer --follow-queries --follow-clicks --help --version" \
     "verify --data --help --version" "recover --data --truncate-wal-at-damage --help --version" \
     "demo --data --listen --queries-per-sec --seed --help --version" \
-    "plan --json --help --version"; do
+    "plan --queries-per-sec --clicks-per-sec --ads-per-query --join-window --retention --machine-cores --machine-ram --machine-disk --bench --json --help --version"; do
     set -- $spec
     help_names_flags "$@"
 done

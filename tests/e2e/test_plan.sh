@@ -2,7 +2,9 @@
 # ctrd plan (SPEC §4): with no flags, the seed chapter's own arithmetic
 # (seeds/nalsd-adwords-ctr.txt) reproduced — every derived figure equal to
 # the chapter's stated value or to its exact arithmetic, in the table and
-# in --json; usage errors exit 2; --help lists every flag.
+# in --json; a workload's machines from a bench file, by hand; without
+# one, the figures said missing; usage errors exit 2; --help lists every
+# flag.
 . "$(dirname "$0")/lib.sh"
 
 # The chapter's inputs and, per figure, (ctrd's exact arithmetic, the
@@ -95,8 +97,72 @@ assert (i["ads_per_query"]["value"], i["machine_ram_bytes"]["value"]) == (3, 6.4
 assert all(isinstance(v["line"], int) and v["line"] > 0 for v in i.values()), i
 ' "$TMP/plan.json"
 
+# A workload sized from a bench file (a fixture of `ctrd bench`'s keys):
+# every record on 2 shards; 20000 q/s + 5000 c/s = 50000 events/s;
+# cores 50000 x (1/100000 + 1/50000) = 1.5 -> 1 machine of 4 cores;
+# RAM 2 x 20000 x 600 s x 500 B = 12 GB -> 12e9 / 4 GiB = 2.79 -> 3;
+# disk 2 x 20000 x 7200 s x 1000 B = 288 GB -> 288e9 / 100 GiB = 2.68 -> 3.
+printf '{"parse_events_per_core_s": 100000, "join_events_per_core_s": 50000,\n "bytes_per_query_disk": 1000, "ram_bytes_per_query": 500, "build": "fixture"}\n' >"$TMP/bench.json"
+W="--queries-per-sec 20000 --clicks-per-sec 5000 --ads-per-query 2 --join-window 10m
+   --retention 2h --machine-cores 4 --machine-ram 4G --machine-disk 100G --bench $TMP/bench.json"
+ctrd plan $W --json >"$TMP/w.json" 2>"$TMP/err"
+rc=$?
+[ "$rc" = 0 ] && pass plan_workload_runs || fail plan_workload_runs "exit $rc: $(head -c 300 "$TMP/err")"
+pycheck plan_workload_machines '
+import json, math, sys
+o = json.load(open(sys.argv[1]))
+n = {k: v["value"] for k, v in o["needs"].items()}
+assert o["missing"] == [], o["missing"]
+assert n["impressions_per_sec"] == 40000, n
+assert n["replicated_events_per_sec"] == 50000, n
+assert n["cores"] == 50000 * (1 / 100000 + 1 / 50000) and round(n["cores"], 9) == 1.5, n
+assert n["ram_bytes"] == 12e9 and n["disk_bytes"] == 288e9, n
+assert (n["machines_for_cores"], n["machines_for_ram"], n["machines_for_disk"]) == (1, 3, 3), n
+assert n["machines"] == 3 == math.ceil(12e9 / 4 / 2**30), n
+assert n["network_bits_per_sec"] == 50000 * 2000 * 8, n
+assert n["network_bits_per_sec_per_machine"] == 50000 * 2000 * 8 / 3, n
+assert "= 2 x 20000 x 600 x 500" in o["needs"]["ram_bytes"]["arithmetic"], o["needs"]["ram_bytes"]
+' "$TMP/w.json"
+ctrd plan $W >"$TMP/w.txt" 2>&1
+grep -Eq '^machines +3 +max\(machines_for_cores, machines_for_ram, machines_for_disk\) = max\(1, 3, 3\)$' "$TMP/w.txt" &&
+    pass plan_workload_table || fail plan_workload_table "$(head -c 800 "$TMP/w.txt")"
+
+# Without --bench (or with a key missing): those figures are said missing,
+# none invented; what needs no bench figure is still stated.
+ctrd plan --queries-per-sec 20000 --json >"$TMP/nb.json" 2>"$TMP/err"
+rc=$?
+printf '{"parse_events_per_core_s": 100000, "join_events_per_core_s": 50000, "bytes_per_query_disk": 1000}\n' >"$TMP/part.json"
+ctrd plan --bench "$TMP/part.json" --json >"$TMP/part.out" 2>>"$TMP/err"
+pycheck plan_workload_missing '
+import json, sys
+o, p = (json.load(open(f)) for f in sys.argv[1:3])
+n = {k: v["value"] for k, v in o["needs"].items()}
+assert o["missing"] == ["parse_events_per_core_s", "join_events_per_core_s",
+    "bytes_per_query_disk", "ram_bytes_per_query"], o["missing"]
+for k in ("cores", "ram_bytes", "disk_bytes", "machines", "network_bits_per_sec_per_machine"):
+    assert n[k] is None, (k, n[k])
+assert n["replicated_events_per_sec"] == 2 * (20000 + 10000), n
+m = {k: v["value"] for k, v in p["needs"].items()}
+assert p["missing"] == ["ram_bytes_per_query"], p["missing"]
+assert m["ram_bytes"] is None and m["machines"] is None and m["disk_bytes"] == 2 * 5e5 * 86400 * 1000, m
+' "$TMP/nb.json" "$TMP/part.out"
+[ "$rc" = 0 ] && ctrd plan --queries-per-sec 20000 | grep -q '^missing per-core figures (run `ctrd bench` and pass --bench FILE): parse_events_per_core_s' &&
+    pass plan_workload_missing_said || fail plan_workload_missing_said "exit $rc"
+
+# A bench file that cannot be read, or with a value that is not a
+# positive number: exit 1, one line naming it.
+printf '{"parse_events_per_core_s": -3}\n' >"$TMP/bad.json"
+for f in "$TMP/none.json" "$TMP/bad.json"; do
+    ctrd plan --bench "$f" >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+    [ "$rc" = 1 ] && [ ! -s "$TMP/out" ] && [ "$(wc -l <"$TMP/err")" = 1 ] && grep -q "^ctrd plan: .*$f" "$TMP/err" &&
+        pass "plan_bad_bench $(basename "$f")" || fail "plan_bad_bench $(basename "$f")" "exit $rc: $(head -c 200 "$TMP/err")"
+done
+
 # Usage errors: exit 2, one line on stderr, nothing on stdout.
-for args in "--no-such-flag" "operand" "--json=1"; do
+for args in "--no-such-flag" "operand" "--json=1" "--queries-per-sec 0" "--clicks-per-sec x" \
+    "--ads-per-query -1" "--join-window 5q" "--retention 0" "--machine-cores" "--machine-ram 1X" \
+    "--machine-disk -4G"; do
     ctrd plan $args >"$TMP/out" 2>"$TMP/err"
     rc=$?
     if [ "$rc" = 2 ] && [ ! -s "$TMP/out" ] && head -1 "$TMP/err" | grep -q '^ctrd plan: '; then
@@ -108,7 +174,8 @@ done
 ctrd plan --help >"$TMP/help" 2>&1
 rc=$?
 missing=""
-for f in --json --help -h --version; do grep -q -- "$f" "$TMP/help" || missing="$missing $f"; done
+for f in --queries-per-sec --clicks-per-sec --ads-per-query --join-window --retention \
+    --machine-cores --machine-ram --machine-disk --bench --json --help -h --version; do grep -q -- "$f" "$TMP/help" || missing="$missing $f"; done
 [ "$rc" = 0 ] && [ -z "$missing" ] && grep -q '^usage: ctrd plan' "$TMP/help" && pass plan_help ||
     fail plan_help "exit $rc, missing:$missing"
 finish
