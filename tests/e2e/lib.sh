@@ -47,6 +47,23 @@ pycheck() {
         fail "$name" "$(printf '%s\n' "$msg" | tail -1 | head -c 400)"; fi
 }
 
+# checked NAME COMMAND...: runs a command that prints its own PASS/FAIL
+# lines (a Python or JS helper) and shows them; any FAIL line fails the
+# test, and so does a non-zero exit without one (FAIL NAME, with the last
+# line it printed).
+checked() {
+    local name="$1" out rc
+    shift
+    out=$("$@" 2>&1)
+    rc=$?
+    printf '%s\n' "$out"
+    if grep -q '^FAIL ' <<<"$out"; then
+        E2E_FAILED=1
+    elif [ "$rc" != 0 ]; then
+        fail "$name" "exit $rc: $(tail -1 <<<"$out")"
+    fi
+}
+
 # ctrd ARGS...: the binary, killed after $CTRD_TIMEOUT seconds (default 300).
 ctrd() { timeout -s KILL "${CTRD_TIMEOUT:-300}" "$CTRD" "$@"; }
 reference() { python3 "$REFERENCE" "$@"; }

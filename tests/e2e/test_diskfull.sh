@@ -68,16 +68,7 @@ fill_up() {
 free_space() { rm -f "$MNT"/ballast*; }
 
 # checks NAME ARGS...: a helper command that prints its own PASS/FAIL lines.
-checks() {
-    local out rc
-    out=$(helper "$@" 2>&1)
-    rc=$?
-    printf '%s\n' "$out"
-    if [ "$rc" != 0 ]; then
-        E2E_FAILED=1
-        grep -q '^FAIL ' <<<"$out" || fail "diskfull_$1" "exit $rc: $(tail -1 <<<"$out")"
-    fi
-}
+checks() { checked "diskfull_$1" helper "$@"; }
 alive() {
     if exited "$SRV_PID"; then fail "$1" "the server exited: $(tail -2 "$TMP/$2.log")"; else
         pass "$1"; fi

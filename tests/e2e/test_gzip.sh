@@ -22,16 +22,7 @@
 HEALTHZ_MAX_MS=2000
 helper() { timeout -s KILL "$CLIENT_S" python3 "$E2E_DIR/gzip_client.py" "$@"; }
 # checks NAME ARGS...: a helper command that prints its own PASS/FAIL lines.
-checks() {
-    local out rc
-    out=$(helper "$@" 2>&1)
-    rc=$?
-    printf '%s\n' "$out"
-    if [ "$rc" != 0 ]; then
-        E2E_FAILED=1
-        grep -q '^FAIL ' <<<"$out" || fail "gzip_$1" "exit $rc: $(tail -1 <<<"$out")"
-    fi
-}
+checks() { checked "gzip_$1" helper "$@"; }
 
 G="$TMP/gen"
 if ! ctrd gen --out "$G" --queries-per-sec 20 --duration 4m --seed 51 --ads 150 --terms 300 \

@@ -22,14 +22,9 @@ limits() { timeout -s KILL "$CLIENT_S" python3 "$E2E_DIR/http_limits.py" "$@"; }
 # helper NAME ARGS...: runs an http_limits.py subcommand, shows its lines;
 # FAIL NAME when it failed without saying so.
 helper() {
-    local name="$1" out rc
+    local name="$1"
     shift
-    out=$(limits "$@" 2>&1)
-    rc=$?
-    printf '%s\n' "$out"
-    if [ "$rc" != 0 ] && ! grep -q '^FAIL ' <<<"$out"; then
-        fail "$name" "exit $rc: $(tail -1 <<<"$out")"
-    fi
+    checked "$name" limits "$@"
 }
 
 port_of() { echo "${SRV_URL##*:}"; }

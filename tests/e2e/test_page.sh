@@ -40,12 +40,8 @@ printf '%s\n' "admintok,admin" "ingesttok,ingest" "adv1tok,advertiser,1" \
 check page_ingest ctrd ingest --data "$TMP/data" --queries "$TMP/gen/queries.ndjson" \
     --clicks "$TMP/gen/clicks.ndjson" --quiet
 if start_server page "$TMP/data" --auth "$TMP/tokens" --ads "$TMP/ads.csv"; then
-    out=$(cd "$BROWSER_DIR" && timeout -s KILL 120 node test_page.js "$SRV_URL" \
-        adv1tok ingesttok 1000 1010 1 "$TMP" admintok 2>&1)
-    rc=$?
-    printf '%s\n' "$out"
-    grep -q '^FAIL ' <<<"$out" && E2E_FAILED=1
-    [ "$rc" = 0 ] || grep -q '^FAIL ' <<<"$out" || fail page_browser "exit $rc: $(tail -1 <<<"$out")"
+    checked page_browser env -C "$BROWSER_DIR" timeout -s KILL 120 node test_page.js \
+        "$SRV_URL" adv1tok ingesttok 1000 1010 1 "$TMP" admintok
     if [ "${UPDATE_SCREENSHOTS:-0}" = 1 ]; then
         cp "$TMP"/dashboard-*.png "$E2E_DIR/../../docs/"
     fi

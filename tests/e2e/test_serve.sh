@@ -21,16 +21,7 @@ DURATION="${SERVE_DURATION:-10m}"
 
 # client_checks ARGS...: a serve_client.py command that prints its own
 # PASS/FAIL lines.
-client_checks() {
-    local out rc
-    out=$(client "$@" 2>&1)
-    rc=$?
-    printf '%s\n' "$out"
-    if [ "$rc" != 0 ]; then
-        E2E_FAILED=1
-        grep -q '^FAIL ' <<<"$out" || fail "serve_$1" "exit $rc: $(tail -1 <<<"$out")"
-    fi
-}
+client_checks() { checked "serve_$1" client "$@"; }
 
 
 G="$TMP/gen"

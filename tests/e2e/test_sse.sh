@@ -18,12 +18,7 @@ printf '%s\n' "admintok,admin" "ingesttok,ingest" "adv1tok,advertiser,1" \
     "adv2tok,advertiser,2" >"$TMP/tokens"
 helper sse-catalog "$TMP/ads.csv"
 if start_server sse "$TMP/data" --auth "$TMP/tokens" --ads "$TMP/ads.csv"; then
-    out=$(helper sse "$SRV_URL" admintok ingesttok adv1tok adv2tok 2>&1)
-    rc=$?
-    printf '%s\n' "$out"
-    if [ "$rc" != 0 ] && ! grep -q '^FAIL ' <<<"$out"; then
-        fail sse_client "exit $rc: $(tail -1 <<<"$out")"
-    fi
+    checked sse_client helper sse "$SRV_URL" admintok ingesttok adv1tok adv2tok
     stop_server sse_sigterm_exit0
 fi
 logs_clean sse_logs_clean
