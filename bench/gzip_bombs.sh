@@ -12,17 +12,9 @@ set -euo pipefail
 ctrd=$(realpath "${CTRD:-build/ctrd}")
 here=$(cd "$(dirname "$0")" && pwd)
 secs=${1:-20}
-dir=$(mktemp -d /tmp/ctrd-bench-gzip.XXXXXX)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-server=
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
-"$ctrd" serve --data "$dir/data" --listen "127.0.0.1:$port" 2>"$dir/serve.log" &
-server=$!
-for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
-    sleep 0.1
-done
+. "$here/lib.sh"
+bench_dir gzip
+bench_serve
 cat > "$dir/lat.lua" <<'LUA'
 done = function(summary, latency, requests)
   io.write(string.format("wrk: GET /healthz %d requests: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms, errors %d\n",

@@ -17,20 +17,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 qps=${1:-2000}
 duration=${2:-10m}
 secs=${3:-5}
-dir=$(mktemp -d /tmp/ctrd-bench-limits.XXXXXX)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-server=
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
+. "$here/lib.sh"
+bench_dir limits
 ulimit -n "$(ulimit -Hn)"
 cc -O2 -o "$dir/bench_http" "$here/bench_http.c"
 "$ctrd" gen --out "$dir/logs" --queries-per-sec "$qps" --duration "$duration" --seed 7 2>/dev/null
-"$ctrd" serve --data "$dir/data" --listen "127.0.0.1:$port" 2>"${SERVE_LOG:-$dir/serve.log}" &
-server=$!
-for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
-    sleep 0.1
-done
+bench_serve
 python3 "$here/serve_load.py" "$port" "$dir/logs/queries.ndjson" "$dir/logs/clicks.ndjson" 4 >/dev/null
 path="/v1/ads/1000/terms?limit=20"
 echo "== $path: $(curl -s "http://127.0.0.1:$port$path" | head -c 120)..."

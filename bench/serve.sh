@@ -8,18 +8,10 @@ ctrd=$(realpath "${CTRD:-build/ctrd}")
 here=$(cd "$(dirname "$0")" && pwd)
 qps=${1:-2000}
 duration=${2:-10m}
-dir=$(mktemp -d /tmp/ctrd-bench-serve.XXXXXX)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-server=
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
+. "$here/lib.sh"
+bench_dir serve
 "$ctrd" gen --out "$dir/logs" --queries-per-sec "$qps" --duration "$duration" --seed 7
-"$ctrd" serve --data "$dir/data" --listen "127.0.0.1:$port" 2>"$dir/serve.log" &
-server=$!
-for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
-    sleep 0.1
-done
+bench_serve
 cat > "$dir/p999.lua" <<'LUA'
 done = function(summary, latency, requests)
   io.write(string.format("dashboard  %d requests, %.0f req/s: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms, errors %d\n",
