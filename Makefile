@@ -24,7 +24,7 @@ BUILD := build$(if $(SANITIZE),-san)
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
           -D_GNU_SOURCE -MMD -MP
-PKGS := zlib
+PKGS := zlib libnats libcurl
 CFLAGS += $(shell pkg-config --cflags $(PKGS))
 LDLIBS += $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 ifneq ($(SANITIZE),)
