@@ -136,7 +136,8 @@ static char *js_skip(char *p, char *end, int depth)
     }
     if (p < end && *p == '"') {
         for (p++; p < end && *p != '"'; p++)
-            p += *p == '\\';
+            if (*p == '\\' && ++p == end)
+                return NULL;
         return p < end ? p + 1 : NULL;
     }
     while (p < end && *p && strchr("0123456789+-.eEtruefalsn", *p))
@@ -373,25 +374,29 @@ int etcd_open(const char *const *endpoints, size_t n, int timeout_ms,
     *out = NULL;
     if (n == 0 || timeout_ms <= 0)
         return ctrd_fail(err, CTRD_EINVAL, "etcd: no endpoints or timeout");
+    for (size_t i = 0; i < n; i++)
+        if (strlen(endpoints[i]) > URL_MAX / 2)
+            return ctrd_fail(err, CTRD_EINVAL, "etcd: endpoint %s: too long",
+                             endpoints[i]);
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK)
         return ctrd_fail(err, CTRD_EIO, "etcd: curl_global_init: %s",
                          curl_easy_strerror(curl_init_rc));
     if (!(e = calloc(1, sizeof *e)) ||
         !(e->endpoints = calloc(n, sizeof *e->endpoints)))
-        goto nomem;
+        goto fail;
     for (e->n = 0; e->n < n; e->n++)
-        if (strlen(endpoints[e->n]) > URL_MAX / 2)
-            goto too_long;
-        else if (!(e->endpoints[e->n] = strdup(endpoints[e->n])))
-            goto nomem;
+        if (!(e->endpoints[e->n] = strdup(endpoints[e->n])))
+            goto fail;
     e->answer_cap = ANSWER_START_BYTES;
     if (!(e->answer = malloc(e->answer_cap)) || !(e->curl = curl_easy_init()) ||
         !(e->headers =
               curl_slist_append(NULL, "Content-Type: application/json")) ||
+        !curl_slist_append(e->headers, "Expect:") || /* no 100-continue */
         !(e->req = open_memstream(&e->req_buf, &e->req_size)))
-        goto nomem;
+        goto fail;
     curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e->curl, CURLOPT_NOPROXY, "*"); /* http_proxy: never */
     curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, e->headers);
@@ -399,11 +404,7 @@ int etcd_open(const char *const *endpoints, size_t n, int timeout_ms,
     curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, e);
     *out = e;
     return 0;
-too_long:
-    etcd_close(e);
-    return ctrd_fail(err, CTRD_EINVAL, "etcd: endpoint %s: too long",
-                     endpoints[e->n]);
-nomem:
+fail:
     etcd_close(e);
     return ctrd_fail(err, CTRD_ENOMEM, "etcd: out of memory");
 }
