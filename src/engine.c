@@ -461,6 +461,26 @@ int engine_process(struct engine *e, enum engine_kind kind, enum rec_format fmt,
     return rc;
 }
 
+int engine_add_counts(struct engine *e, const struct engine_count_add *adds,
+                      size_t n, int64_t as_of_ms)
+{
+    uint32_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    int rc = ids ? 0 : CTRD_ENOMEM;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = terms_intern(e->state.terms, adds[i].term, adds[i].term_len,
+                          &ids[i]);
+    pthread_rwlock_wrlock(&e->read_lock);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = cm_add(e->state.counts, adds[i].ad_id, ids[i], adds[i].minute,
+                    adds[i].impressions, adds[i].clicks);
+    if (as_of_ms > e->state.max_query_ms)
+        e->state.max_query_ms = as_of_ms;
+    e->state.counts_dirty = 1;
+    pthread_rwlock_unlock(&e->read_lock);
+    free(ids);
+    return rc;
+}
+
 int engine_process_buffer(struct engine *e, enum engine_kind kind,
                           enum rec_format fmt, const char *data, size_t len,
                           uint32_t input, int64_t now_ms, char *err)

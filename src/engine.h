@@ -113,6 +113,20 @@ int engine_process(struct engine *e, enum engine_kind kind, enum rec_format fmt,
                    const struct engine_chunk *chunks, unsigned n,
                    int64_t now_ms, char *err);
 
+/* Count increments made elsewhere (distributed mode: a joiner's deltas,
+ * cluster.h), added to the counts as one step under the write lock; as_of
+ * rises to as_of_ms. 0 or CTRD_ENOMEM (then close the engine without a
+ * checkpoint). */
+struct engine_count_add {
+    uint64_t ad_id;
+    const char *term;
+    uint32_t term_len;
+    uint32_t minute;
+    uint64_t impressions, clicks;
+};
+int engine_add_counts(struct engine *e, const struct engine_count_add *adds,
+                      size_t n, int64_t as_of_ms);
+
 /* Splits a buffer of whole lines into up to one chunk per worker and
  * processes them (see engine_process); lines are numbered from 1. */
 int engine_process_buffer(struct engine *e, enum engine_kind kind,

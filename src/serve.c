@@ -401,9 +401,7 @@ static void deliver(void *arg)
     }
 }
 
-/* Hands the answers of HTTP jobs to the loop thread and frees followed-file
- * jobs (their progress is recorded). */
-static void answer(struct service *s, struct job *jobs)
+void serve_answer(struct service *s, struct job *jobs)
 {
     struct job *http = NULL, **tail = &http;
     while (jobs) {
@@ -518,7 +516,7 @@ void serve_fail(struct service *s)
     pthread_mutex_unlock(&s->mu);
     for (struct job *j = jobs; j; j = j->next)
         j->status = 503;
-    answer(s, jobs);
+    serve_answer(s, jobs);
     http_server_stop(s->http);
 }
 
@@ -559,7 +557,7 @@ static void writes_fail(struct service *s, struct job *group)
             j = next;
         }
     }
-    answer(s, refused);
+    serve_answer(s, refused);
 }
 
 /* Waits (until stopped) and tries to write again: the log rolled back to
@@ -645,7 +643,7 @@ static int ingest_group(struct service *s, struct job *jobs)
             j->status = 503;
     }
     publish_sizes(s);
-    answer(s, jobs);
+    serve_answer(s, jobs);
     return rc;
 }
 
@@ -674,6 +672,16 @@ static int recover(struct service *s)
     if (rc == 0) {
         engine_get_stats(s->engine, &s->last);
         publish_sizes(s);
+    }
+    return rc;
+}
+
+/* Recovers (one process) or starts the count server (distributed), then
+ * opens ingest. */
+static int start(struct service *s)
+{
+    int rc = s->cluster ? serve_cluster_start(s) : recover(s);
+    if (rc == 0) {
         pthread_mutex_lock(&s->mu);
         s->ready = 1;
         pthread_mutex_unlock(&s->mu);
@@ -703,14 +711,14 @@ static void drop_unwritten(struct service *s)
                 "lines not yet written are read again after a restart\n");
     for (struct job *j = jobs; j; j = j->next)
         j->status = 503;
-    answer(s, jobs);
+    serve_answer(s, jobs);
 }
 
 static void *ingest_main(void *arg)
 {
     struct service *s = arg;
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), INGEST_NICE);
-    int rc = recover(s);
+    int rc = start(s);
     while (rc == 0 && !stopping(s)) {
         if (writes_failing(s)) {
             rc = retry_writes(s);
@@ -718,7 +726,8 @@ static void *ingest_main(void *arg)
         }
         struct job *jobs = take_jobs(s);
         if (jobs)
-            rc = ingest_group(s, jobs);
+            rc = s->cluster ? serve_cluster_ingest(s, jobs)
+                            : ingest_group(s, jobs);
         if (rc == 0 && checkpoint_due(s) && (rc = checkpoint(s)) != 0 &&
             rc != CTRD_ENOMEM) {
             writes_fail(s, NULL);
@@ -751,6 +760,8 @@ int serve_command(int argc, char **argv)
     int rc = serve_config_parse(argc, argv, &o);
     if (rc >= 0)
         return rc;
+    if (o.cluster && o.role == SERVE_ROLE_JOINER)
+        return serve_cluster_joiner(&o);
     struct service s = {.checkpoint_every = o.core.checkpoint_every,
                         .max_body_bytes = o.max_body,
                         .max_queued_bytes = o.max_queue,
@@ -772,6 +783,8 @@ int serve_command(int argc, char **argv)
         rc = open_access(&o, &auth, &catalog, s.err);
     if (rc == 0)
         rc = engine_open(&o.core.engine, &s.engine, s.err);
+    if (rc == 0 && o.cluster)
+        rc = serve_cluster_open(&s, o.cluster, o.name);
     struct api_config ac = {
         s.engine,   auth,   catalog,      s.metrics, o.metrics_public,
         o.max_body, submit, ingest_state, &s,        (unsigned)o.read_threads};
@@ -816,6 +829,7 @@ int serve_command(int argc, char **argv)
         pthread_cond_broadcast(&s.space_cv);
         pthread_mutex_unlock(&s.mu);
         pthread_join(ingest, NULL);
+        serve_cluster_close(&s);
         serve_follow_join(&s);
         rc = s.failed ? CTRD_EIO : 0;
         if (rc == 0)
@@ -827,6 +841,7 @@ int serve_command(int argc, char **argv)
     sse_free(s.sse);
     http_server_free(s.http);
     api_free(s.api);
+    serve_cluster_close(&s);
     wal_close(s.wal);
     engine_close(s.engine);
     catalog_free(catalog);

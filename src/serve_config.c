@@ -17,6 +17,7 @@ static const char usage[] =
     "                  [--read-threads N] [--max-connections N]\n"
     "                  [--max-connections-per-peer N]\n"
     "                  [--follow-queries FILE] [--follow-clicks FILE]\n"
+    "                  [--cluster FILE --role front|joiner --name NAME]\n"
     "\n"
     "The service: HTTP ingest (POST /v1/queries, /v1/clicks: NDJSON or TSV,\n"
     "optionally gzip; answered once durable), the live join, the read API\n"
@@ -64,6 +65,14 @@ static const char usage[] =
     "  --follow-clicks FILE    whole lines, exactly once, surviving rotation\n"
     "                          (rename + new file) and truncation, resuming\n"
     "                          after a restart where it stopped\n"
+    "  --cluster FILE          distributed mode (docs/scale-out.md): the\n"
+    "                          cluster file scripts/cluster writes (NATS\n"
+    "                          and etcd addresses, partitions)\n"
+    "  --role front|joiner     front: ingest front end (publishes to the\n"
+    "                          stream, answers once it is replicated) and\n"
+    "                          count server (the read API and page);\n"
+    "                          joiner: joins the partitions it owns\n"
+    "  --name NAME             this process's member name (joiner-1)\n"
     "  -h, --help              this help;  --version  ctrd's version\n";
 
 static int is_loopback(const char *listen)
@@ -117,7 +126,10 @@ enum {
     O_FOLLOW_C,
     O_CONNS,
     O_PEER_CONNS,
-    O_READ_THREADS
+    O_READ_THREADS,
+    O_CLUSTER,
+    O_ROLE,
+    O_NAME
 };
 
 /* Reads a measure of serve's own into o: a size or a count. */
@@ -151,6 +163,7 @@ static int parse_measure(struct serve_opts *o, int c, const char *arg)
 static int on_option(void *ctx, int c, const char *arg)
 {
     static const char *const no_yes[] = {"no", "yes"};
+    static const char *const roles[] = {"front", "joiner"};
     struct serve_opts *o = ctx;
     switch (c) {
     case 'l':
@@ -182,6 +195,14 @@ static int on_option(void *ctx, int c, const char *arg)
                              "or .tsv)",
                              arg);
         return 0;
+    case O_CLUSTER:
+        o->cluster = arg;
+        return 0;
+    case O_NAME:
+        o->name = arg;
+        return 0;
+    case O_ROLE:
+        return cli_choice("serve", "--role", arg, roles, 2, &o->role);
     case O_METRICS:
         return cli_choice("serve", "--metrics-public", arg, no_yes, 2,
                           &o->metrics_public);
@@ -208,6 +229,9 @@ int serve_config_parse(int argc, char **argv, struct serve_opts *o)
         {"max-connections-per-peer", required_argument, 0, O_PEER_CONNS},
         {"follow-queries", required_argument, 0, O_FOLLOW_Q},
         {"follow-clicks", required_argument, 0, O_FOLLOW_C},
+        {"cluster", required_argument, 0, O_CLUSTER},
+        {"role", required_argument, 0, O_ROLE},
+        {"name", required_argument, 0, O_NAME},
         {0, 0, 0, 0},
     };
     *o = (struct serve_opts){
@@ -225,5 +249,10 @@ int serve_config_parse(int argc, char **argv, struct serve_opts *o)
                          "--listen %s is not loopback: give --auth "
                          "FILE, or --insecure to serve everyone unchecked",
                          o->http.listen);
+    if (o->cluster && (!o->name || o->follow_queries || o->follow_clicks))
+        return cli_usage("serve", "--cluster needs --name, and followed "
+                                  "files are not supported with it");
+    if (!o->cluster && o->name)
+        return cli_usage("serve", "--name and --role need --cluster");
     return -1; /* go on */
 }

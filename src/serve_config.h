@@ -9,11 +9,17 @@
 #include "cli.h"
 #include "http.h"
 
+enum serve_role { SERVE_ROLE_FRONT, SERVE_ROLE_JOINER };
+
 struct serve_opts {
     struct cli_engine_flags core; /* the engine's config, checkpoint_every */
     struct http_config http;      /* listen, access log, connection limits */
     const char *ads, *auth;       /* files, or NULL */
     const char *follow_queries, *follow_clicks; /* files, or NULL */
+    /* Distributed mode (docs/scale-out.md): the cluster file, this
+     * process's role and its member name; cluster NULL: one process. */
+    const char *cluster, *name;
+    int role; /* enum serve_role */
     int insecure, metrics_public;
     uint64_t checkpoint_every, max_body, max_queue; /* bytes */
     uint64_t threads, read_threads;                 /* 0: the default */

@@ -57,6 +57,7 @@ struct counters {
 
 struct service {
     struct engine *engine;
+    struct cluster_front *cluster; /* distributed mode (serve_cluster.c) */
     struct wal *wal;
     struct http_server *http;
     struct api *api;
@@ -98,6 +99,9 @@ struct service {
  * On refusal the caller keeps the job. */
 int serve_enqueue(struct service *s, struct job *j, int wait);
 void serve_job_free(struct job *j);
+/* Hands the answers of HTTP jobs to the loop thread and frees followed-file
+ * jobs. */
+void serve_answer(struct service *s, struct job *jobs);
 /* After an error (s->err says which): stops the service; a restart
  * recovers from checkpoint + log. */
 void serve_fail(struct service *s);
@@ -123,5 +127,22 @@ int serve_follow_start(struct service *s);
  * for the tailing thread; then closes the files. */
 void serve_follow_join(struct service *s);
 void serve_follow_close(struct service *s);
+
+/* ---- serve_cluster.c: distributed mode (--cluster) ---- */
+
+/* Front role: connects to the cluster (main thread, before the ingest
+ * thread starts). */
+int serve_cluster_open(struct service *s, const char *cluster_file,
+                       const char *name);
+/* Ingest thread: starts the count server (the delta thread). */
+int serve_cluster_start(struct service *s);
+/* Ingest thread: publishes a group of requests and answers them. */
+int serve_cluster_ingest(struct service *s, struct job *jobs);
+/* Main thread, once the ingest thread is gone: stops the delta thread
+ * (s->stopping set) and disconnects. NULL cluster: nothing. */
+void serve_cluster_close(struct service *s);
+/* The joiner role (cluster_joiner.h): the whole process. */
+struct serve_opts;
+int serve_cluster_joiner(const struct serve_opts *o);
 
 #endif
