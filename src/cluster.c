@@ -1,6 +1,7 @@
 /* cluster: see cluster.h. */
 #include "cluster.h"
 
+#include "clock.h"
 #include "crc32c.h"
 #include "fsutil.h"
 #include "sharder.h"
@@ -10,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CONFIG_MAX_BYTES 65536
 #define STREAM_MAX_AGE_NS (INT64_C(24) * 3600 * 1000000000)
+#define STREAMS_WAIT_MS 60000 /* for a JetStream leader at start */
 #define DUPLICATE_WINDOW_NS (INT64_C(120) * 1000000000)
 
 /* ---- the cluster file ---- */
@@ -172,12 +175,17 @@ int cluster_connect(const struct cluster_config *c, const char *name,
     jo.Wait = 5000;
     s = natsConnection_JetStream(js, *nc, &jo);
     int rc = s == NATS_OK ? 0 : nats_fail(err, s, 0, "JetStream context");
-    if (rc == 0)
-        rc = ensure_stream(*js, CLUSTER_STREAM_IN, "ctrd.in.>", c->replicas,
-                           err);
-    if (rc == 0)
-        rc = ensure_stream(*js, CLUSTER_STREAM_DELTA, "ctrd.d.>", c->replicas,
-                           err);
+    int64_t give_up = clock_mono_ms() + STREAMS_WAIT_MS;
+    do {
+        if (rc == CTRD_EAGAIN) /* no JetStream leader yet: wait */
+            usleep(500000);
+        if (rc == 0 || rc == CTRD_EAGAIN)
+            rc = ensure_stream(*js, CLUSTER_STREAM_IN, "ctrd.in.>", c->replicas,
+                               err);
+        if (rc == 0)
+            rc = ensure_stream(*js, CLUSTER_STREAM_DELTA, "ctrd.d.>",
+                               c->replicas, err);
+    } while (rc == CTRD_EAGAIN && clock_mono_ms() < give_up);
     if (rc != 0) {
         cluster_disconnect(*nc, *js);
         *nc = NULL;

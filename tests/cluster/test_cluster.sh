@@ -73,7 +73,7 @@ counts_equal() {
             --wait "$FRESHNESS_S"); then
             pass "$name: $url counts equal ingest's ($out)"
         else
-            fail "$name: $url" "$(tail -1 <<<"$out")"
+            fail "$name: $url" "$(head -1 <<<"$out") ... $(tail -1 <<<"$out")"
         fi
     done
 }

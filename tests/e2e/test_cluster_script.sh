@@ -152,7 +152,7 @@ check cluster_nats_meta_leader until_ok 20 meta_leader
 # A joiner's partitions come from etcd (p sorted as numbers); one whose
 # binary exits at once makes start fail and shows as dead.
 for kv in 10:joiner-2 2:joiner-2 7:joiner-1 33:joiner-2; do
-    etcd_at "$ETCD_ALL" put "/ctrd/v1/own/j/${kv%%:*}" "{\"owner\":\"${kv#*:}\",\"epoch\":3}" >/dev/null
+    etcd_at "$ETCD_ALL" put "/ctrd/v1/own/j/${kv%%:*}" "${kv#*:}" >/dev/null
 done
 CTRD=/bin/false cluster start "$D" joiner-2 2>"$TMP/err"
 rc=$?
