@@ -48,7 +48,8 @@
 #define DIR_ROOM 64  /* bytes a path under the bench directory adds */
 #define GEN_QPS 5000 /* the growth table: gen at 5,000/s */
 #define GEN_SEED 1
-#define FRESH_SAMPLES 100      /* freshness clicks at most */
+#define FRESH_SAMPLES 100 /* freshness clicks at most */
+#define FRESH_SHARE 0.8   /* of the query lines: their clicks may be probes */
 #define FRESH_TIMEOUT_MS 10000 /* a click not visible by then fails */
 #define SERVE_START_MS 30000   /* the server's ready line by then */
 #define RETRY_SLEEP_NS 5000000 /* after a 503 (ingest saturated) */
@@ -263,6 +264,7 @@ struct fresh {
     uint64_t query_id, ad_id;
     size_t line;       /* in the click file */
     size_t query_line; /* SIZE_MAX: its query is not in the file */
+    uint64_t clicks;   /* the ad's clicks once it is in (fresh_pick()) */
 };
 
 struct workload {
@@ -308,16 +310,18 @@ static int bodies_cut(const char *buf, size_t len, struct body **v, size_t *n,
     return 0;
 }
 
-static int fresh_by_ad(const void *a, const void *b)
-{
-    const struct fresh *x = a, *y = b;
-    return x->ad_id < y->ad_id ? -1 : x->ad_id > y->ad_id;
-}
-
 static int fresh_by_query_id(const void *a, const void *b)
 {
     const struct fresh *x = a, *y = b;
     return x->query_id < y->query_id ? -1 : x->query_id > y->query_id;
+}
+
+/* By query id, then ad id. */
+static int fresh_by_click(const void *a, const void *b)
+{
+    const struct fresh *x = a, *y = b;
+    int by_query = fresh_by_query_id(a, b);
+    return by_query ? by_query : (x->ad_id > y->ad_id) - (x->ad_id < y->ad_id);
 }
 
 static int fresh_by_query_line(const void *a, const void *b)
@@ -326,8 +330,8 @@ static int fresh_by_query_line(const void *a, const void *b)
     return x->query_line < y->query_line ? -1 : x->query_line > y->query_line;
 }
 
-/* Every click, then only those alone on their ad (no other click line of
- * that ad: its terms show clicks 1 once that click is in). */
+/* Every valid click, then only those not re-delivered (no other line of
+ * the same query and ad: each counts once it is in), by query id. */
 static int fresh_candidates(struct workload *w)
 {
     size_t pos = 0, line = 0;
@@ -343,20 +347,30 @@ static int fresh_candidates(struct workload *w)
             0)
             return CTRD_ENOMEM;
         w->fresh[w->nfresh++] =
-            (struct fresh){c.query_id, c.ad_id, line, SIZE_MAX};
+            (struct fresh){c.query_id, c.ad_id, line, SIZE_MAX, 0};
     }
-    qsort(w->fresh, w->nfresh, sizeof *w->fresh, fresh_by_ad);
+    qsort(w->fresh, w->nfresh, sizeof *w->fresh, fresh_by_click);
     size_t kept = 0;
     for (size_t i = 0; i < w->nfresh; i++) {
-        int alone =
-            (i == 0 || w->fresh[i - 1].ad_id != w->fresh[i].ad_id) &&
-            (i + 1 == w->nfresh || w->fresh[i + 1].ad_id != w->fresh[i].ad_id);
-        if (alone)
-            w->fresh[kept++] = w->fresh[i];
+        const struct fresh *f = &w->fresh[i];
+        if ((i == 0 || fresh_by_click(f - 1, f) != 0) &&
+            (i + 1 == w->nfresh || fresh_by_click(f + 1, f) != 0))
+            w->fresh[kept++] = *f;
     }
     w->nfresh = kept;
-    qsort(w->fresh, w->nfresh, sizeof *w->fresh, fresh_by_query_id);
     return 0;
+}
+
+/* The query of every candidate click with query_id: at line. */
+static void fresh_mark_query(struct workload *w, uint64_t query_id, size_t line)
+{
+    struct fresh key = {.query_id = query_id};
+    struct fresh *f =
+        bsearch(&key, w->fresh, w->nfresh, sizeof key, fresh_by_query_id);
+    while (f && f > w->fresh && f[-1].query_id == query_id)
+        f--;
+    for (; f && f < w->fresh + w->nfresh && f->query_id == query_id; f++)
+        f->query_line = line;
 }
 
 /* One pass over the queries: their lines, impressions, and the line of
@@ -378,25 +392,29 @@ static int scan_queries(struct workload *w, char *err)
                              line);
         w->query_lines++;
         w->impressions += q.n_ads;
-        struct fresh key = {.query_id = q.query_id};
-        struct fresh *f =
-            bsearch(&key, w->fresh, w->nfresh, sizeof key, fresh_by_query_id);
-        if (f)
-            f->query_line = line - 1;
+        fresh_mark_query(w, q.query_id, line - 1);
     }
     return 0;
 }
 
-/* Keeps FRESH_SAMPLES candidates spread over the query file, in query
- * order, and copies every other click into the bulk. */
+/* Keeps FRESH_SAMPLES candidates spread over the first FRESH_SHARE of the
+ * query lines, in query order, each with the clicks its ad has once it is
+ * in (the freshness clicks on that ad up to itself: no other click is
+ * posted before every query is in), and copies every other click into
+ * the bulk. */
 static int fresh_pick(struct workload *w)
 {
     qsort(w->fresh, w->nfresh, sizeof *w->fresh, fresh_by_query_line);
-    while (w->nfresh > 0 && w->fresh[w->nfresh - 1].query_line == SIZE_MAX)
+    size_t last = (size_t)((double)w->query_lines * FRESH_SHARE);
+    while (w->nfresh > 0 && w->fresh[w->nfresh - 1].query_line >= last)
         w->nfresh--;
     size_t n = w->nfresh < FRESH_SAMPLES ? w->nfresh : FRESH_SAMPLES;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         w->fresh[i] = w->fresh[i * w->nfresh / n];
+        w->fresh[i].clicks = 1;
+        for (size_t j = 0; j < i; j++)
+            w->fresh[i].clicks += w->fresh[j].ad_id == w->fresh[i].ad_id;
+    }
     w->nfresh = n;
     w->fresh_text = calloc(n ? n : 1, sizeof *w->fresh_text);
     w->bulk = malloc(w->clicks_len + 1);
@@ -540,9 +558,11 @@ struct stream {
     atomic_size_t next_q, next_c; /* the next body to post */
     atomic_uchar *q_done;         /* [nqb]: that query body acknowledged */
     atomic_int posting, failed;
-    pthread_barrier_t queries_in; /* the posters, between the two files */
-    pthread_mutex_t mu;           /* guards err */
-    char err[CTRD_ERR_LEN];       /* the first failure */
+    /* The posters and the prober: the clicks are posted once every query
+     * is in and the last probe done (no bulk click on a probed ad). */
+    pthread_barrier_t queries_in;
+    pthread_mutex_t mu;     /* guards err */
+    char err[CTRD_ERR_LEN]; /* the first failure */
     struct samples dashboard, fresh;
 };
 
@@ -613,8 +633,18 @@ static void *dashboard_main(void *arg)
     return NULL;
 }
 
+/* The ad's clicks in a terms answer: its "totals" object's; 0 when
+ * none. */
+static uint64_t answer_clicks(const char *answer)
+{
+    const char *totals = strstr(answer, "\"totals\":");
+    const char *clicks = totals ? strstr(totals, "\"clicks\":") : NULL;
+    return clicks ? strtoull(clicks + 9, NULL, 10) : 0;
+}
+
 /* Posts freshness click i once its query is acknowledged, then polls its
- * ad's terms until they show the click: the time from its answer on. */
+ * ad's terms until their total shows the click: the time from its answer
+ * on. */
 static int fresh_one(struct stream *s, struct http *c, size_t i, char *err)
 {
     const struct fresh *f = &s->w->fresh[i];
@@ -628,11 +658,10 @@ static int fresh_one(struct stream *s, struct http *c, size_t i, char *err)
     int rc = http_call(c, "/v1/clicks", text, strlen(text), err);
     uint64_t acked = clock_mono_ns();
     char path[128];
-    snprintf(path, sizeof path, "/v1/ads/%" PRIu64 "/terms?sort=clicks&limit=1",
-             f->ad_id);
+    snprintf(path, sizeof path, "/v1/ads/%" PRIu64 "/terms?limit=1", f->ad_id);
     while (rc == 0) {
         rc = http_call(c, path, NULL, 0, err);
-        if (rc == 0 && strstr(c->answer, "\"clicks\":1"))
+        if (rc == 0 && answer_clicks(c->answer) >= f->clicks)
             break;
         if (rc == 0 && since_ms(acked) > FRESH_TIMEOUT_MS)
             rc = ctrd_fail(err, CTRD_EIO,
@@ -655,6 +684,7 @@ static void *fresh_main(void *arg)
         rc = fresh_one(s, &c, i, err);
     if (rc != 0 && !atomic_load(&s->failed))
         stream_fail(s, err);
+    pthread_barrier_wait(&s->queries_in);
     http_close(&c);
     return NULL;
 }
@@ -668,7 +698,7 @@ static int stream_run(struct stream *s, double *wall_s, char *err)
     if (!s->q_done)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     pthread_mutex_init(&s->mu, NULL);
-    pthread_barrier_init(&s->queries_in, NULL, 2);
+    pthread_barrier_init(&s->queries_in, NULL, 3);
     atomic_store(&s->posting, 1);
     uint64_t start = clock_mono_ns();
     pthread_create(&reader, NULL, dashboard_main, s);
@@ -920,7 +950,10 @@ static void print_figures(const struct bench *b, const struct figure *f)
            "ad and term by term, every impression counted\n",
            CTRD_VERSION, b->w.query_lines, b->w.click_lines, GEN_SEED);
     for (int i = 0; i < N_FIGURES; i++)
-        printf("  %-26s %16.6g  %s\n", f[i].key, f[i].value, f[i].unit);
+        printf(f[i].value == floor(f[i].value) && f[i].value < 1e15
+                   ? "  %-26s %16.0f  %s\n"
+                   : "  %-26s %16.6g  %s\n",
+               f[i].key, f[i].value, f[i].unit);
 }
 
 static int write_json(const char *path, const struct figure *f, char *err)

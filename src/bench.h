@@ -7,14 +7,17 @@
  *      disk per query;
  *   2. durable HTTP streaming: `ctrd serve` on a second data directory,
  *      the same lines POSTed in bodies of BENCH_BODY_LINES lines from two
- *      client threads (queries first, then clicks), each body answered only
- *      once durable: events/s over the whole post;
+ *      client threads (queries first, then clicks, once every query is in
+ *      and the last freshness probe done), each body answered only once
+ *      durable: events/s over the whole post;
  *   3. dashboard latency while 2 runs: a reader thread GETs the busiest
  *      ad's top-100 terms closed-loop: p50/p99/p99.9;
- *   4. freshness while 2 runs: single clicks (held out of the bulk bodies,
- *      each on an ad with no other click in the workload, posted once its
- *      query's body is acknowledged) and polls of that ad's terms until the
- *      click shows: acknowledged → visible, p50/p99/p99.9.
+ *   4. freshness while 2 posts the queries: single clicks (held out of the
+ *      bulk bodies, up to 100, their queries spread over the first 80 % of
+ *      the query file, none re-delivered), each posted once its query's
+ *      body is acknowledged, then polls of its ad's terms until their total
+ *      clicks count it (no other click is posted meanwhile): acknowledged
+ *      → visible, p50/p99/p99.9.
  * Then the counts are verified before any figure counts: `ctrd query
  * --all --format csv --sort term` of both data directories must be equal,
  * ad by ad and term by term (bench_compare()), and hold every query line
