@@ -88,7 +88,7 @@ static const char usage[] =
     "                  core)\n"
     "  -h, --help      this help;  --version  ctrd's version\n";
 
-/* ---- latency samples ----------------------------------------------------- */
+/* ---- latency samples ------------------------------------------------- */
 
 struct samples {
     double *ms; /* malloc'd */
@@ -123,7 +123,7 @@ static void samples_finish(struct samples *s)
     }
 }
 
-/* ---- child processes ----------------------------------------------------- */
+/* ---- child processes ------------------------------------------------- */
 
 /* Starts this binary with argv (NULL-terminated), its stdout into out_path
  * and its stderr into err_path; a child stops if bench dies. */
@@ -171,8 +171,7 @@ static int child_run(char *const *argv, const char *out_path,
     return rc ? rc : child_wait(pid, argv[1], err_path, ru, err);
 }
 
-/* ---- files -----------------------------------------------------------------
- */
+/* ---- files ----------------------------------------------------------- */
 
 /* The bytes of the files under dir (sizes, not blocks). */
 static int tree_bytes(const char *dir, uint64_t *bytes, char *err)
@@ -206,7 +205,7 @@ static void tree_remove(const char *dir)
         fts_close(fts);
 }
 
-/* ---- the comparison ---------------------------------------------------- */
+/* ---- the comparison -------------------------------------------------- */
 
 /* The impressions of one csv line "ad_id,term,impressions,clicks,ctr" (the
  * term may be quoted and hold commas: the numbers are the last three
@@ -251,7 +250,7 @@ int bench_compare(const char *a, size_t alen, const char *b, size_t blen,
     return 0;
 }
 
-/* ---- the workload -------------------------------------------------------- */
+/* ---- the workload ---------------------------------------------------- */
 
 struct body {
     const char *p;
@@ -468,7 +467,7 @@ static void workload_free(struct workload *w)
     free(w->fresh);
 }
 
-/* ---- the HTTP client --------------------------------------------------- */
+/* ---- the HTTP client ------------------------------------------------- */
 
 struct http {
     CURL *curl;
@@ -548,8 +547,7 @@ static int http_call(struct http *c, const char *path, const char *body,
     }
 }
 
-/* ---- streaming ------------------------------------------------------------
- */
+/* ---- streaming ------------------------------------------------------- */
 
 struct stream {
     const struct workload *w;
@@ -557,10 +555,11 @@ struct stream {
     uint64_t busy_ad;
     atomic_size_t next_q, next_c; /* the next body to post */
     atomic_uchar *q_done;         /* [nqb]: that query body acknowledged */
+    atomic_size_t q_acked;        /* query bodies acknowledged */
+    /* The clicks are posted once every query is in and the last probe
+     * done (no bulk click moves a probed ad's total). */
+    atomic_int probes_done;
     atomic_int posting, failed;
-    /* The posters and the prober: the clicks are posted once every query
-     * is in and the last probe done (no bulk click on a probed ad). */
-    pthread_barrier_t queries_in;
     pthread_mutex_t mu;     /* guards err */
     char err[CTRD_ERR_LEN]; /* the first failure */
     struct samples dashboard, fresh;
@@ -575,7 +574,7 @@ static void stream_fail(struct stream *s, const char *msg)
 }
 
 /* Posts bodies v[next...] until none is left; done[i] set as each is
- * acknowledged (NULL: not tracked). */
+ * acknowledged and counted in s->q_acked (NULL: not tracked). */
 static void post_bodies(struct stream *s, struct http *c, const char *path,
                         const struct body *v, size_t n, atomic_size_t *next,
                         atomic_uchar *done)
@@ -585,9 +584,19 @@ static void post_bodies(struct stream *s, struct http *c, const char *path,
          !atomic_load(&s->failed) && (i = atomic_fetch_add(next, 1)) < n;) {
         if (http_call(c, path, v[i].p, v[i].len, err) != 0)
             stream_fail(s, err);
-        else if (done)
+        else if (done) {
             atomic_store(&done[i], 1);
+            atomic_fetch_add(&s->q_acked, 1);
+        }
     }
+}
+
+/* Waits until the clicks are due (or the run failed). */
+static void wait_clicks_due(struct stream *s)
+{
+    while (!atomic_load(&s->failed) && (atomic_load(&s->q_acked) < s->w->nqb ||
+                                        !atomic_load(&s->probes_done)))
+        nanosleep(&(struct timespec){0, 100000}, NULL);
 }
 
 static void *poster_main(void *arg)
@@ -601,7 +610,7 @@ static void *poster_main(void *arg)
     if (ok)
         post_bodies(s, &c, "/v1/queries", s->w->qb, s->w->nqb, &s->next_q,
                     s->q_done);
-    pthread_barrier_wait(&s->queries_in);
+    wait_clicks_due(s);
     if (ok)
         post_bodies(s, &c, "/v1/clicks", s->w->cb, s->w->ncb, &s->next_c, NULL);
     http_close(&c);
@@ -684,7 +693,7 @@ static void *fresh_main(void *arg)
         rc = fresh_one(s, &c, i, err);
     if (rc != 0 && !atomic_load(&s->failed))
         stream_fail(s, err);
-    pthread_barrier_wait(&s->queries_in);
+    atomic_store(&s->probes_done, 1);
     http_close(&c);
     return NULL;
 }
@@ -693,25 +702,28 @@ static void *fresh_main(void *arg)
  * the server on port: *wall_s is the posters' time. */
 static int stream_run(struct stream *s, double *wall_s, char *err)
 {
-    pthread_t posters[2], reader, prober;
+    enum { READER, PROBER, POSTER1, POSTER2, THREADS };
+    void *(*const mains[THREADS])(void *) = {dashboard_main, fresh_main,
+                                             poster_main, poster_main};
+    pthread_t t[THREADS];
+    int started[THREADS] = {0};
     s->q_done = calloc(s->w->nqb ? s->w->nqb : 1, sizeof *s->q_done);
     if (!s->q_done)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     pthread_mutex_init(&s->mu, NULL);
-    pthread_barrier_init(&s->queries_in, NULL, 3);
     atomic_store(&s->posting, 1);
     uint64_t start = clock_mono_ns();
-    pthread_create(&reader, NULL, dashboard_main, s);
-    pthread_create(&prober, NULL, fresh_main, s);
-    for (int i = 0; i < 2; i++)
-        pthread_create(&posters[i], NULL, poster_main, s);
-    for (int i = 0; i < 2; i++)
-        pthread_join(posters[i], NULL);
+    for (int i = 0; i < THREADS; i++)
+        if (!(started[i] = pthread_create(&t[i], NULL, mains[i], s) == 0))
+            stream_fail(s, "cannot start a thread");
+    for (int i = POSTER1; i < THREADS; i++)
+        if (started[i])
+            pthread_join(t[i], NULL);
     *wall_s = since_ms(start) / 1e3;
     atomic_store(&s->posting, 0);
-    pthread_join(reader, NULL);
-    pthread_join(prober, NULL);
-    pthread_barrier_destroy(&s->queries_in);
+    for (int i = READER; i < POSTER1; i++)
+        if (started[i])
+            pthread_join(t[i], NULL);
     pthread_mutex_destroy(&s->mu);
     free((void *)s->q_done);
     if (s->failed)
@@ -721,7 +733,7 @@ static int stream_run(struct stream *s, double *wall_s, char *err)
     return 0;
 }
 
-/* ---- the bench ----------------------------------------------------------- */
+/* ---- the bench ------------------------------------------------------- */
 
 struct bench_opts {
     uint64_t queries;
@@ -900,8 +912,7 @@ static int bench_verify(struct bench *b)
     return rc;
 }
 
-/* ---- the figures -----------------------------------------------------------
- */
+/* ---- the figures ----------------------------------------------------- */
 
 struct figure {
     const char *key, *unit;
@@ -971,8 +982,7 @@ static int write_json(const char *path, const struct figure *f, char *err)
     return 0;
 }
 
-/* ---- the command -----------------------------------------------------------
- */
+/* ---- the command ----------------------------------------------------- */
 
 static int bench_dir(struct bench *b)
 {
