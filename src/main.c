@@ -1,5 +1,6 @@
 /* main: the ctrd command line — dispatches to one module per command.
  * Exit status: 0 ok, 1 runtime failure, 2 usage error (SPEC §4). */
+#include "bench.h"
 #include "cli.h"
 #include "demo.h"
 #include "gen.h"
@@ -29,7 +30,8 @@ static const char usage[] =
     "  recover  drop a damaged write-ahead log's tail (the operator's call)\n"
     "  demo     a live service to look at: serve with synthetic traffic\n"
     "  plan     NALSD capacity plan: the seed chapter's arithmetic, "
-    "reproduced\n";
+    "reproduced\n"
+    "  bench    the standard benchmark: batch, streaming, latency, freshness\n";
 
 int main(int argc, char **argv)
 {
@@ -41,6 +43,7 @@ int main(int argc, char **argv)
         {"gen", gen_command},       {"serve", serve_command},
         {"verify", verify_command}, {"recover", recover_command},
         {"demo", demo_command},     {"plan", plan_command},
+        {"bench", bench_command},
     };
     if (argc < 2) {
         fputs(usage, stderr);
