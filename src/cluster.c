@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #define CONFIG_MAX_BYTES 65536
-#define STREAM_MAX_AGE_NS (INT64_C(24) * 3600 * 1000000000)
 #define STREAMS_WAIT_MS 60000 /* for a JetStream leader at start */
 #define DUPLICATE_WINDOW_NS (INT64_C(120) * 1000000000)
 
@@ -135,7 +134,10 @@ static int ensure_stream(jsCtx *js, const char *name, const char *subject,
     sc.SubjectsLen = 1;
     sc.Storage = js_FileStorage;
     sc.Replicas = (int64_t)replicas;
-    sc.MaxAge = STREAM_MAX_AGE_NS;
+    /* No age or size limit: a new owner rebuilds a partition by replaying
+     * its whole input, and a count server without a checkpoint replays
+     * every delta; a message gone from a stream would change what they
+     * rebuild. Trimming needs snapshots (docs/scale-out.md §12). */
     sc.Duplicates = DUPLICATE_WINDOW_NS;
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;

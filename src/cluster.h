@@ -10,7 +10,8 @@
  *               input messages first_seq..last_seq (CTRD_IN sequences), as
  *               count increments with their terms spelled out.
  *
- * Both streams are R3 file streams. Every message carries a CRC-32C of its
+ * Both streams are R3 file streams that keep everything (nothing is
+ * trimmed yet). Every message carries a CRC-32C of its
  * body, checked before use (a bad one is damage, never applied).
  *
  * Input message (little-endian):

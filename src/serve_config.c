@@ -239,6 +239,7 @@ int serve_config_parse(int argc, char **argv, struct serve_opts *o)
         .metrics_public = 1,
         .max_body = 64u << 20,
         .max_queue = 256u << 20,
+        .role = -1,
     };
     cli_engine_defaults(&o->core);
     int rc = cli_parse(argc, argv, "serve", usage, "h", opts, on_option, o);
@@ -249,10 +250,12 @@ int serve_config_parse(int argc, char **argv, struct serve_opts *o)
                          "--listen %s is not loopback: give --auth "
                          "FILE, or --insecure to serve everyone unchecked",
                          o->http.listen);
-    if (o->cluster && (!o->name || o->follow_queries || o->follow_clicks))
-        return cli_usage("serve", "--cluster needs --name, and followed "
-                                  "files are not supported with it");
-    if (!o->cluster && o->name)
-        return cli_usage("serve", "--name and --role need --cluster");
+    if (o->cluster && (!o->name || o->role < 0))
+        return cli_usage("serve", "--cluster needs --role and --name");
+    if (o->cluster && (o->follow_queries || o->follow_clicks))
+        return cli_usage("serve", "--follow-* is not supported with "
+                                  "--cluster");
+    if (!o->cluster && (o->name || o->role >= 0))
+        return cli_usage("serve", "--role and --name need --cluster");
     return -1; /* go on */
 }

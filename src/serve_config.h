@@ -19,7 +19,7 @@ struct serve_opts {
     /* Distributed mode (docs/scale-out.md): the cluster file, this
      * process's role and its member name; cluster NULL: one process. */
     const char *cluster, *name;
-    int role; /* enum serve_role */
+    int role; /* enum serve_role; -1 without --cluster */
     int insecure, metrics_public;
     uint64_t checkpoint_every, max_body, max_queue; /* bytes */
     uint64_t threads, read_threads;                 /* 0: the default */

@@ -68,10 +68,11 @@ help_names_flags query --data --ad --all --from --to --limit --sort --order --fo
 # flags tried here are all of them (an unknown one is exit 2).
 for spec in "ingest --data --queries --clicks --format --report --max-reject-ratio --join-window --click-timeout --checkpoint-every --threads --progress-every --quiet --help --version" \
     "query --data --ad --all --from --to --limit --sort --order --format --help --version" \
-    "serve --data --listen --ads --auth --insecure --metrics-public --join-window --click-timeout --checkpoint-every --max-body --max-queue --threads --read-threads --access-log --max-connections --max-connections-per-peer --follow-queries --follow-clicks --help --version" \
+    "serve --data --listen --ads --auth --insecure --metrics-public --join-window --click-timeout --checkpoint-every --max-body --max-queue --threads --read-threads --access-log --max-connections --max-connections-per-peer --follow-queries --follow-clicks --cluster --role --name --help --version" \
     "verify --data --help --version" "recover --data --truncate-wal-at-damage --help --version" \
     "demo --data --listen --queries-per-sec --seed --help --version" \
-    "plan --queries-per-sec --clicks-per-sec --ads-per-query --join-window --retention --machine-cores --machine-ram --machine-disk --bench --json --help --version"; do
+    "plan --queries-per-sec --clicks-per-sec --ads-per-query --join-window --retention --machine-cores --machine-ram --machine-disk --bench --json --help --version" \
+    "bench --queries --out --json --threads --help --version"; do
     set -- $spec
     help_names_flags "$@"
 done
@@ -82,7 +83,7 @@ expect_status cli_top_h 0 -h
 grep -q '^usage: ctrd COMMAND' "$TMP/out" || fail cli_top_h_usage "$(head -c 200 "$TMP/out")"
 expect_status cli_top_version 0 --version
 check cli_top_version_text grep -qx 'ctrd [0-9][0-9.]*' "$TMP/out"
-for c in ingest query serve verify recover gen demo plan; do
+for c in ingest query serve verify recover gen demo plan bench; do
     expect_status "cli_${c}_h" 0 "$c" -h
     grep -q "^usage: ctrd $c" "$TMP/out" || fail "cli_${c}_h_usage" "$(head -c 200 "$TMP/out")"
     expect_status "cli_${c}_version" 0 "$c" --version
