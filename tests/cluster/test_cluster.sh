@@ -154,6 +154,9 @@ counts_equal 5 "part 5 (joiner-1 paused past its lease)"
 lost=$(metric http://127.0.0.11:8082 ctrd_lease_losses_total)
 check "joiner-1 noticed its lease was gone (ctrd_lease_losses_total=$lost)" \
     test "${lost:-0}" -ge 1
+# Whether it still had a delta in hand when frozen is chance: if it had, the
+# chain refused it once a newer owner had published (counted here).
+echo "info: joiner-1 ctrd_fenced_writes_total=$(metric http://127.0.0.11:8082 ctrd_fenced_writes_total)"
 
 # 7: a front end killed with requests in flight; the client retries on
 # the next one. Restarted, it serves the same counts.
