@@ -32,23 +32,6 @@ static const char *new_dir(const char *name)
     return dir;
 }
 
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    char path[512];
-    while (d && (de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        if (unlink(path) != 0)
-            remove_tree(path);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-}
-
 static int open_engine(const char *dir, unsigned workers, int readonly,
                        struct engine **e)
 {
@@ -265,7 +248,7 @@ static void test_small_case_and_reopen(void)
     CHECK_EQ_U64(st.join.clicks_joined, 1);
     CHECK_EQ_U64(st.join.clicks_duplicate, 4);
     engine_close(e);
-    remove_tree(dir);
+    testfs_remove_tree(dir);
 }
 
 static void test_chunks_and_workers_limit(void)
@@ -298,7 +281,7 @@ static void test_chunks_and_workers_limit(void)
     CHECK_EQ_STR(d, want);
     free(d);
     engine_close(e);
-    remove_tree(dir);
+    testfs_remove_tree(dir);
 }
 
 static void test_progress(void)
@@ -340,7 +323,7 @@ static void test_progress(void)
     CHECK(off == UINT64_MAX && lines == UINT64_MAX);
     CHECK_EQ_I64(engine_progress_get(e, "has", &off, &lines), CTRD_ENOTFOUND);
     engine_close(e);
-    remove_tree(dir);
+    testfs_remove_tree(dir);
 }
 
 static const char queries_b[] =
@@ -407,7 +390,7 @@ static void test_crash_reverts_to_checkpoint(void)
         engine_close(e);
     }
     free(after_b);
-    remove_tree(dir);
+    testfs_remove_tree(dir);
 }
 
 static void test_lock_and_readonly(void)
@@ -441,7 +424,7 @@ static void test_lock_and_readonly(void)
     /* The lock goes with the engine. */
     CHECK_EQ_I64(open_engine(dir, 1, 0, &e), 0);
     engine_close(e);
-    remove_tree(dir);
+    testfs_remove_tree(dir);
 }
 
 /* Old files go once a checkpoint no longer names them. */
@@ -498,7 +481,7 @@ static void test_garbage_removed(void)
         CHECK(file_exists(dir, "terms.dat"));
         engine_close(e);
     }
-    remove_tree(dir);
+    testfs_remove_tree(dir);
 }
 
 /* Every file under dir (recursively) with its size and checksum, one a
@@ -555,7 +538,7 @@ static void test_directory_identity(void)
     CHECK(file_exists(dir, "MANIFEST"));
     CHECK_EQ_I64(open_engine(dir, 1, 1, &e), 0); /* readable, empty */
     engine_close(e);
-    remove_tree(dir);
+    testfs_remove_tree(dir);
     /* Not ctrd's: refused, left as it was. */
     mkdir(dir, 0755);
     snprintf(path, sizeof path, "%s/photo.jpg", dir);
@@ -584,7 +567,7 @@ static void test_directory_identity(void)
     CHECK_EQ_STR(after, before);
     free(before);
     free(after);
-    remove_tree(dir);
+    testfs_remove_tree(dir);
 }
 
 /* A MANIFEST (with a valid checksum) that names a file outside the
@@ -601,7 +584,7 @@ static void test_manifest_names_only_its_files(void)
     char err[CTRD_ERR_LEN];
     for (size_t i = 0; i < sizeof facts / sizeof *facts; i++) {
         struct engine *e;
-        remove_tree(dir);
+        testfs_remove_tree(dir);
         mkdir(dir, 0755);
         CHECK_EQ_I64(
             datadir_write_manifest(dir, facts[i], strlen(facts[i]), err), 0);
@@ -609,7 +592,7 @@ static void test_manifest_names_only_its_files(void)
         CHECK(strstr(open_err, "bad line") != NULL);
         CHECK_EQ_I64(open_engine(dir, 1, 1, &e), CTRD_ECORRUPT);
     }
-    remove_tree(dir);
+    testfs_remove_tree(dir);
 }
 
 /* A directory with every kind of file: a checkpoint with runs, marks,
@@ -648,7 +631,7 @@ static void test_pending_format(void)
     CHECK_EQ_I64((int64_t)rec[3], T0 + 200000);
     CHECK_EQ_U64(rec[4], 5);
     free(file);
-    remove_tree(dir);
+    testfs_remove_tree(dir);
 }
 
 static void collect_problem(void *ctx, const char *problem)
@@ -732,7 +715,7 @@ static void test_damaged_files_refused(void)
     }
     free(names);
     CHECK(files >= 6); /* MANIFEST terms counts pending run marks */
-    remove_tree(dir);
+    testfs_remove_tree(dir);
 }
 
 /* Verification reports each damaged file and goes on (the engine opens);
@@ -761,7 +744,7 @@ static void test_verification_reports_all(void)
     CHECK_EQ_I64(engine_open(&cfg, &e, open_err), 0);
     CHECK_EQ_I64(problems, 2);
     engine_close(e);
-    remove_tree(dir);
+    testfs_remove_tree(dir);
     cfg.data_dir = new_dir("verify-absent");
     CHECK_EQ_I64(engine_open(&cfg, &e, open_err), CTRD_ENOTFOUND);
     CHECK(!file_exists(cfg.data_dir, ""));
@@ -818,7 +801,7 @@ static void test_failed_checkpoint_then_good_one(void)
         engine_close(e);
     }
     free(live);
-    remove_tree(dir);
+    testfs_remove_tree(dir);
 }
 
 /* Queries older than the retention horizon cannot be checked for
@@ -861,7 +844,7 @@ static void test_retention(void)
     process(e, ENGINE_QUERIES, REC_NDJSON, future, 0, now);
     CHECK_EQ_I64(engine_as_of_ms(e), T0 + 30 * HOUR_MS);
     engine_close(e);
-    remove_tree(dir);
+    testfs_remove_tree(dir);
 }
 
 /* ---- 1 worker vs 3 workers ---- */
@@ -996,10 +979,10 @@ static void test_one_vs_three_workers(void)
     gen_clicks(&in[2], 0);
     const char *dir1 = new_dir("w1");
     char *d1 = run_inputs(dir1, 1, in, &s1);
-    remove_tree(dir1);
+    testfs_remove_tree(dir1);
     const char *dir3 = new_dir("w3");
     char *d3 = run_inputs(dir3, 3, in, &s3);
-    remove_tree(dir3);
+    testfs_remove_tree(dir3);
     CHECK(d1 != NULL && d3 != NULL);
     if (d1 && d3) {
         CHECK(strcmp(d1, d3) == 0);
@@ -1096,6 +1079,6 @@ int main(void)
     RUN(test_one_vs_three_workers);
     RUN(test_reject_samples_one_vs_three);
     RUN(test_failed_checkpoint_then_good_one);
-    remove_tree(tmp_root);
+    testfs_remove_tree(tmp_root);
     return check_done();
 }

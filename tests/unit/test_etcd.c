@@ -4,6 +4,8 @@
  * leases (keepalive, revoke, expiry), failover past a dead, a silent and a
  * 503 endpoint, CTRD_EAGAIN when no endpoint answers, and the answer cap. */
 #include "check.h"
+#include "clock.h"
+#include "testfs.h"
 #include "etcd.h"
 
 #include <arpa/inet.h>
@@ -30,13 +32,6 @@ static char live_url[64];
 static struct etcd *db; /* on live_url */
 
 /* ---- helpers ---- */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(int ms)
 {
@@ -68,23 +63,6 @@ static void dead_url(char *url, size_t size)
     snprintf(url, size, "http://127.0.0.1:%d", port);
 }
 
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    char path[512];
-    while (d && (de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        if (unlink(path) != 0)
-            remove_tree(path);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-}
-
 static void stop_etcd(void)
 {
     etcd_close(db);
@@ -92,7 +70,7 @@ static void stop_etcd(void)
         kill(etcd_pid, SIGKILL);
         waitpid(etcd_pid, NULL, 0);
     }
-    remove_tree(tmp_dir);
+    testfs_remove_tree(tmp_dir);
 }
 
 static struct etcd *open_or_die(const char *const *urls, size_t n, int ms)
@@ -140,7 +118,8 @@ static void start_etcd(void)
     }
     const char *urls[] = {live_url};
     db = open_or_die(urls, 1, 500);
-    for (int64_t t0 = now_ms(); now_ms() - t0 < 20000; sleep_ms(50))
+    for (int64_t t0 = clock_mono_ms(); clock_mono_ms() - t0 < 20000;
+         sleep_ms(50))
         if (etcd_get(db, "ready?", ignore_kv, NULL, err) == CTRD_ENOTFOUND)
             return;
     fprintf(stderr, "etcd did not answer in 20 s (see %s): %s\n", log, err);
@@ -306,13 +285,13 @@ static void test_lease_expires(void)
     int64_t lease = 0, rev = 0, ttl = 0, t0, gone_ms = -1;
     struct got g;
     CHECK_EQ_I64(etcd_lease_grant(db, 1, &lease, err), 0);
-    t0 = now_ms();
+    t0 = clock_mono_ms();
     CHECK_EQ_I64(etcd_create(db, "x/k", "x", 1, lease, &rev, err), 0);
     CHECK_EQ_I64(get(db, "x/k", &g), 0);
-    while (gone_ms < 0 && now_ms() - t0 < 6000) {
+    while (gone_ms < 0 && clock_mono_ms() - t0 < 6000) {
         sleep_ms(100);
         if (get(db, "x/k", &g) == CTRD_ENOTFOUND)
-            gone_ms = now_ms() - t0;
+            gone_ms = clock_mono_ms() - t0;
     }
     printf("lease of 1 s (granted 2 s): key gone after %" PRId64 " ms\n",
            gone_ms);
@@ -378,9 +357,9 @@ static void test_failover(void)
     for (size_t i = 0; i < 3; i++) {
         struct etcd *e = open_or_die(to_live[i], 2, 500);
         CHECK_EQ_I64(etcd_put(e, "o/k", to_live[i][0], 5, 0, err), 0);
-        int64_t t0 = now_ms();
+        int64_t t0 = clock_mono_ms();
         CHECK_EQ_I64(get(e, "o/k", &g), 0); /* from the live one at once */
-        CHECK(now_ms() - t0 < 300);
+        CHECK(clock_mono_ms() - t0 < 300);
         CHECK_EQ_MEM(g.value, g.value_len, "http:");
         etcd_close(e);
     }
@@ -406,9 +385,9 @@ static void test_nothing_answers(void)
     CHECK(strstr(err, "HTTP 503") != NULL);
     etcd_close(e);
     e = open_or_die(urls, 3, 400);
-    t0 = now_ms();
+    t0 = clock_mono_ms();
     CHECK_EQ_I64(etcd_lease_grant(e, 5, &lease, err), CTRD_EAGAIN);
-    int64_t ms = now_ms() - t0;
+    int64_t ms = clock_mono_ms() - t0;
     printf("dead, 503 and silent endpoints: CTRD_EAGAIN after %" PRId64
            " ms (%s)\n",
            ms, err);

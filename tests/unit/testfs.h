@@ -8,10 +8,13 @@
 #include "check.h"
 #include "fsutil.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 /* The whole file (malloc'd, the caller frees it); *len its size. */
 static inline unsigned char *testfs_read(const char *path, size_t *len)
@@ -28,6 +31,25 @@ static inline unsigned char *testfs_read(const char *path, size_t *len)
     }
     perror(path);
     exit(1);
+}
+
+/* Removes dir and everything under it (what it can). */
+static inline void testfs_remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char path[512];
+    while (d && (de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (snprintf(path, sizeof path, "%s/%s", dir, de->d_name) <
+                (int)sizeof path &&
+            unlink(path) != 0)
+            testfs_remove_tree(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
 }
 
 static inline void testfs_write(const char *path, const void *data, size_t len)
