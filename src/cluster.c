@@ -44,7 +44,9 @@ static int config_number(const char *text, const char *key, int64_t *v)
     if (!p || !isdigit((unsigned char)*p))
         return CTRD_EINVAL;
     *v = strtoll(p, &end, 10);
-    return 0;
+    while (isspace((unsigned char)*end))
+        end++;
+    return *end == ',' || *end == '}' ? 0 : CTRD_EINVAL;
 }
 
 /* An array of plain strings (no escapes), each < 128 bytes. */
@@ -287,7 +289,8 @@ int cluster_in_open(const char *buf, size_t len, struct cluster_in *out,
                                .n_lines = get_u32(buf + 12),
                                .lines = buf + CLUSTER_IN_HEADER,
                                .len = len - CLUSTER_IN_HEADER};
-    if (buf[8] > ENGINE_CLICKS || buf[9] > REC_TSV ||
+    if ((unsigned char)buf[8] > ENGINE_CLICKS ||
+        (unsigned char)buf[9] > REC_TSV ||
         (out->len > 0 && out->lines[out->len - 1] != '\n'))
         return ctrd_fail(err, CTRD_ECORRUPT,
                          "CIN1 message: bad kind, "

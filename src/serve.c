@@ -781,10 +781,10 @@ int serve_command(int argc, char **argv)
              : ctrd_fail(s.err, CTRD_ENOMEM, "out of memory");
     if (rc == 0)
         rc = open_access(&o, &auth, &catalog, s.err);
+    if (rc == 0 && o.cluster) /* a bad cluster file touches no data */
+        rc = serve_cluster_open(&s, o.cluster, o.name);
     if (rc == 0)
         rc = engine_open(&o.core.engine, &s.engine, s.err);
-    if (rc == 0 && o.cluster)
-        rc = serve_cluster_open(&s, o.cluster, o.name);
     struct api_config ac = {
         s.engine,   auth,   catalog,      s.metrics, o.metrics_public,
         o.max_body, submit, ingest_state, &s,        (unsigned)o.read_threads};
