@@ -204,13 +204,13 @@ void cluster_disconnect(natsConnection *nc, jsCtx *js)
     natsConnection_Destroy(nc);
 }
 
-int cluster_msg_meta(natsMsg *m, uint64_t *seq, int64_t *time_ms)
+int cluster_msg_meta(natsMsg *m, struct cluster_meta *out)
 {
     jsMsgMetaData *meta = NULL;
     if (natsMsg_GetMetaData(&meta, m) != NATS_OK)
         return CTRD_EINVAL;
-    *seq = meta->Sequence.Stream;
-    *time_ms = meta->Timestamp / 1000000;
+    *out = (struct cluster_meta){meta->Sequence.Stream, meta->NumPending,
+                                 meta->Timestamp / 1000000};
     jsMsgMetaData_Destroy(meta);
     return 0;
 }

@@ -82,9 +82,14 @@ int cluster_connect(const struct cluster_config *c, const char *name,
                     natsConnection **nc, jsCtx **js, char *err);
 void cluster_disconnect(natsConnection *nc, jsCtx *js);
 
-/* A message's stream sequence and stored time (ms): 0, or CTRD_EINVAL
- * when it did not come from a stream. */
-int cluster_msg_meta(natsMsg *m, uint64_t *seq, int64_t *time_ms);
+/* A message's stream sequence, stored time (ms) and how many messages of
+ * its consumer are still to come: 0, or CTRD_EINVAL when it did not come
+ * from a stream. */
+struct cluster_meta {
+    uint64_t seq, pending;
+    int64_t time_ms;
+};
+int cluster_msg_meta(natsMsg *m, struct cluster_meta *out);
 
 /* ---- input messages ---- */
 struct cluster_in {

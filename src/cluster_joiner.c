@@ -24,6 +24,7 @@
 #define DELTA_BUCKETS_MAX 16384 /* (ad, term, minute) per delta, about */
 #define PUBLISH_WAIT_MS 5000
 #define IDLE_SLEEP_US 2000
+#define OPEN_RETRY_MS 1000
 #define ETCD_TIMEOUT_MS 2000
 #define MEMBERS_PREFIX "/ctrd/v1/members/"
 #define OWN_PREFIX "/ctrd/v1/own/j/"
@@ -54,6 +55,8 @@ struct jrole {
     natsConnection *nc;
     jsCtx *js;
     struct part *parts; /* [partitions]; the worker's */
+    int64_t *retry_at;  /* [partitions]: next open after a failed one */
+    char open_error[CTRD_ERR_LEN]; /* the last one, said once */
     pthread_mutex_t mu;
     /* control -> worker: the epoch each partition is owned with (0: not);
      * worker -> control: the epoch its state is open with, and partitions
@@ -391,11 +394,10 @@ static int part_step(struct jrole *r, struct part *pt)
         natsMsg *m = NULL;
         if (natsSubscription_NextMsg(&m, pt->sub, 0) != NATS_OK)
             break;
-        uint64_t seq;
-        int64_t time_ms;
+        struct cluster_meta meta;
         int rc = 0;
-        if (cluster_msg_meta(m, &seq, &time_ms) == 0 && seq > pt->applied_seq)
-            rc = apply_message(r, pt, m, seq, time_ms);
+        if (cluster_msg_meta(m, &meta) == 0 && meta.seq > pt->applied_seq)
+            rc = apply_message(r, pt, m, meta.seq, meta.time_ms);
         natsMsg_Destroy(m);
         if (rc != 0)
             return -1;
@@ -428,15 +430,20 @@ static void adopt_ownership(struct jrole *r)
         int64_t want = r->fenced[p] ? 0 : r->want[p];
         pthread_mutex_unlock(&r->mu);
         struct part *pt = &r->parts[p];
-        if (pt->epoch == want)
+        if (pt->epoch == want || (want && clock_mono_ms() < r->retry_at[p]))
             continue;
         if (pt->epoch)
             part_close(pt);
         char err[CTRD_ERR_LEN];
-        if (want && part_open(r, pt, want, err) != 0)
-            fprintf(stderr, "ctrd joiner: %s (will retry)\n", err);
-        else if (want)
+        if (want && part_open(r, pt, want, err) != 0) {
+            if (strcmp(err, r->open_error) != 0)
+                fprintf(stderr, "ctrd joiner: %s (retrying each second)\n",
+                        err);
+            snprintf(r->open_error, sizeof r->open_error, "%s", err);
+            r->retry_at[p] = clock_mono_ms() + OPEN_RETRY_MS;
+        } else if (want) {
             metric_add(r->m_takeovers, 1);
+        }
         pthread_mutex_lock(&r->mu);
         r->have[p] = pt->epoch;
         pthread_mutex_unlock(&r->mu);
@@ -767,10 +774,11 @@ static int jrole_init(struct jrole *r, const struct cluster_joiner_opts *o,
     r->o = o;
     pthread_mutex_init(&r->mu, NULL);
     r->parts = calloc(np, sizeof *r->parts);
+    r->retry_at = calloc(np, sizeof *r->retry_at);
     r->want = calloc(np, sizeof *r->want);
     r->have = calloc(np, sizeof *r->have);
     r->fenced = calloc(np, sizeof *r->fenced);
-    if (!r->parts || !r->want || !r->have || !r->fenced ||
+    if (!r->parts || !r->retry_at || !r->want || !r->have || !r->fenced ||
         create_metrics(r) != 0)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     for (unsigned p = 0; p < np; p++)
@@ -786,6 +794,7 @@ static void jrole_free(struct jrole *r)
     cluster_disconnect(r->nc, r->js);
     metrics_free(r->metrics);
     free(r->parts);
+    free(r->retry_at);
     free(r->want);
     free(r->have);
     free(r->fenced);

@@ -676,12 +676,12 @@ static int recover(struct service *s)
     return rc;
 }
 
-/* Recovers (one process) or starts the count server (distributed), then
- * opens ingest. */
+/* Recovers (one process) and opens ingest, or starts the count server
+ * (distributed), which says ready once it caught up. */
 static int start(struct service *s)
 {
     int rc = s->cluster ? serve_cluster_start(s) : recover(s);
-    if (rc == 0) {
+    if (rc == 0 && !s->cluster) { /* distributed: once caught up */
         pthread_mutex_lock(&s->mu);
         s->ready = 1;
         pthread_mutex_unlock(&s->mu);

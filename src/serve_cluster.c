@@ -428,6 +428,21 @@ static int delta_stopping(struct service *s)
     return stop;
 }
 
+/* The first time the count server has applied what the delta stream held:
+ * ready (a front end restarted on an old checkpoint says 503 until then). */
+static void caught_up(struct service *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int was = s->ready;
+    s->ready = 1;
+    pthread_mutex_unlock(&s->mu);
+    if (!was)
+        fprintf(stderr,
+                "ctrd serve: ready (counts caught up with %s at "
+                "%" PRIu64 ")\n",
+                CLUSTER_STREAM_DELTA, s->cluster->delta_seq);
+}
+
 static void *delta_main(void *arg)
 {
     struct service *s = arg;
@@ -442,13 +457,15 @@ static void *delta_main(void *arg)
             continue;
         }
         natsMsg *m = NULL;
-        uint64_t seq;
-        int64_t unused;
-        if (natsSubscription_NextMsg(&m, sub, 200) == NATS_OK &&
-            cluster_msg_meta(m, &seq, &unused) == 0 && seq > f->delta_seq) {
+        struct cluster_meta meta = {0};
+        natsStatus st = natsSubscription_NextMsg(&m, sub, 200);
+        if (st == NATS_OK && cluster_msg_meta(m, &meta) == 0 &&
+            meta.seq > f->delta_seq) {
             rc = apply_delta(s, m);
-            f->delta_seq = seq;
+            f->delta_seq = meta.seq;
         }
+        if (rc == 0 && (st == NATS_TIMEOUT || (st == NATS_OK && !meta.pending)))
+            caught_up(s);
         natsMsg_Destroy(m);
         if (rc == 0 && f->delta_seq != at_checkpoint &&
             clock_mono_ms() - last_checkpoint >= CHECKPOINT_EVERY_MS) {
