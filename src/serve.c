@@ -494,6 +494,14 @@ static struct job *take_jobs(struct service *s)
  * left to write — or writes fail, and then what is queued cannot be
  * written: followed files' lines (records are refused meanwhile), which a
  * restart reads again from where the checkpoint and the log left them. */
+int serve_stopping(struct service *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int stop = s->stopping || s->failed;
+    pthread_mutex_unlock(&s->mu);
+    return stop;
+}
+
 static int stopping(struct service *s)
 {
     pthread_mutex_lock(&s->mu);

@@ -315,11 +315,19 @@ int serve_cluster_ingest(struct service *s, struct job *jobs)
             j->len = len;
             j->gzip = 0;
         }
-        int rc = publish_job(s, j);
+        int rc;
+        /* A followed file's lines are published before it moves on:
+         * retried until they are or the service stops (a restart reads
+         * them again). */
+        while ((rc = publish_job(s, j)) != 0 && rc != CTRD_ENOMEM &&
+               j->source && !serve_stopping(s))
+            ;
         if (rc == CTRD_ENOMEM)
             return rc;
         if (rc != 0)
             j->error = rc;
+        else
+            serve_follow_done(s, j->source, &j->at);
     }
     serve_answer(s, jobs);
     return 0;
@@ -331,6 +339,8 @@ static int save_progress(struct service *s)
 {
     struct cluster_front *f = s->cluster;
     int rc = engine_progress_set(s->engine, "delta", f->delta_seq, 0);
+    if (rc == 0)
+        rc = serve_follow_save(s);
     char key[16];
     for (unsigned p = 0; p < f->cfg.partitions && rc == 0; p++) {
         snprintf(key, sizeof key, "p%u", p);
@@ -420,14 +430,6 @@ static int subscribe_deltas(struct cluster_front *f, natsSubscription **sub)
                : CTRD_EAGAIN;
 }
 
-static int delta_stopping(struct service *s)
-{
-    pthread_mutex_lock(&s->mu);
-    int stop = s->stopping || s->failed;
-    pthread_mutex_unlock(&s->mu);
-    return stop;
-}
-
 /* The first time the count server has applied what the delta stream held:
  * ready (a front end restarted on an old checkpoint says 503 until then). */
 static void caught_up(struct service *s)
@@ -451,7 +453,7 @@ static void *delta_main(void *arg)
     int rc = 0;
     int64_t last_checkpoint = clock_mono_ms();
     uint64_t at_checkpoint = f->delta_seq;
-    while (rc == 0 && !delta_stopping(s)) {
+    while (rc == 0 && !serve_stopping(s)) {
         if (!sub && subscribe_deltas(f, &sub) != 0) {
             usleep(200000);
             continue;
@@ -474,7 +476,7 @@ static void *delta_main(void *arg)
             at_checkpoint = f->delta_seq;
         }
     }
-    if (rc == 0 && f->delta_seq != at_checkpoint)
+    if (rc == 0) /* followed files may have moved on, too */
         rc = save_progress(s);
     if (sub) {
         natsSubscription_Unsubscribe(sub);
@@ -565,6 +567,9 @@ int serve_cluster_start(struct service *s)
 {
     struct cluster_front *f = s->cluster;
     load_progress(s);
+    int rc = serve_follow_start(s);
+    if (rc != 0)
+        return rc;
     f->delta_started =
         pthread_create(&f->delta_thread, NULL, delta_main, s) == 0;
     return f->delta_started

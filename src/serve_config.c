@@ -252,9 +252,9 @@ int serve_config_parse(int argc, char **argv, struct serve_opts *o)
                          o->http.listen);
     if (o->cluster && (!o->name || o->role < 0))
         return cli_usage("serve", "--cluster needs --role and --name");
-    if (o->cluster && (o->follow_queries || o->follow_clicks))
-        return cli_usage("serve", "--follow-* is not supported with "
-                                  "--cluster");
+    if (o->role == SERVE_ROLE_JOINER && (o->follow_queries || o->follow_clicks))
+        return cli_usage("serve", "--follow-* is for --role front (a joiner "
+                                  "takes no records)");
     if (!o->cluster && (o->name || o->role >= 0))
         return cli_usage("serve", "--role and --name need --cluster");
     return -1; /* go on */

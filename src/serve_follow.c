@@ -2,10 +2,13 @@
  * --follow-clicks); see serve_int.h. A thread of its own reads what is new
  * in each (follow.h: whole lines, rotation, truncation) into jobs queued
  * for the ingest thread, waiting for room; the ingest thread records how
- * far each is processed and commits that with every checkpoint, under the
- * progress keys "follow<n>" (offset, inode) and "follow<n>-dev" (device),
- * so a restart resumes where the last checkpoint and the log replay left
- * each file. */
+ * far each is processed (in distributed mode: acknowledged by the stream)
+ * and that is committed with every checkpoint, under the progress keys
+ * "follow<n>" (offset, inode) and "follow<n>-dev" (device), so a restart
+ * resumes where the last checkpoint and the log replay left each file (in
+ * distributed mode it may publish again what followed the checkpoint:
+ * records count once). The positions are under s->mu: in distributed mode
+ * the delta thread checkpoints them. */
 #include "serve_int.h"
 
 #include <stdio.h>
@@ -31,8 +34,10 @@ void serve_follow_done(struct service *s, uint8_t source,
 {
     if (source == 0 || source > s->n_followed)
         return;
+    pthread_mutex_lock(&s->mu);
     s->followed[source - 1].at = *at;
     s->followed[source - 1].known = 1;
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* Progress keys of followed file n: "follow<n>" holds (offset, inode),
@@ -46,25 +51,19 @@ int serve_follow_save(struct service *s)
 {
     int rc = 0;
     for (unsigned i = 0; rc == 0 && i < s->n_followed; i++) {
-        const struct followed *f = &s->followed[i];
+        pthread_mutex_lock(&s->mu);
+        struct followed f = s->followed[i];
+        pthread_mutex_unlock(&s->mu);
         char key[32];
-        if (!f->known)
+        if (!f.known)
             continue;
         follow_key(key, sizeof key, i + 1, 0);
-        rc = engine_progress_set(s->engine, key, f->at.offset, f->at.ino);
+        rc = engine_progress_set(s->engine, key, f.at.offset, f.at.ino);
         follow_key(key, sizeof key, i + 1, 1);
         if (rc == 0)
-            rc = engine_progress_set(s->engine, key, f->at.dev, 0);
+            rc = engine_progress_set(s->engine, key, f.at.dev, 0);
     }
     return rc;
-}
-
-static int follow_stopping(struct service *s)
-{
-    pthread_mutex_lock(&s->mu);
-    int stop = s->stopping || s->failed;
-    pthread_mutex_unlock(&s->mu);
-    return stop;
 }
 
 /* Reads what is new in one followed file into a job; 1 when it queued one. */
@@ -116,7 +115,7 @@ static int follow_poll(struct service *s, unsigned n)
 static void *follow_main(void *arg)
 {
     struct service *s = arg;
-    while (!follow_stopping(s)) {
+    while (!serve_stopping(s)) {
         int got = 0;
         for (unsigned n = 1; n <= s->n_followed; n++)
             got |= follow_poll(s, n);

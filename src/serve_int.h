@@ -99,6 +99,8 @@ struct service {
  * On refusal the caller keeps the job. */
 int serve_enqueue(struct service *s, struct job *j, int wait);
 void serve_job_free(struct job *j);
+/* Whether the service is stopping or failed (any thread). */
+int serve_stopping(struct service *s);
 /* Hands the answers of HTTP jobs to the loop thread and frees followed-file
  * jobs. */
 void serve_answer(struct service *s, struct job *jobs);
@@ -113,15 +115,17 @@ void serve_fail(struct service *s);
 void serve_follow_add(struct service *s, const char *path,
                       enum engine_kind kind);
 /* Ingest thread: how far followed file source (1-based; 0: HTTP, ignored)
- * is processed, as a job or a replayed log record says. */
+ * is processed (distributed: acknowledged), as a job or a replayed log
+ * record says. */
 void serve_follow_done(struct service *s, uint8_t source,
                        const struct follow_position *at);
-/* Ingest thread: records each followed file's position for the next
- * checkpoint (engine_progress_set()). */
+/* The engine's writer (the ingest thread; distributed: the delta thread):
+ * records each followed file's position for the next checkpoint
+ * (engine_progress_set()). */
 int serve_follow_save(struct service *s);
-/* Ingest thread, after the log replay: opens the files where the last
- * checkpoint and the replay left them and starts the thread tailing
- * them. */
+/* Ingest thread, after the log replay (distributed: before the delta
+ * thread starts): opens the files where the last checkpoint and the replay
+ * left them and starts the thread tailing them. */
 int serve_follow_start(struct service *s);
 /* Main thread, once the service stopped (s->stopping or s->failed): waits
  * for the tailing thread; then closes the files. */

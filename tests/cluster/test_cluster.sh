@@ -7,7 +7,10 @@
 #   2 a joiner is killed       6 a joiner is paused past its lease
 #   3 a NATS node is killed    7 a front end is killed with requests
 #   4 the CTRD_IN stream leader    in flight
-#     is killed
+#     is killed                  8 (no failure) every front end follows
+#                                  the same two files, and lines are
+#                                  appended to them: each record is
+#                                  published three times, counted once
 # The client (post.py) retries what fails, on the next front end. After
 # each part the counts every front end serves must equal, to the unit, a
 # single-process `ctrd ingest` of the same lines posted so far, within 30 s
@@ -16,7 +19,7 @@
 HERE="$(cd "$(dirname "$0")" && pwd)"
 CLUSTER="$HERE/../../scripts/cluster"
 DIR="$TMP/cluster"
-PARTS=7
+PARTS=8
 FRESHNESS_S=30
 FRONTS=(http://127.0.0.11:8080 http://127.0.0.12:8080 http://127.0.0.13:8080)
 
@@ -45,7 +48,10 @@ for ((i = 0; i < PARTS; i++)); do
 done
 
 # ---- the cluster ----
-if up=$(cl up "$DIR" 2>"$TMP/up.err"); then
+: >"$TMP/followed-queries.ndjson"
+: >"$TMP/followed-clicks.ndjson"
+if up=$(CLUSTER_FRONT_FLAGS="--follow-queries $TMP/followed-queries.ndjson \
+    --follow-clicks $TMP/followed-clicks.ndjson" cl up "$DIR" 2>"$TMP/up.err"); then
     pycheck "up prints the ingest and API URLs and the 12 processes" '
 import json, sys
 u = json.loads(sys.argv[1])
@@ -163,5 +169,10 @@ echo "info: joiner-1 ctrd_fenced_writes_total=$(metric http://127.0.0.11:8082 ct
 with_post 6 cl kill "$DIR" front-1
 cl start "$DIR" front-1
 counts_equal 6 "part 6 (front-1 killed mid-request)"
+
+# 8: lines appended to the files every front end follows.
+cat "$TMP/gen/q.7" >>"$TMP/followed-queries.ndjson"
+cat "$TMP/gen/c.7" >>"$TMP/followed-clicks.ndjson"
+counts_equal 7 "part 7 (followed by all three front ends)"
 check "every partition owned at the end" all_owned
 finish

@@ -2,7 +2,7 @@
 # `ctrd serve`'s distributed-mode flags, refused before any connection (no
 # NATS or etcd needed): --cluster without --role or --name, --role or
 # --name without --cluster, an unknown role (the error lists front and
-# joiner), followed files with --cluster → exit 2; a missing cluster file,
+# joiner), followed files on a joiner → exit 2; a missing cluster file,
 # and one whose partitions do not divide 256 (joiner and front) → exit 1.
 # Each: one line "ctrd serve: ..." on stderr naming what is wrong, nothing
 # on stdout. A command wrongly accepted would serve or wait for NATS: it is
@@ -54,7 +54,7 @@ expect_serve cluster_cli_name_without_cluster 2 '--cluster' --name x
 expect_serve cluster_cli_bad_role 2 "'bogus'.*front.*joiner" \
     --cluster "$F" --role bogus --name j
 expect_serve cluster_cli_follow 2 'follow' \
-    --cluster "$F" --role front --name f --follow-queries "$TMP/q.ndjson"
+    --cluster "$F" --role joiner --name j --follow-queries "$TMP/q.ndjson"
 
 expect_serve cluster_cli_missing_file 1 "$TMP/missing.json" \
     --cluster "$TMP/missing.json" --role joiner --name j
