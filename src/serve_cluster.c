@@ -43,6 +43,13 @@
 #define CHECKPOINT_EVERY_MS 30000
 #define ERRORS_MAX 100
 
+/* One partition's message being filled. */
+struct batch {
+    char *buf;
+    size_t len;
+    uint32_t n_lines;
+};
+
 struct cluster_front {
     struct cluster_config cfg;
     char name[64];
@@ -54,6 +61,7 @@ struct cluster_front {
     pthread_mutex_t mu;
     natsMsg **failed;
     size_t n_failed, cap_failed;
+    struct batch *batches; /* [partitions]: being filled (ingest thread) */
     jsErrCode last_jerr;
     /* the count server (delta thread) */
     pthread_t delta_thread;
@@ -99,7 +107,10 @@ static int send_async(struct cluster_front *f, natsMsg *m)
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = ACK_WAIT_MS;
-    return js_PublishMsgAsync(f->js, &m, &po) == NATS_OK ? 0 : CTRD_EAGAIN;
+    if (js_PublishMsgAsync(f->js, &m, &po) == NATS_OK)
+        return 0;
+    natsMsg_Destroy(m); /* still ours: the request fails (503) */
+    return CTRD_EAGAIN;
 }
 
 /* The messages not acknowledged yet once the library is done with them:
@@ -143,13 +154,15 @@ static int await_acks(struct service *s, int64_t deadline)
             free(again);
             return 0;
         }
-        int give_up = clock_mono_ms() >= deadline;
+        int give_up = clock_mono_ms() >= deadline, lost = 0;
         for (size_t i = 0; i < n; i++) {
-            if (give_up || send_async(f, again[i]) != 0)
+            if (give_up)
                 natsMsg_Destroy(again[i]);
+            else
+                lost |= send_async(f, again[i]) != 0;
         }
         free(again);
-        if (give_up)
+        if (give_up || lost)
             return f->last_jerr == JSStorageResourcesExceededErr ||
                            f->last_jerr == JSInsufficientResourcesErr
                        ? CTRD_EWRITEFAIL
@@ -159,13 +172,6 @@ static int await_acks(struct service *s, int64_t deadline)
         backoff_ms = backoff_ms < 1000 ? 2 * backoff_ms : 1000;
     }
 }
-
-/* One partition's message being filled. */
-struct batch {
-    char *buf;
-    size_t len;
-    uint32_t n_lines;
-};
 
 static int flush_batch(struct service *s, struct batch *b, unsigned p,
                        enum engine_kind kind, enum rec_format fmt)
@@ -215,7 +221,9 @@ static int add_line(struct service *s, struct batch *b, unsigned p,
 /* What one request's lines came to. */
 struct tally {
     uint64_t accepted, rejected;
-    FILE *errors; /* the answer's "errors" array, being written */
+    FILE *errors;      /* the answer's "errors" array, being written */
+    char *errors_text; /* then written */
+    int sent;          /* 0, or why its messages could not all be sent */
 };
 
 /* Checks one line; a valid one goes into its partition's batch. */
@@ -243,13 +251,10 @@ static int route_line(struct service *s, struct batch *batches,
     return add_line(s, &batches[p], p, j, line, len);
 }
 
-/* Routes a request's lines into batches and sends them. */
+/* Routes a request's lines into the partitions' batches and sends them. */
 static int send_job(struct service *s, const struct job *j, struct tally *t)
 {
-    unsigned np = s->cluster->cfg.partitions;
-    struct batch *batches = calloc(np, sizeof *batches);
-    if (!batches)
-        return CTRD_ENOMEM;
+    struct batch *batches = s->cluster->batches;
     int rc = 0;
     uint64_t line_no = 0;
     for (size_t at = 0; at < j->len && rc == 0;) {
@@ -258,79 +263,111 @@ static int send_job(struct service *s, const struct job *j, struct tally *t)
         rc = route_line(s, batches, j, j->body + at, end - at, ++line_no, t);
         at = end + 1;
     }
-    for (unsigned p = 0; p < np; p++) {
-        if (rc == 0)
-            rc = flush_batch(s, &batches[p], p, j->kind, j->fmt);
-        free(batches[p].buf);
+    for (unsigned p = 0; p < s->cluster->cfg.partitions; p++) {
+        int flushed = flush_batch(s, &batches[p], p, j->kind, j->fmt);
+        rc = rc ? rc : flushed;
     }
-    free(batches);
     return rc;
 }
 
-/* Publishes one request and writes its answer (SPEC §5; "duplicates" is 0:
- * whether a record repeats an earlier one is known to the joiner only). */
-static int publish_job(struct service *s, struct job *j)
+/* Writes the answer of a request whose lines are all acknowledged (SPEC
+ * §5; "duplicates" is 0: whether a record repeats an earlier one is known
+ * to the joiner only). */
+static int answer_job(struct service *s, struct job *j, struct tally *t)
 {
-    struct tally t = {0};
-    char *errors = NULL;
-    size_t errors_len = 0;
-    if (!(t.errors = open_memstream(&errors, &errors_len)))
-        return CTRD_ENOMEM;
-    int rc = send_job(s, j, &t);
-    if (fclose(t.errors) != 0 && rc == 0)
-        rc = CTRD_ENOMEM;
-    if (rc == 0)
-        rc = await_acks(s, clock_mono_ms() + PUBLISH_DEADLINE_MS);
-    if (rc == 0) {
-        FILE *f = open_memstream(&j->answer, &j->answer_len);
-        if (f) {
-            fprintf(f,
-                    "{\"accepted\":%" PRIu64 ",\"duplicates\":0,"
-                    "\"rejected\":%" PRIu64 ",\"errors\":[%s]}\n",
-                    t.accepted, t.rejected, errors);
-            rc = fclose(f) == 0 ? 0 : CTRD_ENOMEM;
-        }
-        j->status = rc == 0 ? 200 : 0;
-    }
     int kind = j->kind == ENGINE_QUERIES ? 0 : 1;
-    if (rc == 0) {
-        metric_add(s->counters.records[kind][0], t.accepted);
-        metric_add(s->counters.records[kind][2], t.rejected);
-    }
-    free(errors);
+    metric_add(s->counters.records[kind][0], t->accepted);
+    metric_add(s->counters.records[kind][2], t->rejected);
+    serve_follow_done(s, j->source, &j->at);
+    FILE *f = open_memstream(&j->answer, &j->answer_len);
+    if (!f)
+        return CTRD_ENOMEM;
+    fprintf(f,
+            "{\"accepted\":%" PRIu64 ",\"duplicates\":0,"
+            "\"rejected\":%" PRIu64 ",\"errors\":[%s]}\n",
+            t->accepted, t->rejected, t->errors_text ? t->errors_text : "");
+    j->status = 200;
+    return fclose(f) == 0 ? 0 : CTRD_ENOMEM;
+}
+
+/* Inflates a gzip body in place; the job gets the error when it fails. */
+static void decode_body(struct service *s, struct job *j)
+{
+    char *plain;
+    size_t len;
+    if (!j->gzip ||
+        (j->error = gunzip(j->body, j->len, s->max_body_bytes, &plain, &len)))
+        return;
+    free(j->body);
+    j->body = plain;
+    j->len = len;
+    j->gzip = 0;
+}
+
+/* Sends one request's lines and closes its errors text. */
+static int send_checked(struct service *s, struct job *j, struct tally *t)
+{
+    size_t unused;
+    *t = (struct tally){0};
+    if (!(t->errors = open_memstream(&t->errors_text, &unused)))
+        return CTRD_ENOMEM;
+    int rc = send_job(s, j, t);
+    return fclose(t->errors) != 0 && rc == 0 ? CTRD_ENOMEM : rc;
+}
+
+/* A followed file's lines are published before the file moves on: sent
+ * again until acknowledged or the service stops (a restart reads them
+ * again). */
+static int publish_followed(struct service *s, struct job *j, struct tally *t)
+{
+    int rc;
+    do {
+        free(t->errors_text);
+        rc = send_checked(s, j, t);
+        if (rc == 0)
+            rc = await_acks(s, clock_mono_ms() + PUBLISH_DEADLINE_MS);
+    } while (rc != 0 && rc != CTRD_ENOMEM && !serve_stopping(s));
     return rc;
 }
 
+/* Publishes a group of requests (all sent, then one wait for JetStream's
+ * acknowledgements) and answers them; CTRD_ENOMEM is fatal (the group is
+ * answered 503 first). */
 int serve_cluster_ingest(struct service *s, struct job *jobs)
 {
-    for (struct job *j = jobs; j; j = j->next) {
-        if (j->gzip) {
-            char *plain;
-            size_t len;
-            j->error = gunzip(j->body, j->len, s->max_body_bytes, &plain, &len);
-            if (j->error)
-                continue;
-            free(j->body);
-            j->body = plain;
-            j->len = len;
-            j->gzip = 0;
-        }
-        int rc;
-        /* A followed file's lines are published before it moves on:
-         * retried until they are or the service stops (a restart reads
-         * them again). */
-        while ((rc = publish_job(s, j)) != 0 && rc != CTRD_ENOMEM &&
-               j->source && !serve_stopping(s))
-            ;
-        if (rc == CTRD_ENOMEM)
-            return rc;
-        if (rc != 0)
-            j->error = rc;
-        else
-            serve_follow_done(s, j->source, &j->at);
+    size_t n = 0, i = 0;
+    for (struct job *j = jobs; j; j = j->next)
+        n++;
+    struct tally *t = calloc(n ? n : 1, sizeof *t);
+    int rc = t ? 0 : CTRD_ENOMEM;
+    for (struct job *j = jobs; j && rc == 0; j = j->next, i++) {
+        decode_body(s, j);
+        if (!j->error && (t[i].sent = send_checked(s, j, &t[i])) == CTRD_ENOMEM)
+            rc = CTRD_ENOMEM;
     }
+    int acked = rc ? rc : await_acks(s, clock_mono_ms() + PUBLISH_DEADLINE_MS);
+    i = 0;
+    for (struct job *j = jobs; j; j = j->next, i++) {
+        if (rc != 0 || j->error)
+            continue;
+        int ok = t[i].sent ? t[i].sent : acked;
+        if (ok != 0 && ok != CTRD_ENOMEM && j->source)
+            ok = publish_followed(s, j, &t[i]);
+        if (ok == 0)
+            ok = answer_job(s, j, &t[i]);
+        if (ok == CTRD_ENOMEM)
+            rc = ok;
+        else if (ok != 0)
+            j->error = ok;
+    }
+    for (struct job *j = jobs; rc != 0 && j; j = j->next)
+        if (j->status != 200)
+            j->status = 503;
+    for (size_t k = 0; t && k < n; k++)
+        free(t[k].errors_text);
+    free(t);
     serve_answer(s, jobs);
-    return 0;
+    return rc;
 }
 
 /* ---- the count server (delta thread) ---- */
@@ -542,8 +579,10 @@ int serve_cluster_open(struct service *s, const char *cluster_file,
     int rc = cluster_config_load(cluster_file, &f->cfg, s->err);
     if (rc == 0) {
         f->applied = calloc(f->cfg.partitions, sizeof *f->applied);
+        f->batches = calloc(f->cfg.partitions, sizeof *f->batches);
         f->epoch = calloc(f->cfg.partitions, sizeof *f->epoch);
-        if (!f->applied || !f->epoch || create_cluster_metrics(s) != 0)
+        if (!f->applied || !f->epoch || !f->batches ||
+            create_cluster_metrics(s) != 0)
             rc = ctrd_fail(s->err, CTRD_ENOMEM, "out of memory");
     }
     if (rc == 0)
@@ -553,7 +592,8 @@ int serve_cluster_open(struct service *s, const char *cluster_file,
         jsOptions jo;
         jsOptions_Init(&jo);
         jo.Wait = 5000;
-        jo.PublishAsync.MaxPending = 1024;
+        jo.PublishAsync.MaxPending = 4096;
+        jo.PublishAsync.StallWait = PUBLISH_DEADLINE_MS; /* wait, not fail */
         jo.PublishAsync.ErrHandler = on_publish_error;
         jo.PublishAsync.ErrHandlerClosure = f;
         f->js = NULL;
@@ -586,6 +626,9 @@ void serve_cluster_close(struct service *s)
         pthread_join(f->delta_thread, NULL);
     f->delta_started = 0;
     cluster_disconnect(f->nc, f->js);
+    for (unsigned p = 0; f->batches && p < f->cfg.partitions; p++)
+        free(f->batches[p].buf);
+    free(f->batches);
     free(f->applied);
     free(f->epoch);
     free(f->failed);
