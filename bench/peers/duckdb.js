@@ -32,7 +32,8 @@ async function main() {
     top.bindBigInt(1, BigInt(a.ad));
     const lat = await sql.latency(() => top.runAndReadAll(), Number(a.runs), 100);
     await conn.run(`COPY (${sql.TOTALS}) TO '${a.totals}' (DELIMITER '\t', HEADER false)`);
-    console.log(JSON.stringify({ system: "duckdb", load_s, disk_bytes, ...lat }));
+    const version = (await conn.runAndReadAll("SELECT version()")).getRows()[0][0];
+    console.log(JSON.stringify({ system: "duckdb", version, load_s, disk_bytes, ...lat }));
 }
 
 main().catch((e) => {

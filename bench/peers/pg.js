@@ -123,8 +123,9 @@ async function main() {
     await totals(db, sql.TOTALS, a.totals);
     const incremental_s = await incremental(db, a.flat, Number(a.batch));
     await totals(db, sql.TOTALS.replace("counts", "inc"), a["incremental-totals"]);
+    const version = (await db.query("SHOW server_version")).rows[0].server_version;
     await db.end();
-    console.log(JSON.stringify({ system: "postgresql", load_s, disk_bytes, ...lat, incremental_s }));
+    console.log(JSON.stringify({ system: "postgresql", version, load_s, disk_bytes, ...lat, incremental_s }));
 }
 
 main().catch((e) => {
