@@ -15,8 +15,11 @@
 #       over all time: ctrd serve over HTTP (bench/bench_http.c, one
 #       connection, 5 s), DuckDB in-process and PostgreSQL over its socket
 #       as prepared statements (2000 runs each, after 100 untimed);
-#   (c) PostgreSQL only: the same records as a stream of 5000-record
-#       batches, each one durable INSERT ... ON CONFLICT DO UPDATE;
+#   (c) durable incremental ingest of the same records, queries first:
+#       PostgreSQL in 5000-record batches, each one INSERT ... ON CONFLICT
+#       DO UPDATE over one connection; ctrd as bench/serve.sh does it, 1 MiB
+#       NDJSON bodies POSTed to a fresh `ctrd serve` over 4 connections
+#       (bench/serve_load.py; its totals verified on the first run);
 # then checks that each peer's (ad, term) totals (and the incremental
 # ones) equal `ctrd query --all`'s, to the unit (bench/peers/verify.py:
 # the first differences and exit 1 on any). Needs root (PostgreSQL runs as
@@ -47,7 +50,13 @@ cc -O2 -o "$dir/bench_http" "$here/bench_http.c"
 python3 "$peers/convert.py" "$dir/logs/queries.ndjson" "$dir/logs/clicks.ndjson" "$dir/flat"
 chmod -R a+rX "$dir/flat"
 
-# ctrd: (a) and (b); the totals and the busiest ad from the first run.
+stop_serve() {
+    kill "$server"
+    wait "$server" || true
+    server=
+}
+
+# ctrd: (a), (b) and (c); the totals and the busiest ad from the first run.
 for run in $(seq "$runs"); do
     rm -rf "$dir/data"
     /usr/bin/time -f %e -o "$dir/time" "$ctrd" ingest --data "$dir/data" \
@@ -57,18 +66,27 @@ for run in $(seq "$runs"); do
         ad=$(python3 -c 'import json, sys
 print(max((sum(t["impressions"] for t in a["terms"]), a["ad_id"]) for a in map(json.loads, open(sys.argv[1])))[1])' "$dir/ctrd.json")
     fi
+    disk=$(du -sb "$dir/data" | cut -f1)
     bench_serve
     "$dir/bench_http" -c 1 -w 1 -d 5 "$port" "/v1/ads/$ad/terms?limit=100" >"$dir/http.txt"
-    kill "$server"
-    wait "$server" || true
-    server=
-    python3 - "$dir" "$("$ctrd" --version)" >>"$results" <<'PY'
-import json, os, re, sys
-d, version = sys.argv[1], sys.argv[2].split()[-1]
+    stop_serve
+    # (c) on ctrd: the same records POSTed to a fresh `ctrd serve`.
+    rm -rf "$dir/data"
+    bench_serve
+    python3 "$here/serve_load.py" "$port" "$dir/logs/queries.ndjson" "$dir/logs/clicks.ndjson" 4 >"$dir/stream.txt"
+    stop_serve
+    if [ "$run" = 1 ]; then
+        "$ctrd" query --data "$dir/data" --all --format json >"$dir/stream.json"
+        python3 "$peers/verify.py" "$dir/ctrd.json" "ctrd streaming" "$dir/stream.json"
+    fi
+    python3 - "$dir" "$("$ctrd" --version)" "$disk" >>"$results" <<'PY'
+import json, re, sys
+d, version, disk = sys.argv[1], sys.argv[2].split()[-1], int(sys.argv[3])
 m = re.search(r"status 200: \d+ .*?p50 ([\d.]+) ms, p99 ([\d.]+) ms, p99.9 ([\d.]+) ms", open(f"{d}/http.txt").read())
-disk = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(f"{d}/data") for f in fs)
+s = re.search(r"in ([\d.]+) s", open(f"{d}/stream.txt").read())
 print(json.dumps({"system": "ctrd", "version": version, "load_s": float(open(f"{d}/time").read().split()[-1]),
-                  "disk_bytes": disk, "p50_ms": float(m[1]), "p99_ms": float(m[2]), "p999_ms": float(m[3])}))
+                  "disk_bytes": disk, "p50_ms": float(m[1]), "p99_ms": float(m[2]), "p999_ms": float(m[3]),
+                  "incremental_s": float(s[1])}))
 PY
     echo "compare: ctrd run $run: $(tail -1 "$results")" >&2
 done

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """verify.py: a peer's (ad, term) totals equal ctrd's, to the unit.
 
-    verify.py CTRD_JSON NAME TOTALS.tsv
+    verify.py CTRD_JSON NAME TOTALS
 
 CTRD_JSON: `ctrd query --all --format json` (one object per ad per line).
-TOTALS.tsv: the peer's rows ad, term, impressions, clicks (CSV quoting
+TOTALS: another such file (*.json: ctrd's streaming run), or a .tsv of the
+peer's rows ad, term, impressions, clicks (CSV quoting
 with '"'), ads as signed 64-bit (convert.py's mapping, undone here).
 Prints the first differences and exits 1 on any; prints the row count
 and exits 0 when equal."""
@@ -32,7 +33,7 @@ def peer_totals(path):
 
 
 def main():
-    ref, name, peer = ctrd_totals(sys.argv[1]), sys.argv[2], peer_totals(sys.argv[3])
+    ref, name, peer = ctrd_totals(sys.argv[1]), sys.argv[2], (ctrd_totals if sys.argv[3].endswith(".json") else peer_totals)(sys.argv[3])
     diffs = [(k, ref.get(k), peer.get(k)) for k in sorted(ref.keys() | peer.keys()) if ref.get(k) != peer.get(k)]
     for (ad, term), want, got in diffs[:10]:
         print(f"verify: {name} ad {ad} term {term!r}: ctrd (impressions, clicks) {want}, {name} {got}", file=sys.stderr)
