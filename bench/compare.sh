@@ -4,9 +4,11 @@
 # (a server of its own on a unix socket), medians of RUNS runs each, every
 # result verified equal to ctrd's before the table is printed.
 #   bench/compare.sh [QUERIES] [RUNS]    (default 2000000 queries, 3 runs)
-# Workload: `ctrd gen --seed 7` at 5,000 queries/s (no --tricky: clean
-# input) for QUERIES/5000 s, with its clicks. Per system, timed apart:
-#   (a) batch: ctrd ingest of the NDJSON files; the peers load
+# Workload: `ctrd gen --seed 7 --format both` at 5,000 queries/s (no
+# --tricky: clean input) for QUERIES/5000 s, with its clicks. Per system,
+# timed apart:
+#   (a) batch: ctrd ingest of gen's TSV files (the form nearest the peers'
+#       input; the same records as the NDJSON ones); the peers load
 #       bench/peers/convert.py's flat files (parsed, terms normalised: work
 #       ctrd does and the peers get for free), then join and aggregate to
 #       per-(ad, term, minute) counts in SQL (bench/peers/sql.js), stored
@@ -32,21 +34,23 @@ peers=$here/peers
 queries=${1:-2000000}
 runs=${2:-3}
 qps=5000
-[ -d "$peers/node_modules/@duckdb/node-api" ] && [ -d "$peers/node_modules/pg" ] || {
+if [ ! -d "$peers/node_modules/@duckdb/node-api" ] || [ ! -d "$peers/node_modules/pg" ]; then
     echo "compare: bench/peers has no node_modules: run scripts/install-deps" >&2
     exit 1
-}
+fi
 . "$here/lib.sh"
 . "$peers/pg.sh"
 dir=$(mktemp -d /tmp/ctrd-compare.XXXXXX)
 chmod 755 "$dir" # the PostgreSQL server reads $dir/flat as the postgres user
 server=
 trap 'pg_stop; [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'exit 1' INT TERM # the EXIT trap then stops the servers
 results=$dir/results.jsonl
 echo "compare: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start" >&2
 
 cc -O2 -o "$dir/bench_http" "$here/bench_http.c"
-"$ctrd" gen --out "$dir/logs" --queries-per-sec "$qps" --duration "$((queries / qps))s" --seed 7 >&2
+"$ctrd" gen --out "$dir/logs" --queries-per-sec "$qps" --duration "$((queries / qps))s" --seed 7 \
+    --format both >&2
 python3 "$peers/convert.py" "$dir/logs/queries.ndjson" "$dir/logs/clicks.ndjson" "$dir/flat"
 chmod -R a+rX "$dir/flat"
 
@@ -60,7 +64,7 @@ stop_serve() {
 for run in $(seq "$runs"); do
     rm -rf "$dir/data"
     /usr/bin/time -f %e -o "$dir/time" "$ctrd" ingest --data "$dir/data" \
-        --queries "$dir/logs/queries.ndjson" --clicks "$dir/logs/clicks.ndjson" --quiet
+        --queries "$dir/logs/queries.tsv" --clicks "$dir/logs/clicks.tsv" --quiet
     if [ "$run" = 1 ]; then
         "$ctrd" query --data "$dir/data" --all --format json >"$dir/ctrd.json"
         ad=$(python3 -c 'import json, sys

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/peers/pg.sh: sourced by bench/compare.sh. pg_start DIR: a
 # PostgreSQL 15 server of its own (Debian's postgresql-15, run as the
 # `postgres` user it creates, as the server refuses root) with its data,
