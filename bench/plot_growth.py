@@ -9,8 +9,8 @@ import math
 import sys
 from xml.sax.saxutils import escape
 
-W, H = 330, 230  # one panel
-PAD_L, PAD_R, PAD_T, PAD_B = 58, 26, 30, 38
+W, H = 330, 244  # one panel
+PAD_L, PAD_R, PAD_T, PAD_B = 58, 26, 44, 38
 COLS = 3
 COLORS = ("#1f77b4", "#d62728", "#2ca02c")
 
@@ -64,7 +64,7 @@ def panel(x0, y0, title, series, xs):
         out += [f'<circle cx="{px(x):.1f}" cy="{py(v):.1f}" r="3" fill="{color}"/>' for x, v in zip(xs, vals)]
     if len(series) > 1:
         for i, ((name, _), color) in enumerate(zip(series, COLORS)):
-            out.append(f'<text x="{x0 + PAD_L + 8}" y="{y0 + PAD_T + 14 + 14 * i}" fill="{color}">{escape(name)}</text>')
+            out.append(f'<text x="{x0 + PAD_L + 50 * i}" y="{y0 + 34}" fill="{color}">{escape(name)}</text>')
     return out
 
 
