@@ -473,8 +473,7 @@ int engine_add_counts(struct engine *e, const struct engine_count_add *adds,
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = cm_add(e->state.counts, adds[i].ad_id, ids[i], adds[i].minute,
                     adds[i].impressions, adds[i].clicks);
-    if (as_of_ms > e->state.max_query_ms)
-        e->state.max_query_ms = as_of_ms;
+    e->state.max_query_ms = as_of_ms;
     e->state.counts_dirty = 1;
     pthread_rwlock_unlock(&e->read_lock);
     free(ids);

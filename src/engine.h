@@ -115,8 +115,8 @@ int engine_process(struct engine *e, enum engine_kind kind, enum rec_format fmt,
 
 /* Count increments made elsewhere (distributed mode: a joiner's deltas,
  * cluster.h), added to the counts as one step under the write lock; as_of
- * rises to as_of_ms. 0 or CTRD_ENOMEM (then close the engine without a
- * checkpoint). */
+ * becomes as_of_ms (the caller's lower bound: it may go down). 0 or
+ * CTRD_ENOMEM (then close the engine without a checkpoint). */
 struct engine_count_add {
     uint64_t ad_id;
     const char *term;

@@ -17,7 +17,9 @@
  *                     sequence applied, and never from an epoch older than
  *                     one already seen. applied[] and the delta stream's
  *                     position are checkpointed with the counts (engine
- *                     progress keys), so a restart resumes exactly.
+ *                     progress keys), so a restart resumes exactly. as_of
+ *                     is the oldest partition's latest query time, so the
+ *                     counts are complete up to it while one lags.
  *
  * Threads: the ingest thread publishes (and the NATS library's threads
  * answer it); the delta thread is the engine's only writer. */
@@ -69,6 +71,7 @@ struct cluster_front {
     uint64_t delta_seq; /* CTRD_DELTA stream position applied */
     uint64_t *applied;  /* [partitions] */
     int64_t *epoch;     /* [partitions] */
+    int64_t *as_of;     /* [partitions]: latest query time applied, -1 */
     struct metric *m_published, *m_retries, *m_skipped, *m_fenced, *m_applied;
 };
 
@@ -380,10 +383,14 @@ static int save_progress(struct service *s)
         rc = serve_follow_save(s);
     char key[16];
     for (unsigned p = 0; p < f->cfg.partitions && rc == 0; p++) {
+        if (!f->applied[p])
+            continue;
         snprintf(key, sizeof key, "p%u", p);
-        rc = f->applied[p] ? engine_progress_set(s->engine, key, f->applied[p],
-                                                 (uint64_t)f->epoch[p])
-                           : 0;
+        rc = engine_progress_set(s->engine, key, f->applied[p],
+                                 (uint64_t)f->epoch[p]);
+        snprintf(key, sizeof key, "a%u", p);
+        if (rc == 0)
+            rc = engine_progress_set(s->engine, key, (uint64_t)f->as_of[p], 0);
     }
     return rc == 0 ? engine_checkpoint(s->engine, s->err) : rc;
 }
@@ -396,10 +403,29 @@ static void load_progress(struct service *s)
         f->delta_seq = 0;
     char key[16];
     for (unsigned p = 0; p < f->cfg.partitions; p++) {
+        uint64_t as_of;
+        f->as_of[p] = -1;
         snprintf(key, sizeof key, "p%u", p);
         if (engine_progress_get(s->engine, key, &f->applied[p], &epoch) == 0)
             f->epoch[p] = (int64_t)epoch;
+        snprintf(key, sizeof key, "a%u", p);
+        if (engine_progress_get(s->engine, key, &as_of, &unused) == 0)
+            f->as_of[p] = (int64_t)as_of;
     }
+}
+
+/* The counts' as_of once partition p is complete up to as_of_ms: the
+ * oldest of the partitions that hold queries, so that counts are complete
+ * up to it even while a partition lags (a takeover); -1 when none. */
+static int64_t as_of_after(struct cluster_front *f, unsigned p,
+                           int64_t as_of_ms)
+{
+    int64_t oldest = -1;
+    f->as_of[p] = as_of_ms;
+    for (unsigned i = 0; i < f->cfg.partitions; i++)
+        if (f->as_of[i] >= 0 && (oldest < 0 || f->as_of[i] < oldest))
+            oldest = f->as_of[i];
+    return oldest;
 }
 
 /* Applies one delta, or says why not: 0 applied or skipped,
@@ -438,7 +464,8 @@ static int apply_delta(struct service *s, natsMsg *m)
         adds[n++] = (struct engine_count_add){
             e.ad_id, e.term, e.term_len, e.minute, e.impressions, e.clicks};
     rc = n == d.n_entries && at == d.len
-             ? engine_add_counts(s->engine, adds, n, d.as_of_ms)
+             ? engine_add_counts(s->engine, adds, n,
+                                 as_of_after(f, p, d.as_of_ms))
              : ctrd_fail(s->err, CTRD_ECORRUPT,
                          "delta of partition %u: "
                          "bad entries",
@@ -580,8 +607,9 @@ int serve_cluster_open(struct service *s, const char *cluster_file,
     if (rc == 0) {
         f->applied = calloc(f->cfg.partitions, sizeof *f->applied);
         f->batches = calloc(f->cfg.partitions, sizeof *f->batches);
+        f->as_of = calloc(f->cfg.partitions, sizeof *f->as_of);
         f->epoch = calloc(f->cfg.partitions, sizeof *f->epoch);
-        if (!f->applied || !f->epoch || !f->batches ||
+        if (!f->applied || !f->epoch || !f->batches || !f->as_of ||
             create_cluster_metrics(s) != 0)
             rc = ctrd_fail(s->err, CTRD_ENOMEM, "out of memory");
     }
@@ -631,6 +659,7 @@ void serve_cluster_close(struct service *s)
     free(f->batches);
     free(f->applied);
     free(f->epoch);
+    free(f->as_of);
     free(f->failed);
     pthread_mutex_destroy(&f->mu);
     free(f);

@@ -33,6 +33,7 @@ fi
 
 # ---- the workload and what each prefix of it must count ----
 ctrd gen --out "$TMP/gen" --queries-per-sec 200 --duration 3m --tricky \
+    --start 2026-11-22T10:00:00Z \
     --seed 10 >/dev/null 2>&1 || fail "gen"
 (cd "$TMP/gen" && split -n l/$PARTS -d -a 1 queries.ndjson q. &&
     split -n l/$PARTS -d -a 1 clicks.ndjson c.)
@@ -175,4 +176,16 @@ cat "$TMP/gen/q.7" >>"$TMP/followed-queries.ndjson"
 cat "$TMP/gen/c.7" >>"$TMP/followed-clicks.ndjson"
 counts_equal 7 "part 7 (followed by all three front ends)"
 check "every partition owned at the end" all_owned
+# as_of: the oldest partition's latest query, so never past what one
+# process says (its latest query, which may be a lone tricky record far
+# ahead), and within 60 s of the workload's end (gen's default start +
+# 3 min) with every partition busy.
+pycheck "as_of is at most one process's and within 60 s of the workload's end" '
+import json, sys, urllib.request
+want = json.loads(open(sys.argv[1]).readline())
+end = 1795341600000 + 180000  # 2026-11-22T10:03:00Z
+for url in sys.argv[2:]:
+    got = json.load(urllib.request.urlopen("%s/v1/ads/%s/terms" % (url, want["ad_id"])))
+    assert end - 60000 <= got["as_of"] <= want["as_of"], (url, got["as_of"], want["as_of"])' \
+    "$TMP/want-7" "${FRONTS[@]}"
 finish
