@@ -27,6 +27,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define MARK_FILES_MAX 8
 #define MERGE_FAN_IN 4
@@ -109,6 +111,22 @@ static void file_name(struct qs *qs, const char *prefix, int64_t hour,
              (unsigned long long)seq, qs->files_written++, ext);
 }
 
+/* calloc() for a table that is probed (read) before its slots are
+ * written: its pages are made present and writable up front. A page of a
+ * fresh calloc'd block read first maps the shared zero page, and the
+ * first write to it then costs a second fault and a TLB shootdown, an
+ * interrupt to every CPU that runs another worker (costly in a VM). */
+static void *calloc_written(size_t n, size_t size)
+{
+    char *p = calloc(n, size);
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t from = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t to = ((uintptr_t)p + n * size) & ~(page - 1);
+    if (p && to > from) /* a hint: without it the faults come later */
+        madvise((void *)from, to - from, MADV_POPULATE_WRITE);
+    return p;
+}
+
 /* ---- pair sets ---- */
 
 /* The home slot of a pair in cap slots. Both ids come from the input and
@@ -122,7 +140,7 @@ static uint64_t pair_home(uint64_t query_id, uint64_t ad_id, uint64_t cap)
 static int pairset_grow(struct pairset *s)
 {
     uint64_t cap = s->cap ? s->cap * 2 : 64;
-    struct pair_slot *slots = calloc(cap, sizeof *slots);
+    struct pair_slot *slots = calloc_written(cap, sizeof *slots);
     if (!slots)
         return CTRD_ENOMEM;
     for (uint64_t i = 0; i < s->cap; i++) {
@@ -447,7 +465,7 @@ static int mem_grow(struct memtable *m)
     if (grow(&m->entries, &m->cap, m->n + 1, sizeof *m->entries, 4096) != 0)
         return CTRD_ENOMEM;
     uint64_t n_slots = m->cap * 2;
-    struct mem_slot *slots = calloc(n_slots, sizeof *slots);
+    struct mem_slot *slots = calloc_written(n_slots, sizeof *slots);
     if (!slots)
         return CTRD_ENOMEM;
     free(m->slots);
