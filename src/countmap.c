@@ -24,9 +24,12 @@
 
 struct term_cell {
     uint32_t term_plus1; /* term id + 1; 0 = empty */
-    uint32_t pad;
+    uint32_t pad;        /* 0: the first word is nonzero iff live */
     uint64_t impressions, clicks;
 };
+_Static_assert(offsetof(struct term_cell, term_plus1) == 0 &&
+                   offsetof(struct term_cell, pad) == 4,
+               "a cell's first word is its key and zero padding");
 
 /* The term cells of one time group: minute, hour or day `start` (in units
  * of its level). */
@@ -94,7 +97,9 @@ void cm_free(struct countmap *cm)
 /* Both tables here (an ad's slot in its shard, a term's cell in its group)
  * are open addressing with linear probing, specialised for the count path:
  * the probe loops (shard_slot, cell_slot) are inlined where they are hot.
- * A slot of all zero bytes is empty. Growing is cold and shared.
+ * A slot of all zero bytes is empty, and a live slot starts with a
+ * nonzero word (the ad pointer; term id + 1 and its zero padding), so
+ * growing, which is shared, tells them apart by that word alone.
  *
  * Both place slots with the seeded hash_slot_u64 (hash.h): ad ids come
  * from the input, and term ids, though the dictionary hands them out, are
@@ -103,13 +108,11 @@ void cm_free(struct countmap *cm)
  * which scans deliver buckets: readers sum or sort what they are given,
  * and a snapshot's order of ads and buckets is not part of its content
  * (cm_load adds every bucket, in any order, to a fresh table). */
-static int slot_empty(const char *slot, size_t size)
+static int slot_empty(const char *slot)
 {
-    for (size_t i = 0; i < size; i++) {
-        if (slot[i])
-            return 0;
-    }
-    return 1;
+    uint64_t first;
+    memcpy(&first, slot, sizeof first);
+    return first == 0;
 }
 
 /* A table of twice the *cap slots (first when 0) of size bytes, holding
@@ -125,10 +128,10 @@ static void *table_double(void *slots, uint32_t *cap, uint32_t first,
         return NULL;
     for (uint32_t i = 0; i < *cap; i++) {
         const char *s = (const char *)slots + (size_t)i * size;
-        if (slot_empty(s, size))
+        if (slot_empty(s))
             continue;
         uint32_t j = (uint32_t)hash(s) & (new_cap - 1);
-        while (!slot_empty(grown + (size_t)j * size, size))
+        while (!slot_empty(grown + (size_t)j * size))
             j = (j + 1) & (new_cap - 1);
         memcpy(grown + (size_t)j * size, s, size);
     }
@@ -220,11 +223,13 @@ static struct minute_counts *group_get(struct level *l, uint32_t start)
 }
 
 /* Hot: every delta probes three of them (minute, hour, day); a 24-byte
- * cell holds the key and the counts, with no separate index. */
-static uint32_t cell_slot(const struct minute_counts *m, uint32_t term_id)
+ * cell holds the key and the counts, with no separate index. h is
+ * hash_slot_u64(term_id), which the three probes share. */
+static uint32_t cell_slot(const struct minute_counts *m, uint32_t term_id,
+                          uint64_t h)
 {
     uint32_t mask = m->cap - 1;
-    uint32_t j = (uint32_t)hash_slot_u64(term_id) & mask;
+    uint32_t j = (uint32_t)h & mask;
     while (m->cells[j].term_plus1 && m->cells[j].term_plus1 != term_id + 1)
         j = (j + 1) & mask;
     return j;
@@ -247,12 +252,12 @@ static int cells_grow(struct minute_counts *m)
 }
 
 /* Adds to the term's cell of a group; 1 when the cell is new. */
-static int group_add(struct minute_counts *m, uint32_t term_id,
+static int group_add(struct minute_counts *m, uint32_t term_id, uint64_t h,
                      uint64_t impressions, uint64_t clicks)
 {
     if ((m->n + 1) * 4 > m->cap * 3 && cells_grow(m) != 0)
         return CTRD_ENOMEM;
-    struct term_cell *c = &m->cells[cell_slot(m, term_id)];
+    struct term_cell *c = &m->cells[cell_slot(m, term_id, h)];
     int is_new = !c->term_plus1;
     if (is_new) {
         c->term_plus1 = term_id + 1;
@@ -270,10 +275,12 @@ int cm_add(struct countmap *cm, uint64_t ad_id, uint32_t term_id,
     struct ad_counts *a = ad_get(sh, ad_id);
     if (!a)
         return CTRD_ENOMEM;
+    uint64_t h = hash_slot_u64(term_id);
     for (int l = 0; l < CM_LEVELS; l++) {
         struct minute_counts *g =
             group_get(&a->levels[l], minute / level_minutes[l]);
-        int rc = g ? group_add(g, term_id, impressions, clicks) : CTRD_ENOMEM;
+        int rc =
+            g ? group_add(g, term_id, h, impressions, clicks) : CTRD_ENOMEM;
         if (rc < 0)
             return rc;
         if (l == CM_MINUTE)
@@ -353,7 +360,8 @@ int cm_get(const struct countmap *cm, uint64_t ad_id, uint32_t term_id,
     if (i == lv->n || lv->groups[i].start != minute || !lv->groups[i].cap)
         return CTRD_ENOTFOUND;
     const struct minute_counts *m = &lv->groups[i];
-    const struct term_cell *c = &m->cells[cell_slot(m, term_id)];
+    const struct term_cell *c =
+        &m->cells[cell_slot(m, term_id, hash_slot_u64(term_id))];
     if (!c->term_plus1)
         return CTRD_ENOTFOUND;
     *out = (struct cm_bucket){term_id, minute, c->impressions, c->clicks};

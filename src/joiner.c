@@ -248,6 +248,11 @@ int joiner_add_click(struct joiner *j, const struct rec_click *c,
     return wait_add(j, &p);
 }
 
+void joiner_prefetch(const struct joiner *j, uint64_t query_id)
+{
+    qs_prefetch(j->qs, j->worker, query_id);
+}
+
 int joiner_restore_pending(struct joiner *j, const struct pending_click *p)
 {
     return wait_add(j, p);

@@ -86,6 +86,12 @@ int joiner_add_click(struct joiner *j, const struct rec_click *c,
                      struct join_src src, int64_t now_ms,
                      const struct join_sink *sink);
 
+/* A hint, no effect on the outcome: starts loading what the next
+ * joiner_add_query()/joiner_add_click() of query_id probes first (the
+ * worker's memtable slot), so a caller a few records ahead overlaps
+ * their cache misses. */
+void joiner_prefetch(const struct joiner *j, uint64_t query_id);
+
 /* Restores a click that was waiting at the last checkpoint. */
 int joiner_restore_pending(struct joiner *j, const struct pending_click *p);
 

@@ -27,6 +27,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define MARK_FILES_MAX 8
 #define MERGE_FAN_IN 4
@@ -68,10 +70,16 @@ struct mem_entry {
     uint64_t ad; /* index in mem->ads */
 };
 
+/* A memtable slot: the key and its entry side by side, so that a probe
+ * that finds its key and the store of a new one touch one cache line. */
+struct mem_slot {
+    uint64_t query_id; /* 0 = empty (query ids are > 0) */
+    uint64_t idx;      /* entry index */
+};
+
 /* One worker's queries and clicks since the last checkpoint. */
 struct memtable {
-    uint64_t *slot_keys; /* query_id; 0 = empty (query ids are > 0) */
-    uint32_t *slot_idx;  /* entry index of the same slot */
+    struct mem_slot *slots;
     uint64_t slot_mask;
     struct mem_entry *entries;
     uint64_t n;
@@ -103,6 +111,22 @@ static void file_name(struct qs *qs, const char *prefix, int64_t hour,
              (unsigned long long)seq, qs->files_written++, ext);
 }
 
+/* calloc() for a table that is probed (read) before its slots are
+ * written: its pages are made present and writable up front. A page of a
+ * fresh calloc'd block read first maps the shared zero page, and the
+ * first write to it then costs a second fault and a TLB shootdown, an
+ * interrupt to every CPU that runs another worker (costly in a VM). */
+static void *calloc_written(size_t n, size_t size)
+{
+    char *p = calloc(n, size);
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t from = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t to = ((uintptr_t)p + n * size) & ~(page - 1);
+    if (p && to > from) /* a hint: without it the faults come later */
+        madvise((void *)from, to - from, MADV_POPULATE_WRITE);
+    return p;
+}
+
 /* ---- pair sets ---- */
 
 /* The home slot of a pair in cap slots. Both ids come from the input and
@@ -116,7 +140,7 @@ static uint64_t pair_home(uint64_t query_id, uint64_t ad_id, uint64_t cap)
 static int pairset_grow(struct pairset *s)
 {
     uint64_t cap = s->cap ? s->cap * 2 : 64;
-    struct pair_slot *slots = calloc(cap, sizeof *slots);
+    struct pair_slot *slots = calloc_written(cap, sizeof *slots);
     if (!slots)
         return CTRD_ENOMEM;
     for (uint64_t i = 0; i < s->cap; i++) {
@@ -274,8 +298,8 @@ int qs_open(const char *dir, unsigned n_workers, int64_t horizon_ms,
 /* Empties a memtable but keeps its memory for the next interval. */
 static void memtable_reset(struct memtable *m)
 {
-    if (m->slot_keys)
-        memset(m->slot_keys, 0, (m->slot_mask + 1) * sizeof *m->slot_keys);
+    if (m->slots)
+        memset(m->slots, 0, (m->slot_mask + 1) * sizeof *m->slots);
     m->n = 0;
     m->n_ads = 0;
     pairset_clear(&m->marks);
@@ -283,8 +307,7 @@ static void memtable_reset(struct memtable *m)
 
 static void memtable_clear(struct memtable *m)
 {
-    free(m->slot_keys);
-    free(m->slot_idx);
+    free(m->slots);
     free(m->entries);
     free(m->ads);
     pairset_clear(&m->marks);
@@ -385,25 +408,37 @@ int qs_load(struct qs *qs, const char *kind, int64_t hour, const char *file,
 
 /* The slot of query_id, or the empty slot where it would go. Its own
  * table, not table.h: every stored query and every query lookup probes
- * it, and its keys and entry indexes are separate arrays (the keys are
- * reset by one memset per checkpoint).
+ * it (a cache miss each: the table holds a checkpoint interval of
+ * queries), and it is reset by one memset per checkpoint.
  * Seeded: query ids come from the input. */
+static uint64_t mem_home(const struct memtable *m, uint64_t query_id)
+{
+    return hash_slot_u64(query_id) & m->slot_mask;
+}
+
 static uint64_t mem_slot(const struct memtable *m, uint64_t query_id)
 {
-    uint64_t j = hash_slot_u64(query_id) & m->slot_mask;
-    while (m->slot_keys[j] && m->slot_keys[j] != query_id)
+    uint64_t j = mem_home(m, query_id);
+    while (m->slots[j].query_id && m->slots[j].query_id != query_id)
         j = (j + 1) & m->slot_mask;
     return j;
+}
+
+void qs_prefetch(const struct qs *qs, unsigned worker, uint64_t query_id)
+{
+    const struct memtable *m = &qs->mem[worker];
+    if (m->slots)
+        __builtin_prefetch(&m->slots[mem_home(m, query_id)]);
 }
 
 int qs_get(struct qs *qs, unsigned worker, uint64_t query_id,
            struct qs_query *out)
 {
     const struct memtable *m = &qs->mem[worker];
-    if (m->slot_keys) {
+    if (m->slots) {
         uint64_t j = mem_slot(m, query_id);
-        if (m->slot_keys[j]) {
-            const struct mem_entry *e = &m->entries[m->slot_idx[j]];
+        if (m->slots[j].query_id) {
+            const struct mem_entry *e = &m->entries[m->slots[j].idx];
             *out = (struct qs_query){query_id, e->time_ms, e->term_id, e->n_ads,
                                      m->ads + e->ad};
             return 0;
@@ -422,8 +457,7 @@ int qs_get(struct qs *qs, unsigned worker, uint64_t query_id,
 static void mem_slot_set(struct memtable *m, uint64_t query_id, uint64_t i)
 {
     uint64_t j = mem_slot(m, query_id);
-    m->slot_keys[j] = query_id;
-    m->slot_idx[j] = (uint32_t)i;
+    m->slots[j] = (struct mem_slot){query_id, i};
 }
 
 static int mem_grow(struct memtable *m)
@@ -431,17 +465,11 @@ static int mem_grow(struct memtable *m)
     if (grow(&m->entries, &m->cap, m->n + 1, sizeof *m->entries, 4096) != 0)
         return CTRD_ENOMEM;
     uint64_t n_slots = m->cap * 2;
-    uint64_t *keys = calloc(n_slots, sizeof *keys);
-    uint32_t *idx = malloc(n_slots * sizeof *idx);
-    if (!keys || !idx) {
-        free(keys);
-        free(idx);
+    struct mem_slot *slots = calloc_written(n_slots, sizeof *slots);
+    if (!slots)
         return CTRD_ENOMEM;
-    }
-    free(m->slot_keys);
-    free(m->slot_idx);
-    m->slot_keys = keys;
-    m->slot_idx = idx;
+    free(m->slots);
+    m->slots = slots;
     m->slot_mask = n_slots - 1;
     for (uint64_t i = 0; i < m->n; i++)
         mem_slot_set(m, m->entries[i].query_id, i);

@@ -67,6 +67,11 @@ int qs_load(struct qs *qs, const char *kind, int64_t hour, const char *file,
 int qs_get(struct qs *qs, unsigned worker, uint64_t query_id,
            struct qs_query *out);
 
+/* A hint, no effect on the content: starts loading the memory that
+ * worker's next qs_get()/qs_put() of query_id probes first, so that a
+ * worker that knows its next records can overlap their cache misses. */
+void qs_prefetch(const struct qs *qs, unsigned worker, uint64_t query_id);
+
 /* Stores a query not yet stored. 0 or CTRD_ENOMEM. */
 int qs_put(struct qs *qs, unsigned worker, const struct rec_query *q,
            uint32_t term_id);

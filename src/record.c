@@ -123,6 +123,35 @@ static inline int cur_next(struct cur *c)
     return *c->p++;
 }
 
+/* 1 to 20 ASCII digits worth at most UINT64_MAX: cur_u64's fast path for
+ * bytes without escapes (19 digits cannot overflow; only the 20th is
+ * checked). 0, or CTRD_EINVAL. */
+static int digits_u64(const unsigned char *p, const unsigned char *end,
+                      uint64_t *v)
+{
+    const unsigned char *safe = end - p > 19 ? p + 19 : end;
+    uint64_t x = 0;
+    unsigned d;
+
+    if (p == end)
+        return CTRD_EINVAL;
+    for (; p < safe; p++) {
+        d = (unsigned)*p - '0';
+        if (d > 9)
+            return CTRD_EINVAL;
+        x = x * 10 + d;
+    }
+    if (p < end) {
+        d = (unsigned)*p - '0';
+        if (d > 9 || x > UINT64_MAX / 10 ||
+            (x == UINT64_MAX / 10 && d > UINT64_MAX % 10))
+            return CTRD_EINVAL;
+        x = x * 10 + d;
+    }
+    *v = x;
+    return 0;
+}
+
 /* The rest is 1+ ASCII digits worth at most UINT64_MAX. 0, or CTRD_EINVAL. */
 static int cur_u64(struct cur *c, uint64_t *v)
 {
@@ -130,6 +159,11 @@ static int cur_u64(struct cur *c, uint64_t *v)
     unsigned d;
     int b, n = 0;
 
+    if (!c->json && !c->npend && c->end - c->p <= 20) {
+        const unsigned char *start = c->p;
+        c->p = c->end;
+        return digits_u64(start, c->end, v);
+    }
     while ((b = cur_next(c)) >= 0) {
         d = (unsigned)b - '0';
         if (d > 9 || x > UINT64_MAX / 10 ||
@@ -342,13 +376,41 @@ static int is_hex(int b)
 
 /* The string whose opening quote is at p. Returns its end (after the
  * closing quote) or NULL; *esc tells whether it holds an escape. */
+/* The end of the run of bytes at p that a string holds as they are (no
+ * quote, backslash or control byte). A word at a time: the zero-byte and
+ * byte-below tests flag every such byte, and the lowest flag is a true
+ * one (false flags only come from a borrow out of a true one below), so
+ * on a little-endian machine it is the first such byte of the word. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "json_plain_run: the first byte is the lowest");
+static const unsigned char *json_plain_run(const unsigned char *p,
+                                           const unsigned char *end)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101);
+    const uint64_t highs = UINT64_C(0x8080808080808080);
+
+    while (end - p >= 8) {
+        uint64_t w, q, b, hit;
+        memcpy(&w, p, 8);
+        q = w ^ (ones * '"');
+        b = w ^ (ones * '\\');
+        hit = ((q - ones) & ~q & highs) | ((b - ones) & ~b & highs) |
+              ((w - ones * 0x20) & ~w & highs);
+        if (hit)
+            return p + __builtin_ctzll(hit) / 8;
+        p += 8;
+    }
+    while (p < end && *p != '"' && *p != '\\' && *p >= 0x20)
+        p++;
+    return p;
+}
+
 static const unsigned char *json_string(const unsigned char *p,
                                         const unsigned char *end, int *esc)
 {
     *esc = 0;
     for (p++;; p++) {
-        while (p < end && *p != '"' && *p != '\\' && *p >= 0x20)
-            p++;
+        p = json_plain_run(p, end);
         if (p == end || *p < 0x20)
             return NULL;
         if (*p == '"')
