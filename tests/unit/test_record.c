@@ -704,6 +704,57 @@ static void test_query_text(void)
     check_rows(bad, ROWS(bad), REC_NDJSON, 0);
 }
 
+/* The string scan reads 8 bytes at a time: an escape, a quote or a control
+ * byte must be found at every position of a word, in strings of every
+ * length around the word sizes, and an id string's digits read the same
+ * whether or not one of them is escaped. */
+static void test_string_scan_positions(void)
+{
+    static const struct {
+        const char *json, *term; /* term NULL: the line is bad_json */
+    } specials[] = {
+        {"\\\"", "\""}, {"\\\\", "\\"}, {"\\u0041", "a"},
+        {"\x01", NULL}, {"\x1f", NULL}, {"\"", NULL},
+    };
+    struct rec_query q;
+    char line[256], json[64], term[64];
+    for (size_t s = 0; s < ROWS(specials); s++) {
+        for (int len = 1; len <= 24; len++) {
+            for (int at = 0; at < len; at++) {
+                snprintf(json, sizeof json, "%.*s%s%.*s", at,
+                         "bbbbbbbbbbbbbbbbbbbbbbbb", specials[s].json,
+                         len - at - 1, "cccccccccccccccccccccccc");
+                snprintf(line, sizeof line, Q_QUERY("\"%s\""), json);
+                enum rec_reason r = query(REC_NDJSON, line, &q);
+                if (!specials[s].term) {
+                    if (r != REC_BAD_JSON)
+                        CHECK_FAIL_AT("%s: got %s, want bad_json", line,
+                                      rec_reason_name(r));
+                    continue;
+                }
+                snprintf(term, sizeof term, "%.*s%s%.*s", at,
+                         "bbbbbbbbbbbbbbbbbbbbbbbb", specials[s].term,
+                         len - at - 1, "cccccccccccccccccccccccc");
+                if (r != REC_OK)
+                    CHECK_FAIL_AT("%s: got %s", line, rec_reason_name(r));
+                else
+                    CHECK_EQ_MEM(q.term, q.term_len, term);
+            }
+        }
+    }
+    /* "12345678901234567890" with digit k written \u003X. */
+    static const char digits[] = "12345678901234567890";
+    for (int k = 0; k < 20; k++) {
+        snprintf(json, sizeof json, "\"%.*s\\u003%c%s\"", k, digits, digits[k],
+                 digits + k + 1);
+        snprintf(line, sizeof line, Q_QID("%s"), json);
+        if (query(REC_NDJSON, line, &q) != REC_OK)
+            CHECK_FAIL_AT("%s rejected", line);
+        else
+            CHECK(q.query_id == UINT64_C(12345678901234567890));
+    }
+}
+
 static void test_query_nul(void)
 {
     struct rec_query q;
@@ -1101,6 +1152,7 @@ int main(void)
     RUN(test_ids);
     RUN(test_ad_ids);
     RUN(test_query_text);
+    RUN(test_string_scan_positions);
     RUN(test_query_nul);
     RUN(test_query_length);
     RUN(test_line_length);
