@@ -44,6 +44,7 @@ struct part {
     int64_t watermark_ms;   /* stream time: max stored time applied */
     int64_t as_of_ms;       /* latest query time */
     int failed;             /* damaged input: stopped, reported */
+    uint64_t pending;       /* input messages known to be still to come */
     /* counted since published_seq, not yet published */
     struct countmap *out;
     uint64_t out_first, out_last;
@@ -63,6 +64,7 @@ struct jrole {
      * it found fenced (a newer owner published). */
     int64_t *want, *have;
     int *fenced;
+    uint64_t *lag; /* worker -> metrics: each partition's pending input */
     int stopping, ready;
     struct metrics *metrics;
     struct metric *m_inputs, *m_deltas, *m_retries, *m_fenced, *m_takeovers,
@@ -396,13 +398,18 @@ static int part_step(struct jrole *r, struct part *pt)
             break;
         struct cluster_meta meta;
         int rc = 0;
-        if (cluster_msg_meta(m, &meta) == 0 && meta.seq > pt->applied_seq)
+        if (cluster_msg_meta(m, &meta) == 0 && meta.seq > pt->applied_seq) {
             rc = apply_message(r, pt, m, meta.seq, meta.time_ms);
+            pt->pending = meta.pending;
+        }
         natsMsg_Destroy(m);
         if (rc != 0)
             return -1;
         n++;
     }
+    pthread_mutex_lock(&r->mu);
+    r->lag[pt->p] = pt->pending;
+    pthread_mutex_unlock(&r->mu);
     if (pt->out_last <= pt->published_seq)
         return n;
     enum publish_result res = publish(r, pt);
@@ -446,6 +453,7 @@ static void adopt_ownership(struct jrole *r)
         }
         pthread_mutex_lock(&r->mu);
         r->have[p] = pt->epoch;
+        r->lag[p] = 0;
         pthread_mutex_unlock(&r->mu);
     }
 }
@@ -723,44 +731,52 @@ static double gauge_owned(void *arg)
     return n;
 }
 
+static double gauge_lag(void *arg)
+{
+    struct jrole *r = arg;
+    double n = 0;
+    pthread_mutex_lock(&r->mu);
+    for (unsigned p = 0; p < r->o->cluster->partitions; p++)
+        n += (double)r->lag[p];
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
 static int create_metrics(struct jrole *r)
 {
     struct metrics *m = r->metrics = metrics_create();
     if (!m)
         return CTRD_ENOMEM;
-    static const struct {
-        size_t offset;
-        const char *name, *help;
-    } counters[] = {
-        {offsetof(struct jrole, m_inputs), "ctrd_input_messages_total",
+    const struct metrics_counter_def counters[] = {
+        {&r->m_inputs, "ctrd_input_messages_total",
          "CTRD_IN messages applied (replays included)."},
-        {offsetof(struct jrole, m_replayed), "ctrd_input_replayed_total",
+        {&r->m_replayed, "ctrd_input_replayed_total",
          "CTRD_IN messages replayed after a takeover (no delta published)."},
-        {offsetof(struct jrole, m_deltas), "ctrd_deltas_published_total",
+        {&r->m_deltas, "ctrd_deltas_published_total",
          "CTRD_DELTA messages published."},
-        {offsetof(struct jrole, m_retries), "ctrd_publish_retries_total",
+        {&r->m_retries, "ctrd_publish_retries_total",
          "Delta publishes retried (no answer, no stream leader)."},
-        {offsetof(struct jrole, m_fenced), "ctrd_fenced_writes_total",
+        {&r->m_fenced, "ctrd_fenced_writes_total",
          "Deltas refused because a newer owner of the partition "
          "published."},
-        {offsetof(struct jrole, m_takeovers), "ctrd_partition_takeovers_total",
+        {&r->m_takeovers, "ctrd_partition_takeovers_total",
          "Partitions this joiner started to own."},
-        {offsetof(struct jrole, m_damaged), "ctrd_damaged_messages_total",
+        {&r->m_damaged, "ctrd_damaged_messages_total",
          "Input messages with a bad header or checksum (the partition "
          "stops)."},
-        {offsetof(struct jrole, m_lease_lost), "ctrd_lease_losses_total",
+        {&r->m_lease_lost, "ctrd_lease_losses_total",
          "Times this joiner lost its lease and dropped its partitions."},
     };
-    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
-        struct metric **slot =
-            (struct metric **)((char *)r + counters[i].offset);
-        if (!(*slot =
-                  metrics_counter(m, counters[i].name, counters[i].help, NULL)))
-            return CTRD_ENOMEM;
-    }
+    if (metrics_counters(m, counters, sizeof counters / sizeof counters[0]))
+        return CTRD_ENOMEM;
     return metrics_gauge_fn(m, "ctrd_partitions_owned",
                             "Partitions whose state this joiner holds.", NULL,
-                            gauge_owned, r)
+                            gauge_owned, r) &&
+                   metrics_gauge_fn(m, "ctrd_input_lag_messages",
+                                    "CTRD_IN messages of the owned partitions "
+                                    "not applied yet (as the stream last "
+                                    "said).",
+                                    NULL, gauge_lag, r)
                ? 0
                : CTRD_ENOMEM;
 }
@@ -778,8 +794,9 @@ static int jrole_init(struct jrole *r, const struct cluster_joiner_opts *o,
     r->want = calloc(np, sizeof *r->want);
     r->have = calloc(np, sizeof *r->have);
     r->fenced = calloc(np, sizeof *r->fenced);
+    r->lag = calloc(np, sizeof *r->lag);
     if (!r->parts || !r->retry_at || !r->want || !r->have || !r->fenced ||
-        create_metrics(r) != 0)
+        !r->lag || create_metrics(r) != 0)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     for (unsigned p = 0; p < np; p++)
         r->parts[p].p = p;
@@ -798,6 +815,7 @@ static void jrole_free(struct jrole *r)
     free(r->want);
     free(r->have);
     free(r->fenced);
+    free(r->lag);
     pthread_mutex_destroy(&r->mu);
 }
 

@@ -624,3 +624,13 @@ void metrics_write(const struct metrics *m, FILE *out)
     }
     write_process(out);
 }
+
+int metrics_counters(struct metrics *m, const struct metrics_counter_def *defs,
+                     size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(*defs[i].slot =
+                  metrics_counter(m, defs[i].name, defs[i].help, NULL)))
+            return -1;
+    return 0;
+}

@@ -66,6 +66,16 @@ struct metric *metrics_histogram(struct metrics *m, const char *name,
                                  const char *help, const char *labels,
                                  const double *bounds, size_t n_bounds);
 
+/* A counter without labels, created into *slot by metrics_counters(). */
+struct metrics_counter_def {
+    struct metric **slot;
+    const char *name, *help;
+};
+/* Creates n such counters: 0, or -1 when one could not be (as
+ * metrics_counter() says NULL). */
+int metrics_counters(struct metrics *m, const struct metrics_counter_def *defs,
+                     size_t n);
+
 /* Updates. A NULL metric is a no-op, so code shared with commands that keep
  * no registry may call these unconditionally. Calling one on a metric of
  * another kind is a bug (assert). */

@@ -562,32 +562,22 @@ static void *delta_main(void *arg)
 static int create_cluster_metrics(struct service *s)
 {
     struct cluster_front *f = s->cluster;
-    static const struct {
-        size_t offset;
-        const char *name, *help;
-    } counters[] = {
-        {offsetof(struct cluster_front, m_published),
-         "ctrd_input_messages_published_total",
+    const struct metrics_counter_def counters[] = {
+        {&f->m_published, "ctrd_input_messages_published_total",
          "CTRD_IN messages published (one per partition and request)."},
-        {offsetof(struct cluster_front, m_retries),
-         "ctrd_publish_retries_total",
+        {&f->m_retries, "ctrd_publish_retries_total",
          "Publishes resent (no answer in time, no stream leader)."},
-        {offsetof(struct cluster_front, m_applied), "ctrd_deltas_applied_total",
+        {&f->m_applied, "ctrd_deltas_applied_total",
          "CTRD_DELTA messages applied."},
-        {offsetof(struct cluster_front, m_skipped),
-         "ctrd_delta_sections_skipped_total",
+        {&f->m_skipped, "ctrd_delta_sections_skipped_total",
          "CTRD_DELTA messages skipped: their input was applied already."},
-        {offsetof(struct cluster_front, m_fenced), "ctrd_fenced_writes_total",
+        {&f->m_fenced, "ctrd_fenced_writes_total",
          "CTRD_DELTA messages refused: an older epoch than one applied."},
     };
-    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
-        struct metric **slot =
-            (struct metric **)((char *)f + counters[i].offset);
-        if (!(*slot = metrics_counter(s->metrics, counters[i].name,
-                                      counters[i].help, NULL)))
-            return CTRD_ENOMEM;
-    }
-    return 0;
+    return metrics_counters(s->metrics, counters,
+                            sizeof counters / sizeof counters[0])
+               ? CTRD_ENOMEM
+               : 0;
 }
 
 int serve_cluster_open(struct service *s, const char *cluster_file,

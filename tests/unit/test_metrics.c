@@ -106,6 +106,31 @@ static void test_exposition_exact(void)
 
 /* Every double prints in its shortest exact form, Prometheus spelling for
  * the special values. */
+/* A table of counters: each created into its slot, in order; a name
+ * taken already fails the call. */
+static void test_counter_table(void)
+{
+    struct metrics *m = metrics_create();
+    struct metric *a = NULL, *b = NULL, *c = NULL;
+    const struct metrics_counter_def defs[] = {
+        {&a, "t_a_total", "A."},
+        {&b, "t_b_total", "B."},
+    };
+    CHECK(metrics_counters(m, defs, 2) == 0);
+    CHECK(a != NULL && b != NULL && a != b);
+    metric_add(b, 3);
+    char *text = expose(m);
+    CHECK_EQ_STR(text, "# HELP t_a_total A.\n# TYPE t_a_total counter\n"
+                       "t_a_total 0\n"
+                       "# HELP t_b_total B.\n# TYPE t_b_total counter\n"
+                       "t_b_total 3\n");
+    free(text);
+    const struct metrics_counter_def again[] = {{&c, "t_a_total", "A."}};
+    CHECK(metrics_counters(m, again, 1) == -1);
+    CHECK(c == NULL);
+    metrics_free(m);
+}
+
 static void test_double_format(void)
 {
     static const struct {
@@ -558,6 +583,7 @@ int main(int argc, char **argv)
         return dump_exposition();
     RUN(test_exposition_exact);
     RUN(test_double_format);
+    RUN(test_counter_table);
     RUN(test_histogram_boundaries);
     RUN(test_invalid_rejected);
     RUN(test_gauge_fn_called);
