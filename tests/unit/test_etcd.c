@@ -6,6 +6,7 @@
 #include "check.h"
 #include "clock.h"
 #include "testfs.h"
+#include "testnet.h"
 #include "etcd.h"
 
 #include <arpa/inet.h>
@@ -33,32 +34,10 @@ static struct etcd *db; /* on live_url */
 
 /* ---- helpers ---- */
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
-/* A loopback socket on a port the kernel chose, and that port. */
-static int bound_socket(int *port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        perror("bind");
-        exit(1);
-    }
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
 /* The URL of a loopback port nothing listens on. */
 static void dead_url(char *url, size_t size)
 {
-    int port, fd = bound_socket(&port);
+    int port, fd = testnet_bound_socket(&port);
     close(fd);
     snprintf(url, size, "http://127.0.0.1:%d", port);
 }
@@ -96,7 +75,7 @@ static int ignore_kv(void *ctx, const struct etcd_kv *kv)
 static void start_etcd(void)
 {
     char peer[64], cluster[80], data[96], log[96], err[CTRD_ERR_LEN];
-    int cport, pport, cfd = bound_socket(&cport), pfd = bound_socket(&pport);
+    int cport, pport, cfd = testnet_bound_socket(&cport), pfd = testnet_bound_socket(&pport);
     close(cfd);
     close(pfd);
     snprintf(live_url, sizeof live_url, "http://127.0.0.1:%d", cport);
@@ -119,7 +98,7 @@ static void start_etcd(void)
     const char *urls[] = {live_url};
     db = open_or_die(urls, 1, 500);
     for (int64_t t0 = clock_mono_ms(); clock_mono_ms() - t0 < 20000;
-         sleep_ms(50))
+         testnet_sleep_ms(50))
         if (etcd_get(db, "ready?", ignore_kv, NULL, err) == CTRD_ENOTFOUND)
             return;
     fprintf(stderr, "etcd did not answer in 20 s (see %s): %s\n", log, err);
@@ -289,7 +268,7 @@ static void test_lease_expires(void)
     CHECK_EQ_I64(etcd_create(db, "x/k", "x", 1, lease, &rev, err), 0);
     CHECK_EQ_I64(get(db, "x/k", &g), 0);
     while (gone_ms < 0 && clock_mono_ms() - t0 < 6000) {
-        sleep_ms(100);
+        testnet_sleep_ms(100);
         if (get(db, "x/k", &g) == CTRD_ENOTFOUND)
             gone_ms = clock_mono_ms() - t0;
     }
@@ -328,7 +307,7 @@ static void listening_url(struct fake *f, const char *answer, char *url)
 {
     int port;
     pthread_t t;
-    f->fd = bound_socket(&port);
+    f->fd = testnet_bound_socket(&port);
     f->answer = answer;
     if (listen(f->fd, 16) != 0 ||
         (answer && pthread_create(&t, NULL, fake_serve, f) != 0)) {
