@@ -522,10 +522,8 @@ static int http_drain_busy(const struct http_server *s)
     return 0;
 }
 
-/* "HOST:PORT", "[IPV6]:PORT", "localhost:PORT", ":PORT" (all IPv4). 0 or
- * CTRD_EINVAL. */
-static int http_parse_listen(const char *addr, struct sockaddr_storage *ss,
-                             socklen_t *len)
+int http_listen_address(const char *addr, struct sockaddr_storage *ss,
+                        socklen_t *len)
 {
     char host[INET6_ADDRSTRLEN];
     const char *colon = strrchr(addr, ':');
@@ -578,7 +576,7 @@ static int http_listen(struct http_server *s, char *err)
     socklen_t len;
     int one = 1;
 
-    if (!s->cfg.listen || http_parse_listen(addr, &ss, &len) != 0)
+    if (!s->cfg.listen || http_listen_address(addr, &ss, &len) != 0)
         return ctrd_fail(err, CTRD_EINVAL,
                          "listen %s: want HOST:PORT, [IPV6]:PORT or "
                          "localhost:PORT",

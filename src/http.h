@@ -63,6 +63,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "error.h"
 
@@ -89,6 +90,11 @@ struct http_config {
     void (*handler)(void *ctx, struct http_exchange *x);
     void *ctx;
 };
+
+/* The address a listen string names: "HOST:PORT", "[IPV6]:PORT",
+ * "localhost:PORT" or ":PORT" (all IPv4). 0 or CTRD_EINVAL. */
+int http_listen_address(const char *listen, struct sockaddr_storage *ss,
+                        socklen_t *len);
 
 /* Binds and listens (errors name the address). Raises the process's soft
  * limit on open files, up to the hard one, to fit max_connections. */

@@ -3,7 +3,6 @@
 
 #include "cli.h"
 
-#include <arpa/inet.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -95,24 +94,9 @@ static int parse_size_flag(const char *arg, uint64_t *v)
  * here so that a bad value is a usage error, before any work. */
 static int listen_valid(const char *listen)
 {
-    const char *colon = strrchr(listen, ':');
-    char host[INET6_ADDRSTRLEN];
-    unsigned char addr[sizeof(struct in6_addr)];
-    uint64_t port;
-    if (!colon || cli_parse_u64(colon + 1, &port) || port > 65535 ||
-        strlen(colon + 1) > 5)
-        return 0;
-    int v6 = listen[0] == '[';
-    size_t n = (size_t)(colon - listen);
-    if (v6 && (n < 2 || listen[n - 1] != ']'))
-        return 0;
-    if (n - (v6 ? 2 : 0) >= sizeof host)
-        return 0;
-    snprintf(host, sizeof host, "%.*s", (int)(n - (v6 ? 2 : 0)), listen + v6);
-    if (v6)
-        return inet_pton(AF_INET6, host, addr) == 1;
-    return !host[0] || strcmp(host, "localhost") == 0 ||
-           inet_pton(AF_INET, host, addr) == 1;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    return http_listen_address(listen, &ss, &len) == 0;
 }
 
 /* getopt_long() values of the long-only options. */
