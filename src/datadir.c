@@ -48,6 +48,18 @@ int datadir_lock(const char *dir, int create, int *fd, char *err)
     return 0;
 }
 
+int datadir_in_use(const char *dir)
+{
+    char path[FS_PATH_MAX];
+    snprintf(path, sizeof path, "%s/LOCK", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    int held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd);
+    return held;
+}
+
 /* Checks the magic line and the checksum line of a manifest's text. */
 static int check_manifest(const char *path, const char *text, size_t len,
                           size_t *facts_len, char *err)

@@ -37,6 +37,12 @@
  * create nobody holds it and *fd is -1. */
 int datadir_lock(const char *dir, int create, int *fd, char *err);
 
+/* Whether a running ctrd holds DIR's lock (for readers that answer from
+ * its last checkpoint). A shared lock taken for an instant tells; a process
+ * starting in that instant would be told the directory is busy, so it is
+ * released at once. */
+int datadir_in_use(const char *dir);
+
 /* Reads DIR/MANIFEST into a malloc'd, NUL-terminated buffer (the caller
  * frees it) and checks its magic, version and checksum: 0,
  * CTRD_ENOTFOUND, or CTRD_ECORRUPT with err saying what is wrong. It

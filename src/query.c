@@ -7,15 +7,12 @@
 #include "datadir.h"
 #include "engine.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -101,20 +98,12 @@ static int run_query(const struct query_opts *o, const struct engine *e)
     return rc;
 }
 
-/* When a running ctrd holds DIR (its LOCK is taken), says on stderr that
- * the answer is its last checkpoint: which, and how old. A shared lock
- * taken for an instant tells; a server starting in that instant would be
- * told the directory is busy, so it is released at once. */
+/* When a running ctrd holds DIR, says on stderr that the answer is its
+ * last checkpoint: which, and how old. */
 static void note_if_held(const char *dir)
 {
     char path[PATH_MAX], err[CTRD_ERR_LEN];
-    snprintf(path, sizeof path, "%s/LOCK", dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    int held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-    close(fd);
-    if (!held)
+    if (!datadir_in_use(dir))
         return;
     char *facts = NULL;
     size_t len;
