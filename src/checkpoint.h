@@ -24,7 +24,9 @@
  *
  * Threads: the engine's writer thread calls everything; the engine's
  * workers use terms, counts, qs and joiners as engine.h describes, never
- * during a ckpt_* call. */
+ * during a ckpt_* call. ckpt_write() saves the counts on a thread of its
+ * own while it writes the QueryStore's files, and joins it before it
+ * returns. */
 #ifndef CTRD_CHECKPOINT_H
 #define CTRD_CHECKPOINT_H
 

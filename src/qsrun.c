@@ -26,7 +26,7 @@ struct qsrun {
     struct qs_file file;
     int64_t hour;
     void *map;
-    size_t map_len, content_len;
+    size_t map_len;
     uint64_t n;
     const uint8_t *bloom;
     size_t bloom_bytes;
@@ -63,24 +63,36 @@ static int run_index_valid(const struct qsrun *r, uint64_t n_ads)
     return 1;
 }
 
-/* The sparse index of a run whose keys are checked. */
-static int run_index(struct qsrun *r)
+/* The sparse index of a run whose keys (r->keys, or the same in RAM)
+ * are checked. */
+static int run_index(struct qsrun *r, const uint64_t *keys)
 {
     uint64_t n_sparse = (r->n + SPARSE_STRIDE - 1) / SPARSE_STRIDE;
     r->sparse = malloc((n_sparse ? n_sparse : 1) * sizeof *r->sparse);
     if (!r->sparse)
         return CTRD_ENOMEM;
     for (uint64_t i = 0; i < n_sparse; i++)
-        r->sparse[i] = r->keys[i * SPARSE_STRIDE];
+        r->sparse[i] = keys[i * SPARSE_STRIDE];
     return 0;
 }
 
-/* Checks the layout of a mapped run and points into its sections: NULL, or
- * what is wrong with *at the offset. */
-static const char *run_layout(struct qsrun *r, size_t *at)
+/* Points r's sections into its mapping, from r->n and the Bloom filter's
+ * size. */
+static void run_sections(struct qsrun *r, size_t bloom_bytes)
+{
+    r->bloom = (const unsigned char *)r->map + RUN_HEADER_BYTES;
+    r->bloom_bytes = bloom_bytes;
+    r->keys = (const uint64_t *)(r->bloom + bloom_bytes);
+    r->entries = (const struct qsrun_entry *)(r->keys + r->n);
+    r->ads = (const uint64_t *)(r->entries + r->n + 1);
+}
+
+/* Checks the layout of a mapped run of len content bytes and points into
+ * its sections: NULL, or what is wrong with *at the offset. */
+static const char *run_layout(struct qsrun *r, uint64_t len, size_t *at)
 {
     const unsigned char *p = r->map;
-    uint64_t n_ads, bloom_bytes, len = r->content_len;
+    uint64_t n_ads, bloom_bytes;
     int64_t file_hour;
     *at = RUN_MAGIC_AT;
     if (len < RUN_HEADER_BYTES || memcmp(p, RUN_MAGIC, 8) != 0)
@@ -99,11 +111,7 @@ static const char *run_layout(struct qsrun *r, size_t *at)
                 sizeof(struct qsrun_entry) * (r->n + 1) + 8 * n_ads !=
             len)
         return "section sizes do not add up to the file's";
-    r->bloom = p + RUN_HEADER_BYTES;
-    r->bloom_bytes = bloom_bytes;
-    r->keys = (const uint64_t *)(r->bloom + bloom_bytes);
-    r->entries = (const struct qsrun_entry *)(r->keys + r->n);
-    r->ads = (const uint64_t *)(r->entries + r->n + 1);
+    run_sections(r, bloom_bytes);
     *at = (size_t)((const unsigned char *)r->keys - p);
     if (!run_index_valid(r, n_ads))
         return "keys not increasing, or an entry out of range";
@@ -120,14 +128,14 @@ int qsrun_open(const char *dir, const struct qs_file *file, int64_t hour,
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     r->file = *file;
     r->hour = hour;
-    size_t at;
+    size_t at, content_len;
     const char *what;
     int rc = fs_map_sealed(path, &file->seal, &r->map, &r->map_len,
-                           &r->content_len, err);
-    if (rc == 0 && (what = run_layout(r, &at)) != NULL)
+                           &content_len, err);
+    if (rc == 0 && (what = run_layout(r, content_len, &at)) != NULL)
         rc =
             ctrd_fail(err, CTRD_ECORRUPT, "%s: offset %zu: %s", path, at, what);
-    if (rc == 0 && run_index(r) != 0)
+    if (rc == 0 && run_index(r, r->keys) != 0)
         rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     if (rc == 0)
         *out = r;
@@ -230,6 +238,36 @@ void qsrun_builder_add(struct qsrun_builder *b, uint64_t query_id,
     b->n++;
 }
 
+/* Maps the run dir/file->name just written from b without reading it
+ * back: its layout is b's and its checksums were computed from b as it
+ * was written (qsrun_open() checks both whenever it is loaded again), so
+ * its pages are left for the lookups that need them. */
+static int run_map_written(const char *dir, const struct qs_file *file,
+                           int64_t hour, const struct qsrun_builder *b,
+                           size_t bloom_bytes, struct qsrun **out, char *err)
+{
+    char path[FS_PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, file->name);
+    struct qsrun *r = calloc(1, sizeof *r);
+    if (!r)
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    *r = (struct qsrun){.file = *file, .hour = hour, .n = b->n};
+    int rc = fs_map_file(path, &r->map, &r->map_len, err);
+    if (rc == 0 && r->map_len != file->seal.bytes)
+        rc = ctrd_fail(err, CTRD_EIO, "%s: %zu bytes just after writing %llu",
+                       path, r->map_len, (unsigned long long)file->seal.bytes);
+    if (rc == 0) {
+        run_sections(r, bloom_bytes);
+        if (run_index(r, b->keys) != 0)
+            rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    }
+    if (rc == 0)
+        *out = r;
+    else
+        qsrun_free(r);
+    return rc;
+}
+
 /* What a RUN FILE's content is made of, for put_run(). */
 struct run_content {
     unsigned char header[RUN_HEADER_BYTES];
@@ -272,7 +310,8 @@ int qsrun_write(const char *dir, const char *name, int64_t hour,
     memcpy(c.header + RUN_HOUR_AT, &hour, 8);
     int rc = fs_write_file(path, FS_SEALED, put_run, &c, &file.seal, err);
     free(bloom);
-    return rc == 0 ? qsrun_open(dir, &file, hour, out, err) : rc;
+    return rc == 0 ? run_map_written(dir, &file, hour, b, bloom_bytes, out, err)
+                   : rc;
 }
 
 int qsrun_merge(const char *dir, const char *name, int64_t hour,

@@ -22,7 +22,9 @@
  *                         [entry[i].ad, entry[i+1].ad)
  *   ...     8 n_ads       ad ids
  * A run is written whole and fsync'd, and never changed after; opening one
- * checks every checksum and that no lookup can leave the mapped file.
+ * checks every checksum and that no lookup can leave the mapped file. The
+ * run qsrun_write() returns is mapped without being read back: its layout
+ * and checksums are those of the builder it was written from.
  *
  * Errors: 0 or a negative CTRD_E* code (calls that take err fill it);
  * CTRD_ENOTFOUND when a query is not in the run, or a file is missing.
@@ -81,7 +83,8 @@ int qsrun_open(const char *dir, const struct qs_file *file, int64_t hour,
                struct qsrun **out, char *err);
 void qsrun_free(struct qsrun *r);
 
-/* Writes the builder as dir/name, a new run of the hour, and opens it. */
+/* Writes the builder as dir/name, a new run of the hour, and maps it (not
+ * read back: see above). */
 int qsrun_write(const char *dir, const char *name, int64_t hour,
                 struct qsrun_builder *b, struct qsrun **out, char *err);
 

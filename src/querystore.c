@@ -517,29 +517,46 @@ struct kv {
     uint64_t key, ref;
 };
 
-#define RADIX_BUCKETS (1 << 16)
+/* Radix digits of 11 bits: a pass scatters into 2,048 places, few enough
+ * for their cache lines to stay in cache (16-bit digits made every store
+ * a miss). */
+#define RADIX_BITS 11
+#define RADIX_BUCKETS (1 << RADIX_BITS)
+#define RADIX_PASSES ((64 + RADIX_BITS - 1) / RADIX_BITS)
 
-/* LSD radix sort by key, 16-bit digits; passes whose digit is the same
- * for every key are skipped. Result in a; count has RADIX_BUCKETS room. */
-static void radix_sort(struct kv *a, struct kv *tmp, uint64_t *count,
-                       uint64_t n)
+static size_t radix_digit(uint64_t key, int pass)
 {
-    for (int shift = 0; shift < 64; shift += 16) {
-        memset(count, 0, RADIX_BUCKETS * sizeof *count);
-        for (uint64_t i = 0; i < n; i++)
-            count[(a[i].key >> shift) & 0xffff]++;
-        if (count[(a[0].key >> shift) & 0xffff] == n)
+    return (size_t)(key >> (pass * RADIX_BITS)) & (RADIX_BUCKETS - 1);
+}
+
+/* LSD radix sort by key between a and tmp, whichever it returns holding
+ * the result. Every digit is counted in one read of a; passes whose digit
+ * is the same for every key are skipped. count has RADIX_PASSES *
+ * RADIX_BUCKETS room. */
+static struct kv *radix_sort(struct kv *a, struct kv *tmp, uint64_t *count,
+                             uint64_t n)
+{
+    memset(count, 0, RADIX_PASSES * RADIX_BUCKETS * sizeof *count);
+    for (uint64_t i = 0; i < n; i++) {
+        for (int p = 0; p < RADIX_PASSES; p++)
+            count[p * RADIX_BUCKETS + radix_digit(a[i].key, p)]++;
+    }
+    for (int p = 0; p < RADIX_PASSES; p++) {
+        uint64_t *c = count + p * RADIX_BUCKETS, sum = 0;
+        if (c[radix_digit(a[0].key, p)] == n)
             continue;
-        uint64_t sum = 0;
         for (size_t d = 0; d < RADIX_BUCKETS; d++) {
-            uint64_t c = count[d];
-            count[d] = sum;
-            sum += c;
+            uint64_t k = c[d];
+            c[d] = sum;
+            sum += k;
         }
         for (uint64_t i = 0; i < n; i++)
-            tmp[count[(a[i].key >> shift) & 0xffff]++] = a[i];
-        memcpy(a, tmp, n * sizeof *a);
+            tmp[c[radix_digit(a[i].key, p)]++] = a[i];
+        struct kv *t = a;
+        a = tmp;
+        tmp = t;
     }
+    return a;
 }
 
 /* What one checkpoint wrote before adopting it: a run per hour of the
@@ -622,7 +639,7 @@ static int flush_hour(struct qs *qs, int64_t hour, struct kv *kv,
         }
     }
     if (n)
-        radix_sort(kv, tmp, count, n);
+        kv = radix_sort(kv, tmp, count, n);
     qsrun_builder_reset(b);
     for (uint64_t i = 0; i < n; i++) {
         const struct memtable *m = &qs->mem[kv[i].ref >> 32];
@@ -651,7 +668,7 @@ static int write_runs(struct qs *qs, uint64_t seq, struct written *wr,
     int64_t *hours = NULL;
     struct kv *kv = malloc(total * sizeof *kv);
     struct kv *tmp = malloc(total * sizeof *tmp);
-    uint64_t *count = malloc(RADIX_BUCKETS * sizeof *count);
+    uint64_t *count = malloc(RADIX_PASSES * RADIX_BUCKETS * sizeof *count);
     struct qsrun_builder b = {0};
     int rc = 0;
     if (memtable_hours(qs, 0, &hours, &n_hours) != 0 || !kv || !tmp || !count ||
