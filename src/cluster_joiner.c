@@ -12,7 +12,6 @@
 
 #include <inttypes.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,15 +69,6 @@ struct jrole {
     struct metric *m_inputs, *m_deltas, *m_retries, *m_fenced, *m_takeovers,
         *m_damaged, *m_lease_lost, *m_replayed;
 };
-
-static struct http_server *signal_target;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    if (signal_target)
-        http_server_stop(signal_target);
-}
 
 static int stopping(struct jrole *r)
 {
@@ -825,15 +815,8 @@ static int run_threads(struct jrole *r, struct control *c,
     pthread_t worker, control;
     int w = pthread_create(&worker, NULL, worker_main, r) == 0;
     int k = w && pthread_create(&control, NULL, control_main, c) == 0;
-    if (k) {
-        signal_target = http;
-        struct sigaction sa = {.sa_handler = on_signal};
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
-        http_server_run(http, 1000);
-        signal_target = NULL;
-    }
+    if (k)
+        http_server_run_until_signal(http, 1000);
     pthread_mutex_lock(&r->mu);
     r->stopping = 1;
     pthread_mutex_unlock(&r->mu);

@@ -41,6 +41,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -710,6 +711,27 @@ int http_server_run(struct http_server *s, int64_t drain_ms)
     http_posts_run(s);
     http_reap_run(s);
     return 0;
+}
+
+static struct http_server *signal_target;
+
+static void stop_on_signal(int sig)
+{
+    (void)sig;
+    if (signal_target)
+        http_server_stop(signal_target);
+}
+
+int http_server_run_until_signal(struct http_server *s, int64_t drain_ms)
+{
+    signal_target = s;
+    struct sigaction sa = {.sa_handler = stop_on_signal};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int rc = http_server_run(s, drain_ms);
+    signal_target = NULL;
+    return rc;
 }
 
 void http_server_stop(struct http_server *s)

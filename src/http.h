@@ -108,6 +108,9 @@ int http_server_port(const struct http_server *s);
  * Exchanges still unanswered then report closed; answering them (e.g. from
  * a post, run by http_server_free) just frees them. */
 int http_server_run(struct http_server *s, int64_t drain_ms);
+/* http_server_run() until SIGTERM or SIGINT (their handlers stop this
+ * server; SIGPIPE is ignored): a service's main loop. One at a time. */
+int http_server_run_until_signal(struct http_server *s, int64_t drain_ms);
 /* Async-signal-safe; from any thread. */
 void http_server_stop(struct http_server *s);
 /* After http_server_run() returned and once no other thread posts: runs the

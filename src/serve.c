@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,15 +32,6 @@
  * little CPU but soon (32 concurrent gzip bombs: /healthz max 5 ms instead
  * of 103 ms, BENCHMARKS.md). */
 #define INGEST_NICE 5
-
-static struct http_server *signal_target;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    if (signal_target)
-        http_server_stop(signal_target);
-}
 
 /* ---- metrics ---- */
 
@@ -822,13 +812,7 @@ int serve_command(int argc, char **argv)
         rc = started ? 0 : ctrd_fail(s.err, CTRD_EIO, "cannot start thread");
     }
     if (rc == 0) {
-        signal_target = s.http;
-        struct sigaction sa = {.sa_handler = on_signal};
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
-        http_server_run(s.http, DRAIN_MS);
-        signal_target = NULL;
+        http_server_run_until_signal(s.http, DRAIN_MS);
     }
     if (started) {
         pthread_mutex_lock(&s.mu);
