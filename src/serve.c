@@ -1,7 +1,8 @@
 /* serve: the service command; see serve.h. This file: the wiring, the
  * metrics and the ingest thread (its queue, group commit, checkpoints and
  * the write-failure state); flags in serve_config.c, followed files in
- * serve_follow.c, the state they share in serve_int.h. */
+ * serve_follow.c, distributed mode in serve_cluster.c, the state they
+ * share in serve_int.h. */
 #include "serve.h"
 
 #include "api.h"

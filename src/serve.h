@@ -14,7 +14,12 @@
  * on) until a retry succeeds. Reads run on the api's read threads under
  * the engine's read lock. A checkpoint (every --checkpoint-every bytes of
  * log or minute) names the log position it reflects, so recovery is: last
- * checkpoint + replay of the log after it. */
+ * checkpoint + replay of the log after it.
+ *
+ * With --cluster (docs/scale-out.md) there is no log: --role front
+ * publishes each request to the NATS stream and answers once replicated,
+ * and applies the joiners' deltas to its engine (serve_cluster.c);
+ * --role joiner is cluster_joiner.h's process. */
 #ifndef CTRD_SERVE_H
 #define CTRD_SERVE_H
 

@@ -1,8 +1,11 @@
 /* serve_int: the service's state, shared by the files of `ctrd serve`
  * (serve.c: wiring, metrics and the ingest thread; serve_follow.c: the
- * followed files). Not an interface for anything else (see serve.h).
- * Threads: as struct service says (mu guards the queue and the flags;
- * the ingest thread owns the engine and the log). */
+ * followed files; serve_cluster.c: distributed mode). Not an interface
+ * for anything else (see serve.h).
+ * Threads: as struct service says (mu guards the queue, the flags and the
+ * followed files' positions; the ingest thread owns the engine and the
+ * log — in distributed mode the delta thread owns the engine, and there is
+ * no log). */
 #ifndef CTRD_SERVE_INT_H
 #define CTRD_SERVE_INT_H
 
