@@ -5,7 +5,7 @@
 
 #include "clock.h"
 #include "countmap.h"
-#include "crc32c.h"
+#include "hash.h"
 #include "etcd.h"
 #include "fsutil.h"
 #include "metrics.h"
@@ -19,8 +19,7 @@
 
 #define CONTROL_TICK_MS 200
 #define KEEPALIVE_EVERY_MS 1000
-#define STEP_MESSAGES 256       /* input messages per delta, at most */
-#define DELTA_BUCKETS_MAX 16384 /* (ad, term, minute) per delta, about */
+#define STEP_MESSAGES 256 /* input messages per delta, at most */
 #define PUBLISH_WAIT_MS 5000
 #define IDLE_SLEEP_US 2000
 #define OPEN_RETRY_MS 1000
@@ -47,7 +46,8 @@ struct part {
     /* counted since published_seq, not yet published */
     struct countmap *out;
     uint64_t out_first, out_last;
-    int emitting; /* applying a message past published_seq */
+    size_t out_bytes; /* what the delta could take encoded, at most */
+    int emitting;     /* applying a message past published_seq */
 };
 
 struct jrole {
@@ -170,6 +170,9 @@ static int emit(void *ctx, const struct count_delta *d)
     struct part *pt = ctx;
     if (!pt->emitting)
         return 0; /* replaying what the chain already covers */
+    uint32_t term_len;
+    terms_get(pt->terms, d->term_id, &term_len);
+    pt->out_bytes += CLUSTER_DELTA_ENTRY + term_len;
     return cm_add(pt->out, d->ad_id, d->term_id, d->minute, !d->is_click,
                   d->is_click != 0);
 }
@@ -294,7 +297,7 @@ static int encode_delta(const struct part *pt, char **buf, size_t *len)
     return 0;
 }
 
-enum publish_result { PUBLISHED, RETRY, FENCED, REOPEN };
+enum publish_result { PUBLISHED, RETRY, FENCED, REOPEN, TOO_BIG };
 
 /* After "wrong last sequence": who extended the chain? */
 static enum publish_result chain_moved(struct jrole *r, struct part *pt)
@@ -338,7 +341,7 @@ static enum publish_result publish_once(struct jrole *r, struct part *pt,
     }
     if (jerr == JSStreamWrongLastSequenceErr)
         return chain_moved(r, pt);
-    return RETRY;
+    return s == NATS_MAX_PAYLOAD ? TOO_BIG : RETRY;
 }
 
 /* Publishes what pt counted since its last publish: PUBLISHED, or FENCED
@@ -367,6 +370,7 @@ static enum publish_result publish(struct jrole *r, struct part *pt)
         metric_add(r->m_deltas, 1);
         pt->published_seq = pt->out_last;
         pt->out_first = pt->out_last = 0;
+        pt->out_bytes = 0;
         cm_free(pt->out);
         pt->out = NULL;
         if (cm_create(&pt->out) != 0)
@@ -381,8 +385,10 @@ static enum publish_result publish(struct jrole *r, struct part *pt)
 static int part_step(struct jrole *r, struct part *pt)
 {
     int n = 0;
+    if (pt->failed) /* stopped and said why; nothing after it counts */
+        return 0;
     while (!pt->failed && n < STEP_MESSAGES &&
-           cm_bucket_count(pt->out) < DELTA_BUCKETS_MAX) {
+           pt->out_bytes < CLUSTER_DELTA_BOUND) {
         natsMsg *m = NULL;
         if (natsSubscription_NextMsg(&m, pt->sub, 0) != NATS_OK)
             break;
@@ -413,10 +419,30 @@ static int part_step(struct jrole *r, struct part *pt)
         r->fenced[pt->p] = 1;
         pthread_mutex_unlock(&r->mu);
     }
+    if (res == TOO_BIG) {
+        fprintf(stderr,
+                "ctrd joiner: partition %u: a delta of input %" PRIu64
+                "..%" PRIu64 " is over the NATS server's max_payload (the "
+                "bound is %u bytes); the partition stops here\n",
+                pt->p, pt->out_first, pt->out_last, 2 * CLUSTER_DELTA_BOUND);
+        pt->failed = 1;
+        return 0;
+    }
     return res == PUBLISHED ? n : -1;
 }
 
 /* ---- the worker thread ---- */
+
+/* Closes a partition's state and tells control it holds it no more. */
+static void part_drop(struct jrole *r, struct part *pt)
+{
+    unsigned p = pt->p;
+    part_close(pt);
+    pthread_mutex_lock(&r->mu);
+    r->have[p] = 0;
+    r->lag[p] = 0;
+    pthread_mutex_unlock(&r->mu);
+}
 
 /* Opens and closes states to match what control says is owned. */
 static void adopt_ownership(struct jrole *r)
@@ -430,7 +456,7 @@ static void adopt_ownership(struct jrole *r)
         if (pt->epoch == want || (want && clock_mono_ms() < r->retry_at[p]))
             continue;
         if (pt->epoch)
-            part_close(pt);
+            part_drop(r, pt);
         char err[CTRD_ERR_LEN];
         if (want && part_open(r, pt, want, err) != 0) {
             if (strcmp(err, r->open_error) != 0)
@@ -440,11 +466,10 @@ static void adopt_ownership(struct jrole *r)
             r->retry_at[p] = clock_mono_ms() + OPEN_RETRY_MS;
         } else if (want) {
             metric_add(r->m_takeovers, 1);
+            pthread_mutex_lock(&r->mu);
+            r->have[p] = pt->epoch;
+            pthread_mutex_unlock(&r->mu);
         }
-        pthread_mutex_lock(&r->mu);
-        r->have[p] = pt->epoch;
-        r->lag[p] = 0;
-        pthread_mutex_unlock(&r->mu);
     }
 }
 
@@ -460,7 +485,7 @@ static void *worker_main(void *arg)
                 continue;
             int n = part_step(r, pt);
             if (n < 0)
-                part_close(pt); /* reopened by adopt_ownership if owned */
+                part_drop(r, pt); /* reopened by adopt_ownership if owned */
             busy |= n != 0;
         }
         if (!busy)
@@ -468,7 +493,7 @@ static void *worker_main(void *arg)
     }
     for (unsigned p = 0; p < r->o->cluster->partitions; p++)
         if (r->parts[p].epoch)
-            part_close(&r->parts[p]);
+            part_drop(r, &r->parts[p]);
     return NULL;
 }
 
@@ -499,25 +524,15 @@ static int add_owner(void *ctx, const struct etcd_kv *kv)
 {
     struct view *v = ctx;
     size_t plen = strlen(OWN_PREFIX);
-    unsigned p = 0;
-    for (size_t i = plen; i < kv->key_len && i < plen + 4; i++)
-        p = p * 10 + (unsigned)(kv->key[i] - '0');
-    if (kv->key_len == plen || p >= v->partitions || kv->value_len >= 64)
-        return 0;
+    uint64_t p;
+    if (rec_parse_id(kv->key + plen, kv->key_len - plen, &p) != 0 ||
+        p >= v->partitions || kv->value_len >= 64)
+        return 0; /* not an owner key of ours */
     memcpy(v->owner[p], kv->value, kv->value_len);
     v->owner[p][kv->value_len] = '\0';
     v->owner_rev[p] = kv->create_revision;
     v->owner_lease[p] = kv->lease;
     return 0;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= UINT64_C(0xbf58476d1ce4e5b9);
-    x ^= x >> 27;
-    x *= UINT64_C(0x94d049bb133111eb);
-    return x ^ (x >> 31);
 }
 
 /* The member that should own p: the highest rendezvous score. */
@@ -526,8 +541,8 @@ static const char *target(const struct view *v, unsigned p)
     const char *best = NULL;
     uint64_t best_score = 0;
     for (size_t i = 0; i < v->n_members; i++) {
-        uint64_t h = crc32c(0, v->members[i], strlen(v->members[i]));
-        uint64_t score = mix64(h << 32 ^ p);
+        uint64_t score =
+            hash_u64(hash_bytes(v->members[i], strlen(v->members[i])) ^ p);
         if (!best || score > best_score) {
             best = v->members[i];
             best_score = score;
@@ -554,6 +569,9 @@ static void drop_all(struct control *c, const char *why)
     memset(c->releasing, 0,
            c->r->o->cluster->partitions * sizeof *c->releasing);
     c->lease = 0;
+    pthread_mutex_lock(&c->r->mu);
+    c->r->ready = 0; /* until a lease is held again */
+    pthread_mutex_unlock(&c->r->mu);
 }
 
 /* Keeps the lease (and the member key on it) alive: 0 while it lives. */
@@ -614,8 +632,8 @@ static void reconcile(struct control *c, const struct view *v, unsigned p)
         set = 0; /* hand over: close, then delete the key */
         c->releasing[p] = want;
     } else if (c->releasing[p] && !have) {
-        etcd_delete_if(c->etcd, key, c->releasing[p], err);
-        c->releasing[p] = 0;
+        if (etcd_delete_if(c->etcd, key, c->releasing[p], err) >= 0)
+            c->releasing[p] = 0; /* else: tried again next tick */
     } else if (!want && !c->releasing[p] && mine &&
                v->owner_lease[p] == c->lease) {
         set = v->owner_rev[p]; /* a create whose answer was lost */
@@ -644,7 +662,7 @@ static int control_tick(struct control *c, struct view *v, char *err)
         rc = etcd_range_prefix(c->etcd, OWN_PREFIX, add_owner, v, err);
     for (unsigned p = 0; p < v->partitions && rc == 0 && c->lease; p++)
         reconcile(c, v, p);
-    if (rc == 0) {
+    if (rc == 0 && c->lease) {
         pthread_mutex_lock(&c->r->mu);
         c->r->ready = 1;
         pthread_mutex_unlock(&c->r->mu);
@@ -757,8 +775,10 @@ static int create_metrics(struct jrole *r)
         {&r->m_lease_lost, "ctrd_lease_losses_total",
          "Times this joiner lost its lease and dropped its partitions."},
     };
-    if (metrics_counters(m, counters, sizeof counters / sizeof counters[0]))
-        return CTRD_ENOMEM;
+    int rc =
+        metrics_counters(m, counters, sizeof counters / sizeof counters[0]);
+    if (rc != 0)
+        return rc;
     return metrics_gauge_fn(m, "ctrd_partitions_owned",
                             "Partitions whose state this joiner holds.", NULL,
                             gauge_owned, r) &&
