@@ -99,8 +99,10 @@ int cluster_config_load(const char *path, struct cluster_config *out, char *err)
         bad = "partitions (must divide 256)";
     if (!bad && (replicas < 1 || replicas > 5))
         bad = "replicas (1 to 5)";
-    if (!bad && (ttl < 1000 || ttl > 600000))
-        bad = "lease_ttl_ms (1000 to 600000)";
+    /* A keepalive goes out every second and the lease counts as lost
+     * 1 s before it expires: shorter leases would flap. */
+    if (!bad && (ttl < 3000 || ttl > 600000))
+        bad = "lease_ttl_ms (3000 to 600000)";
     if (bad)
         return ctrd_fail(err, CTRD_EINVAL, "%s: missing or bad \"%s\"", path,
                          bad);
@@ -289,18 +291,23 @@ int cluster_in_open(const char *buf, size_t len, struct cluster_in *out,
                                .n_lines = get_u32(buf + 12),
                                .lines = buf + CLUSTER_IN_HEADER,
                                .len = len - CLUSTER_IN_HEADER};
+    uint32_t lines = 0;
+    for (const char *q = out->lines, *end = q + out->len;
+         (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++)
+        lines++;
     if ((unsigned char)buf[8] > ENGINE_CLICKS ||
         (unsigned char)buf[9] > REC_TSV ||
-        (out->len > 0 && out->lines[out->len - 1] != '\n'))
+        (out->len > 0 && out->lines[out->len - 1] != '\n') ||
+        lines != out->n_lines)
         return ctrd_fail(err, CTRD_ECORRUPT,
-                         "CIN1 message: bad kind, "
-                         "format or last line");
+                         "CIN1 message: bad kind, format, last line or "
+                         "line count");
     return 0;
 }
 
 int cluster_delta_put(FILE *f, const struct cluster_delta_entry *e)
 {
-    char b[22];
+    char b[CLUSTER_DELTA_ENTRY];
     put_u64(b, e->ad_id);
     put_u32(b + 8, e->minute);
     put_u32(b + 12, e->impressions);
@@ -337,6 +344,10 @@ int cluster_delta_open(const char *buf, size_t len, struct cluster_delta *out,
                                   .as_of_ms = (int64_t)get_u64(buf + 40),
                                   .entries = buf + CLUSTER_DELTA_HEADER,
                                   .len = len - CLUSTER_DELTA_HEADER};
+    if (out->n_entries > out->len / CLUSTER_DELTA_ENTRY)
+        return ctrd_fail(err, CTRD_ECORRUPT,
+                         "CDL1 message: %" PRIu32 " entries in %zu bytes",
+                         out->n_entries, out->len);
     if (out->first_seq == 0 || out->first_seq > out->last_seq)
         return ctrd_fail(err, CTRD_ECORRUPT,
                          "CDL1 message: input sequences %" PRIu64 "..%" PRIu64,
@@ -349,7 +360,7 @@ int cluster_delta_next(const struct cluster_delta *d, size_t *at,
 {
     if (*at == d->len)
         return 0;
-    if (d->len - *at < 22)
+    if (d->len - *at < CLUSTER_DELTA_ENTRY)
         return CTRD_ECORRUPT;
     const char *p = d->entries + *at;
     *e = (struct cluster_delta_entry){.ad_id = get_u64(p),
@@ -357,9 +368,9 @@ int cluster_delta_next(const struct cluster_delta *d, size_t *at,
                                       .impressions = get_u32(p + 12),
                                       .clicks = get_u32(p + 16),
                                       .term_len = get_u16(p + 20),
-                                      .term = p + 22};
-    if (d->len - *at - 22 < e->term_len)
+                                      .term = p + CLUSTER_DELTA_ENTRY};
+    if (d->len - *at - CLUSTER_DELTA_ENTRY < e->term_len)
         return CTRD_ECORRUPT;
-    *at += 22u + e->term_len;
+    *at += CLUSTER_DELTA_ENTRY + e->term_len;
     return 1;
 }

@@ -52,6 +52,14 @@
 #define CLUSTER_MAX_ENDPOINTS 8
 /* Under NATS's default 1 MB max_payload. */
 #define CLUSTER_BATCH_BYTES (512u << 10)
+/* The most delta bytes one input message may make: a front end closes a
+ * message before its records could make more (each shown ad of a query one
+ * entry of CLUSTER_DELTA_ENTRY bytes plus its term; each click one entry
+ * whose term may be REC_TERM_MAX long), and a joiner closes a delta once
+ * it could pass this, so a delta stays under 2 × this bound (512 KiB), and
+ * NATS's 1 MB max_payload. */
+#define CLUSTER_DELTA_BOUND (256u << 10)
+#define CLUSTER_DELTA_ENTRY 22
 #define CLUSTER_IN_HEADER 16
 #define CLUSTER_DELTA_HEADER 48
 #define CLUSTER_STREAM_IN "CTRD_IN"
@@ -103,7 +111,8 @@ struct cluster_in {
 /* Fills the 16-byte header in front of the lines already at
  * buf[CLUSTER_IN_HEADER..len). */
 void cluster_in_seal(char *buf, size_t len, const struct cluster_in *in);
-/* 0, or CTRD_ECORRUPT (err says what). */
+/* 0, or CTRD_ECORRUPT (err says what: also a line count that is not the
+ * header's). */
 int cluster_in_open(const char *buf, size_t len, struct cluster_in *out,
                     char *err);
 

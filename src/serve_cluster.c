@@ -50,6 +50,7 @@ struct batch {
     char *buf;
     size_t len;
     uint32_t n_lines;
+    size_t delta_bytes; /* what its records could make in deltas, at most */
 };
 
 struct cluster_front {
@@ -65,6 +66,7 @@ struct cluster_front {
     size_t n_failed, cap_failed;
     struct batch *batches; /* [partitions]: being filled (ingest thread) */
     jsErrCode last_jerr;
+    int lost; /* a failed message could not be kept to resend */
     /* the count server (delta thread) */
     pthread_t delta_thread;
     int delta_started;
@@ -77,8 +79,8 @@ struct cluster_front {
 
 /* ---- publishing (ingest thread) ---- */
 
-/* With f->mu held: keeps a message to resend (dropped when out of memory:
- * the request then times out and is answered 503). */
+/* With f->mu held: keeps a message to resend (when out of memory it is
+ * dropped and f->lost makes the wait fail: 503). */
 static void keep_failed(struct cluster_front *f, natsMsg *m)
 {
     if (f->n_failed == f->cap_failed) {
@@ -86,6 +88,7 @@ static void keep_failed(struct cluster_front *f, natsMsg *m)
         natsMsg **grown = realloc(f->failed, cap * sizeof *grown);
         if (!grown) {
             natsMsg_Destroy(m);
+            f->lost = 1; /* the wait that follows fails: 503 */
             return;
         }
         f->failed = grown;
@@ -118,8 +121,10 @@ static int send_async(struct cluster_front *f, natsMsg *m)
 
 /* The messages not acknowledged yet once the library is done with them:
  * failed ones and, after a timeout, those still pending. */
+/* ... and since the last call: whether one was lost (*lost) and the
+ * JetStream error of the last failure (*jerr). */
 static size_t take_unacknowledged(struct cluster_front *f, natsStatus done,
-                                  natsMsg ***out)
+                                  natsMsg ***out, int *lost, jsErrCode *jerr)
 {
     natsMsgList pending = {0};
     if (done == NATS_TIMEOUT)
@@ -133,6 +138,10 @@ static size_t take_unacknowledged(struct cluster_front *f, natsStatus done,
     size_t n = f->n_failed;
     f->failed = NULL;
     f->n_failed = f->cap_failed = 0;
+    *lost = f->lost;
+    *jerr = f->last_jerr ? f->last_jerr : *jerr;
+    f->lost = 0;
+    f->last_jerr = 0;
     pthread_mutex_unlock(&f->mu);
     natsMsgList_Destroy(&pending);
     return n;
@@ -145,6 +154,7 @@ static int await_acks(struct service *s, int64_t deadline)
 {
     struct cluster_front *f = s->cluster;
     int64_t backoff_ms = 50;
+    jsErrCode jerr = 0;
     for (;;) {
         jsPubOptions po;
         jsPubOptions_Init(&po);
@@ -152,12 +162,13 @@ static int await_acks(struct service *s, int64_t deadline)
         po.MaxWait = left < 100 ? 100 : left;
         natsStatus done = js_PublishAsyncComplete(f->js, &po);
         natsMsg **again;
-        size_t n = take_unacknowledged(f, done, &again);
-        if (n == 0 && done == NATS_OK) {
+        int lost;
+        size_t n = take_unacknowledged(f, done, &again, &lost, &jerr);
+        if (n == 0 && done == NATS_OK && !lost) {
             free(again);
             return 0;
         }
-        int give_up = clock_mono_ms() >= deadline, lost = 0;
+        int give_up = clock_mono_ms() >= deadline;
         for (size_t i = 0; i < n; i++) {
             if (give_up)
                 natsMsg_Destroy(again[i]);
@@ -166,8 +177,8 @@ static int await_acks(struct service *s, int64_t deadline)
         }
         free(again);
         if (give_up || lost)
-            return f->last_jerr == JSStorageResourcesExceededErr ||
-                           f->last_jerr == JSInsufficientResourcesErr
+            return jerr == JSStorageResourcesExceededErr ||
+                           jerr == JSInsufficientResourcesErr
                        ? CTRD_EWRITEFAIL
                        : CTRD_EAGAIN;
         metric_add(f->m_retries, n);
@@ -194,6 +205,7 @@ static int flush_batch(struct service *s, struct batch *b, unsigned p,
         st = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
     b->len = CLUSTER_IN_HEADER;
     b->n_lines = 0;
+    b->delta_bytes = 0;
     if (st != NATS_OK) {
         natsMsg_Destroy(m);
         return CTRD_ENOMEM;
@@ -202,10 +214,14 @@ static int flush_batch(struct service *s, struct batch *b, unsigned p,
     return send_async(f, m);
 }
 
+/* Appends a checked line that could make delta_bytes of deltas
+ * (CLUSTER_DELTA_BOUND), closing the batch first when it is full. */
 static int add_line(struct service *s, struct batch *b, unsigned p,
-                    const struct job *j, const char *line, size_t len)
+                    const struct job *j, const char *line, size_t len,
+                    size_t delta_bytes)
 {
-    if (b->len + len + 1 > CLUSTER_BATCH_BYTES) {
+    if (b->len + len + 1 > CLUSTER_BATCH_BYTES ||
+        b->delta_bytes + delta_bytes > CLUSTER_DELTA_BOUND) {
         int rc = flush_batch(s, b, p, j->kind, j->fmt);
         if (rc != 0)
             return rc;
@@ -218,6 +234,7 @@ static int add_line(struct service *s, struct batch *b, unsigned p,
     b->buf[b->len + len] = '\n';
     b->len += len + 1;
     b->n_lines++;
+    b->delta_bytes += delta_bytes;
     return 0;
 }
 
@@ -249,9 +266,12 @@ static int route_line(struct service *s, struct batch *batches,
         return 0;
     }
     t->accepted++;
-    uint64_t qid = j->kind == ENGINE_QUERIES ? q.query_id : c.query_id;
-    unsigned p = cluster_partition(&s->cluster->cfg, qid);
-    return add_line(s, &batches[p], p, j, line, len);
+    int query = j->kind == ENGINE_QUERIES;
+    unsigned p =
+        cluster_partition(&s->cluster->cfg, query ? q.query_id : c.query_id);
+    size_t delta_bytes = query ? q.n_ads * (CLUSTER_DELTA_ENTRY + q.term_len)
+                               : CLUSTER_DELTA_ENTRY + REC_TERM_MAX;
+    return add_line(s, &batches[p], p, j, line, len, delta_bytes);
 }
 
 /* Routes a request's lines into the partitions' batches and sends them. */
@@ -575,9 +595,7 @@ static int create_cluster_metrics(struct service *s)
          "CTRD_DELTA messages refused: an older epoch than one applied."},
     };
     return metrics_counters(s->metrics, counters,
-                            sizeof counters / sizeof counters[0])
-               ? CTRD_ENOMEM
-               : 0;
+                            sizeof counters / sizeof counters[0]);
 }
 
 int serve_cluster_open(struct service *s, const char *cluster_file,

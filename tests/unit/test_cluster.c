@@ -116,11 +116,11 @@ static void test_config_valid(void)
     char path[128];
     snprintf(path, sizeof path, "%s/compact.json", tmp_dir);
     const char compact[] =
-        "{\"partitions\":8,\"replicas\":1,\"lease_ttl_ms\":1000,\n"
+        "{\"partitions\":8,\"replicas\":1,\"lease_ttl_ms\":3000,\n"
         "\"nats\":[\"nats://a:1\"],\"etcd\":[\"http://b:2\"]}\n";
     testfs_write(path, compact, strlen(compact));
     CHECK_EQ_I64(cluster_config_load(path, &c, err), 0);
-    CHECK(c.partitions == 8 && c.replicas == 1 && c.lease_ttl_ms == 1000);
+    CHECK(c.partitions == 8 && c.replicas == 1 && c.lease_ttl_ms == 3000);
     CHECK(c.n_nats == 1 && c.n_etcd == 1);
     CHECK_EQ_STR(c.nats[0], "nats://a:1");
     CHECK_EQ_STR(c.etcd[0], "http://b:2");
@@ -140,7 +140,7 @@ static void test_config_bounds(void)
     CHECK_EQ_I64(load_keys(&(struct keys){.replicas = "1"}, &c, err), 0);
     CHECK_EQ_I64(load_keys(&(struct keys){.replicas = "5"}, &c, err), 0);
     CHECK_EQ_U64(c.replicas, 5);
-    CHECK_EQ_I64(load_keys(&(struct keys){.lease_ttl_ms = "1000"}, &c, err), 0);
+    CHECK_EQ_I64(load_keys(&(struct keys){.lease_ttl_ms = "3000"}, &c, err), 0);
     CHECK_EQ_I64(load_keys(&(struct keys){.lease_ttl_ms = "600000"}, &c, err),
                  0);
     CHECK_EQ_I64(c.lease_ttl_ms, 600000);
@@ -190,7 +190,7 @@ static void test_config_refused(void)
                    &(struct keys){.partitions = "\"64\""}, "partitions");
     expect_refused("replicas 0", &(struct keys){.replicas = "0"}, "replicas");
     expect_refused("replicas 6", &(struct keys){.replicas = "6"}, "replicas");
-    expect_refused("lease_ttl_ms 999", &(struct keys){.lease_ttl_ms = "999"},
+    expect_refused("lease_ttl_ms 2999", &(struct keys){.lease_ttl_ms = "2999"},
                    "lease_ttl_ms");
     expect_refused("lease_ttl_ms 600001",
                    &(struct keys){.lease_ttl_ms = "600001"}, "lease_ttl_ms");
@@ -233,7 +233,7 @@ static void test_config_file_refused(void)
 
     /* A valid file padded with spaces: 64 KiB accepted, one more refused. */
     const char valid[] = "{\"partitions\":4,\"replicas\":1,\"lease_ttl_ms\":"
-                         "1000,\"nats\":[\"n\"],\"etcd\":[\"e\"]}";
+                         "3000,\"nats\":[\"n\"],\"etcd\":[\"e\"]}";
     size_t len = 65536;
     char *text = malloc(len + 1);
     if (!text)
@@ -336,17 +336,21 @@ static void test_in_round_trip_and_layout(void)
     CHECK(memcmp(buf + 16, lines, strlen(lines)) == 0);
     free(buf);
 
-    /* The other kind and format, a large line count, no lines. */
-    in = (struct cluster_in){ENGINE_QUERIES, REC_NDJSON, 0,
-                             0x01020304u,    NULL,       0};
+    /* The other kind and format, no lines. */
+    in = (struct cluster_in){ENGINE_QUERIES, REC_NDJSON, 0, 0, NULL, 0};
     buf = sealed_in(&in, "", 0, &len);
     CHECK_EQ_I64(open_in(buf, len, &out), 0);
     CHECK(out.kind == ENGINE_QUERIES && out.fmt == REC_NDJSON);
     CHECK_EQ_U64(out.partition, 0);
-    CHECK_EQ_U64(out.n_lines, 0x01020304u);
+    CHECK_EQ_U64(out.n_lines, 0);
     CHECK_EQ_U64(out.len, 0);
     CHECK(buf[8] == 0 && buf[9] == 0);
+    free(buf);
+    /* A line count that is not the lines' (little-endian at 12): refused. */
+    in.n_lines = 0x01020304u;
+    buf = sealed_in(&in, "", 0, &len);
     CHECK(buf[12] == 4 && buf[13] == 3 && buf[14] == 2 && buf[15] == 1);
+    CHECK_EQ_I64(open_in(buf, len, &out), CTRD_ECORRUPT);
     free(buf);
 }
 
@@ -576,9 +580,10 @@ static void test_delta_layout(void)
 static void test_delta_damage(void)
 {
     size_t len;
-    struct cluster_delta d;
+    struct cluster_delta d, h = header;
     char *raw = put_entries(3, &len);
-    char *buf = sealed_delta(raw, len, &header);
+    h.n_entries = 3;
+    char *buf = sealed_delta(raw, len, &h);
     CHECK_EQ_I64(open_delta(buf, len, &d), 0);
     for (size_t i = 0; i < len; i++)
         for (int bit = 0; bit < 8; bit++) {
@@ -596,8 +601,14 @@ static void test_delta_damage(void)
     }
     free(buf);
 
+    /* Sealed, but more entries than the bytes can hold. */
+    h.n_entries = (uint32_t)len;
+    buf = sealed_delta(raw, len, &h);
+    CHECK_EQ_I64(open_delta(buf, len, &d), CTRD_ECORRUPT);
+    free(buf);
+    h.n_entries = 3;
+
     /* Sealed, but sequences no joiner writes. */
-    struct cluster_delta h = header;
     h.first_seq = 0;
     buf = sealed_delta(raw, len, &h);
     CHECK_EQ_I64(open_delta(buf, len, &d), CTRD_ECORRUPT);
@@ -639,7 +650,9 @@ static void test_delta_entry_cut_short(void)
     raw = put_entries(1, &len);
     raw[CLUSTER_DELTA_HEADER + 20] = (char)0xff;
     raw[CLUSTER_DELTA_HEADER + 21] = (char)0xff;
-    char *buf = sealed_delta(raw, len, &header);
+    struct cluster_delta one = header;
+    one.n_entries = 1;
+    char *buf = sealed_delta(raw, len, &one);
     struct cluster_delta d;
     struct cluster_delta_entry e;
     size_t at = 0;
