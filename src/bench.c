@@ -533,6 +533,8 @@ static int http_call(struct http *c, const char *path, const char *body,
     for (;;) {
         long status = 0;
         c->len = 0;
+        if (c->answer)
+            c->answer[0] = '\0'; /* an empty body leaves no stale one */
         CURLcode rc = curl_easy_perform(c->curl);
         if (rc != CURLE_OK)
             return ctrd_fail(err, CTRD_EIO, "%s: %s", path,
@@ -646,7 +648,7 @@ static void *dashboard_main(void *arg)
  * none. */
 static uint64_t answer_clicks(const char *answer)
 {
-    const char *totals = strstr(answer, "\"totals\":");
+    const char *totals = answer ? strstr(answer, "\"totals\":") : NULL;
     const char *clicks = totals ? strstr(totals, "\"clicks\":") : NULL;
     return clicks ? strtoull(clicks + 9, NULL, 10) : 0;
 }
@@ -810,7 +812,7 @@ static int bench_batch(struct bench *b)
         "--report",  (char *)bench_path(b, "batch.report.json", rep),
         "--quiet"};
     threads_arg(b, argv, 11);
-    struct rusage ru;
+    struct rusage ru = {0};
     uint64_t start = clock_mono_ns();
     int rc = child_run(argv, bench_path(b, "batch.out", out),
                        bench_path(b, "batch.log", log), &ru, b->err);
@@ -822,7 +824,7 @@ static int bench_batch(struct bench *b)
 
 /* Waits for the server's "listening on ... (port N)" and "ready" lines in
  * its log. */
-static int serve_ready(struct bench *b, pid_t pid, const char *log)
+static int serve_ready(struct bench *b, pid_t *pid, const char *log)
 {
     int64_t until = clock_mono_ms() + SERVE_START_MS;
     while (clock_mono_ms() < until) {
@@ -837,9 +839,11 @@ static int serve_ready(struct bench *b, pid_t pid, const char *log)
             if (ready && b->s.port > 0)
                 return 0;
         }
-        if (waitpid(pid, NULL, WNOHANG) == pid)
+        if (waitpid(*pid, NULL, WNOHANG) == *pid) {
+            *pid = 0; /* reaped: nothing to stop */
             return ctrd_fail(b->err, CTRD_EIO, "`ctrd serve` exited; see %s",
                              log);
+        }
         nanosleep(&(struct timespec){0, 10000000}, NULL);
     }
     return ctrd_fail(b->err, CTRD_EIO,
@@ -861,11 +865,13 @@ static int bench_stream(struct bench *b)
         return rc;
     b->s.w = &b->w;
     b->s.busy_ad = gen_ad_id(0);
-    rc = serve_ready(b, pid, log);
+    rc = serve_ready(b, &pid, log);
     if (rc == 0)
         rc = stream_run(&b->s, &b->http_wall_s, b->err);
+    if (pid == 0)
+        return rc;
     kill(pid, SIGTERM);
-    struct rusage ru;
+    struct rusage ru = {0};
     char stop_err[CTRD_ERR_LEN];
     int stop = child_wait(pid, "serve", log, &ru, stop_err);
     b->serve_rss_bytes = (uint64_t)ru.ru_maxrss * 1024;
@@ -886,7 +892,7 @@ static int bench_dump(struct bench *b, const char *name, char *csv)
     snprintf(file, sizeof file, "%.50s.query.log", name);
     bench_path(b, file, log);
     snprintf(file, sizeof file, "%.50s.csv", name);
-    struct rusage ru;
+    struct rusage ru = {0};
     return child_run(argv, bench_path(b, file, csv), log, &ru, b->err);
 }
 
