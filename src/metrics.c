@@ -631,6 +631,6 @@ int metrics_counters(struct metrics *m, const struct metrics_counter_def *defs,
     for (size_t i = 0; i < n; i++)
         if (!(*defs[i].slot =
                   metrics_counter(m, defs[i].name, defs[i].help, NULL)))
-            return -1;
+            return CTRD_ENOMEM;
     return 0;
 }

@@ -71,7 +71,7 @@ struct metrics_counter_def {
     struct metric **slot;
     const char *name, *help;
 };
-/* Creates n such counters: 0, or -1 when one could not be (as
+/* Creates n such counters: 0, or CTRD_ENOMEM when one could not be (as
  * metrics_counter() says NULL). */
 int metrics_counters(struct metrics *m, const struct metrics_counter_def *defs,
                      size_t n);

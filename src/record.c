@@ -374,8 +374,6 @@ static int is_hex(int b)
     return is_digit(b) || ((b | 0x20) >= 'a' && (b | 0x20) <= 'f');
 }
 
-/* The string whose opening quote is at p. Returns its end (after the
- * closing quote) or NULL; *esc tells whether it holds an escape. */
 /* The end of the run of bytes at p that a string holds as they are (no
  * quote, backslash or control byte). A word at a time: the zero-byte and
  * byte-below tests flag every such byte, and the lowest flag is a true
@@ -405,6 +403,8 @@ static const unsigned char *json_plain_run(const unsigned char *p,
     return p;
 }
 
+/* The string whose opening quote is at p. Returns its end (after the
+ * closing quote) or NULL; *esc tells whether it holds an escape. */
 static const unsigned char *json_string(const unsigned char *p,
                                         const unsigned char *end, int *esc)
 {

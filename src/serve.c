@@ -493,7 +493,7 @@ int serve_stopping(struct service *s)
     return stop;
 }
 
-static int stopping(struct service *s)
+static int ingest_done(struct service *s)
 {
     pthread_mutex_lock(&s->mu);
     int stop = s->stopping && (!s->head || s->writes_failing);
@@ -718,7 +718,7 @@ static void *ingest_main(void *arg)
     struct service *s = arg;
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), INGEST_NICE);
     int rc = start(s);
-    while (rc == 0 && !stopping(s)) {
+    while (rc == 0 && !ingest_done(s)) {
         if (writes_failing(s)) {
             rc = retry_writes(s);
             continue;

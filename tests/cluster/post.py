@@ -2,7 +2,7 @@
 """post: sends a log file to a cluster's front ends as a client that
 retries would: in requests of --lines lines, each to the next front end in
 turn; a request that fails (connection refused or reset, 5xx, no answer in
-time) is sent again, to the next front end, until it is answered 200 or
+time) is sent again; a 4xx fails at once, to the next front end, until it is answered 200 or
 --deadline seconds pass. Re-sending is safe: records count once.
 
   post.py FILE queries|clicks URL [URL...] [--lines N] [--deadline S]
@@ -48,7 +48,16 @@ def main():
             try:
                 answer = send(url, kind, body)
                 break
-            except (OSError, urllib.error.HTTPError) as e:
+            except urllib.error.HTTPError as e:
+                if e.code < 500:  # the request itself is wrong: no retry
+                    print("post: %s lines %d..: %s" % (path, at + 1, e))
+                    return 1
+                retries += 1
+                if time.monotonic() > deadline:
+                    print("post: %s lines %d..: gave up: %s" % (path, at + 1, e))
+                    return 1
+                time.sleep(0.2)
+            except OSError as e:
                 retries += 1
                 if time.monotonic() > deadline:
                     print("post: %s lines %d..: gave up: %s" % (path, at + 1, e))

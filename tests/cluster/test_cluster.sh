@@ -146,6 +146,7 @@ if [ -n "$leader" ]; then
     counts_equal 3 "part 3 (stream leader $leader killed)"
 else
     fail "part 3: no CTRD_IN stream leader found"
+    with_post 3 true # the later parts' expectations include it
 fi
 
 # 5: an etcd node is killed, then started again.

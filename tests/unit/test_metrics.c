@@ -126,7 +126,7 @@ static void test_counter_table(void)
                        "t_b_total 3\n");
     free(text);
     const struct metrics_counter_def again[] = {{&c, "t_a_total", "A."}};
-    CHECK(metrics_counters(m, again, 1) == -1);
+    CHECK(metrics_counters(m, again, 1) == CTRD_ENOMEM);
     CHECK(c == NULL);
     metrics_free(m);
 }
