@@ -8,6 +8,8 @@
  *   max_query_time MS            latest query time seen (as_of, retention)
  *   terms_bytes N                committed prefix of terms.dat (terms.h)
  *   counts FILE BYTES CRC        QueryMap/ClickMap snapshot (countmap.h)
+ *   countdelta FILE BYTES CRC    a counts delta written after it; these
+ *                                lines oldest first (countmap.h: chain)
  *   pending FILE BYTES CRC       clicks waiting for their query (below)
  *   run HOUR FILE BYTES CRC      QueryStore run (qsrun.h)
  *   marks HOUR FILE BYTES CRC    QueryStore clicked pairs (querystore.c)
@@ -27,10 +29,22 @@
  *
  * CHECKPOINT writes terms, runs and marks, pending clicks and (when they
  * changed) counts under names of the new seq, fsyncs the directory, then
- * replaces the MANIFEST: the commit point. The counts snapshot is written
- * on a second thread, concurrently with the runs, marks and pending clicks
+ * replaces the MANIFEST: the commit point. The counts file is written on
+ * a second thread, concurrently with the runs, marks and pending clicks
  * (it reads only the counts, which nothing else in a checkpoint touches);
- * it is joined before the commit, and its failure fails the checkpoint. */
+ * it is joined before the commit, and its failure fails the checkpoint.
+ *
+ * COUNTS CHAIN: a checkpoint writes a delta of the counts changed since
+ * the last commit, so that its cost follows what changed, not what is
+ * held; it writes a new snapshot instead (and the MANIFEST drops the
+ * chain) when there is none yet, when the chain holds CKPT_DELTAS_MAX
+ * deltas, or when the chain's bytes with the new delta's would pass the
+ * snapshot's. So the chain stays within the snapshot's size (disk within
+ * 2x of the counts, loading within 2x of their reading) and snapshots
+ * grow at least 2x apart, which bounds how often a bucket is rewritten.
+ * The counts' changes are forgotten (cm_mark_clean) only when the MANIFEST
+ * that names their file commits: after a failed checkpoint the next delta
+ * covers them again. */
 #include "checkpoint.h"
 
 #include "datadir.h"
@@ -147,22 +161,46 @@ static int write_pending(struct ckpt *c, FILE *m, char *err)
     return rc;
 }
 
-/* Writes a new counts snapshot when the counts changed since the last. */
+/* Whether the checkpoint's counts go in a delta (else in a snapshot): the
+ * COUNTS CHAIN rule. */
+static int counts_as_delta(const struct ckpt *c)
+{
+    const struct ckpt_counts *chain = &c->counts_files;
+    if (!chain->snapshot.name[0] || chain->n_deltas == CKPT_DELTAS_MAX)
+        return 0;
+    uint64_t bytes = cm_delta_bytes(c->counts);
+    for (unsigned i = 0; i < chain->n_deltas; i++)
+        bytes += chain->deltas[i].seal.bytes;
+    return bytes <= chain->snapshot.seal.bytes;
+}
+
+/* Writes the counts changed since the last commit (nothing when none did)
+ * and sets counts_next to the chain that names them. */
 static int write_counts(struct ckpt *c, char *err)
 {
-    if (!c->counts_dirty && c->counts_file[0])
+    struct ckpt_counts *next = &c->counts_next;
+    *next = c->counts_files;
+    if (!c->counts_dirty && next->snapshot.name[0])
         return 0;
-    char file[sizeof c->counts_file], path[FS_PATH_MAX];
-    snprintf(file, sizeof file, "counts-%" PRIu64 ".dat", c->seq);
-    file_path(c, file, path);
-    struct fs_seal seal;
-    int rc = cm_save(c->counts, path, &seal, err);
-    if (rc == 0) {
-        memcpy(c->counts_file, file, sizeof file);
-        c->counts_seal = seal;
-        c->counts_dirty = 0;
-    }
-    return rc;
+    int delta = counts_as_delta(c);
+    struct ckpt_file *f =
+        delta ? &next->deltas[next->n_deltas] : &next->snapshot;
+    snprintf(f->name, sizeof f->name, "counts-%" PRIu64 ".%s", c->seq,
+             delta ? "delta" : "dat");
+    char path[FS_PATH_MAX];
+    file_path(c, f->name, path);
+    next->n_deltas = delta ? next->n_deltas + 1 : 0;
+    return cm_save(c->counts, delta ? CM_DELTA : CM_SNAPSHOT, path, &f->seal,
+                   err);
+}
+
+/* After the MANIFEST naming counts_next committed: the chain to extend,
+ * and the counts' changes it holds forgotten. */
+static void counts_committed(struct ckpt *c)
+{
+    c->counts_files = c->counts_next;
+    c->counts_dirty = 0;
+    cm_mark_clean(c->counts);
 }
 
 /* After a failed checkpoint: deletes the files it wrote that the engine
@@ -170,9 +208,9 @@ static int write_counts(struct ckpt *c, char *err)
  * Left until a checkpoint succeeds, they would hold their disk space: on
  * a full disk each failed retry would take the space that came back, and
  * space freed bit by bit would never let one succeed. Kept: what the
- * committed MANIFEST names, the runs and marks the store holds now, and
- * the counts snapshot the next checkpoint names again when the counts do
- * not change. Best effort: on any failure here, nothing is deleted. */
+ * committed MANIFEST names and the runs and marks the store holds now (a
+ * counts file written goes: the next checkpoint writes the changes it
+ * held again). Best effort: on any failure here, nothing is deleted. */
 static void drop_unfinished(struct ckpt *c)
 {
     char *committed = NULL, *keep = NULL, ignored[CTRD_ERR_LEN];
@@ -183,8 +221,6 @@ static void drop_unfinished(struct ckpt *c)
     if (m) {
         fputs(committed, m);
         qs_print_files(c->qs, m);
-        if (c->counts_file[0])
-            print_file(m, "counts", c->counts_file, &c->counts_seal);
         if (fclose(m) == 0)
             datadir_remove_garbage(c->dir, keep);
     }
@@ -192,7 +228,7 @@ static void drop_unfinished(struct ckpt *c)
     free(committed);
 }
 
-/* The counts snapshot, written on a thread of its own while the
+/* The counts file, written on a thread of its own while the
  * QueryStore writes its runs: the two share no state, and the final
  * checkpoint of a batch ingest would otherwise leave a core idle. */
 struct counts_job {
@@ -242,7 +278,11 @@ static int write_files(struct ckpt *c, FILE *m, char *err)
     rc = write_store_and_counts(c, m, err);
     if (rc != 0)
         return rc;
-    print_file(m, "counts", c->counts_file, &c->counts_seal);
+    const struct ckpt_counts *chain = &c->counts_next;
+    print_file(m, "counts", chain->snapshot.name, &chain->snapshot.seal);
+    for (unsigned i = 0; i < chain->n_deltas; i++)
+        print_file(m, "countdelta", chain->deltas[i].name,
+                   &chain->deltas[i].seal);
     for (size_t i = 0; i < c->n_inputs; i++)
         fprintf(m, "input %s %" PRIu64 " %" PRIu64 "\n", c->inputs[i].key,
                 c->inputs[i].offset, c->inputs[i].lines);
@@ -264,6 +304,8 @@ int ckpt_write(struct ckpt *c, char *err)
         rc = fs_fsync_dir(c->dir, err);
     if (rc == 0)
         rc = datadir_write_manifest(c->dir, facts, len, err);
+    if (rc == 0)
+        counts_committed(c);
     if (rc == 0)
         datadir_remove_garbage(c->dir, facts);
     else
@@ -395,6 +437,15 @@ static int state_file(const char *name)
            strcmp(name, DATADIR_MANIFEST ".tmp") != 0 && strlen(name) < 64;
 }
 
+/* A counts or countdelta line's file into f: 0 or CTRD_EINVAL. */
+static int counts_fact(struct ckpt_file *f, char *const *w)
+{
+    if (words_seal(w + 2, &f->seal) != 0 || !state_file(w[1]))
+        return CTRD_EINVAL;
+    snprintf(f->name, sizeof f->name, "%s", w[1]);
+    return 0;
+}
+
 /* Applies one manifest line (split into its n words) to the state being
  * opened: 0, CTRD_EINVAL (not a valid line), or the error of loading the
  * file it names. */
@@ -412,12 +463,12 @@ static int apply_fact(struct ckpt *c, char *const *w, int n, char *err)
     if (n == 2 && strcmp(k, "terms_bytes") == 0 &&
         word_u64(w[1], &c->terms_bytes) == 0)
         return 0;
-    if (n == 4 && strcmp(k, "counts") == 0 && words_seal(w + 2, &seal) == 0 &&
-        state_file(w[1])) {
-        snprintf(c->counts_file, sizeof c->counts_file, "%s", w[1]);
-        c->counts_seal = seal;
-        return 0;
-    }
+    if (n == 4 && strcmp(k, "counts") == 0)
+        return counts_fact(&c->counts_files.snapshot, w);
+    if (n == 4 && strcmp(k, "countdelta") == 0 &&
+        c->counts_files.n_deltas < CKPT_DELTAS_MAX)
+        return counts_fact(&c->counts_files.deltas[c->counts_files.n_deltas++],
+                           w);
     if (n == 4 && strcmp(k, "pending") == 0 && words_seal(w + 2, &seal) == 0 &&
         state_file(w[1]))
         return damage(c, load_pending(c, w[1], &seal, err), err);
@@ -436,7 +487,8 @@ static int apply_fact(struct ckpt *c, char *const *w, int n, char *err)
 static int is_scalar(const char *kind)
 {
     return strcmp(kind, "seq") == 0 || strcmp(kind, "max_query_time") == 0 ||
-           strcmp(kind, "terms_bytes") == 0 || strcmp(kind, "counts") == 0;
+           strcmp(kind, "terms_bytes") == 0 || strcmp(kind, "counts") == 0 ||
+           strcmp(kind, "countdelta") == 0;
 }
 
 /* Applies one line of the facts if it belongs to this pass (scalars set:
@@ -510,6 +562,37 @@ static int open_manifest(struct ckpt *c, char **facts, char *err)
     return rc;
 }
 
+/* Loads one counts file of the chain (or reports it damaged). */
+static int load_counts_file(struct ckpt *c, const struct ckpt_file *f,
+                            char *err)
+{
+    char path[FS_PATH_MAX];
+    file_path(c, f->name, path);
+    uint32_t n_terms = c->terms_damaged ? UINT32_MAX : terms_count(c->terms);
+    return damage(c, cm_load(c->counts, path, &f->seal, n_terms, err), err);
+}
+
+/* Loads the counts chain the scalar facts name, newest file first (see
+ * cm_load). */
+static int load_counts(struct ckpt *c, char *err)
+{
+    const struct ckpt_counts *chain = &c->counts_files;
+    int rc = 0;
+    if (!chain->snapshot.name[0] && chain->n_deltas)
+        rc = damage(c,
+                    ctrd_fail(err, CTRD_ECORRUPT,
+                              "%s/%s: count deltas without a counts "
+                              "snapshot",
+                              c->dir, DATADIR_MANIFEST),
+                    err);
+    for (unsigned i = chain->n_deltas; rc == 0 && i > 0; i--)
+        rc = load_counts_file(c, &chain->deltas[i - 1], err);
+    if (rc == 0 && chain->snapshot.name[0])
+        rc = load_counts_file(c, &chain->snapshot, err);
+    cm_mark_clean(c->counts);
+    return rc;
+}
+
 /* Opens the term dictionary and the counts the scalar facts name. */
 static int load_dictionary_and_counts(struct ckpt *c, char *err)
 {
@@ -520,14 +603,8 @@ static int load_dictionary_and_counts(struct ckpt *c, char *err)
     }
     if (rc == 0 && cm_create(&c->counts) != 0)
         rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-    if (rc == 0 && c->counts_file[0]) {
-        char path[FS_PATH_MAX];
-        file_path(c, c->counts_file, path);
-        uint32_t n_terms =
-            c->terms_damaged ? UINT32_MAX : terms_count(c->terms);
-        rc = damage(c, cm_load(c->counts, path, &c->counts_seal, n_terms, err),
-                    err);
-    }
+    if (rc == 0)
+        rc = load_counts(c, err);
     return rc;
 }
 

@@ -41,10 +41,26 @@
 #include "terms.h"
 
 #define CKPT_INPUT_KEY_MAX 64
+/* The most count deltas a chain holds before a new snapshot. */
+#define CKPT_DELTAS_MAX 16
 
 struct ckpt_input {
     char key[CKPT_INPUT_KEY_MAX];
     uint64_t offset, lines;
+};
+
+/* A sealed file of the directory, as a MANIFEST names it. */
+struct ckpt_file {
+    char name[64]; /* "": none */
+    struct fs_seal seal;
+};
+
+/* The counts files of a checkpoint (countmap.h's chain): the snapshot and
+ * the deltas written since, oldest first. */
+struct ckpt_counts {
+    struct ckpt_file snapshot;
+    struct ckpt_file deltas[CKPT_DELTAS_MAX];
+    unsigned n_deltas;
 };
 
 /* Embedded in the engine; the fields above the line are for the engine
@@ -55,7 +71,8 @@ struct ckpt {
     struct qs *qs;           /* NULL when read-only */
     struct joiner **joiners; /* [n_workers]; NULL when read-only */
     int64_t max_query_ms;    /* as_of; the engine raises it; -1: empty */
-    int counts_dirty;        /* the engine sets it when counts change */
+    int counts_dirty;        /* the engine sets it when counts change; cleared
+                                when a checkpoint commits */
     /* ---- */
     struct engine_config cfg; /* data_dir points into dir */
     char dir[512];
@@ -63,8 +80,8 @@ struct ckpt {
     int lock_fd;       /* -1: none */
     int terms_damaged; /* verification: counts' term ids go unchecked */
     uint64_t seq, terms_bytes;
-    char counts_file[64]; /* "": no snapshot yet */
-    struct fs_seal counts_seal;
+    struct ckpt_counts counts_files; /* the committed MANIFEST's */
+    struct ckpt_counts counts_next;  /* of the checkpoint being written */
     struct ckpt_input *inputs;
     size_t n_inputs, cap_inputs;
 };

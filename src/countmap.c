@@ -9,7 +9,17 @@
  * stay in cache. A read over a range takes whole days from the day level,
  * the hours around them from the hour level and the minutes at the edges
  * from the minute level, so a 30-day table reads 30 day groups, not 43,200
- * minutes. Snapshots hold the minute level; loading rebuilds the others. */
+ * minutes. Counts files hold the minute level; loading rebuilds the others.
+ *
+ * CHANGES since the last cm_mark_clean() are tracked at the minute level
+ * only, so a delta costs what changed, not what is held: a cell's
+ * `changed` flag, its group's count of such cells, the ad's lowest minute
+ * holding one (changed_from; the groups before it need no look) and the
+ * shard's totals (the size of a delta without a walk). A delta holds each
+ * changed bucket whole, not its increment: loading newest file first and
+ * keeping a bucket's first value found gives every bucket its value of
+ * the newest file that holds it, exactly, and the rollups get each bucket
+ * once, with no subtraction. */
 #include "countmap.h"
 
 #include "fsutil.h"
@@ -24,18 +34,19 @@
 
 struct term_cell {
     uint32_t term_plus1; /* term id + 1; 0 = empty */
-    uint32_t pad;        /* 0: the first word is nonzero iff live */
+    uint32_t changed;    /* minute level: 1 when changed since the last
+                            cm_mark_clean(); else 0 */
     uint64_t impressions, clicks;
 };
-_Static_assert(offsetof(struct term_cell, term_plus1) == 0 &&
-                   offsetof(struct term_cell, pad) == 4,
-               "a cell's first word is its key and zero padding");
+_Static_assert(offsetof(struct term_cell, term_plus1) == 0,
+               "a cell's first word is its key: nonzero iff live");
 
 /* The term cells of one time group: minute, hour or day `start` (in units
  * of its level). */
 struct minute_counts {
     uint32_t start;
-    uint32_t n, cap; /* cap: a power of two, 0 before the first cell */
+    uint32_t n, cap;  /* cap: a power of two, 0 before the first cell */
+    uint32_t changed; /* minute level: cells with `changed` set */
     struct term_cell *cells;
 };
 
@@ -46,8 +57,12 @@ struct level {
 
 static const uint32_t level_minutes[CM_LEVELS] = {1, 60, 1440};
 
+/* An ad's changed_from when none of its buckets changed. */
+#define UNCHANGED UINT64_MAX
+
 struct ad_counts {
     uint64_t ad_id;
+    uint64_t changed_from; /* lowest minute of a changed bucket, UNCHANGED */
     struct level levels[CM_LEVELS];
 };
 
@@ -55,6 +70,7 @@ struct shard {
     struct ad_counts **ads; /* open addressing by ad_id; NULL = empty */
     uint32_t cap, used;
     uint64_t buckets;
+    uint64_t changed_ads, changed_buckets; /* since cm_mark_clean() */
 };
 
 struct countmap {
@@ -98,8 +114,8 @@ void cm_free(struct countmap *cm)
  * are open addressing with linear probing, specialised for the count path:
  * the probe loops (shard_slot, cell_slot) are inlined where they are hot.
  * A slot of all zero bytes is empty, and a live slot starts with a
- * nonzero word (the ad pointer; term id + 1 and its zero padding), so
- * growing, which is shared, tells them apart by that word alone.
+ * nonzero 8 bytes (the ad pointer; term id + 1 and the changed flag), so
+ * growing, which is shared, tells them apart by those bytes alone.
  *
  * Both place slots with the seeded hash_slot_u64 (hash.h): ad ids come
  * from the input, and term ids, though the dictionary hands them out, are
@@ -183,6 +199,7 @@ static struct ad_counts *ad_get(struct shard *sh, uint64_t ad_id)
         if (!sh->ads[j])
             return NULL;
         sh->ads[j]->ad_id = ad_id;
+        sh->ads[j]->changed_from = UNCHANGED;
         sh->used++;
     }
     return sh->ads[j];
@@ -251,21 +268,65 @@ static int cells_grow(struct minute_counts *m)
     return 0;
 }
 
-/* Adds to the term's cell of a group; 1 when the cell is new. */
-static int group_add(struct minute_counts *m, uint32_t term_id, uint64_t h,
-                     uint64_t impressions, uint64_t clicks)
+/* The term's cell of a group of level l (of the minute `minute`), new
+ * ones zero: NULL when out of memory. *is_new says whether it was new. */
+static struct term_cell *level_cell(struct ad_counts *a, int l, uint32_t minute,
+                                    uint32_t term_id, uint64_t h,
+                                    struct minute_counts **group, int *is_new)
 {
-    if ((m->n + 1) * 4 > m->cap * 3 && cells_grow(m) != 0)
-        return CTRD_ENOMEM;
+    struct minute_counts *m =
+        group_get(&a->levels[l], minute / level_minutes[l]);
+    if (!m || ((m->n + 1) * 4 > m->cap * 3 && cells_grow(m) != 0))
+        return NULL;
     struct term_cell *c = &m->cells[cell_slot(m, term_id, h)];
-    int is_new = !c->term_plus1;
-    if (is_new) {
+    *is_new = !c->term_plus1;
+    if (*is_new) {
         c->term_plus1 = term_id + 1;
         m->n++;
     }
-    c->impressions += impressions;
-    c->clicks += clicks;
-    return is_new;
+    *group = m;
+    return c;
+}
+
+/* Marks the minute cell c of group m of ad a changed. */
+static void mark_changed(struct shard *sh, struct ad_counts *a,
+                         struct minute_counts *m, struct term_cell *c)
+{
+    if (!c->changed) {
+        c->changed = 1;
+        m->changed++;
+        sh->changed_buckets++;
+    }
+    if (m->start < a->changed_from) {
+        sh->changed_ads += a->changed_from == UNCHANGED;
+        a->changed_from = m->start;
+    }
+}
+
+/* Adds to the bucket (term, minute) of ad a and to its rollups; with
+ * only_new, a bucket the ad holds already is left as it is (loading).
+ * 0 or CTRD_ENOMEM. */
+static int ad_add(struct shard *sh, struct ad_counts *a, uint32_t term_id,
+                  uint32_t minute, uint64_t impressions, uint64_t clicks,
+                  int only_new)
+{
+    uint64_t h = hash_slot_u64(term_id);
+    for (int l = 0; l < CM_LEVELS; l++) {
+        struct minute_counts *m;
+        int is_new;
+        struct term_cell *c = level_cell(a, l, minute, term_id, h, &m, &is_new);
+        if (!c)
+            return CTRD_ENOMEM;
+        if (l == CM_MINUTE) {
+            if (only_new && !is_new)
+                return 0;
+            sh->buckets += (uint64_t)is_new;
+            mark_changed(sh, a, m, c);
+        }
+        c->impressions += impressions;
+        c->clicks += clicks;
+    }
+    return 0;
 }
 
 int cm_add(struct countmap *cm, uint64_t ad_id, uint32_t term_id,
@@ -273,20 +334,8 @@ int cm_add(struct countmap *cm, uint64_t ad_id, uint32_t term_id,
 {
     struct shard *sh = &cm->shards[sharder_count_shard(ad_id)];
     struct ad_counts *a = ad_get(sh, ad_id);
-    if (!a)
-        return CTRD_ENOMEM;
-    uint64_t h = hash_slot_u64(term_id);
-    for (int l = 0; l < CM_LEVELS; l++) {
-        struct minute_counts *g =
-            group_get(&a->levels[l], minute / level_minutes[l]);
-        int rc =
-            g ? group_add(g, term_id, h, impressions, clicks) : CTRD_ENOMEM;
-        if (rc < 0)
-            return rc;
-        if (l == CM_MINUTE)
-            sh->buckets += (uint64_t)rc;
-    }
-    return 0;
+    return a ? ad_add(sh, a, term_id, minute, impressions, clicks, 0)
+             : CTRD_ENOMEM;
 }
 
 /* ---- reads ---- */
@@ -404,45 +453,104 @@ uint64_t cm_bucket_count(const struct countmap *cm)
     return n;
 }
 
-/* ---- snapshot ---- */
+/* ---- counts files ---- */
 
-static void put_bucket(void *ctx, const struct cm_bucket *b)
-{
-    fs_writer_put(ctx, b, sizeof *b);
-}
+/* What a counts file being written holds. */
+struct save_job {
+    const struct countmap *cm;
+    enum cm_file_kind kind;
+};
 
-static void save_ad(struct fs_writer *w, const struct ad_counts *a)
+/* Writes ad a's minute buckets as an ad of a counts file: all of them
+ * (CM_SNAPSHOT) or those changed (CM_DELTA; a changed ad only). */
+static void save_ad(struct fs_writer *w, const struct ad_counts *a,
+                    enum cm_file_kind kind)
 {
-    const struct level *minutes = &a->levels[CM_MINUTE];
+    int delta = kind == CM_DELTA;
+    const struct level *lv = &a->levels[CM_MINUTE];
+    uint32_t first = delta ? group_lower_bound(lv, a->changed_from) : 0;
     uint64_t n = 0;
-    for (uint32_t i = 0; i < minutes->n; i++)
-        n += minutes->groups[i].n;
+    for (uint32_t i = first; i < lv->n; i++)
+        n += delta ? lv->groups[i].changed : lv->groups[i].n;
     fs_writer_put(w, &a->ad_id, 8);
     fs_writer_put(w, &n, 8);
-    scan_level(a, CM_MINUTE, 0, UINT64_MAX, put_bucket, w);
-}
-
-static void put_snapshot(struct fs_writer *w, const void *ctx)
-{
-    const struct countmap *cm = ctx;
-    uint64_t n_ads = 0;
-    for (unsigned s = 0; s < SHARD_COUNT; s++)
-        n_ads += cm->shards[s].used;
-    fs_writer_put(w, CNT_MAGIC, 8);
-    fs_writer_put(w, &n_ads, 8);
-    for (unsigned s = 0; s < SHARD_COUNT; s++) {
-        const struct shard *sh = &cm->shards[s];
-        for (uint32_t i = 0; i < sh->cap; i++) {
-            if (sh->ads[i])
-                save_ad(w, sh->ads[i]);
+    for (uint32_t i = first; i < lv->n; i++) {
+        const struct minute_counts *m = &lv->groups[i];
+        if (delta && !m->changed)
+            continue;
+        for (uint32_t k = 0; k < m->cap; k++) {
+            const struct term_cell *c = &m->cells[k];
+            if (!c->term_plus1 || (delta && !c->changed))
+                continue;
+            struct cm_bucket b = {c->term_plus1 - 1, m->start, c->impressions,
+                                  c->clicks};
+            fs_writer_put(w, &b, sizeof b);
         }
     }
 }
 
-int cm_save(const struct countmap *cm, const char *path, struct fs_seal *seal,
-            char *err)
+static void put_counts(struct fs_writer *w, const void *ctx)
 {
-    return fs_write_file(path, FS_SEALED, put_snapshot, cm, seal, err);
+    const struct save_job *job = ctx;
+    int delta = job->kind == CM_DELTA;
+    uint64_t n_ads = 0;
+    for (unsigned s = 0; s < SHARD_COUNT; s++)
+        n_ads +=
+            delta ? job->cm->shards[s].changed_ads : job->cm->shards[s].used;
+    fs_writer_put(w, CNT_MAGIC, 8);
+    fs_writer_put(w, &n_ads, 8);
+    for (unsigned s = 0; s < SHARD_COUNT; s++) {
+        const struct shard *sh = &job->cm->shards[s];
+        for (uint32_t i = 0; i < sh->cap; i++) {
+            const struct ad_counts *a = sh->ads[i];
+            if (a && (!delta || a->changed_from != UNCHANGED))
+                save_ad(w, a, job->kind);
+        }
+    }
+}
+
+int cm_save(const struct countmap *cm, enum cm_file_kind kind, const char *path,
+            struct fs_seal *seal, char *err)
+{
+    struct save_job job = {cm, kind};
+    return fs_write_file(path, FS_SEALED, put_counts, &job, seal, err);
+}
+
+uint64_t cm_delta_bytes(const struct countmap *cm)
+{
+    uint64_t bytes = CM_FILE_HEADER_BYTES;
+    for (unsigned s = 0; s < SHARD_COUNT; s++)
+        bytes += cm->shards[s].changed_ads * CM_AD_HEADER_BYTES +
+                 cm->shards[s].changed_buckets * sizeof(struct cm_bucket);
+    return bytes;
+}
+
+static void ad_mark_clean(struct ad_counts *a)
+{
+    struct level *lv = &a->levels[CM_MINUTE];
+    for (uint32_t i = group_lower_bound(lv, a->changed_from); i < lv->n; i++) {
+        struct minute_counts *m = &lv->groups[i];
+        if (!m->changed)
+            continue;
+        for (uint32_t k = 0; k < m->cap; k++)
+            m->cells[k].changed = 0;
+        m->changed = 0;
+    }
+    a->changed_from = UNCHANGED;
+}
+
+void cm_mark_clean(struct countmap *cm)
+{
+    for (unsigned s = 0; s < SHARD_COUNT; s++) {
+        struct shard *sh = &cm->shards[s];
+        if (!sh->changed_ads)
+            continue;
+        for (uint32_t i = 0; i < sh->cap; i++) {
+            if (sh->ads[i] && sh->ads[i]->changed_from != UNCHANGED)
+                ad_mark_clean(sh->ads[i]);
+        }
+        sh->changed_ads = sh->changed_buckets = 0;
+    }
 }
 
 /* What is wrong with a bucket, or NULL. */
@@ -467,28 +575,30 @@ int cm_load(struct countmap *cm, const char *path, const struct fs_seal *seal,
     const char *what = "not a counts file";
     uint64_t n_ads;
     rc = CTRD_ECORRUPT;
-    if (len < 16 || memcmp(p, CNT_MAGIC, 8) != 0)
+    if (len < CM_FILE_HEADER_BYTES || memcmp(p, CNT_MAGIC, 8) != 0)
         goto done;
-    memcpy(&n_ads, p + 8, 8);
-    p += 16;
+    memcpy(&n_ads, p + CM_FILE_ADS, 8);
+    p += CM_FILE_HEADER_BYTES;
     for (uint64_t i = 0; i < n_ads; i++) {
         uint64_t ad_id, n;
         what = "an ad's header cut short";
-        if ((size_t)(end - p) < 16)
+        if ((size_t)(end - p) < CM_AD_HEADER_BYTES)
             goto done;
-        memcpy(&ad_id, p, 8);
-        memcpy(&n, p + 8, 8);
-        p += 16;
+        memcpy(&ad_id, p + CM_AD_ID, 8);
+        memcpy(&n, p + CM_AD_BUCKETS, 8);
+        p += CM_AD_HEADER_BYTES;
         what = "more buckets than the file holds";
         if (n > (size_t)(end - p) / sizeof(struct cm_bucket))
             goto done;
+        struct shard *sh = &cm->shards[sharder_count_shard(ad_id)];
+        struct ad_counts *a = n ? ad_get(sh, ad_id) : NULL;
         for (uint64_t k = 0; k < n; k++, p += sizeof(struct cm_bucket)) {
             struct cm_bucket b;
             memcpy(&b, p, sizeof b);
             if ((what = bucket_fault(&b, n_terms)) != NULL)
                 goto done;
-            if (cm_add(cm, ad_id, b.term_id, b.minute, b.impressions,
-                       b.clicks) != 0) {
+            if (!a || ad_add(sh, a, b.term_id, b.minute, b.impressions,
+                             b.clicks, 1) != 0) {
                 rc = CTRD_ENOMEM;
                 goto done;
             }

@@ -6,22 +6,29 @@
  * Owns all buckets. Counts only grow. The map is split into SHARD_COUNT
  * count shards by sharder_count_shard(ad_id): cm_add() for ads of
  * different shards may run on different threads at once; everything else
- * needs the map to itself.
+ * needs the map to itself. The map knows which buckets changed since the
+ * last cm_mark_clean(), so that a checkpoint writes only those.
  *
- * SNAPSHOT FILE (counts-<seq>.dat): the content of a sealed file (fsutil.h:
- * a checksum trailer follows), little-endian:
+ * COUNTS FILE: the content of a sealed file (fsutil.h: a checksum trailer
+ * follows), little-endian:
  *   offset  size          field
  *   0       8             magic "CTRDCNT1"
  *   8       8             ads: how many ads follow
  *   then per ad:
  *   +0      8             ad_id
- *   +8      8             n: buckets of the ad
+ *   +8      8             n: buckets of the ad that follow
  *   +16     24 n          buckets {u32 term id, u32 minute, u64
  *                         impressions, u64 clicks} (struct cm_bucket)
  * minute = floor(time_ms / 60000), the minute of the QUERY; clicks <=
- * impressions in every bucket. Ads come in no particular order (slots are
- * seeded per process), an ad's buckets by ascending minute and the terms
- * of a minute in no particular order: loading adds every bucket.
+ * impressions in every bucket; a bucket (ad, term, minute) at most once
+ * in a file, with its whole counts. A SNAPSHOT (CM_SNAPSHOT; a checkpoint
+ * names it counts-<seq>.dat) holds every bucket, a DELTA (CM_DELTA;
+ * counts-<seq>.delta) the buckets changed since the previous file of its
+ * chain. A chain is a snapshot and the deltas written after it: its
+ * counts are, for each bucket, those of the newest file that holds it.
+ * Ads come in no particular order (slots are seeded per process), an
+ * ad's buckets by ascending minute and the terms of a minute in no
+ * particular order.
  *
  * Errors: 0 or a negative CTRD_E* code (calls that take err fill it);
  * CTRD_ENOTFOUND when a bucket or file asked for does not exist, never for
@@ -43,8 +50,22 @@ struct cm_bucket {
     uint64_t impressions;
     uint64_t clicks;
 };
-_Static_assert(sizeof(struct cm_bucket) == 24, "SNAPSHOT FILE: 24-byte "
+_Static_assert(sizeof(struct cm_bucket) == 24, "COUNTS FILE: 24-byte "
                                                "buckets");
+
+/* COUNTS FILE offsets: of the file's header, of an ad's. */
+enum cm_file_layout {
+    CM_FILE_ADS = 8,
+    CM_FILE_HEADER_BYTES = 16,
+    CM_AD_ID = 0,
+    CM_AD_BUCKETS = 8,
+    CM_AD_HEADER_BYTES = 16
+};
+_Static_assert(CM_FILE_HEADER_BYTES == CM_FILE_ADS + 8 &&
+                   CM_AD_HEADER_BYTES == CM_AD_BUCKETS + 8,
+               "COUNTS FILE: each header ends with its 8-byte count");
+
+enum cm_file_kind { CM_SNAPSHOT, CM_DELTA };
 
 int cm_create(struct countmap **out);
 void cm_free(struct countmap *cm);
@@ -76,15 +97,28 @@ int cm_ads(const struct countmap *cm, uint64_t **ads, size_t *n);
 
 uint64_t cm_bucket_count(const struct countmap *cm);
 
-/* Writes the whole map to path as a sealed file (fsync'd); *seal
- * identifies it. */
-int cm_save(const struct countmap *cm, const char *path, struct fs_seal *seal,
-            char *err);
+/* Writes a counts file of the kind to path as a sealed file (fsync'd):
+ * every bucket, or (CM_DELTA) those changed since the last
+ * cm_mark_clean(); *seal identifies it. Marks nothing clean: the caller
+ * does once the file is committed. */
+int cm_save(const struct countmap *cm, enum cm_file_kind kind, const char *path,
+            struct fs_seal *seal, char *err);
 
-/* Adds the contents of a snapshot file to the map, checking its checksums
- * (and size and fingerprint against seal), its layout, term ids below
- * n_terms and clicks <= impressions: 0, CTRD_ENOTFOUND, CTRD_ECORRUPT (err
- * names file, offset and what), CTRD_ENOMEM. */
+/* The content bytes (the seal's trailer not counted) of the CM_DELTA file
+ * cm_save() would write now; O(shards). */
+uint64_t cm_delta_bytes(const struct countmap *cm);
+
+/* Forgets which buckets changed: the next delta starts from here. Costs
+ * the ads, and the minute groups that changed. */
+void cm_mark_clean(struct countmap *cm);
+
+/* Adds to the map the buckets of a counts file that it does not hold yet,
+ * checking the file's checksums (and size and fingerprint against seal),
+ * its layout, term ids below n_terms and clicks <= impressions: 0,
+ * CTRD_ENOTFOUND, CTRD_ECORRUPT (err names file, offset and what),
+ * CTRD_ENOMEM. A chain loads into a new map newest file first (the
+ * snapshot last), each bucket then taking the counts of the newest file
+ * that holds it; then cm_mark_clean(). */
 int cm_load(struct countmap *cm, const char *path, const struct fs_seal *seal,
             uint32_t n_terms, char *err);
 

@@ -175,6 +175,7 @@ enum datadir_name datadir_classify(const char *name)
     }
     if (strcmp(name, DATADIR_MANIFEST ".tmp") == 0 ||
         is_numbered(name, "counts-", ".dat") ||
+        is_numbered(name, "counts-", ".delta") ||
         is_numbered(name, "pending-", ".dat") ||
         is_store_file(name, 'q', ".run") || is_store_file(name, 'm', ".marks"))
         return DATADIR_STATE;

@@ -13,8 +13,8 @@
  * Files ctrd writes, by name (<seq>: the checkpoint that wrote it, <hour>:
  * a QueryStore partition, <n>: a number within the checkpoint):
  *   MANIFEST  MANIFEST.tmp  LOCK  terms.dat  wal/
- *   counts-<seq>.dat  pending-<seq>.dat  q<hour>-<seq>-<n>.run
- *   m<hour>-<seq>-<n>.marks
+ *   counts-<seq>.dat  counts-<seq>.delta  pending-<seq>.dat
+ *   q<hour>-<seq>-<n>.run  m<hour>-<seq>-<n>.marks
  * Owns nothing beyond what each call returns. Any thread.
  *
  * Errors: 0 or a negative CTRD_E* code, err filled; CTRD_ENOTFOUND when

@@ -32,13 +32,13 @@ standard library only; no ctrd code.
       the concatenations of the query and click bodies of the first K
       posts.
   damage.py batch-variants DIR OUT
-      for each kind of file of a checkpointed directory (counts, marks,
-      pending, run, terms, manifest: the largest file of the kind the
-      MANIFEST names), copies of DIR into OUT/<kind>_<damage>, each with
-      one damage to that file: a bit flipped at each of several positions
-      (flip_<what is there>; the issue's rows among them: a count, a
-      term's byte, a marked pair), cut to half its size (truncated), or
-      deleted (deleted). OUT/list has a line "LABEL FILE HOW POS" for each
+      for each kind of file of a checkpointed directory (counts,
+      countdelta, marks, pending, run, terms, manifest: the largest file
+      of the kind the MANIFEST names), copies of DIR into
+      OUT/<kind>_<damage>, each with one damage to that file: a bit
+      flipped at each of several positions (flip_<what is there>; the
+      issue's rows among them: a count, a term's byte, a marked pair),
+      cut to half its size (truncated), or deleted (deleted). OUT/list has a line "LABEL FILE HOW POS" for each
       (HOW flip, truncate or delete; POS the byte flipped, or the size
       cut to).
 """
@@ -68,7 +68,8 @@ SEAL_MAGIC = b"CTRDSUM1"
 COUNTS_HEADER_BYTES = 16
 TERMS_MAGIC_BYTES = 8
 ZERO_BYTES = 4096
-BATCH_KINDS = ("counts", "marks", "pending", "run", "terms", "manifest")
+BATCH_KINDS = ("counts", "countdelta", "marks", "pending", "run", "terms",
+               "manifest")
 TIMEOUT_S = 30
 
 
@@ -277,7 +278,7 @@ def flip_positions(kind, data):
     out = [(0, "content_start"), (L // 2, "content_middle"),
            (L - 1, "content_end"), (L, "block_crcs"),
            (size - FOOTER_BYTES, "trailer_length"), (size - 1, "trailer_magic")]
-    if kind == "counts":
+    if kind in ("counts", "countdelta"):
         # the first bucket's impressions: ads, then ad_id, n, then {term,
         # minute, impressions, clicks}
         out.append((COUNTS_HEADER_BYTES + 16 + 8, "impressions"))

@@ -19,13 +19,13 @@
 #  4. A directory that is not ctrd's: ingest and serve refuse and create
 #     nothing, not even a LOCK.
 #  5. Each file of a checkpointed batch directory (a run, a marks file,
-#     pending clicks, counts, terms.dat, MANIFEST) with a bit flipped at
-#     several positions (the issue's rows among them: a count, a term's
-#     byte, a marked pair), cut to half, deleted: ingest (the same inputs
-#     again), query, serve and verify refuse with one line naming the file
-#     (sealed files and terms.dat: and where), recover refuses too, and
-#     nothing changes; with the file restored, verify is clean and the
-#     counts are those of before.
+#     pending clicks, the counts' snapshot and a delta, terms.dat,
+#     MANIFEST) with a bit flipped at several positions (the issue's rows
+#     among them: a count, a term's byte, a marked pair), cut to half,
+#     deleted: ingest (the same inputs again), query, serve and verify
+#     refuse with one line naming the file (sealed files and terms.dat:
+#     and where), recover refuses too, and nothing changes; with the file
+#     restored, verify is clean and the counts are those of before.
 #  6. `ctrd verify` on clean directories (batch, served) exits 0 and says
 #     so; on a directory a running server holds it refuses ("in use"), and
 #     so does recover.
@@ -324,7 +324,7 @@ fi
 ctrd query --data "$BD" --all --format json >"$TMP/golden.json" 2>"$TMP/q.err"
 check damage_batch_counts compare totals "$TMP/ref-batch.json" "$TMP/golden.json"
 # every kind of file, more than one run, clicks pending
-for kind in run marks pending counts; do
+for kind in run marks pending counts countdelta; do
     [ "$(grep -c "^$kind " "$BD/MANIFEST")" -ge "$([ $kind = run ] && echo 2 || echo 1)" ] ||
         problem "the MANIFEST names no (or one) $kind file"
 done

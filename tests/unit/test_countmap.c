@@ -1,6 +1,7 @@
 /* Unit tests of countmap: buckets accumulate per (ad, term, minute), ads
- * come back sorted, snapshots round-trip exactly, damaged snapshot files
- * are reported as corrupt, and slots are placed with a seed of their own
+ * come back sorted, snapshots round-trip exactly, a chain of deltas loads
+ * as the map that wrote it, damaged counts files are reported as corrupt,
+ * and slots are placed with a seed of their own
  * in every process (run as `test_countmap --save-big PATH`, the binary
  * saves fill_big()'s map for the test that compares processes). */
 #include "check.h"
@@ -235,7 +236,7 @@ static void test_save_load_round_trip(void)
     cm_add(cm, UINT64_MAX, UINT32_MAX - 1, UINT32_MAX, UINT64_MAX - 1, 7);
     path_in_tmp(path, sizeof path, "counts-1.dat");
     struct fs_seal seal;
-    CHECK_EQ_I64(cm_save(cm, path, &seal, err), 0);
+    CHECK_EQ_I64(cm_save(cm, CM_SNAPSHOT, path, &seal, err), 0);
     CHECK_EQ_I64(cm_create(&back), 0);
     CHECK_EQ_I64(cm_load(back, path, &seal, UINT32_MAX, err), 0);
     CHECK(maps_equal(cm, back));
@@ -243,16 +244,18 @@ static void test_save_load_round_trip(void)
     const struct cm_bucket *b =
         find_bucket(back, UINT64_MAX, UINT32_MAX - 1, UINT32_MAX);
     CHECK(b && b->impressions == UINT64_MAX - 1 && b->clicks == 7);
-    /* Loading adds: a second load doubles every count. */
+    /* Loading keeps the buckets the map holds: a second load of the same
+     * file (as if older) changes nothing; a map with one bucket more
+     * differs. */
     CHECK_EQ_I64(cm_load(back, path, &seal, UINT32_MAX, err), 0);
-    fill_big(cm);
+    CHECK(maps_equal(cm, back) && maps_equal(back, cm));
     cm_add(cm, UINT64_MAX - 1, 0, 0, 0, 0); /* not in back */
     CHECK(!maps_equal(cm, back));
     cm_free(back);
     /* An empty map round-trips too. */
     struct countmap *empty, *empty_back;
     CHECK_EQ_I64(cm_create(&empty), 0);
-    CHECK_EQ_I64(cm_save(empty, path, &seal, err), 0);
+    CHECK_EQ_I64(cm_save(empty, CM_SNAPSHOT, path, &seal, err), 0);
     CHECK_EQ_I64(cm_create(&empty_back), 0);
     CHECK_EQ_I64(cm_load(empty_back, path, &seal, 0, err), 0);
     CHECK_EQ_U64(cm_bucket_count(empty_back), 0);
@@ -289,7 +292,7 @@ static void test_damaged_files(void)
     path_in_tmp(path, sizeof path, "good.dat");
     path_in_tmp(bad, sizeof bad, "bad.dat");
     struct fs_seal seal;
-    CHECK_EQ_I64(cm_save(cm, path, &seal, err), 0);
+    CHECK_EQ_I64(cm_save(cm, CM_SNAPSHOT, path, &seal, err), 0);
     cm_free(cm);
     size_t len;
     unsigned char *buf = testfs_read(path, &len);
@@ -365,6 +368,120 @@ static void test_damaged_files(void)
     unlink(path);
 }
 
+/* A chain being written: its files, the snapshot first. */
+struct chain {
+    char paths[12][128];
+    struct fs_seal seals[12];
+    size_t n;
+};
+
+/* Saves cm as the chain's next file (a snapshot when it has none, else a
+ * delta), checking cm_delta_bytes() against a delta's content. */
+static void chain_save(const struct countmap *cm, struct chain *ch)
+{
+    char err[CTRD_ERR_LEN], name[32];
+    snprintf(name, sizeof name, "chain-%zu", ch->n);
+    path_in_tmp(ch->paths[ch->n], sizeof ch->paths[ch->n], name);
+    enum cm_file_kind kind = ch->n ? CM_DELTA : CM_SNAPSHOT;
+    uint64_t want = cm_delta_bytes(cm);
+    int rc = cm_save(cm, kind, ch->paths[ch->n], &ch->seals[ch->n], err);
+    if (rc != 0) {
+        CHECK_FAIL_AT("cm_save: %s", err);
+        return;
+    }
+    size_t len;
+    unsigned char *file = testfs_read(ch->paths[ch->n], &len);
+    if (kind == CM_DELTA)
+        CHECK_EQ_U64(testfs_content_len(file, len), want);
+    free(file);
+    ch->n++;
+}
+
+/* Whether the chain, loaded newest file first into a new map, is want. */
+static int chain_loads_as(const struct chain *ch, const struct countmap *want)
+{
+    char err[CTRD_ERR_LEN];
+    struct countmap *got;
+    if (cm_create(&got) != 0)
+        return 0;
+    int rc = 0;
+    for (size_t i = ch->n; rc == 0 && i > 0; i--)
+        rc = cm_load(got, ch->paths[i - 1], &ch->seals[i - 1], UINT32_MAX, err);
+    if (rc != 0)
+        CHECK_FAIL_AT("cm_load: %s", err);
+    cm_mark_clean(got);
+    int same = rc == 0 && maps_equal(want, got) && maps_equal(got, want);
+    cm_free(got);
+    return same;
+}
+
+/* n random adds over 300 ads at minutes around `minute`; one in 8 late
+ * (up to 90 minutes back), a few at the ends of the minute range. */
+static void add_random(struct countmap *cm, uint64_t *seed, uint32_t minute,
+                       unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        *seed = *seed * 6364136223846793005u + 1442695040888963407u;
+        uint64_t r = *seed >> 16;
+        uint64_t ad = (r % 300) * UINT64_C(0x9e3779b97f4a7c15);
+        uint32_t m = minute + (uint32_t)(r >> 9) % 3;
+        if ((r >> 12) % 8 == 0)
+            m = minute - (uint32_t)((r >> 15) % 90);
+        if ((r >> 22) % 500 == 0)
+            m = (r >> 31) & 1 ? UINT32_MAX : 0;
+        uint64_t impressions = 1 + (r >> 32) % 3;
+        cm_add(cm, ad, (uint32_t)(r >> 40) % 40, m, impressions, (r >> 50) % 2);
+    }
+}
+
+/* A snapshot and deltas, each after more adds (late ones among them),
+ * load newest first as exactly the map that wrote them, at every length;
+ * a delta holds only what changed (an unchanged map's is empty); a delta
+ * written but never committed (cm_mark_clean not called: a failed
+ * checkpoint) loses nothing: the next one covers its changes. */
+static void test_delta_chain_exact(void)
+{
+    struct countmap *cm;
+    CHECK_EQ_I64(cm_create(&cm), 0);
+    uint64_t seed = 7;
+    struct chain ch = {.n = 0};
+    add_random(cm, &seed, 1000, 20000);
+    chain_save(cm, &ch);
+    cm_mark_clean(cm);
+    CHECK_EQ_U64(cm_delta_bytes(cm), CM_FILE_HEADER_BYTES);
+    CHECK(chain_loads_as(&ch, cm));
+    for (uint32_t t = 1; t <= 8; t++) {
+        add_random(cm, &seed, 1000 + 30 * t, 3000);
+        if (t == 4) { /* this delta fails to commit */
+            struct chain failed = ch;
+            chain_save(cm, &failed);
+            add_random(cm, &seed, 1000 + 30 * t, 500);
+        }
+        chain_save(cm, &ch);
+        cm_mark_clean(cm);
+        if (!chain_loads_as(&ch, cm))
+            CHECK_FAIL_AT("a chain of %zu files loads differently", ch.n);
+    }
+    /* A few adds make a small delta: only their buckets. */
+    cm_add(cm, 5, 1, 2000, 1, 0);
+    cm_add(cm, 5, 1, 2000, 1, 1);
+    cm_add(cm, 6, 2, 900, 2, 0); /* late */
+    CHECK_EQ_U64(cm_delta_bytes(cm),
+                 CM_FILE_HEADER_BYTES + 2 * (CM_AD_HEADER_BYTES + 24));
+    chain_save(cm, &ch);
+    cm_mark_clean(cm);
+    CHECK(chain_loads_as(&ch, cm));
+    /* Without the newest delta: not the map (the test can fail). */
+    ch.n--;
+    CHECK(!chain_loads_as(&ch, cm));
+    for (size_t i = 0; i <= ch.n; i++)
+        unlink(ch.paths[i]);
+    char failed_path[128];
+    path_in_tmp(failed_path, sizeof failed_path, "chain-5");
+    unlink(failed_path); /* the failed delta's name, reused: gone */
+    cm_free(cm);
+}
+
 /* Sums per step of `step_minutes` (0: one sum) of what a scan delivers. */
 struct rollup_sums {
     uint64_t step_minutes;
@@ -429,7 +546,7 @@ static int save_big(const char *path)
     if (cm_create(&cm) != 0)
         return 1;
     fill_big(cm);
-    int rc = cm_save(cm, path, &seal, err);
+    int rc = cm_save(cm, CM_SNAPSHOT, path, &seal, err);
     cm_free(cm);
     if (rc != 0) {
         fprintf(stderr, "%s\n", err);
@@ -511,6 +628,7 @@ int main(int argc, char **argv)
     RUN(test_ads_empty);
     RUN(test_save_load_round_trip);
     RUN(test_damaged_files);
+    RUN(test_delta_chain_exact);
     RUN(test_rollups_match_minutes);
     RUN(test_slots_seeded_per_process);
     rmdir(tmp_dir);

@@ -79,9 +79,9 @@ static void test_manifest_frame(void)
 static void test_names(void)
 {
     static const char *const fixed[] = {"MANIFEST", "LOCK", "terms.dat", "wal"};
-    static const char *const state[] = {"MANIFEST.tmp", "counts-12.dat",
-                                        "pending-0.dat", "q489946-12-0.run",
-                                        "m489946-12-3.marks"};
+    static const char *const state[] = {
+        "MANIFEST.tmp",  "counts-12.dat",    "counts-12.delta",
+        "pending-0.dat", "q489946-12-0.run", "m489946-12-3.marks"};
     static const char *const foreign[] = {
         "counts-.dat",  "counts-1.dat.bak", "counts-x.dat", "q1-2.run",
         "q1-2-3.marks", "m1-2-3.run",       "q-1-2-3.run",  "notes.txt",
