@@ -165,23 +165,23 @@ static int write_counts(struct ckpt *c, char *err)
     return rc;
 }
 
-/* After a failed checkpoint: deletes the files it wrote that the engine
- * does not keep (a run or snapshot cut short, runs never adopted, ...).
- * Left until a checkpoint succeeds, they would hold their disk space: on
- * a full disk each failed retry would take the space that came back, and
- * space freed bit by bit would never let one succeed. Kept: what the
- * committed MANIFEST names, the runs and marks the store holds now, and
- * the counts snapshot the next checkpoint names again when the counts do
- * not change. Best effort: on any failure here, nothing is deleted. */
-static void drop_unfinished(struct ckpt *c)
+/* Deletes the files of the directory that neither facts (a committed
+ * MANIFEST's) nor the state in memory name: after a failed checkpoint, the
+ * files it wrote that the engine does not keep (a run or snapshot cut
+ * short, runs never adopted, ...). Left until a checkpoint succeeds, they
+ * would hold their disk space: on a full disk each failed retry would take
+ * the space that came back, and space freed bit by bit would never let one
+ * succeed. Kept besides what facts name: the runs and marks the store
+ * holds now, the file of its merge in progress, and the counts snapshot
+ * the next checkpoint names again when the counts do not change. Best
+ * effort: on any failure here, nothing is deleted. */
+static void remove_garbage(struct ckpt *c, const char *facts)
 {
-    char *committed = NULL, *keep = NULL, ignored[CTRD_ERR_LEN];
-    size_t len, keep_len;
-    if (datadir_read_manifest(c->dir, &committed, &len, ignored) != 0)
-        return;
+    char *keep = NULL;
+    size_t keep_len;
     FILE *m = open_memstream(&keep, &keep_len);
     if (m) {
-        fputs(committed, m);
+        fputs(facts, m);
         qs_print_files(c->qs, m);
         if (c->counts_file[0])
             print_file(m, "counts", c->counts_file, &c->counts_seal);
@@ -189,6 +189,14 @@ static void drop_unfinished(struct ckpt *c)
             datadir_remove_garbage(c->dir, keep);
     }
     free(keep);
+}
+
+static void drop_unfinished(struct ckpt *c)
+{
+    char *committed = NULL, ignored[CTRD_ERR_LEN];
+    size_t len;
+    if (datadir_read_manifest(c->dir, &committed, &len, ignored) == 0)
+        remove_garbage(c, committed);
     free(committed);
 }
 
@@ -265,7 +273,7 @@ int ckpt_write(struct ckpt *c, char *err)
     if (rc == 0)
         rc = datadir_write_manifest(c->dir, facts, len, err);
     if (rc == 0)
-        datadir_remove_garbage(c->dir, facts);
+        remove_garbage(c, facts);
     else
         drop_unfinished(c);
     free(facts);
