@@ -36,10 +36,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MARK_FILES_MAX 8
 #define MERGE_FAN_IN 4
+#define FLUSH_PREFETCH 8
+/* A merge's thread yields to the workers and to readers: it uses the
+ * cores they leave idle (a checkpoint's flush leaves one). */
+#define MERGE_NICE 10
 _Static_assert(MERGE_FAN_IN <= QSRUN_MERGE_MAX, "qsrun_merge() takes them");
 
 /* A marks file's pair. */
@@ -300,6 +306,7 @@ static struct qsrun **partition_merge_group(const struct partition *p)
 static void *merge_run(void *arg)
 {
     struct merge *m = arg;
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), MERGE_NICE);
     m->rc = qsrun_merge(m->dir, m->name, m->hour, m->inputs, MERGE_FAN_IN,
                         &m->stop, &m->out, m->err);
     atomic_store(&m->done, 1);
@@ -713,7 +720,20 @@ static int memtable_hours(const struct qs *qs, int marks, int64_t **hours,
     return rc;
 }
 
-/* Writes the memtable queries of one hour as a new run. */
+static const struct mem_entry *mem_entry_of(const struct qs *qs, struct kv kv)
+{
+    return &qs->mem[kv.ref >> 32].entries[(uint32_t)kv.ref];
+}
+
+static const uint64_t *mem_ads_of(const struct qs *qs, struct kv kv)
+{
+    return qs->mem[kv.ref >> 32].ads + mem_entry_of(qs, kv)->ad;
+}
+
+/* Writes the memtable queries of one hour as a new run. Their entries and
+ * ads are read in key order, that is at random: each is asked for
+ * FLUSH_PREFETCH queries ahead (the entry first, then the ads it points
+ * to), so that the cache misses overlap. */
 static int flush_hour(struct qs *qs, int64_t hour, struct kv *kv,
                       struct kv *tmp, uint64_t *count, struct qsrun_builder *b,
                       uint64_t seq, struct qsrun **out, char *err)
@@ -731,11 +751,14 @@ static int flush_hour(struct qs *qs, int64_t hour, struct kv *kv,
         kv = radix_sort(kv, tmp, count, n);
     qsrun_builder_reset(b);
     for (uint64_t i = 0; i < n; i++) {
-        const struct memtable *m = &qs->mem[kv[i].ref >> 32];
-        const struct mem_entry *e = &m->entries[(uint32_t)kv[i].ref];
+        if (i + 2 * FLUSH_PREFETCH < n)
+            __builtin_prefetch(mem_entry_of(qs, kv[i + 2 * FLUSH_PREFETCH]));
+        if (i + FLUSH_PREFETCH < n)
+            __builtin_prefetch(mem_ads_of(qs, kv[i + FLUSH_PREFETCH]));
+        const struct mem_entry *e = mem_entry_of(qs, kv[i]);
         qsrun_builder_add(b, e->query_id,
                           (uint32_t)(e->time_ms - hour * QS_PARTITION_MS),
-                          e->term_id, m->ads + e->ad, e->n_ads);
+                          e->term_id, mem_ads_of(qs, kv[i]), e->n_ads);
     }
     char name[QS_NAME_MAX];
     file_name(qs, "q", hour, seq, "run", name);
