@@ -203,28 +203,36 @@ static void counts_committed(struct ckpt *c)
     cm_mark_clean(c->counts);
 }
 
-/* After a failed checkpoint: deletes the files it wrote that the engine
- * does not keep (a run or snapshot cut short, runs never adopted, ...).
- * Left until a checkpoint succeeds, they would hold their disk space: on
- * a full disk each failed retry would take the space that came back, and
- * space freed bit by bit would never let one succeed. Kept: what the
- * committed MANIFEST names and the runs and marks the store holds now (a
- * counts file written goes: the next checkpoint writes the changes it
- * held again). Best effort: on any failure here, nothing is deleted. */
-static void drop_unfinished(struct ckpt *c)
+/* Deletes the files of the directory that neither facts (a committed
+ * MANIFEST's) nor the state in memory name: after a failed checkpoint, the
+ * files it wrote that the engine does not keep (a run or counts file cut
+ * short, runs never adopted, ...). Left until a checkpoint succeeds, they
+ * would hold their disk space: on a full disk each failed retry would take
+ * the space that came back, and space freed bit by bit would never let one
+ * succeed. Kept besides what facts name: the runs and marks the store
+ * holds now and the file of its merge in progress (a counts file written
+ * goes: the next checkpoint writes the changes it held again). Best
+ * effort: on any failure here, nothing is deleted. */
+static void remove_garbage(struct ckpt *c, const char *facts)
 {
-    char *committed = NULL, *keep = NULL, ignored[CTRD_ERR_LEN];
-    size_t len, keep_len;
-    if (datadir_read_manifest(c->dir, &committed, &len, ignored) != 0)
-        return;
+    char *keep = NULL;
+    size_t keep_len;
     FILE *m = open_memstream(&keep, &keep_len);
     if (m) {
-        fputs(committed, m);
+        fputs(facts, m);
         qs_print_files(c->qs, m);
         if (fclose(m) == 0)
             datadir_remove_garbage(c->dir, keep);
     }
     free(keep);
+}
+
+static void drop_unfinished(struct ckpt *c)
+{
+    char *committed = NULL, ignored[CTRD_ERR_LEN];
+    size_t len;
+    if (datadir_read_manifest(c->dir, &committed, &len, ignored) == 0)
+        remove_garbage(c, committed);
     free(committed);
 }
 
@@ -307,7 +315,7 @@ int ckpt_write(struct ckpt *c, char *err)
     if (rc == 0)
         counts_committed(c);
     if (rc == 0)
-        datadir_remove_garbage(c->dir, facts);
+        remove_garbage(c, facts);
     else
         drop_unfinished(c);
     free(facts);

@@ -218,7 +218,7 @@ int datadir_names_file(const char *facts, const char *name)
 {
     size_t n = strlen(name);
     for (const char *p = facts; (p = strstr(p, name)) != NULL; p += n) {
-        if (p > facts && p[-1] == ' ' && p[n] == ' ')
+        if (p > facts && p[-1] == ' ' && (p[n] == ' ' || p[n] == '\n'))
             return 1;
     }
     return 0;

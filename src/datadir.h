@@ -68,8 +68,8 @@ enum datadir_name {
 };
 enum datadir_name datadir_classify(const char *name);
 
-/* Whether a MANIFEST's facts name the file (as the last word but the two
- * of size and checksum). */
+/* Whether facts name the file: as a word of a line (in a MANIFEST the
+ * one before its size and checksum), or as a line's last word. */
 int datadir_names_file(const char *facts, const char *name);
 
 /* Deletes the checkpoint files (DATADIR_STATE) the facts do not name:

@@ -21,6 +21,7 @@ enum run_header {
     RUN_HEADER_BYTES = 64
 };
 #define SPARSE_STRIDE 64
+#define MERGE_STOP_EVERY 65536 /* queries merged between looks at stop */
 
 struct qsrun {
     struct qs_file file;
@@ -315,8 +316,8 @@ int qsrun_write(const char *dir, const char *name, int64_t hour,
 }
 
 int qsrun_merge(const char *dir, const char *name, int64_t hour,
-                struct qsrun *const *runs, size_t n, struct qsrun **out,
-                char *err)
+                struct qsrun *const *runs, size_t n, const atomic_int *stop,
+                struct qsrun **out, char *err)
 {
     assert(n <= QSRUN_MERGE_MAX);
     uint64_t pos[QSRUN_MERGE_MAX] = {0}, total = 0, total_ads = 0;
@@ -328,6 +329,10 @@ int qsrun_merge(const char *dir, const char *name, int64_t hour,
     if (qsrun_builder_init(&m, total, total_ads) != 0)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory merging runs");
     for (uint64_t done = 0; done < total; done++) {
+        if (done % MERGE_STOP_EVERY == 0 && atomic_load(stop)) {
+            qsrun_builder_free(&m);
+            return ctrd_fail(err, CTRD_EAGAIN, "merge into %s stopped", name);
+        }
         size_t best = n;
         for (size_t r = 0; r < n; r++) {
             if (pos[r] < runs[r]->n &&

@@ -34,6 +34,7 @@
 #ifndef CTRD_QSRUN_H
 #define CTRD_QSRUN_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -89,10 +90,11 @@ int qsrun_write(const char *dir, const char *name, int64_t hour,
                 struct qsrun_builder *b, struct qsrun **out, char *err);
 
 /* Merges runs[0..n) of one partition (disjoint keys, n <=
- * QSRUN_MERGE_MAX) into dir/name, a new run, and opens it. */
+ * QSRUN_MERGE_MAX) into dir/name, a new run, and opens it; CTRD_EAGAIN,
+ * no file written, when *stop is set before the merge is written. */
 int qsrun_merge(const char *dir, const char *name, int64_t hour,
-                struct qsrun *const *runs, size_t n, struct qsrun **out,
-                char *err);
+                struct qsrun *const *runs, size_t n, const atomic_int *stop,
+                struct qsrun **out, char *err);
 
 /* 0 and the query (its ads point into the run: valid until qsrun_free()),
  * or CTRD_ENOTFOUND. */

@@ -16,8 +16,15 @@
  *
  * CHECKPOINT. qs_checkpoint() first writes every new file (runs of the
  * memtables, marks files), then adopts them: if a write fails the store is
- * as it was (what was written is garbage for the caller to delete). Merges
- * come last and replace their inputs only once written. */
+ * as it was (what was written is garbage for the caller to delete).
+ *
+ * MERGES run beside the workers, on a thread of their own, one at a time:
+ * a checkpoint picks the runs to merge and starts the thread; the merged
+ * run replaces its inputs at the first checkpoint after it is written
+ * (until then, lookups use the inputs, which stay valid: runs are
+ * immutable and a partition being merged is not expired). The merge
+ * thread reads only its input runs and writes only its own file; no other
+ * state is shared with it but the flags `done` and `stop`. */
 #include "querystore.h"
 
 #include "fsutil.h"
@@ -25,13 +32,20 @@
 #include "hash.h"
 #include "qsrun.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MARK_FILES_MAX 8
 #define MERGE_FAN_IN 4
+#define FLUSH_PREFETCH 8
+/* A merge's thread yields to the workers and to readers: it uses the
+ * cores they leave idle (a checkpoint's flush leaves one). */
+#define MERGE_NICE 10
 _Static_assert(MERGE_FAN_IN <= QSRUN_MERGE_MAX, "qsrun_merge() takes them");
 
 /* A marks file's pair. */
@@ -90,6 +104,25 @@ struct memtable {
     struct pairset marks; /* value: partition hour */
 };
 
+#define QS_NAME_MAX sizeof(((struct qs_file *)0)->name)
+
+/* The merge in progress (see MERGES). The checkpoint thread sets every
+ * field before the merge thread starts and reads out, rc and err only
+ * once done is set. */
+struct merge {
+    int active; /* started and not yet adopted */
+    int threaded;
+    pthread_t thread;
+    atomic_int done, stop;
+    const char *dir;
+    int64_t hour;
+    struct qsrun *inputs[MERGE_FAN_IN]; /* adjacent in the partition */
+    char name[QS_NAME_MAX];
+    struct qsrun *out;
+    int rc;
+    char err[CTRD_ERR_LEN];
+};
+
 struct qs {
     char dir[512];
     unsigned n_workers;
@@ -97,10 +130,10 @@ struct qs {
     struct partition *parts; /* ascending hour */
     size_t n_parts, cap_parts;
     unsigned files_written; /* per checkpoint, for unique names */
+    struct merge merge;
+    uint64_t merged_bytes;
     struct memtable mem[];
 };
-
-#define QS_NAME_MAX sizeof(((struct qs_file *)0)->name)
 
 /* The name of a new file of the checkpoint seq: PREFIX<hour>-<seq>-<n>.EXT
  * (datadir.h lists them). */
@@ -252,31 +285,89 @@ static int partition_add_mark_file(struct partition *p,
     return 0;
 }
 
-/* Keeps the runs of a partition few (size-tiered): whenever the newest
- * MERGE_FAN_IN runs are of one size class (the oldest of them at most
- * MERGE_FAN_IN times the newest), they become one run. A query is then
- * rewritten about log_MERGE_FAN_IN(runs) times, and a partition holds at
- * most MERGE_FAN_IN - 1 runs per size class. */
-static int partition_compact(struct qs *qs, struct partition *p, uint64_t seq,
-                             char *err)
+/* Keeps the runs of a partition few (size-tiered): MERGE_FAN_IN adjacent
+ * runs of one size class (the oldest of them at most MERGE_FAN_IN times
+ * the newest) become one run, the newest such group first. A query is
+ * then rewritten about log_MERGE_FAN_IN(runs) times, and a partition holds
+ * about MERGE_FAN_IN - 1 runs per size class (a few more while merges
+ * wait for the one in progress). Returns the first run of the group to
+ * merge, or NULL. */
+static struct qsrun **partition_merge_group(const struct partition *p)
 {
-    while (p->n_runs >= MERGE_FAN_IN) {
-        struct qsrun **tail = p->runs + p->n_runs - MERGE_FAN_IN;
-        if (qsrun_queries(tail[0]) >
-            MERGE_FAN_IN * qsrun_queries(tail[MERGE_FAN_IN - 1]))
-            break;
-        char name[QS_NAME_MAX];
-        struct qsrun *merged;
-        file_name(qs, "q", p->hour, seq, "run", name);
-        int rc = qsrun_merge(qs->dir, name, p->hour, tail, MERGE_FAN_IN,
-                             &merged, err);
-        if (rc != 0)
-            return rc;
-        for (size_t i = 0; i < MERGE_FAN_IN; i++)
-            qsrun_free(tail[i]);
-        p->n_runs -= MERGE_FAN_IN;
-        p->runs[p->n_runs++] = merged;
+    for (size_t at = p->n_runs; at >= MERGE_FAN_IN; at--) {
+        struct qsrun **group = p->runs + at - MERGE_FAN_IN;
+        if (qsrun_queries(group[0]) <=
+            MERGE_FAN_IN * qsrun_queries(group[MERGE_FAN_IN - 1]))
+            return group;
     }
+    return NULL;
+}
+
+static void *merge_run(void *arg)
+{
+    struct merge *m = arg;
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), MERGE_NICE);
+    m->rc = qsrun_merge(m->dir, m->name, m->hour, m->inputs, MERGE_FAN_IN,
+                        &m->stop, &m->out, m->err);
+    atomic_store(&m->done, 1);
+    return NULL;
+}
+
+/* Starts merging group, runs of the partition of the hour; on this
+ * thread when no thread can be started (it is then adopted at the next
+ * checkpoint all the same). */
+static void merge_spawn(struct qs *qs, int64_t hour, struct qsrun *const *group,
+                        uint64_t seq)
+{
+    struct merge *m = &qs->merge;
+    *m = (struct merge){.active = 1, .dir = qs->dir, .hour = hour};
+    memcpy(m->inputs, group, sizeof m->inputs);
+    file_name(qs, "q", hour, seq, "run", m->name);
+    m->threaded = pthread_create(&m->thread, NULL, merge_run, m) == 0;
+    if (!m->threaded)
+        merge_run(m);
+}
+
+/* Starts the merge of the first partition that wants one, unless a merge
+ * is in progress. */
+static void merge_start(struct qs *qs, uint64_t seq)
+{
+    for (size_t i = 0; !qs->merge.active && i < qs->n_parts; i++) {
+        struct qsrun **group = partition_merge_group(&qs->parts[i]);
+        if (group)
+            merge_spawn(qs, qs->parts[i].hour, group, seq);
+    }
+}
+
+static void merge_join(struct merge *m)
+{
+    if (m->threaded)
+        pthread_join(m->thread, NULL);
+    m->active = 0;
+}
+
+/* Adopts the merge in progress once it is done: the merged run replaces
+ * its inputs. 0 (also while it runs), or the merge's error (its file is
+ * then garbage). */
+static int merge_adopt(struct qs *qs, char *err)
+{
+    struct merge *m = &qs->merge;
+    if (!m->active || !atomic_load(&m->done))
+        return 0;
+    merge_join(m);
+    if (m->rc != 0)
+        return ctrd_fail(err, m->rc, "%s", m->err);
+    struct partition *p = partition_find(qs, m->hour);
+    size_t at = 0;
+    while (p->runs[at] != m->inputs[0])
+        at++;
+    for (size_t i = 0; i < MERGE_FAN_IN; i++)
+        qsrun_free(p->runs[at + i]);
+    p->runs[at] = m->out;
+    memmove(p->runs + at + 1, p->runs + at + MERGE_FAN_IN,
+            (p->n_runs - at - MERGE_FAN_IN) * sizeof *p->runs);
+    p->n_runs -= MERGE_FAN_IN - 1;
+    qs->merged_bytes += qsrun_disk_bytes(m->out);
     return 0;
 }
 
@@ -318,6 +409,11 @@ void qs_close(struct qs *qs)
 {
     if (!qs)
         return;
+    if (qs->merge.active) {
+        atomic_store(&qs->merge.stop, 1);
+        merge_join(&qs->merge);
+        qsrun_free(qs->merge.out); /* not adopted: its file is garbage */
+    }
     for (size_t i = 0; i < qs->n_parts; i++)
         partition_free(&qs->parts[i]);
     free(qs->parts);
@@ -624,7 +720,20 @@ static int memtable_hours(const struct qs *qs, int marks, int64_t **hours,
     return rc;
 }
 
-/* Writes the memtable queries of one hour as a new run. */
+static const struct mem_entry *mem_entry_of(const struct qs *qs, struct kv kv)
+{
+    return &qs->mem[kv.ref >> 32].entries[(uint32_t)kv.ref];
+}
+
+static const uint64_t *mem_ads_of(const struct qs *qs, struct kv kv)
+{
+    return qs->mem[kv.ref >> 32].ads + mem_entry_of(qs, kv)->ad;
+}
+
+/* Writes the memtable queries of one hour as a new run. Their entries and
+ * ads are read in key order, that is at random: each is asked for
+ * FLUSH_PREFETCH queries ahead (the entry first, then the ads it points
+ * to), so that the cache misses overlap. */
 static int flush_hour(struct qs *qs, int64_t hour, struct kv *kv,
                       struct kv *tmp, uint64_t *count, struct qsrun_builder *b,
                       uint64_t seq, struct qsrun **out, char *err)
@@ -642,11 +751,14 @@ static int flush_hour(struct qs *qs, int64_t hour, struct kv *kv,
         kv = radix_sort(kv, tmp, count, n);
     qsrun_builder_reset(b);
     for (uint64_t i = 0; i < n; i++) {
-        const struct memtable *m = &qs->mem[kv[i].ref >> 32];
-        const struct mem_entry *e = &m->entries[(uint32_t)kv[i].ref];
+        if (i + 2 * FLUSH_PREFETCH < n)
+            __builtin_prefetch(mem_entry_of(qs, kv[i + 2 * FLUSH_PREFETCH]));
+        if (i + FLUSH_PREFETCH < n)
+            __builtin_prefetch(mem_ads_of(qs, kv[i + FLUSH_PREFETCH]));
+        const struct mem_entry *e = mem_entry_of(qs, kv[i]);
         qsrun_builder_add(b, e->query_id,
                           (uint32_t)(e->time_ms - hour * QS_PARTITION_MS),
-                          e->term_id, m->ads + e->ad, e->n_ads);
+                          e->term_id, mem_ads_of(qs, kv[i]), e->n_ads);
     }
     char name[QS_NAME_MAX];
     file_name(qs, "q", hour, seq, "run", name);
@@ -800,7 +912,8 @@ static void drop_expired(struct qs *qs, int64_t horizon_ms)
         qs->horizon_hour = horizon_hour;
     size_t keep = 0;
     for (size_t i = 0; i < qs->n_parts; i++) {
-        if (qs->parts[i].hour < qs->horizon_hour)
+        int merging = qs->merge.active && qs->merge.hour == qs->parts[i].hour;
+        if (qs->parts[i].hour < qs->horizon_hour && !merging)
             partition_free(&qs->parts[i]);
         else
             qs->parts[keep++] = qs->parts[i];
@@ -815,28 +928,8 @@ static void print_file(FILE *manifest, const char *kind, int64_t hour,
             (unsigned long long)f->seal.bytes, f->seal.crc);
 }
 
-int qs_checkpoint(struct qs *qs, uint64_t seq, int64_t horizon_ms,
-                  FILE *manifest, char *err)
-{
-    struct written wr = {0};
-    qs->files_written = 0;
-    int rc = write_runs(qs, seq, &wr, err);
-    if (rc == 0)
-        rc = write_all_marks(qs, seq, &wr, err);
-    if (rc == 0 && adopt(qs, &wr) != 0)
-        rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-    for (size_t i = 0; rc == 0 && i < wr.n_runs; i++)
-        rc = partition_compact(qs, partition_find(qs, wr.runs[i].hour), seq,
-                               err);
-    written_free(&wr);
-    if (rc != 0)
-        return rc;
-    drop_expired(qs, horizon_ms);
-    qs_print_files(qs, manifest);
-    return 0;
-}
-
-void qs_print_files(const struct qs *qs, FILE *manifest)
+/* The manifest lines of the files the store holds. */
+static void print_store(const struct qs *qs, FILE *manifest)
 {
     for (size_t i = 0; i < qs->n_parts; i++) {
         const struct partition *p = &qs->parts[i];
@@ -847,9 +940,41 @@ void qs_print_files(const struct qs *qs, FILE *manifest)
     }
 }
 
+int qs_checkpoint(struct qs *qs, uint64_t seq, int64_t horizon_ms,
+                  FILE *manifest, char *err)
+{
+    struct written wr = {0};
+    qs->files_written = 0;
+    int rc = merge_adopt(qs, err);
+    if (rc == 0)
+        rc = write_runs(qs, seq, &wr, err);
+    if (rc == 0)
+        rc = write_all_marks(qs, seq, &wr, err);
+    if (rc == 0 && adopt(qs, &wr) != 0)
+        rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    written_free(&wr);
+    if (rc != 0)
+        return rc;
+    drop_expired(qs, horizon_ms);
+    merge_start(qs, seq);
+    print_store(qs, manifest);
+    return 0;
+}
+
+void qs_print_files(const struct qs *qs, FILE *manifest)
+{
+    print_store(qs, manifest);
+    const struct merge *m = &qs->merge;
+    if (m->active && (!atomic_load(&m->done) || m->rc == 0))
+        fprintf(manifest, "merging %lld %s\n", (long long)m->hour, m->name);
+}
+
 void qs_get_stats(const struct qs *qs, struct qs_stats *out)
 {
-    *out = (struct qs_stats){.partitions = qs->n_parts};
+    *out = (struct qs_stats){.partitions = qs->n_parts,
+                             .merging = qs->merge.active &&
+                                        !atomic_load(&qs->merge.done),
+                             .merged_bytes = qs->merged_bytes};
     for (size_t i = 0; i < qs->n_parts; i++) {
         const struct partition *p = &qs->parts[i];
         out->runs += p->n_runs;

@@ -7,9 +7,10 @@
  * qsrun.h), each with a Bloom filter and a sparse key index in RAM, and
  * the set of its clicked (query_id, ad) pairs. New queries and new clicks
  * first go to the memtable of the worker that owns their join shard; a
- * checkpoint turns the memtables into new runs (merging runs of similar size,
- * four at a time, so a partition keeps O(log n) of them) and drops whole
- * partitions older than the retention horizon: expiry is deleting files.
+ * checkpoint turns the memtables into new runs and drops whole partitions
+ * older than the retention horizon (expiry is deleting files), and a
+ * thread of the store merges runs of similar size, four at a time, while
+ * the workers go on, so a partition keeps O(log n) of them.
  *
  * Invariants: a query_id is stored at most once (callers qs_get() before
  * qs_put()); query_id > 0; a clicked pair refers to a stored query.
@@ -18,7 +19,8 @@
  * with its own w only, and only for query_ids of its own join shards (see
  * sharder.h) — runs are read-only then, so workers never share mutable
  * state. qs_checkpoint(), qs_load() and qs_close() run with no worker
- * active.
+ * active. The merge thread only reads runs (see querystore.c, MERGES);
+ * qs_close() stops it.
  *
  * Errors: 0 or a negative CTRD_E* code (calls that take err fill it);
  * CTRD_ENOTFOUND when a query or file is not there, never for a failure.
@@ -86,24 +88,30 @@ int qs_mark_clicked(struct qs *qs, unsigned worker, const struct qs_query *q,
  * for duplicates, so it must not be counted. */
 int qs_too_old(const struct qs *qs, int64_t time_ms);
 
-/* Writes the memtables as runs, merges runs, drops partitions older than
- * horizon_ms, and prints the manifest lines that describe the whole store
- * to manifest (each partition's runs before its marks). Files no line
- * names are garbage for the caller to delete once the manifest is durable.
- * A failed write leaves the store holding what it held (perhaps with fewer
- * runs, merged), so a later checkpoint can try again; only after
- * CTRD_ENOMEM is it unusable. */
+/* Adopts the merge that finished since the last checkpoint (or fails
+ * with its error), writes the memtables as runs, drops partitions older
+ * than horizon_ms, starts the next merge if runs are due for one, and
+ * prints the manifest lines that describe the whole store to manifest
+ * (each partition's runs before its marks). Merges run on a thread of the
+ * store's own while the workers go on; the file of the one in progress is
+ * in no manifest line (qs_print_files() names it). A failed write leaves
+ * the store holding what it held (perhaps with fewer runs, merged), so a
+ * later checkpoint can try again; only after CTRD_ENOMEM is it unusable. */
 int qs_checkpoint(struct qs *qs, uint64_t seq, int64_t horizon_ms,
                   FILE *manifest, char *err);
 
-/* Prints the manifest lines of the files the store holds now, as a
- * successful qs_checkpoint() does: after a failed one, the files of the
- * store its caller must keep besides those the last manifest names. */
+/* The files of the store its caller must keep besides those the last
+ * manifest names, one a line: the manifest lines of the files it holds
+ * now (as a successful qs_checkpoint() prints them), then "merging HOUR
+ * FILE" for the file of a merge in progress. Every other file of the
+ * store's kinds (datadir.h) that no committed manifest names is garbage. */
 void qs_print_files(const struct qs *qs, FILE *manifest);
 
 struct qs_stats {
     uint64_t partitions, runs, queries_on_disk, disk_bytes, mem_queries;
     uint64_t clicked_pairs;
+    uint64_t merging;      /* 1 while a merge runs */
+    uint64_t merged_bytes; /* written by the merges adopted so far */
 };
 void qs_get_stats(const struct qs *qs, struct qs_stats *out);
 
