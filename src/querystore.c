@@ -88,6 +88,8 @@ struct memtable {
     uint64_t n_ads;
     size_t cap_ads;
     struct pairset marks; /* value: partition hour */
+    /* qs_get()'s decode buffer: the ads of a query found in a run */
+    uint64_t found_ads[REC_ADS_MAX];
 };
 
 struct qs {
@@ -331,8 +333,9 @@ static int partition_showed(const struct partition *p, uint64_t query_id,
                             uint64_t ad_id)
 {
     struct qs_query q;
+    uint64_t ads[REC_ADS_MAX];
     for (size_t i = 0; i < p->n_runs; i++) {
-        if (qsrun_find(p->runs[i], query_id, &q) != 0)
+        if (qsrun_find(p->runs[i], query_id, ads, &q) != 0)
             continue;
         for (uint32_t a = 0; a < q.n_ads; a++) {
             if (q.ads[a] == ad_id)
@@ -434,7 +437,7 @@ void qs_prefetch(const struct qs *qs, unsigned worker, uint64_t query_id)
 int qs_get(struct qs *qs, unsigned worker, uint64_t query_id,
            struct qs_query *out)
 {
-    const struct memtable *m = &qs->mem[worker];
+    struct memtable *m = &qs->mem[worker];
     if (m->slots) {
         uint64_t j = mem_slot(m, query_id);
         if (m->slots[j].query_id) {
@@ -447,7 +450,7 @@ int qs_get(struct qs *qs, unsigned worker, uint64_t query_id,
     for (size_t i = qs->n_parts; i-- > 0;) {
         const struct partition *p = &qs->parts[i];
         for (size_t r = p->n_runs; r-- > 0;) {
-            if (qsrun_find(p->runs[r], query_id, out) == 0)
+            if (qsrun_find(p->runs[r], query_id, m->found_ads, out) == 0)
                 return 0;
         }
     }

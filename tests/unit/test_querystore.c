@@ -1,7 +1,9 @@
 /* Unit tests of querystore: memtable and run lookups, checkpoint + reload
  * from the manifest lines, compaction, hour partitions, clicked pairs,
- * the retention horizon, and damaged files. */
+ * the retention horizon, and damaged files; and of its run files (qsrun.h):
+ * merges of their ad dictionaries. */
 #include "check.h"
+#include "qsrun.h"
 #include "querystore.h"
 #include "testfs.h"
 
@@ -245,8 +247,12 @@ static void test_wide_query_ids(void)
     if (!qs)
         return;
     static const uint64_t edges[] = {
-        UINT64_MAX, UINT64_C(1) << 63, UINT64_C(0x0001000100010001),
-        UINT64_C(0xffff0000ffff0000), UINT64_C(0x00000000ffffffff), 1,
+        UINT64_MAX,
+        UINT64_C(1) << 63,
+        UINT64_C(0x0001000100010001),
+        UINT64_C(0xffff0000ffff0000),
+        UINT64_C(0x00000000ffffffff),
+        1,
     };
     uint64_t ids[20006];
     size_t n = 0;
@@ -258,14 +264,16 @@ static void test_wide_query_ids(void)
     }
     for (size_t i = 0; i < n; i++)
         CHECK_EQ_I64(put(qs, (unsigned)(ids[i] % 3), ids[i],
-                         H0 * HOUR + (int64_t)(ids[i] % HOUR)), 0);
+                         H0 * HOUR + (int64_t)(ids[i] % HOUR)),
+                     0);
     char *manifest = checkpoint(qs, 1, INT64_MIN);
     int rc;
     struct qs *back = manifest ? reload(manifest, 1, INT64_MIN, &rc) : NULL;
     unsigned missing = 0;
     for (size_t i = 0; back && i < n; i++) {
         int64_t t = H0 * HOUR + (int64_t)(ids[i] % HOUR);
-        missing += !stored_ok(qs, 0, ids[i], t) + !stored_ok(back, 0, ids[i], t);
+        missing +=
+            !stored_ok(qs, 0, ids[i], t) + !stored_ok(back, 0, ids[i], t);
     }
     CHECK(back != NULL);
     CHECK_EQ_U64(missing, 0);
@@ -286,7 +294,7 @@ static void test_partitions_by_hour(void)
     if (!qs)
         return;
     static const int64_t times[] = {
-        H0 * HOUR, H0 * HOUR + HOUR - 1, (H0 + 1) * HOUR,
+        H0 * HOUR,           H0 * HOUR + HOUR - 1, (H0 + 1) * HOUR,
         (H0 + 5) * HOUR + 1, (H0 + 1) * HOUR + 1,
     };
     for (uint64_t i = 0; i < 5; i++)
@@ -322,7 +330,8 @@ static void test_compaction(void)
             id++;
             /* ids interleave across checkpoints: runs overlap in range */
             uint64_t qid = (id * UINT64_C(2654435761)) % 1000003 + 1;
-            put(qs, (unsigned)(qid & 1), qid, H0 * HOUR + (int64_t)(qid % HOUR));
+            put(qs, (unsigned)(qid & 1), qid,
+                H0 * HOUR + (int64_t)(qid % HOUR));
         }
         free(manifest);
         manifest = checkpoint(qs, seq, INT64_MIN);
@@ -492,14 +501,21 @@ static void write_all(const char *name, const void *data, size_t len)
     testfs_write(path, data, len);
 }
 
-static int load_one(const char *kind, int64_t hour, const char *file,
-                    const struct fs_seal *seal)
+/* Loads one file into a fresh store: the code, and err what is wrong. */
+static int load_one_err(const char *kind, int64_t hour, const char *file,
+                        const struct fs_seal *seal, char *err)
 {
-    char err[CTRD_ERR_LEN];
     struct qs *qs = open_qs(1, INT64_MIN);
     int rc = qs ? qs_load(qs, kind, hour, file, seal, err) : -100;
     qs_close(qs);
     return rc;
+}
+
+static int load_one(const char *kind, int64_t hour, const char *file,
+                    const struct fs_seal *seal)
+{
+    char err[CTRD_ERR_LEN];
+    return load_one_err(kind, hour, file, seal, err);
 }
 
 /* Loads "run" then "marks" into one store, as a manifest lists them. */
@@ -520,6 +536,11 @@ static void put_u64(unsigned char *p, uint64_t v)
     memcpy(p, &v, 8);
 }
 
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+
 static uint64_t get_u64(const unsigned char *p)
 {
     uint64_t v;
@@ -534,6 +555,18 @@ static struct fs_seal write_sealed(const char *name, const void *content,
     char path[512];
     snprintf(path, sizeof path, "%s/%s", tmp_dir, name);
     return testfs_write_sealed(path, content, len);
+}
+
+/* Loads a run that must be refused as damaged at the offset, with an
+ * error that names the file, the offset and what. */
+static void load_refused_at(const char *file, const struct fs_seal *seal,
+                            size_t at, const char *what)
+{
+    char err[CTRD_ERR_LEN] = "", want[128];
+    CHECK_EQ_I64(load_one_err("run", H0, file, seal, err), CTRD_ECORRUPT);
+    snprintf(want, sizeof want, "%s: offset %zu: ", file, at);
+    if (!strstr(err, want) || !strstr(err, what))
+        CHECK_FAIL_AT("error \"%s\" lacks \"%s\" or \"%s\"", err, want, what);
 }
 
 /* Every byte of a run file is covered: a flipped bit anywhere, a cut, an
@@ -573,14 +606,17 @@ static void test_damaged_runs(void)
     unsigned char *bad = malloc(len + 8);
     CHECK_EQ_U64(len, run_bytes);
     size_t content = testfs_content_len(good, len);
-    uint64_t n = get_u64(good + 8), n_ads = get_u64(good + 16);
-    uint64_t bloom = get_u64(good + 24);
+    uint64_t n = get_u64(good + 8), n_slots = get_u64(good + 16);
+    uint64_t bloom = get_u64(good + 24), n_dict = get_u64(good + 40);
     CHECK_EQ_U64(n, 100);
     CHECK_EQ_U64(get_u64(good + 32), (uint64_t)H0);
-    size_t entries = 64 + bloom + 8 * n;
-    CHECK_EQ_U64(content, entries + 16 * (n + 1) + 8 * n_ads);
-    CHECK_EQ_U64(len, content + 4 * ((content + FS_BLOCK_BYTES - 1) /
-                                     FS_BLOCK_BYTES) + FS_FOOTER_BYTES);
+    CHECK_EQ_U64(n_dict, n_slots); /* query_of(): every ad distinct */
+    size_t dict = 64 + bloom + 8 * n, entries = dict + 8 * n_dict;
+    size_t slots = entries + 12 * (n + 1);
+    CHECK_EQ_U64(content, slots + 4 * n_slots);
+    CHECK_EQ_U64(
+        len, content + 4 * ((content + FS_BLOCK_BYTES - 1) / FS_BLOCK_BYTES) +
+                 FS_FOOTER_BYTES);
 
     /* One bit flipped at every 7th byte (content, block CRCs, trailer),
      * with and without the manifest's seal. */
@@ -613,15 +649,14 @@ static void test_damaged_runs(void)
     CHECK_EQ_I64(load_one("run", H0, "other.run", &other), 0);
     CHECK_EQ_I64(load_one("run", H0, "other.run", &run_seal), 0);
     memcpy(bad, good, content);
-    bad[content - 1] ^= 1; /* the last ad id */
+    bad[entries + 12 * 50 + 4] ^= 1; /* a term id */
     other = write_sealed("other.run", bad, content);
     CHECK_EQ_I64(load_one("run", H0, "other.run", &other), 0);
     CHECK_EQ_I64(load_one("run", H0, "other.run", &run_seal), CTRD_ECORRUPT);
     /* The manifest names another hour than the file's. */
     CHECK_EQ_I64(load_one("run", H0 + 1, run, &run_seal), CTRD_ECORRUPT);
     /* A missing file. */
-    CHECK_EQ_I64(load_one("run", H0, "absent.run", &run_seal),
-                 CTRD_ENOTFOUND);
+    CHECK_EQ_I64(load_one("run", H0, "absent.run", &run_seal), CTRD_ENOTFOUND);
 
     /* Layout damage behind valid checksums. */
     struct fs_seal s;
@@ -638,13 +673,27 @@ static void test_damaged_runs(void)
     s = write_sealed("bad.run", bad, content);
     CHECK_EQ_I64(load_one("run", H0, "bad.run", &s), CTRD_ECORRUPT);
     memcpy(bad, good, content);
-    put_u64(bad + entries + 16 * n + 8, n_ads + 1000000); /* sentinel */
+    put_u32(bad + entries + 12 * n + 8, (uint32_t)n_slots + 1); /* sentinel */
     s = write_sealed("bad.run", bad, content);
     CHECK_EQ_I64(load_one("run", H0, "bad.run", &s), CTRD_ECORRUPT);
     memcpy(bad, good, content);
-    put_u64(bad + entries + 16 * 50 + 8, UINT64_C(1) << 40); /* a query's */
+    put_u32(bad + entries + 12 * 50 + 8, 1u << 30); /* a query's first slot */
     s = write_sealed("bad.run", bad, content);
     CHECK_EQ_I64(load_one("run", H0, "bad.run", &s), CTRD_ECORRUPT);
+    /* A slot beyond the dictionary, a dictionary that does not increase,
+     * a run of format 1: refused, with the file and the offset. */
+    memcpy(bad, good, content);
+    put_u32(bad + slots + 4 * 7, (uint32_t)n_dict);
+    s = write_sealed("bad.run", bad, content);
+    load_refused_at("bad.run", &s, slots + 4 * 7, "beyond the dictionary");
+    memcpy(bad, good, content);
+    put_u64(bad + dict + 8 * 5, get_u64(good + dict + 8 * 4));
+    s = write_sealed("bad.run", bad, content);
+    load_refused_at("bad.run", &s, dict + 8 * 5, "not strictly increasing");
+    memcpy(bad, good, content);
+    memcpy(bad, "CTRDRUN1", 8);
+    s = write_sealed("bad.run", bad, content);
+    load_refused_at("bad.run", &s, 0, "format 1");
     free(good);
     free(bad);
 
@@ -673,6 +722,92 @@ static void test_damaged_runs(void)
     CHECK_EQ_I64(load_pair(run, &run_seal, "bad.marks", &s), 0);
     free(good);
     free(bad);
+}
+
+/* ---- run files (qsrun.h) ---- */
+
+/* The ads of query id of merge-test run r (id % 4 == r): runs 0 and 1 draw
+ * from overlapping ranges of ad ids, run 2 from the top of the u64 range
+ * and run 3 from the bottom, disjoint from all; a query's ads are out of
+ * order, may repeat an ad, and may be none or REC_ADS_MAX. */
+static uint32_t merge_ads_of(uint64_t id, uint64_t ads[REC_ADS_MAX])
+{
+    static const uint64_t base[] = {1000, 1010, UINT64_MAX - 40, 0};
+    uint32_t n = id % 97 == 0 ? REC_ADS_MAX : (uint32_t)(id % 5);
+    for (uint32_t k = 0; k < n; k++)
+        ads[k] = base[id % 4] + (id * 7 + k * 13) % 29;
+    if (n >= 3)
+        ads[n - 1] = ads[0];
+    return n;
+}
+
+/* Whether run r holds query id exactly as the merge test wrote it. */
+static int merge_query_ok(const struct qsrun *r, uint64_t id)
+{
+    uint64_t want[REC_ADS_MAX], buf[REC_ADS_MAX];
+    uint32_t n = merge_ads_of(id, want);
+    struct qs_query q;
+    return qsrun_find(r, id, buf, &q) == 0 && q.query_id == id &&
+           q.time_ms == H0 * HOUR + (int64_t)(id * 1000) &&
+           q.term_id == (uint32_t)(id * 3) && q.n_ads == n && q.ads == buf &&
+           memcmp(q.ads, want, 8 * (size_t)n) == 0;
+}
+
+/* Runs whose ad dictionaries overlap (0 and 1) or not (2, 3) merge into
+ * one that gives every query exactly its ads, in order, through the union
+ * dictionary: as merged, and opened again from its file. */
+static void test_merge_dictionaries(void)
+{
+    clean_tmp_dir();
+    enum { RUNS = 4, PER_RUN = 500 };
+    char err[CTRD_ERR_LEN], name[16];
+    struct qsrun *runs[RUNS] = {0}, *merged = NULL, *back = NULL;
+    struct qsrun_builder b;
+    CHECK_EQ_I64(qsrun_builder_init(&b, PER_RUN, PER_RUN * REC_ADS_MAX), 0);
+    unsigned bad = 0;
+    for (uint64_t r = 0; r < RUNS; r++) {
+        qsrun_builder_reset(&b);
+        for (uint64_t id = 4 + r; id < 4 + 4 * PER_RUN; id += 4) {
+            uint64_t ads[REC_ADS_MAX];
+            uint32_t n = merge_ads_of(id, ads);
+            qsrun_builder_add(&b, id, (uint32_t)(id * 1000), (uint32_t)(id * 3),
+                              ads, n);
+        }
+        snprintf(name, sizeof name, "in%u.run", (unsigned)r);
+        if (qsrun_write(tmp_dir, name, H0, &b, &runs[r], err) != 0)
+            CHECK_FAIL_AT("qsrun_write: %s", err);
+        for (uint64_t id = 4 + r; runs[r] && id < 4 + 4 * PER_RUN; id += 4)
+            bad += !merge_query_ok(runs[r], id);
+    }
+    qsrun_builder_free(&b);
+    CHECK_EQ_U64(bad, 0);
+    if (!runs[0] || !runs[1] || !runs[2] || !runs[3])
+        goto done;
+    CHECK_EQ_I64(qsrun_merge_fits(runs, RUNS), 1);
+    if (qsrun_merge(tmp_dir, "merged.run", H0, runs, RUNS, &merged, err) != 0) {
+        CHECK_FAIL_AT("qsrun_merge: %s", err);
+        goto done;
+    }
+    CHECK_EQ_I64(qsrun_open(tmp_dir, qsrun_file(merged), H0, &back, err), 0);
+    struct qs_query q;
+    uint64_t buf[REC_ADS_MAX];
+    for (uint64_t id = 4; back && id < 4 + 4 * PER_RUN; id++)
+        bad += !merge_query_ok(merged, id) + !merge_query_ok(back, id);
+    bad += qsrun_find(merged, 3, buf, &q) != CTRD_ENOTFOUND;
+    bad += qsrun_find(merged, 4 + 4 * PER_RUN, buf, &q) != CTRD_ENOTFOUND;
+    CHECK_EQ_U64(bad, 0);
+    CHECK_EQ_U64(qsrun_queries(merged), 4 * PER_RUN);
+    /* The union holds each ad once: 1000..1038 (runs 0 and 1 share
+     * 1010..1028), 29 at the top, 29 at the bottom. */
+    size_t len;
+    unsigned char *file = read_all("merged.run", &len);
+    CHECK_EQ_U64(file ? get_u64(file + 40) : 0, 39 + 29 + 29);
+    free(file);
+done:
+    for (size_t r = 0; r < RUNS; r++)
+        qsrun_free(runs[r]);
+    qsrun_free(merged);
+    qsrun_free(back);
 }
 
 static void test_workers_share_runs(void)
@@ -741,6 +876,7 @@ int main(void)
     RUN(test_marks);
     RUN(test_horizon);
     RUN(test_damaged_runs);
+    RUN(test_merge_dictionaries);
     RUN(test_workers_share_runs);
     RUN(test_queries_without_ads); /* last: UB here aborts a sanitized run */
     clean_tmp_dir();
