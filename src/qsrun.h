@@ -32,9 +32,12 @@
  * written whole and fsync'd, and never changed after; opening one checks
  * every checksum, that no lookup can leave the mapped file (entries in
  * order, at most REC_ADS_MAX ads a query, every slot < n_dict), and that
- * the dictionary strictly increases (merges rely on it). A file of the
- * format before ("CTRDRUN1", 8-byte ads, no dictionary) is refused as
- * written by an older ctrd: there is no reader for it. The run
+ * the dictionary strictly increases (merges rely on it): one sequential
+ * pass over sections whose every byte the checksums have just read. The
+ * header's zero bytes are not checked: no lookup reads them, and the
+ * checksums catch their damage. A file of the format before ("CTRDRUN1",
+ * 8-byte ads, no dictionary) is refused as written by an older ctrd: there
+ * is no reader for it. The run
  * qsrun_write() returns is mapped without being read back: its layout and
  * checksums are those of the builder it was written from.
  *
