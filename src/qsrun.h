@@ -6,25 +6,40 @@
  * a run knows nothing of the others.
  *
  * RUN FILE (q<hour>-<seq>-<n>.run): the content of a sealed file (fsutil.h:
- * a checksum trailer follows), little-endian, all sections 8-aligned:
+ * a checksum trailer follows), little-endian, format 2. Sections of u64s
+ * come first, so each section starts at a multiple of its element's size
+ * and there are no padding bytes:
  *   offset  size          field
- *   0       8             magic "CTRDRUN1"
+ *   0       8             magic "CTRDRUN2"
  *   8       8             n: queries in the run
- *   16      8             n_ads: ad ids in the ads section
+ *   16      8             n_slots: ad slots, at most QSRUN_SLOTS_MAX
  *   24      8             bloom_bytes (a multiple of 64)
  *   32      8             hour: partition, floor(time_ms / 3600000)
- *   40      24            zero
+ *   40      8             n_dict: distinct ad ids in the run
+ *   48      16            zero
  *   64      bloom_bytes   blocked Bloom filter of hash_u64(query_id)
  *   ...     8 n           query_ids, strictly increasing
- *   ...     16 (n + 1)    entries {u32 ms within the hour, u32 term id,
- *                         u64 first ad index}; entry n is a sentinel whose
- *                         ad index is n_ads, so query i has the ads
- *                         [entry[i].ad, entry[i+1].ad)
- *   ...     8 n_ads       ad ids
- * A run is written whole and fsync'd, and never changed after; opening one
- * checks every checksum and that no lookup can leave the mapped file. The
- * run qsrun_write() returns is mapped without being read back: its layout
- * and checksums are those of the builder it was written from.
+ *   ...     8 n_dict      the dictionary: the run's ad ids, strictly
+ *                         increasing
+ *   ...     12 (n + 1)    entries {u32 ms within the hour, u32 term id,
+ *                         u32 first ad slot}; entry n is a sentinel whose
+ *                         slot is n_slots, so query i has the ads of the
+ *                         slots [entry[i].slot, entry[i+1].slot)
+ *   ...     4 n_slots     ad slots: each an index into the dictionary, in
+ *                         the order the query listed its ads
+ * A shown ad costs 4 bytes and a query 12 + 8, plus 8 per distinct ad of
+ * the run (ads repeat across queries: few next to the slots). A run is
+ * written whole and fsync'd, and never changed after; opening one checks
+ * every checksum, that no lookup can leave the mapped file (entries in
+ * order, at most REC_ADS_MAX ads a query, every slot < n_dict), and that
+ * the dictionary strictly increases (merges rely on it): one sequential
+ * pass over sections whose every byte the checksums have just read. The
+ * header's zero bytes are not checked: no lookup reads them, and the
+ * checksums catch their damage. A file of the format before ("CTRDRUN1",
+ * 8-byte ads, no dictionary) is refused as written by an older ctrd: there
+ * is no reader for it. The run
+ * qsrun_write() returns is mapped without being read back: its layout and
+ * checksums are those of the builder it was written from.
  *
  * Errors: 0 or a negative CTRD_E* code (calls that take err fill it);
  * CTRD_ENOTFOUND when a query is not in the run, or a file is missing.
@@ -42,6 +57,8 @@
 #include "querystore.h"
 
 #define QSRUN_MERGE_MAX 8
+/* The most ad slots a run holds: its entries index them with u32s. */
+#define QSRUN_SLOTS_MAX UINT32_MAX
 
 /* A file of the store as its MANIFEST line names it. */
 struct qs_file {
@@ -53,16 +70,17 @@ struct qs_file {
 struct qsrun_entry {
     uint32_t ms_in_hour;
     uint32_t term_id;
-    uint64_t ad;
+    uint32_t slot;
 };
-_Static_assert(sizeof(struct qsrun_entry) == 16, "RUN FILE: 16-byte entries");
+_Static_assert(sizeof(struct qsrun_entry) == 12, "RUN FILE: 12-byte entries");
 
 /* A run being built in memory before it is written: queries are added in
- * increasing query_id order, up to the capacity given at init. */
+ * increasing query_id order, up to the capacity given at init, with their
+ * ad ids; qsrun_write() makes the dictionary and the slots. */
 struct qsrun_builder {
     uint64_t n, n_ads;
     uint64_t *keys;
-    struct qsrun_entry *entries; /* n + 1 */
+    struct qsrun_entry *entries; /* n + 1; slot: index in ads */
     uint64_t *ads;
 };
 
@@ -78,27 +96,37 @@ void qsrun_builder_add(struct qsrun_builder *b, uint64_t query_id,
 struct qsrun;
 
 /* Maps dir/file->name, a run of the hour's partition, and checks it: 0,
- * CTRD_ENOTFOUND, CTRD_ECORRUPT (err names file, offset and what),
- * CTRD_ENOMEM. The run owns the mapping; free it with qsrun_free(). */
+ * CTRD_ENOTFOUND, CTRD_ECORRUPT (err names file, offset and what; a file
+ * of format 1 is refused so), CTRD_ENOMEM. The run owns the mapping; free
+ * it with qsrun_free(). */
 int qsrun_open(const char *dir, const struct qs_file *file, int64_t hour,
                struct qsrun **out, char *err);
 void qsrun_free(struct qsrun *r);
 
 /* Writes the builder as dir/name, a new run of the hour, and maps it (not
- * read back: see above). */
+ * read back: see above). CTRD_EINVAL when the builder holds more than
+ * QSRUN_SLOTS_MAX ads. */
 int qsrun_write(const char *dir, const char *name, int64_t hour,
                 struct qsrun_builder *b, struct qsrun **out, char *err);
 
+/* Whether runs[0..n) merged fit in one run (QSRUN_SLOTS_MAX ad slots):
+ * a partition's runs that do not stay unmerged. */
+int qsrun_merge_fits(struct qsrun *const *runs, size_t n);
+
 /* Merges runs[0..n) of one partition (disjoint keys, n <=
- * QSRUN_MERGE_MAX) into dir/name, a new run, and opens it; CTRD_EAGAIN,
- * no file written, when *stop is set before the merge is written. */
+ * QSRUN_MERGE_MAX) into dir/name, a new run, and opens it. The output is
+ * streamed from the inputs (three passes over them in key order), so a
+ * merge holds its Bloom filter, sparse index and dictionary in RAM, not
+ * its run. CTRD_EINVAL when they do not fit (qsrun_merge_fits()),
+ * CTRD_EAGAIN (the file unfinished) once *stop is set. */
 int qsrun_merge(const char *dir, const char *name, int64_t hour,
                 struct qsrun *const *runs, size_t n, const atomic_int *stop,
                 struct qsrun **out, char *err);
 
-/* 0 and the query (its ads point into the run: valid until qsrun_free()),
- * or CTRD_ENOTFOUND. */
-int qsrun_find(const struct qsrun *r, uint64_t query_id, struct qs_query *out);
+/* 0 and the query, its ads decoded into ads_buf (room for REC_ADS_MAX:
+ * out->ads points there), or CTRD_ENOTFOUND. */
+int qsrun_find(const struct qsrun *r, uint64_t query_id, uint64_t *ads_buf,
+               struct qs_query *out);
 
 const struct qs_file *qsrun_file(const struct qsrun *r);
 uint64_t qsrun_queries(const struct qsrun *r);

@@ -102,6 +102,8 @@ struct memtable {
     uint64_t n_ads;
     size_t cap_ads;
     struct pairset marks; /* value: partition hour */
+    /* qs_get()'s decode buffer: the ads of a query found in a run */
+    uint64_t found_ads[REC_ADS_MAX];
 };
 
 #define QS_NAME_MAX sizeof(((struct qs_file *)0)->name)
@@ -290,14 +292,16 @@ static int partition_add_mark_file(struct partition *p,
  * the newest) become one run, the newest such group first. A query is
  * then rewritten about log_MERGE_FAN_IN(runs) times, and a partition holds
  * about MERGE_FAN_IN - 1 runs per size class (a few more while merges
- * wait for the one in progress). Returns the first run of the group to
- * merge, or NULL. */
+ * wait for the one in progress). Runs too big to merge (qsrun_merge_fits())
+ * stay as they are. Returns the first run of the group to merge, or
+ * NULL. */
 static struct qsrun **partition_merge_group(const struct partition *p)
 {
     for (size_t at = p->n_runs; at >= MERGE_FAN_IN; at--) {
         struct qsrun **group = p->runs + at - MERGE_FAN_IN;
         if (qsrun_queries(group[0]) <=
-            MERGE_FAN_IN * qsrun_queries(group[MERGE_FAN_IN - 1]))
+                MERGE_FAN_IN * qsrun_queries(group[MERGE_FAN_IN - 1]) &&
+            qsrun_merge_fits(group, MERGE_FAN_IN))
             return group;
     }
     return NULL;
@@ -427,8 +431,9 @@ static int partition_showed(const struct partition *p, uint64_t query_id,
                             uint64_t ad_id)
 {
     struct qs_query q;
+    uint64_t ads[REC_ADS_MAX];
     for (size_t i = 0; i < p->n_runs; i++) {
-        if (qsrun_find(p->runs[i], query_id, &q) != 0)
+        if (qsrun_find(p->runs[i], query_id, ads, &q) != 0)
             continue;
         for (uint32_t a = 0; a < q.n_ads; a++) {
             if (q.ads[a] == ad_id)
@@ -530,7 +535,7 @@ void qs_prefetch(const struct qs *qs, unsigned worker, uint64_t query_id)
 int qs_get(struct qs *qs, unsigned worker, uint64_t query_id,
            struct qs_query *out)
 {
-    const struct memtable *m = &qs->mem[worker];
+    struct memtable *m = &qs->mem[worker];
     if (m->slots) {
         uint64_t j = mem_slot(m, query_id);
         if (m->slots[j].query_id) {
@@ -543,7 +548,7 @@ int qs_get(struct qs *qs, unsigned worker, uint64_t query_id,
     for (size_t i = qs->n_parts; i-- > 0;) {
         const struct partition *p = &qs->parts[i];
         for (size_t r = p->n_runs; r-- > 0;) {
-            if (qsrun_find(p->runs[r], query_id, out) == 0)
+            if (qsrun_find(p->runs[r], query_id, m->found_ads, out) == 0)
                 return 0;
         }
     }

@@ -39,8 +39,9 @@
 
 struct qs;
 
-/* A stored query. ads points into the store: valid until this worker's
- * next qs_put() or the next checkpoint. */
+/* A stored query. ads points into the store or into the worker's own
+ * buffer: valid until this worker's next qs_get() or qs_put(), or the
+ * next checkpoint. */
 struct qs_query {
     uint64_t query_id;
     int64_t time_ms;

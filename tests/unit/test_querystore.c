@@ -1,8 +1,10 @@
 /* Unit tests of querystore: memtable and run lookups, checkpoint + reload
  * from the manifest lines, compaction, hour partitions, clicked pairs,
- * the retention horizon, and damaged files. */
+ * the retention horizon, and damaged files; and of its run files (qsrun.h):
+ * merges of their ad dictionaries. */
 #include "check.h"
 #include "datadir.h"
+#include "qsrun.h"
 #include "querystore.h"
 #include "testfs.h"
 
@@ -572,14 +574,21 @@ static void write_all(const char *name, const void *data, size_t len)
     testfs_write(path, data, len);
 }
 
-static int load_one(const char *kind, int64_t hour, const char *file,
-                    const struct fs_seal *seal)
+/* Loads one file into a fresh store: the code, and err what is wrong. */
+static int load_one_err(const char *kind, int64_t hour, const char *file,
+                        const struct fs_seal *seal, char *err)
 {
-    char err[CTRD_ERR_LEN];
     struct qs *qs = open_qs(1, INT64_MIN);
     int rc = qs ? qs_load(qs, kind, hour, file, seal, err) : -100;
     qs_close(qs);
     return rc;
+}
+
+static int load_one(const char *kind, int64_t hour, const char *file,
+                    const struct fs_seal *seal)
+{
+    char err[CTRD_ERR_LEN];
+    return load_one_err(kind, hour, file, seal, err);
 }
 
 /* Loads "run" then "marks" into one store, as a manifest lists them. */
@@ -600,6 +609,11 @@ static void put_u64(unsigned char *p, uint64_t v)
     memcpy(p, &v, 8);
 }
 
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+
 static uint64_t get_u64(const unsigned char *p)
 {
     uint64_t v;
@@ -614,6 +628,18 @@ static struct fs_seal write_sealed(const char *name, const void *content,
     char path[512];
     snprintf(path, sizeof path, "%s/%s", tmp_dir, name);
     return testfs_write_sealed(path, content, len);
+}
+
+/* Loads a run that must be refused as damaged at the offset, with an
+ * error that names the file, the offset and what. */
+static void load_refused_at(const char *file, const struct fs_seal *seal,
+                            size_t at, const char *what)
+{
+    char err[CTRD_ERR_LEN] = "", want[128];
+    CHECK_EQ_I64(load_one_err("run", H0, file, seal, err), CTRD_ECORRUPT);
+    snprintf(want, sizeof want, "%s: offset %zu: ", file, at);
+    if (!strstr(err, want) || !strstr(err, what))
+        CHECK_FAIL_AT("error \"%s\" lacks \"%s\" or \"%s\"", err, want, what);
 }
 
 /* Every byte of a run file is covered: a flipped bit anywhere, a cut, an
@@ -653,12 +679,14 @@ static void test_damaged_runs(void)
     unsigned char *bad = malloc(len + 8);
     CHECK_EQ_U64(len, run_bytes);
     size_t content = testfs_content_len(good, len);
-    uint64_t n = get_u64(good + 8), n_ads = get_u64(good + 16);
-    uint64_t bloom = get_u64(good + 24);
+    uint64_t n = get_u64(good + 8), n_slots = get_u64(good + 16);
+    uint64_t bloom = get_u64(good + 24), n_dict = get_u64(good + 40);
     CHECK_EQ_U64(n, 100);
     CHECK_EQ_U64(get_u64(good + 32), (uint64_t)H0);
-    size_t entries = 64 + bloom + 8 * n;
-    CHECK_EQ_U64(content, entries + 16 * (n + 1) + 8 * n_ads);
+    CHECK_EQ_U64(n_dict, n_slots); /* query_of(): every ad distinct */
+    size_t dict = 64 + bloom + 8 * n, entries = dict + 8 * n_dict;
+    size_t slots = entries + 12 * (n + 1);
+    CHECK_EQ_U64(content, slots + 4 * n_slots);
     CHECK_EQ_U64(
         len, content + 4 * ((content + FS_BLOCK_BYTES - 1) / FS_BLOCK_BYTES) +
                  FS_FOOTER_BYTES);
@@ -694,7 +722,7 @@ static void test_damaged_runs(void)
     CHECK_EQ_I64(load_one("run", H0, "other.run", &other), 0);
     CHECK_EQ_I64(load_one("run", H0, "other.run", &run_seal), 0);
     memcpy(bad, good, content);
-    bad[content - 1] ^= 1; /* the last ad id */
+    bad[entries + 12 * 50 + 4] ^= 1; /* a term id */
     other = write_sealed("other.run", bad, content);
     CHECK_EQ_I64(load_one("run", H0, "other.run", &other), 0);
     CHECK_EQ_I64(load_one("run", H0, "other.run", &run_seal), CTRD_ECORRUPT);
@@ -718,13 +746,27 @@ static void test_damaged_runs(void)
     s = write_sealed("bad.run", bad, content);
     CHECK_EQ_I64(load_one("run", H0, "bad.run", &s), CTRD_ECORRUPT);
     memcpy(bad, good, content);
-    put_u64(bad + entries + 16 * n + 8, n_ads + 1000000); /* sentinel */
+    put_u32(bad + entries + 12 * n + 8, (uint32_t)n_slots + 1); /* sentinel */
     s = write_sealed("bad.run", bad, content);
     CHECK_EQ_I64(load_one("run", H0, "bad.run", &s), CTRD_ECORRUPT);
     memcpy(bad, good, content);
-    put_u64(bad + entries + 16 * 50 + 8, UINT64_C(1) << 40); /* a query's */
+    put_u32(bad + entries + 12 * 50 + 8, 1u << 30); /* a query's first slot */
     s = write_sealed("bad.run", bad, content);
     CHECK_EQ_I64(load_one("run", H0, "bad.run", &s), CTRD_ECORRUPT);
+    /* A slot beyond the dictionary, a dictionary that does not increase,
+     * a run of format 1: refused, with the file and the offset. */
+    memcpy(bad, good, content);
+    put_u32(bad + slots + 4 * 7, (uint32_t)n_dict);
+    s = write_sealed("bad.run", bad, content);
+    load_refused_at("bad.run", &s, slots + 4 * 7, "beyond the dictionary");
+    memcpy(bad, good, content);
+    put_u64(bad + dict + 8 * 5, get_u64(good + dict + 8 * 4));
+    s = write_sealed("bad.run", bad, content);
+    load_refused_at("bad.run", &s, dict + 8 * 5, "not strictly increasing");
+    memcpy(bad, good, content);
+    memcpy(bad, "CTRDRUN1", 8);
+    s = write_sealed("bad.run", bad, content);
+    load_refused_at("bad.run", &s, 0, "format 1");
     free(good);
     free(bad);
 
@@ -753,6 +795,99 @@ static void test_damaged_runs(void)
     CHECK_EQ_I64(load_pair(run, &run_seal, "bad.marks", &s), 0);
     free(good);
     free(bad);
+}
+
+/* ---- run files (qsrun.h) ---- */
+
+/* The ads of query id of merge-test run r (id % 4 == r): runs 0 and 1 draw
+ * from overlapping ranges of ad ids, run 2 from the top of the u64 range
+ * and run 3 from the bottom, disjoint from all; a query's ads are out of
+ * order, may repeat an ad, and may be none or REC_ADS_MAX. */
+static uint32_t merge_ads_of(uint64_t id, uint64_t ads[REC_ADS_MAX])
+{
+    static const uint64_t base[] = {1000, 1010, UINT64_MAX - 40, 0};
+    uint32_t n = id % 97 == 0 ? REC_ADS_MAX : (uint32_t)(id % 5);
+    for (uint32_t k = 0; k < n; k++)
+        ads[k] = base[id % 4] + (id * 7 + k * 13) % 29;
+    if (n >= 3)
+        ads[n - 1] = ads[0];
+    return n;
+}
+
+/* Whether run r holds query id exactly as the merge test wrote it. */
+static int merge_query_ok(const struct qsrun *r, uint64_t id)
+{
+    uint64_t want[REC_ADS_MAX], buf[REC_ADS_MAX];
+    uint32_t n = merge_ads_of(id, want);
+    struct qs_query q;
+    return qsrun_find(r, id, buf, &q) == 0 && q.query_id == id &&
+           q.time_ms == H0 * HOUR + (int64_t)(id * 1000) &&
+           q.term_id == (uint32_t)(id * 3) && q.n_ads == n && q.ads == buf &&
+           memcmp(q.ads, want, 8 * (size_t)n) == 0;
+}
+
+/* Runs whose ad dictionaries overlap (0 and 1) or not (2, 3) merge into
+ * one that gives every query exactly its ads, in order, through the union
+ * dictionary: as merged, and opened again from its file. */
+static void test_merge_dictionaries(void)
+{
+    clean_tmp_dir();
+    enum { RUNS = 4, PER_RUN = 500 };
+    char err[CTRD_ERR_LEN], name[16];
+    struct qsrun *runs[RUNS] = {0}, *merged = NULL, *back = NULL;
+    struct qsrun_builder b;
+    CHECK_EQ_I64(qsrun_builder_init(&b, PER_RUN, PER_RUN * REC_ADS_MAX), 0);
+    unsigned bad = 0;
+    for (uint64_t r = 0; r < RUNS; r++) {
+        qsrun_builder_reset(&b);
+        for (uint64_t id = 4 + r; id < 4 + 4 * PER_RUN; id += 4) {
+            uint64_t ads[REC_ADS_MAX];
+            uint32_t n = merge_ads_of(id, ads);
+            qsrun_builder_add(&b, id, (uint32_t)(id * 1000), (uint32_t)(id * 3),
+                              ads, n);
+        }
+        snprintf(name, sizeof name, "in%u.run", (unsigned)r);
+        if (qsrun_write(tmp_dir, name, H0, &b, &runs[r], err) != 0)
+            CHECK_FAIL_AT("qsrun_write: %s", err);
+        for (uint64_t id = 4 + r; runs[r] && id < 4 + 4 * PER_RUN; id += 4)
+            bad += !merge_query_ok(runs[r], id);
+    }
+    qsrun_builder_free(&b);
+    CHECK_EQ_U64(bad, 0);
+    if (!runs[0] || !runs[1] || !runs[2] || !runs[3])
+        goto done;
+    CHECK_EQ_I64(qsrun_merge_fits(runs, RUNS), 1);
+    atomic_int stop = 1; /* a merge stopped writes no run */
+    CHECK_EQ_I64(qsrun_merge(tmp_dir, "stopped.run", H0, runs, RUNS, &stop,
+                             &merged, err),
+                 CTRD_EAGAIN);
+    atomic_store(&stop, 0);
+    merged = NULL;
+    if (qsrun_merge(tmp_dir, "merged.run", H0, runs, RUNS, &stop, &merged,
+                    err) != 0) {
+        CHECK_FAIL_AT("qsrun_merge: %s", err);
+        goto done;
+    }
+    CHECK_EQ_I64(qsrun_open(tmp_dir, qsrun_file(merged), H0, &back, err), 0);
+    struct qs_query q;
+    uint64_t buf[REC_ADS_MAX];
+    for (uint64_t id = 4; back && id < 4 + 4 * PER_RUN; id++)
+        bad += !merge_query_ok(merged, id) + !merge_query_ok(back, id);
+    bad += qsrun_find(merged, 3, buf, &q) != CTRD_ENOTFOUND;
+    bad += qsrun_find(merged, 4 + 4 * PER_RUN, buf, &q) != CTRD_ENOTFOUND;
+    CHECK_EQ_U64(bad, 0);
+    CHECK_EQ_U64(qsrun_queries(merged), 4 * PER_RUN);
+    /* The union holds each ad once: 1000..1038 (runs 0 and 1 share
+     * 1010..1028), 29 at the top, 29 at the bottom. */
+    size_t len;
+    unsigned char *file = read_all("merged.run", &len);
+    CHECK_EQ_U64(file ? get_u64(file + 40) : 0, 39 + 29 + 29);
+    free(file);
+done:
+    for (size_t r = 0; r < RUNS; r++)
+        qsrun_free(runs[r]);
+    qsrun_free(merged);
+    qsrun_free(back);
 }
 
 static void test_workers_share_runs(void)
@@ -822,6 +957,7 @@ int main(void)
     RUN(test_marks);
     RUN(test_horizon);
     RUN(test_damaged_runs);
+    RUN(test_merge_dictionaries);
     RUN(test_workers_share_runs);
     RUN(test_queries_without_ads); /* last: UB here aborts a sanitized run */
     clean_tmp_dir();
