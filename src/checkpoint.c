@@ -28,20 +28,23 @@
  * are deleted only after the next checkpoint.
  *
  * CHECKPOINT writes terms, runs and marks, pending clicks and (when they
- * changed) counts under names of the new seq, fsyncs the directory, then
- * replaces the MANIFEST: the commit point. The counts file is written on
- * a second thread, concurrently with the runs, marks and pending clicks
- * (it reads only the counts, which nothing else in a checkpoint touches);
- * it is joined before the commit, and its failure fails the checkpoint.
+ * changed) counts under names of the new seq (a merged run it adopts was
+ * written since the last one, under that one's seq), fsyncs the
+ * directory, then replaces the MANIFEST: the commit point. The counts file is
+ * written on a second thread, concurrently with the runs, marks and pending
+ * clicks (it reads only the counts, which nothing else in a checkpoint
+ * touches); it is joined before the commit, and its failure fails the
+ * checkpoint.
  *
  * COUNTS CHAIN: a checkpoint writes a delta of the counts changed since
  * the last commit, so that its cost follows what changed, not what is
  * held; it writes a new snapshot instead (and the MANIFEST drops the
  * chain) when there is none yet, when the chain holds CKPT_DELTAS_MAX
  * deltas, or when the chain's bytes with the new delta's would pass the
- * snapshot's. So the chain stays within the snapshot's size (disk within
- * 2x of the counts, loading within 2x of their reading) and snapshots
- * grow at least 2x apart, which bounds how often a bucket is rewritten.
+ * snapshot's. So the chain stays within about the snapshot's size (the
+ * files' checksum trailers aside; disk within 2x of the counts, loading
+ * within 2x of their reading) and snapshots grow at least 2x apart, which
+ * bounds how often a bucket is rewritten.
  * The counts' changes are forgotten (cm_mark_clean) only when the MANIFEST
  * that names their file commits: after a failed checkpoint the next delta
  * covers them again. */

@@ -306,6 +306,7 @@ static void mark_changed(struct shard *sh, struct ad_counts *a,
 /* Adds to the bucket (term, minute) of ad a and to its rollups; with
  * only_new, a bucket the ad holds already is left as it is (loading).
  * 0 or CTRD_ENOMEM. */
+_Static_assert(CM_MINUTE == 0, "the bucket is seen before its rollups");
 static int ad_add(struct shard *sh, struct ad_counts *a, uint32_t term_id,
                   uint32_t minute, uint64_t impressions, uint64_t clicks,
                   int only_new)

@@ -22,8 +22,10 @@
  * a checkpoint picks the runs to merge and starts the thread; the merged
  * run replaces its inputs at the first checkpoint after it is written
  * (until then, lookups use the inputs, which stay valid: runs are
- * immutable and a partition being merged is not expired). The merge
- * thread reads only its input runs and writes only its own file; no other
+ * immutable). A partition that expires while merged hands the merge its
+ * inputs, and the merge is dropped. A merge that fails is dropped too
+ * (and counted): its inputs hold the same queries. The merge thread reads
+ * only its input runs and writes and maps only its own file; no other
  * state is shared with it but the flags `done` and `stop`. */
 #include "querystore.h"
 
@@ -32,19 +34,21 @@
 #include "hash.h"
 #include "qsrun.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MARK_FILES_MAX 8
 #define MERGE_FAN_IN 4
 #define FLUSH_PREFETCH 8
-/* A merge's thread yields to the workers and to readers: it uses the
- * cores they leave idle (a checkpoint's flush leaves one). */
+/* A merge's thread yields to the workers and to readers (its nice value
+ * this much above theirs): it uses the cores they leave idle (a
+ * checkpoint's flush leaves one). */
 #define MERGE_NICE 10
 _Static_assert(MERGE_FAN_IN <= QSRUN_MERGE_MAX, "qsrun_merge() takes them");
 
@@ -112,7 +116,8 @@ struct memtable {
  * field before the merge thread starts and reads out, rc and err only
  * once done is set. */
 struct merge {
-    int active; /* started and not yet adopted */
+    int active;   /* started and not yet adopted */
+    int orphaned; /* its partition expired: the merge owns its inputs */
     int threaded;
     pthread_t thread;
     atomic_int done, stop;
@@ -133,7 +138,7 @@ struct qs {
     size_t n_parts, cap_parts;
     unsigned files_written; /* per checkpoint, for unique names */
     struct merge merge;
-    uint64_t merged_bytes;
+    uint64_t merged_bytes, merges_failed;
     struct memtable mem[];
 };
 
@@ -307,13 +312,21 @@ static struct qsrun **partition_merge_group(const struct partition *p)
     return NULL;
 }
 
-static void *merge_run(void *arg)
+static void merge_run(struct merge *m)
 {
-    struct merge *m = arg;
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), MERGE_NICE);
     m->rc = qsrun_merge(m->dir, m->name, m->hour, m->inputs, MERGE_FAN_IN,
                         &m->stop, &m->out, m->err);
     atomic_store(&m->done, 1);
+}
+
+static void *merge_thread(void *arg)
+{
+    id_t self = (id_t)gettid();
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, self);
+    if (errno == 0)
+        setpriority(PRIO_PROCESS, self, nice + MERGE_NICE);
+    merge_run(arg);
     return NULL;
 }
 
@@ -327,44 +340,72 @@ static void merge_spawn(struct qs *qs, int64_t hour, struct qsrun *const *group,
     *m = (struct merge){.active = 1, .dir = qs->dir, .hour = hour};
     memcpy(m->inputs, group, sizeof m->inputs);
     file_name(qs, "q", hour, seq, "run", m->name);
-    m->threaded = pthread_create(&m->thread, NULL, merge_run, m) == 0;
+    m->threaded = pthread_create(&m->thread, NULL, merge_thread, m) == 0;
     if (!m->threaded)
         merge_run(m);
 }
 
-/* Starts the merge of the first partition that wants one, unless a merge
- * is in progress. */
+/* Starts the merge of the newest partition that wants one (the oldest are
+ * the first to expire), unless a merge is in progress. */
 static void merge_start(struct qs *qs, uint64_t seq)
 {
-    for (size_t i = 0; !qs->merge.active && i < qs->n_parts; i++) {
+    for (size_t i = qs->n_parts; !qs->merge.active && i-- > 0;) {
         struct qsrun **group = partition_merge_group(&qs->parts[i]);
         if (group)
             merge_spawn(qs, qs->parts[i].hour, group, seq);
     }
 }
 
-static void merge_join(struct merge *m)
+/* Where the merge's inputs are among the runs of its partition p. */
+static size_t merge_inputs_at(const struct merge *m, const struct partition *p)
+{
+    size_t at = 0;
+    while (p->runs[at] != m->inputs[0])
+        at++;
+    for (size_t i = 1; i < MERGE_FAN_IN; i++)
+        assert(p->runs[at + i] == m->inputs[i]);
+    return at;
+}
+
+/* Partition p expires while merged: the merge takes its inputs out of it
+ * (the partition's other runs go with it), to free them once it ends. */
+static void merge_orphan(struct merge *m, struct partition *p)
+{
+    size_t at = merge_inputs_at(m, p);
+    memmove(p->runs + at, p->runs + at + MERGE_FAN_IN,
+            (p->n_runs - at - MERGE_FAN_IN) * sizeof *p->runs);
+    p->n_runs -= MERGE_FAN_IN;
+    m->orphaned = 1;
+}
+
+/* Waits for the merge and frees what it holds that no partition does:
+ * its output, and its inputs once orphaned. */
+static void merge_end(struct merge *m)
 {
     if (m->threaded)
         pthread_join(m->thread, NULL);
     m->active = 0;
+    qsrun_free(m->out);
+    for (size_t i = 0; m->orphaned && i < MERGE_FAN_IN; i++)
+        qsrun_free(m->inputs[i]);
 }
 
-/* Adopts the merge in progress once it is done: the merged run replaces
- * its inputs. 0 (also while it runs), or the merge's error (its file is
- * then garbage). */
-static int merge_adopt(struct qs *qs, char *err)
+/* Once the merge is done, its run replaces its inputs in the partition.
+ * A merge that failed (counted in the stats) or whose partition expired
+ * is dropped instead, its file garbage: the inputs hold the same
+ * queries. */
+static void merge_adopt(struct qs *qs)
 {
     struct merge *m = &qs->merge;
     if (!m->active || !atomic_load(&m->done))
-        return 0;
-    merge_join(m);
-    if (m->rc != 0)
-        return ctrd_fail(err, m->rc, "%s", m->err);
+        return;
+    if (m->rc != 0 || m->orphaned) {
+        qs->merges_failed += m->rc != 0;
+        merge_end(m);
+        return;
+    }
     struct partition *p = partition_find(qs, m->hour);
-    size_t at = 0;
-    while (p->runs[at] != m->inputs[0])
-        at++;
+    size_t at = merge_inputs_at(m, p);
     for (size_t i = 0; i < MERGE_FAN_IN; i++)
         qsrun_free(p->runs[at + i]);
     p->runs[at] = m->out;
@@ -372,7 +413,8 @@ static int merge_adopt(struct qs *qs, char *err)
             (p->n_runs - at - MERGE_FAN_IN) * sizeof *p->runs);
     p->n_runs -= MERGE_FAN_IN - 1;
     qs->merged_bytes += qsrun_disk_bytes(m->out);
-    return 0;
+    m->out = NULL;
+    merge_end(m);
 }
 
 /* ---- open, load, close ---- */
@@ -413,10 +455,9 @@ void qs_close(struct qs *qs)
 {
     if (!qs)
         return;
-    if (qs->merge.active) {
+    if (qs->merge.active) { /* not adopted: its file is garbage */
         atomic_store(&qs->merge.stop, 1);
-        merge_join(&qs->merge);
-        qsrun_free(qs->merge.out); /* not adopted: its file is garbage */
+        merge_end(&qs->merge);
     }
     for (size_t i = 0; i < qs->n_parts; i++)
         partition_free(&qs->parts[i]);
@@ -736,9 +777,10 @@ static const uint64_t *mem_ads_of(const struct qs *qs, struct kv kv)
 }
 
 /* Writes the memtable queries of one hour as a new run. Their entries and
- * ads are read in key order, that is at random: each is asked for
- * FLUSH_PREFETCH queries ahead (the entry first, then the ads it points
- * to), so that the cache misses overlap. */
+ * ads are read in key order, that is at random: each entry is asked for
+ * 2 * FLUSH_PREFETCH queries ahead and its ads FLUSH_PREFETCH ahead (by
+ * then the entry that points to them is in cache), so that the cache
+ * misses overlap. */
 static int flush_hour(struct qs *qs, int64_t hour, struct kv *kv,
                       struct kv *tmp, uint64_t *count, struct qsrun_builder *b,
                       uint64_t seq, struct qsrun **out, char *err)
@@ -916,12 +958,15 @@ static void drop_expired(struct qs *qs, int64_t horizon_ms)
     if (horizon_hour > qs->horizon_hour)
         qs->horizon_hour = horizon_hour;
     size_t keep = 0;
+    struct merge *m = &qs->merge;
     for (size_t i = 0; i < qs->n_parts; i++) {
-        int merging = qs->merge.active && qs->merge.hour == qs->parts[i].hour;
-        if (qs->parts[i].hour < qs->horizon_hour && !merging)
-            partition_free(&qs->parts[i]);
-        else
+        if (qs->parts[i].hour >= qs->horizon_hour) {
             qs->parts[keep++] = qs->parts[i];
+            continue;
+        }
+        if (m->active && !m->orphaned && m->hour == qs->parts[i].hour)
+            merge_orphan(m, &qs->parts[i]);
+        partition_free(&qs->parts[i]);
     }
     qs->n_parts = keep;
 }
@@ -950,9 +995,8 @@ int qs_checkpoint(struct qs *qs, uint64_t seq, int64_t horizon_ms,
 {
     struct written wr = {0};
     qs->files_written = 0;
-    int rc = merge_adopt(qs, err);
-    if (rc == 0)
-        rc = write_runs(qs, seq, &wr, err);
+    merge_adopt(qs);
+    int rc = write_runs(qs, seq, &wr, err);
     if (rc == 0)
         rc = write_all_marks(qs, seq, &wr, err);
     if (rc == 0 && adopt(qs, &wr) != 0)
@@ -979,7 +1023,8 @@ void qs_get_stats(const struct qs *qs, struct qs_stats *out)
     *out = (struct qs_stats){.partitions = qs->n_parts,
                              .merging = qs->merge.active &&
                                         !atomic_load(&qs->merge.done),
-                             .merged_bytes = qs->merged_bytes};
+                             .merged_bytes = qs->merged_bytes,
+                             .merges_failed = qs->merges_failed};
     for (size_t i = 0; i < qs->n_parts; i++) {
         const struct partition *p = &qs->parts[i];
         out->runs += p->n_runs;

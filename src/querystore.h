@@ -19,8 +19,8 @@
  * with its own w only, and only for query_ids of its own join shards (see
  * sharder.h) — runs are read-only then, so workers never share mutable
  * state. qs_checkpoint(), qs_load() and qs_close() run with no worker
- * active. The merge thread only reads runs (see querystore.c, MERGES);
- * qs_close() stops it.
+ * active. The merge thread reads runs and writes its own (see
+ * querystore.c, MERGES); qs_close() stops it.
  *
  * Errors: 0 or a negative CTRD_E* code (calls that take err fill it);
  * CTRD_ENOTFOUND when a query or file is not there, never for a failure.
@@ -89,11 +89,11 @@ int qs_mark_clicked(struct qs *qs, unsigned worker, const struct qs_query *q,
  * for duplicates, so it must not be counted. */
 int qs_too_old(const struct qs *qs, int64_t time_ms);
 
-/* Adopts the merge that finished since the last checkpoint (or fails
- * with its error), writes the memtables as runs, drops partitions older
- * than horizon_ms, starts the next merge if runs are due for one, and
- * prints the manifest lines that describe the whole store to manifest
- * (each partition's runs before its marks). Merges run on a thread of the
+/* Adopts the merge that finished since the last checkpoint (one that
+ * failed is dropped and counted in the stats), writes the memtables as
+ * runs, drops partitions older than horizon_ms, starts the next merge if
+ * runs are due for one, and prints the manifest lines that describe the
+ * whole store to manifest (each partition's runs before its marks). Merges run on a thread of the
  * store's own while the workers go on; the file of the one in progress is
  * in no manifest line (qs_print_files() names it). A failed write leaves
  * the store holding what it held (perhaps with fewer runs, merged), so a
@@ -111,8 +111,9 @@ void qs_print_files(const struct qs *qs, FILE *manifest);
 struct qs_stats {
     uint64_t partitions, runs, queries_on_disk, disk_bytes, mem_queries;
     uint64_t clicked_pairs;
-    uint64_t merging;      /* 1 while a merge runs */
-    uint64_t merged_bytes; /* written by the merges adopted so far */
+    uint64_t merging;       /* 1 while a merge runs */
+    uint64_t merged_bytes;  /* written by the merges adopted so far */
+    uint64_t merges_failed; /* merges dropped for an error */
 };
 void qs_get_stats(const struct qs *qs, struct qs_stats *out);
 

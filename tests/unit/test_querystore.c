@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -436,6 +437,71 @@ static void test_merge_in_progress(void)
         free(files);
         free(manifest);
     }
+}
+
+/* n queries of hour H0 with ids from first, then a checkpoint. */
+static char *fill_and_checkpoint(struct qs *qs, uint64_t seq, uint64_t first,
+                                 uint64_t n, int64_t horizon_ms)
+{
+    for (uint64_t k = 0; k < n; k++)
+        put(qs, 0, first + k, H0 * HOUR + (int64_t)(k % HOUR));
+    return checkpoint(qs, seq, horizon_ms);
+}
+
+/* A partition past the horizon goes at the checkpoint that moves the
+ * horizon past it also while its runs are being merged: qs_too_old()
+ * says its queries are gone, so lookups must not find them either (else a
+ * late click would join or not depending on the merge thread's speed). */
+static void test_expiry_while_merging(void)
+{
+    clean_tmp_dir();
+    struct qs *qs = open_qs(1, INT64_MIN);
+    if (!qs)
+        return;
+    for (uint64_t seq = 1; seq <= 4; seq++)
+        free(fill_and_checkpoint(qs, seq, seq * 1000000, 300000, INT64_MIN));
+    put(qs, 0, 99, (H0 + 2) * HOUR); /* a newer partition */
+    char *manifest = checkpoint(qs, 5, (H0 + 1) * HOUR + 10);
+    struct qs_query q;
+    CHECK_EQ_I64(qs_too_old(qs, H0 * HOUR + 5), 1);
+    CHECK_EQ_I64(qs_get(qs, 0, 1000001, &q), CTRD_ENOTFOUND);
+    CHECK_EQ_I64(qs_get(qs, 0, 4000007, &q), CTRD_ENOTFOUND);
+    CHECK(manifest && count_lines(manifest, "run", H0) == 0);
+    CHECK_EQ_I64(qs_get(qs, 0, 99, &q), 0);
+    free(manifest);
+    qs_close(qs);
+}
+
+/* A merge that fails (its file may not grow past a limit, as on a full
+ * disk, while the checkpoints' smaller files fit) is dropped and counted:
+ * the next checkpoint succeeds, the inputs keep every query. */
+static void test_failed_merge_dropped(void)
+{
+    clean_tmp_dir();
+    struct qs *qs = open_qs(1, INT64_MIN);
+    if (!qs)
+        return;
+    for (uint64_t seq = 1; seq <= 3; seq++)
+        free(fill_and_checkpoint(qs, seq, seq * 1000000, 20000, INT64_MIN));
+    testfs_limit_file_size(2 * 1024 * 1024);
+    free(fill_and_checkpoint(qs, 4, 4000000, 20000, INT64_MIN));
+    wait_merge(qs);
+    testfs_limit_file_size(RLIM_INFINITY);
+    char *manifest = checkpoint(qs, 5, INT64_MIN);
+    struct qs_stats st;
+    qs_get_stats(qs, &st);
+    CHECK(manifest && count_lines(manifest, "run", H0) == 4);
+    CHECK_EQ_U64(st.merges_failed, 1);
+    CHECK_EQ_U64(st.merged_bytes, 0);
+    unsigned missing = 0;
+    for (uint64_t seq = 1; seq <= 4; seq++) {
+        for (uint64_t k = 0; k < 20000; k += 101)
+            missing +=
+                !stored_ok(qs, 0, seq * 1000000 + k, H0 * HOUR + (int64_t)k);
+    }
+    CHECK_EQ_U64(missing, 0);
+    free(manifest);
+    qs_close(qs);
 }
 
 static void test_marks(void)
@@ -954,6 +1020,8 @@ int main(void)
     RUN(test_partitions_by_hour);
     RUN(test_compaction);
     RUN(test_merge_in_progress);
+    RUN(test_expiry_while_merging);
+    RUN(test_failed_merge_dropped);
     RUN(test_marks);
     RUN(test_horizon);
     RUN(test_damaged_runs);
