@@ -734,7 +734,10 @@ void engine_get_sizes(const struct engine *e, struct engine_sizes *out)
                                  q.clicked_pairs,
                                  cm_bucket_count(e->state.counts),
                                  terms_count(e->state.terms),
-                                 pending};
+                                 pending,
+                                 q.merging,
+                                 q.merged_bytes,
+                                 q.merges_failed};
 }
 
 unsigned engine_workers(const struct engine *e)

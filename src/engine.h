@@ -165,7 +165,7 @@ void engine_get_stats(const struct engine *e, struct engine_stats *out);
 struct engine_sizes {
     uint64_t qs_partitions, qs_runs, qs_queries_on_disk, qs_disk_bytes;
     uint64_t qs_queries_in_memory, clicked_pairs, count_buckets, terms;
-    uint64_t clicks_pending;
+    uint64_t clicks_pending, qs_merging, qs_merged_bytes, qs_merges_failed;
 };
 void engine_get_sizes(const struct engine *e, struct engine_sizes *out);
 unsigned engine_workers(const struct engine *e);

@@ -108,6 +108,9 @@ SIZE_GAUGE(clicked_pairs)
 SIZE_GAUGE(count_buckets)
 SIZE_GAUGE(terms)
 SIZE_GAUGE(clicks_pending)
+SIZE_GAUGE(qs_merging)
+SIZE_GAUGE(qs_merged_bytes)
+SIZE_GAUGE(qs_merges_failed)
 #undef SIZE_GAUGE
 
 static void publish_sizes(struct service *s)
@@ -141,6 +144,15 @@ static int create_size_metrics(struct service *s)
         {"ctrd_count_buckets", "(ad, term, minute) buckets counted.",
          gauge_count_buckets},
         {"ctrd_terms", "Distinct search terms.", gauge_terms},
+        {"ctrd_querystore_merging", "1 while a merge of runs is running.",
+         gauge_qs_merging},
+        {"ctrd_querystore_merged_bytes",
+         "Bytes of runs written by merges since the start (their write "
+         "amplification).",
+         gauge_qs_merged_bytes},
+        {"ctrd_querystore_merges_failed",
+         "Merges dropped for an error since the start (their inputs stay).",
+         gauge_qs_merges_failed},
     };
     for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++) {
         if (!metrics_gauge_fn(s->metrics, gauges[i].name, gauges[i].help, NULL,
