@@ -239,16 +239,27 @@ if [ -n "${refused_at:-}" ] && start_server df_c "$D" "${SERVE_ARGS[@]}"; then
 fi
 rm -rf "$D"
 
-# 4. A checkpoint's write fails (checkpoints after every 32 KiB of log: a
-# checkpoint, which rewrites the counts, needs more room than any append
-# to the log): answered requests stay counted, the next are refused, and
-# it resumes as above.
+# 4. A checkpoint's write fails: answered requests stay counted, the next
+# are refused, and it resumes as above. A checkpoint after every request,
+# and requests of 5 lines: an append to the log needs at most one more
+# page of the tmpfs, a checkpoint one for each of its new files (run,
+# marks, counts delta, pending clicks, MANIFEST) and now and then a new
+# counts snapshot; so as the disk fills, a checkpoint is the first write
+# to find it full.
 K="$MNT/ckpt"
-if start_server df_k "$K" --checkpoint-every 32K; then
-    fill_leaving 400
+KPAIRS=()
+mkdir "$TMP/k"
+for i in $(seq -w 0 23); do
+    split -l 5 -d -a 3 --additional-suffix=.ndjson "$TMP/h/q$i.ndjson" "$TMP/k/q$i-"
+    split -l 5 -d -a 3 --additional-suffix=.ndjson "$TMP/h/c$i.ndjson" "$TMP/k/c$i-"
+    for f in "$TMP/k/q$i-"*; do [ -e "$f" ] && KPAIRS+=("queries:$f"); done
+    for f in "$TMP/k/c$i-"*; do [ -e "$f" ] && KPAIRS+=("clicks:$f"); done
+done
+if start_server df_k "$K" --checkpoint-every 1; then
+    fill_leaving 250
     checks post "$SRV_URL" "$TMP/k1.json" diskfull_ckpt --until-refused 1 \
         --acked-queries "$TMP/k-acked-q.ndjson" --acked-clicks "$TMP/k-acked-c.ndjson" \
-        --rest "$TMP/k-rest" "${PAIRS[@]}" >"$TMP/k1.out"
+        --rest "$TMP/k-rest" "${KPAIRS[@]}" >"$TMP/k1.out"
     grep -v '^refused_at' "$TMP/k1.out"
     line=$(grep -m1 "refusing records" "$TMP/df_k.log")
     echo "$line"
