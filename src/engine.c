@@ -8,10 +8,7 @@
  *   join   worker j feeds routed[j] of every chunk, in chunk order, to its
  *          joiner; deltas are summed per (ad, term, minute) and go to
  *          deltas[owner of the ad's count shard];
- *   count  worker k applies deltas[k] of every worker to the countmap,
- *          under the write side of the read lock, in slices of at most
- *          COUNT_SLICE deltas a worker with the lock released between
- *          them, so a reader waits for one slice, not for the phase.
+ *   count  worker k applies deltas[k] of every worker to the countmap.
  * sharder.h decides the owners. Between phases only the writer thread
  * runs; within a phase worker i writes only workers[i] and what its shards
  * own (its joiner, its count shards), and reads the other workers' outboxes
@@ -32,15 +29,6 @@
 /* Queries dated further ahead than this of the wall clock do not move the
  * retention horizon, so one bogus future time cannot expire the store. */
 #define HORIZON_FUTURE_SLACK_MS INT64_C(3600000)
-
-/* Deltas a worker applies per slice of the count phase (COUNT_SLICE /
- * n_workers of each of its lists): about a quarter of a millisecond of
- * cm_add(). A reader between two slices sees part of a batch counted;
- * clicks <= impressions still holds in every bucket, as each list is in
- * the order its worker joined the records and a click is counted with or
- * after its query's impression; as_of moves once the whole batch is. */
-#define COUNT_SLICE 4096
-_Static_assert(COUNT_SLICE >= SHARD_WORKERS_MAX, "a slice of every list");
 
 struct bytes {
     char *p;
@@ -114,8 +102,7 @@ struct engine {
     enum rec_format fmt;
     const struct engine_chunk *chunks;
     unsigned n_chunks;
-    size_t count_from, count_slice; /* the count phase's slice */
-    pthread_rwlock_t read_lock;     /* readers vs. the count phase */
+    pthread_rwlock_t read_lock; /* readers vs. the count phase */
     /* the worker pool */
     pthread_mutex_t mu;
     pthread_cond_t cv_go, cv_done;
@@ -446,39 +433,9 @@ static void phase_count(struct engine *e, struct worker *w)
         const struct bytes *b = &e->workers[j].deltas[w->id];
         const struct combined *d = (const struct combined *)b->p;
         size_t n = b->len / sizeof *d;
-        size_t end = e->count_from + e->count_slice < n
-                         ? e->count_from + e->count_slice
-                         : n;
-        for (size_t i = e->count_from; i < end && w->rc == 0; i++)
+        for (size_t i = 0; i < n && w->rc == 0; i++)
             w->rc = cm_add(e->state.counts, d[i].ad_id, d[i].term_id,
                            d[i].minute, d[i].impressions, d[i].clicks);
-    }
-}
-
-static size_t longest_delta_list(const struct engine *e)
-{
-    size_t longest = 0;
-    for (unsigned i = 0; i < e->n_workers; i++) {
-        for (unsigned j = 0; j < e->n_workers; j++) {
-            if (e->workers[i].deltas[j].len > longest)
-                longest = e->workers[i].deltas[j].len;
-        }
-    }
-    return longest / sizeof(struct combined);
-}
-
-/* Runs the count phase slice by slice (see COUNT_SLICE) and returns with
- * the write side of the read lock held. */
-static void count_in_slices(struct engine *e)
-{
-    size_t longest = longest_delta_list(e);
-    e->count_slice = COUNT_SLICE / e->n_workers;
-    for (e->count_from = 0;; e->count_from += e->count_slice) {
-        pthread_rwlock_wrlock(&e->read_lock);
-        run_phase(e, phase_count);
-        if (longest - e->count_from <= e->count_slice)
-            return;
-        pthread_rwlock_unlock(&e->read_lock);
     }
 }
 
@@ -532,7 +489,8 @@ int engine_process(struct engine *e, enum engine_kind kind, enum rec_format fmt,
         joiner_expire(e->workers[i].joiner, now_ms);
     run_phase(e, phase_parse);
     run_phase(e, phase_join);
-    count_in_slices(e);
+    pthread_rwlock_wrlock(&e->read_lock);
+    run_phase(e, phase_count);
     e->state.counts_dirty = 1;
     int rc = collect_batch(e, err);
     pthread_rwlock_unlock(&e->read_lock);

@@ -25,11 +25,9 @@
  * its own workers inside engine_process(). Other threads may read the
  * counts, terms and as_of between engine_read_lock() and
  * engine_read_unlock(): the writer changes them only under the write side
- * of that lock, in short slices of a batch's count phase (new terms are
- * added before, safely: see terms.h), so a reader may see part of a batch
- * counted, each bucket whole, and as_of once the batch is; a waiting
- * writer goes before new readers, so a reader must not take the read lock
- * twice. Stats and sizes are the
+ * of that lock, for the short count phase of a batch (new terms are added
+ * before, safely: see terms.h); a waiting writer goes before new readers,
+ * so a reader must not take the read lock twice. Stats and sizes are the
  * writer's alone.
  *
  * Errors: calls return 0 or a negative CTRD_E* code (setup calls also fill

@@ -1097,45 +1097,6 @@ static char *run_inputs(const char *dir, unsigned workers,
 
 static struct engine_stats s1, s3; /* of test_one_vs_three_workers */
 
-/* One batch whose deltas fill more than two slices of the count phase at
- * one worker (engine.c, COUNT_SLICE): every bucket counted exactly once. */
-static void test_count_phase_in_slices(void)
-{
-    enum { N = 10000 };
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    for (unsigned i = 1; i <= N; i++)
-        fprintf(f,
-                "{\"time\":1763805601000,\"query_id\":%u,\"query\":\"t%u\","
-                "\"ad_ids\":[%u]}\n",
-                i, i % 7, 100 + i);
-    fclose(f);
-    const char *dir = new_dir("slices");
-    struct engine *e;
-    if (open_engine(dir, 1, 0, &e) != 0) {
-        CHECK_FAIL_AT("engine_open: %s", open_err);
-        free(text);
-        return;
-    }
-    CHECK(process(e, ENGINE_QUERIES, REC_NDJSON, text, 0, 1763805601000) == 0);
-    char *d = dump(e);
-    unsigned lines = 0, wrong = 0;
-    for (const char *p = d; p && *p; p = strchr(p, '\n') + 1) {
-        unsigned ad, t, minute, imps, clicks;
-        lines++;
-        wrong += sscanf(p, "%u t%u %u %u %u", &ad, &t, &minute, &imps,
-                        &clicks) != 5 ||
-                 t != (ad - 100) % 7 || imps != 1 || clicks != 0;
-    }
-    CHECK_EQ_U64(lines, N);
-    CHECK_EQ_U64(wrong, 0);
-    free(d);
-    engine_close(e);
-    testfs_remove_tree(dir);
-    free(text);
-}
-
 static void test_one_vs_three_workers(void)
 {
     struct input in[3];
@@ -1241,7 +1202,6 @@ int main(void)
     RUN(test_verification_reports_all);
     RUN(test_pending_format);
     RUN(test_retention);
-    RUN(test_count_phase_in_slices);
     RUN(test_one_vs_three_workers);
     RUN(test_reject_samples_one_vs_three);
     RUN(test_failed_checkpoint_then_good_one);
