@@ -4,6 +4,8 @@
 #include "hash.h"
 
 #define BLOOM_PROBES 7
+#define BLOOM_PREFETCH                                                         \
+    16 /* keys ahead whose blocks bloom_add_keys() asks for */
 
 size_t bloom_bytes_for(uint64_t n_keys)
 {
@@ -41,4 +43,19 @@ int bloom_may_contain(const uint8_t *bits, size_t n_bytes, uint64_t hash)
             return 0;
     }
     return 1;
+}
+
+void bloom_prefetch(const uint8_t *bits, size_t n_bytes, uint64_t hash)
+{
+    __builtin_prefetch(block_of(bits, n_bytes, hash));
+}
+
+void bloom_add_keys(uint8_t *bits, size_t n_bytes, const uint64_t *keys,
+                    uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        if (i + BLOOM_PREFETCH < n)
+            bloom_prefetch(bits, n_bytes, hash_u64(keys[i + BLOOM_PREFETCH]));
+        bloom_add(bits, n_bytes, hash_u64(keys[i]));
+    }
 }

@@ -20,5 +20,12 @@ size_t bloom_bytes_for(uint64_t n_keys);
 /* bits: bloom_bytes_for(n) zeroed bytes; hash: a hash_u64() of the key. */
 void bloom_add(uint8_t *bits, size_t n_bytes, uint64_t hash);
 int bloom_may_contain(const uint8_t *bits, size_t n_bytes, uint64_t hash);
+/* A hint, no effect on the content: starts loading the block a later
+ * bloom_add() or bloom_may_contain() of hash reads, so that a caller who
+ * knows its next hashes can overlap their cache misses. */
+void bloom_prefetch(const uint8_t *bits, size_t n_bytes, uint64_t hash);
+/* bloom_add() of hash(keys[i]) for every i < n, its misses overlapped. */
+void bloom_add_keys(uint8_t *bits, size_t n_bytes, const uint64_t *keys,
+                    uint64_t n);
 
 #endif

@@ -276,6 +276,11 @@ uint64_t qsrun_queries(const struct qsrun *r)
     return r->n;
 }
 
+const uint64_t *qsrun_keys(const struct qsrun *r)
+{
+    return r->keys;
+}
+
 uint64_t qsrun_disk_bytes(const struct qsrun *r)
 {
     return r->map_len;
@@ -527,8 +532,7 @@ int qsrun_write(const char *dir, const char *name, int64_t hour,
                  ? dict_build(b->ads, b->n_ads, slots, &dict, &p.n_dict)
                  : CTRD_ENOMEM;
     if (rc == 0) {
-        for (uint64_t i = 0; i < b->n; i++)
-            bloom_add(body.bloom, body.bloom_bytes, hash_u64(b->keys[i]));
+        bloom_add_keys(body.bloom, body.bloom_bytes, b->keys, b->n);
         for (uint64_t i = 0; i < b->n; i += SPARSE_STRIDE)
             body.sparse[i / SPARSE_STRIDE] = b->keys[i];
         b->entries[b->n] = (struct qsrun_entry){0, 0, (uint32_t)b->n_ads};
@@ -690,17 +694,6 @@ static int put_merged(struct fs_writer *w, const void *ctx)
     return rc;
 }
 
-/* The Bloom filter of the runs' keys into body's. */
-static void merged_bloom(struct qsrun *const *runs, size_t n,
-                         struct run_body *body)
-{
-    for (size_t r = 0; r < n; r++) {
-        for (uint64_t i = 0; i < runs[r]->n; i++)
-            bloom_add(body->bloom, body->bloom_bytes,
-                      hash_u64(runs[r]->keys[i]));
-    }
-}
-
 int qsrun_merge(const char *dir, const char *name, int64_t hour,
                 struct qsrun *const *runs, size_t n, const atomic_int *stop,
                 struct qsrun **out, char *err)
@@ -730,7 +723,9 @@ int qsrun_merge(const char *dir, const char *name, int64_t hour,
         m.n_dict = body.n_dict = dict_union(runs, n, dict, maps);
         m.dict = dict;
         m.sparse = body.sparse;
-        merged_bloom(runs, n, &body);
+        for (size_t r = 0; r < n; r++)
+            bloom_add_keys(body.bloom, body.bloom_bytes, runs[r]->keys,
+                           runs[r]->n);
         rc = run_write(dir, name, hour, &body, out, err);
     } else {
         free(body.bloom);

@@ -130,6 +130,8 @@ int qsrun_find(const struct qsrun *r, uint64_t query_id, uint64_t *ads_buf,
 
 const struct qs_file *qsrun_file(const struct qsrun *r);
 uint64_t qsrun_queries(const struct qsrun *r);
+/* Its qsrun_queries() query ids, ascending (in the mapped file). */
+const uint64_t *qsrun_keys(const struct qsrun *r);
 uint64_t qsrun_disk_bytes(const struct qsrun *r);
 
 #endif

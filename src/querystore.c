@@ -18,6 +18,14 @@
  * memtables, marks files), then adopts them: if a write fails the store is
  * as it was (what was written is garbage for the caller to delete).
  *
+ * ID FILTER: one Bloom filter in RAM over the query ids of every run the
+ * store holds, so that looking up an id no run holds (every new query,
+ * to know it is new) costs one probe, not one a run of every partition.
+ * It may hold more (ids of runs since expired: they only add false
+ * positives, each then checked against the runs); it is rebuilt from the
+ * runs, at twice their ids, when it holds more ids than it was sized for.
+ * It changes only when runs are added (checkpoints, loading).
+ *
  * MERGES run beside the workers, on a thread of their own, one at a time:
  * a checkpoint picks the runs to merge and starts the thread; the merged
  * run replaces its inputs at the first checkpoint after it is written
@@ -29,6 +37,7 @@
  * state is shared with it but the flags `done` and `stop`. */
 #include "querystore.h"
 
+#include "bloom.h"
 #include "fsutil.h"
 #include "grow.h"
 #include "hash.h"
@@ -45,6 +54,7 @@
 
 #define MARK_FILES_MAX 8
 #define MERGE_FAN_IN 4
+#define ID_FILTER_MIN_KEYS (1u << 16)
 #define FLUSH_PREFETCH 8
 /* A merge's thread yields to the workers and to readers (its nice value
  * this much above theirs): it uses the cores they leave idle (a
@@ -130,9 +140,17 @@ struct merge {
     char err[CTRD_ERR_LEN];
 };
 
+/* See ID FILTER. */
+struct id_filter {
+    uint8_t *bits;
+    size_t bytes;
+    uint64_t keys, capacity; /* ids added since it was built; sized for */
+};
+
 struct qs {
     char dir[512];
     unsigned n_workers;
+    struct id_filter ids;
     int64_t horizon_hour;    /* partitions below it are gone */
     struct partition *parts; /* ascending hour */
     size_t n_parts, cap_parts;
@@ -274,11 +292,57 @@ static void partition_free(struct partition *p)
     free(p->mark_files);
 }
 
-static int partition_add_run(struct partition *p, struct qsrun *r)
+/* A filter sized for capacity ids, or none (NULL bits) when out of
+ * memory. */
+static struct id_filter id_filter_new(uint64_t capacity)
+{
+    struct id_filter f = {.bytes = bloom_bytes_for(capacity),
+                          .capacity = capacity};
+    f.bits = calloc(1, f.bytes);
+    return f;
+}
+
+static void id_filter_add(struct id_filter *f, const struct qsrun *r)
+{
+    bloom_add_keys(f->bits, f->bytes, qsrun_keys(r), qsrun_queries(r));
+    f->keys += qsrun_queries(r);
+}
+
+/* Makes the ID FILTER hold the ids of run r, just added to a partition:
+ * adds them, or rebuilds it from every run when they would pass its size
+ * (or adds them all the same, past its size, when out of memory). */
+static void id_filter_take(struct qs *qs, const struct qsrun *r)
+{
+    if (qs->ids.keys + qsrun_queries(r) <= qs->ids.capacity) {
+        id_filter_add(&qs->ids, r);
+        return;
+    }
+    uint64_t live = 0;
+    for (size_t i = 0; i < qs->n_parts; i++) {
+        for (size_t k = 0; k < qs->parts[i].n_runs; k++)
+            live += qsrun_queries(qs->parts[i].runs[k]);
+    }
+    struct id_filter f = id_filter_new(
+        2 * live > ID_FILTER_MIN_KEYS ? 2 * live : ID_FILTER_MIN_KEYS);
+    if (!f.bits) {
+        id_filter_add(&qs->ids, r);
+        return;
+    }
+    for (size_t i = 0; i < qs->n_parts; i++) {
+        for (size_t k = 0; k < qs->parts[i].n_runs; k++)
+            id_filter_add(&f, qs->parts[i].runs[k]);
+    }
+    free(qs->ids.bits);
+    qs->ids = f;
+}
+
+static int partition_add_run(struct qs *qs, struct partition *p,
+                             struct qsrun *r)
 {
     if (grow(&p->runs, &p->cap_runs, p->n_runs + 1, sizeof *p->runs, 4) != 0)
         return CTRD_ENOMEM;
     p->runs[p->n_runs++] = r;
+    id_filter_take(qs, r);
     return 0;
 }
 
@@ -427,6 +491,11 @@ int qs_open(const char *dir, unsigned n_workers, int64_t horizon_ms,
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     snprintf(qs->dir, sizeof qs->dir, "%s", dir);
     qs->n_workers = n_workers;
+    qs->ids = id_filter_new(ID_FILTER_MIN_KEYS);
+    if (!qs->ids.bits) {
+        free(qs);
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    }
     qs->horizon_hour = horizon_ms / QS_PARTITION_MS;
     *out = qs;
     return 0;
@@ -464,6 +533,7 @@ void qs_close(struct qs *qs)
     free(qs->parts);
     for (unsigned w = 0; w < qs->n_workers; w++)
         memtable_clear(&qs->mem[w]);
+    free(qs->ids.bits);
     free(qs);
 }
 
@@ -539,7 +609,7 @@ int qs_load(struct qs *qs, const char *kind, int64_t hour, const char *file,
         return load_marks(qs, p, &f, err);
     struct qsrun *r;
     int rc = qsrun_open(qs->dir, &f, hour, &r, err);
-    if (rc == 0 && partition_add_run(p, r) != 0) {
+    if (rc == 0 && partition_add_run(qs, p, r) != 0) {
         qsrun_free(r);
         rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     }
@@ -571,6 +641,7 @@ void qs_prefetch(const struct qs *qs, unsigned worker, uint64_t query_id)
     const struct memtable *m = &qs->mem[worker];
     if (m->slots)
         __builtin_prefetch(&m->slots[mem_home(m, query_id)]);
+    bloom_prefetch(qs->ids.bits, qs->ids.bytes, hash_u64(query_id));
 }
 
 int qs_get(struct qs *qs, unsigned worker, uint64_t query_id,
@@ -586,6 +657,8 @@ int qs_get(struct qs *qs, unsigned worker, uint64_t query_id,
             return 0;
         }
     }
+    if (!bloom_may_contain(qs->ids.bits, qs->ids.bytes, hash_u64(query_id)))
+        return CTRD_ENOTFOUND;
     for (size_t i = qs->n_parts; i-- > 0;) {
         const struct partition *p = &qs->parts[i];
         for (size_t r = p->n_runs; r-- > 0;) {
@@ -934,7 +1007,7 @@ static int adopt(struct qs *qs, struct written *wr)
 {
     for (size_t i = 0; i < wr->n_runs; i++) {
         struct partition *p = partition_get(qs, wr->runs[i].hour);
-        if (!p || partition_add_run(p, wr->runs[i].run) != 0)
+        if (!p || partition_add_run(qs, p, wr->runs[i].run) != 0)
             return CTRD_ENOMEM;
         wr->runs[i].run = NULL;
     }

@@ -504,6 +504,53 @@ static void test_failed_merge_dropped(void)
     qs_close(qs);
 }
 
+/* The store's filter of stored ids (querystore.c, ID FILTER) grows past
+ * its first size and is rebuilt, and a loaded store fills it: every query
+ * stays found, through checkpoints, merges, expiry and a reload. */
+static void test_id_filter(void)
+{
+    clean_tmp_dir();
+    struct qs *qs = open_qs(2, INT64_MIN);
+    if (!qs)
+        return;
+    enum { PER = 10000, CKPTS = 30 };
+    char *manifest = NULL;
+    for (uint64_t seq = 1; seq <= CKPTS; seq++) {
+        for (uint64_t k = 0; k < PER; k++) {
+            uint64_t id = mix64(seq * PER + k) | 1;
+            put(qs, (unsigned)(id >> 63), id,
+                (H0 + (int64_t)(seq % 3)) * HOUR + (int64_t)k);
+        }
+        free(manifest);
+        manifest = checkpoint(qs, seq, INT64_MIN);
+    }
+    wait_merge(qs);
+    free(manifest);
+    manifest = checkpoint(qs, CKPTS + 1, (H0 + 1) * HOUR); /* H0 expires */
+    int rc;
+    struct qs *back =
+        manifest ? reload(manifest, 2, (H0 + 1) * HOUR, &rc) : NULL;
+    CHECK(back != NULL);
+    unsigned wrong = 0;
+    for (uint64_t seq = 1; back && seq <= CKPTS; seq++) {
+        for (uint64_t k = 0; k < PER; k++) {
+            uint64_t id = mix64(seq * PER + k) | 1;
+            int64_t t = (H0 + (int64_t)(seq % 3)) * HOUR + (int64_t)k;
+            unsigned w = (unsigned)(id >> 63);
+            struct qs_query q;
+            if (seq % 3 == 0) /* hour H0: gone */
+                wrong += (qs_get(qs, w, id, &q) != CTRD_ENOTFOUND) +
+                         (qs_get(back, w, id, &q) != CTRD_ENOTFOUND);
+            else
+                wrong += !stored_ok(qs, w, id, t) + !stored_ok(back, w, id, t);
+        }
+    }
+    CHECK_EQ_U64(wrong, 0);
+    qs_close(back);
+    free(manifest);
+    qs_close(qs);
+}
+
 static void test_marks(void)
 {
     clean_tmp_dir();
@@ -1022,6 +1069,7 @@ int main(void)
     RUN(test_merge_in_progress);
     RUN(test_expiry_while_merging);
     RUN(test_failed_merge_dropped);
+    RUN(test_id_filter);
     RUN(test_marks);
     RUN(test_horizon);
     RUN(test_damaged_runs);
