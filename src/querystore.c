@@ -849,37 +849,87 @@ static const uint64_t *mem_ads_of(const struct qs *qs, struct kv kv)
     return qs->mem[kv.ref >> 32].ads + mem_entry_of(qs, kv)->ad;
 }
 
-/* Writes the memtable queries of one hour as a new run. Their entries and
- * ads are read in key order, that is at random: each entry is asked for
- * 2 * FLUSH_PREFETCH queries ahead and its ads FLUSH_PREFETCH ahead (by
- * then the entry that points to them is in cache), so that the cache
+/* One half of a flush (see flush_hour()): its queries in kv[0..n), the
+ * ones whose query_id has the top bit `half`, sorted between kv and tmp
+ * with count, then added to b, a builder over its part of the run's. */
+struct flush_half {
+    const struct qs *qs;
+    int64_t hour;
+    struct kv *kv, *tmp;
+    uint64_t n, *count;
+    struct qsrun_builder b;
+};
+
+/* Sorts the half's queries, then adds them to its builder in key order,
+ * that is reading their entries and ads at random: each entry is asked
+ * for 2 * FLUSH_PREFETCH queries ahead and its ads FLUSH_PREFETCH ahead
+ * (by then the entry that points to them is in cache), so that the cache
  * misses overlap. */
-static int flush_hour(struct qs *qs, int64_t hour, struct kv *kv,
-                      struct kv *tmp, uint64_t *count, struct qsrun_builder *b,
-                      uint64_t seq, struct qsrun **out, char *err)
+static void *flush_half_run(void *arg)
 {
-    uint64_t n = 0;
+    struct flush_half *h = arg;
+    struct kv *kv = h->n ? radix_sort(h->kv, h->tmp, h->count, h->n) : h->kv;
+    for (uint64_t i = 0; i < h->n; i++) {
+        if (i + 2 * FLUSH_PREFETCH < h->n)
+            __builtin_prefetch(mem_entry_of(h->qs, kv[i + 2 * FLUSH_PREFETCH]));
+        if (i + FLUSH_PREFETCH < h->n)
+            __builtin_prefetch(mem_ads_of(h->qs, kv[i + FLUSH_PREFETCH]));
+        const struct mem_entry *e = mem_entry_of(h->qs, kv[i]);
+        qsrun_builder_add(&h->b, e->query_id,
+                          (uint32_t)(e->time_ms - h->hour * QS_PARTITION_MS),
+                          e->term_id, mem_ads_of(h->qs, kv[i]), e->n_ads);
+    }
+    return NULL;
+}
+
+/* Writes the memtable queries of one hour as a new run. The queries whose
+ * query_id has the top bit clear all sort before the others, so the two
+ * halves are sorted and added to the builder at once, the second on a
+ * thread of its own (on this one after the first when none can start):
+ * kv holds the first half from its start and the second from its end
+ * (room for total queries, as tmp), count room for two sorts. */
+static int flush_hour(struct qs *qs, int64_t hour, struct kv *kv,
+                      struct kv *tmp, uint64_t total, uint64_t *count,
+                      struct qsrun_builder *b, uint64_t seq, struct qsrun **out,
+                      char *err)
+{
+    uint64_t n[2] = {0, 0}, ads_low = 0;
     for (unsigned w = 0; w < qs->n_workers; w++) {
         const struct memtable *m = &qs->mem[w];
         for (uint64_t i = 0; i < m->n; i++) {
-            if (m->entries[i].time_ms / QS_PARTITION_MS == hour)
-                kv[n++] =
-                    (struct kv){m->entries[i].query_id, (uint64_t)w << 32 | i};
+            const struct mem_entry *e = &m->entries[i];
+            if (e->time_ms / QS_PARTITION_MS != hour)
+                continue;
+            int high = (int)(e->query_id >> 63);
+            struct kv x = {e->query_id, (uint64_t)w << 32 | i};
+            if (high)
+                kv[total - ++n[1]] = x;
+            else
+                kv[n[0]++] = x;
+            ads_low += high ? 0 : e->n_ads;
         }
     }
-    if (n)
-        kv = radix_sort(kv, tmp, count, n);
-    qsrun_builder_reset(b);
-    for (uint64_t i = 0; i < n; i++) {
-        if (i + 2 * FLUSH_PREFETCH < n)
-            __builtin_prefetch(mem_entry_of(qs, kv[i + 2 * FLUSH_PREFETCH]));
-        if (i + FLUSH_PREFETCH < n)
-            __builtin_prefetch(mem_ads_of(qs, kv[i + FLUSH_PREFETCH]));
-        const struct mem_entry *e = mem_entry_of(qs, kv[i]);
-        qsrun_builder_add(b, e->query_id,
-                          (uint32_t)(e->time_ms - hour * QS_PARTITION_MS),
-                          e->term_id, mem_ads_of(qs, kv[i]), e->n_ads);
-    }
+    struct flush_half h[2] = {
+        {qs, hour, kv, tmp, n[0], count, *b},
+        {qs, hour, kv + total - n[1], tmp + total - n[1], n[1],
+         count + RADIX_PASSES * RADIX_BUCKETS, *b},
+    };
+    qsrun_builder_reset(&h[0].b);
+    qsrun_builder_reset(&h[1].b);
+    h[1].b.keys += n[0];
+    h[1].b.entries += n[0];
+    h[1].b.ads += ads_low;
+    pthread_t t;
+    int threaded = pthread_create(&t, NULL, flush_half_run, &h[1]) == 0;
+    flush_half_run(&h[0]);
+    if (threaded)
+        pthread_join(t, NULL);
+    else
+        flush_half_run(&h[1]);
+    for (uint64_t i = 0; i < n[1]; i++) /* its slots follow the first's */
+        h[1].b.entries[i].slot += (uint32_t)ads_low;
+    b->n = n[0] + n[1];
+    b->n_ads = ads_low + h[1].b.n_ads;
     char name[QS_NAME_MAX];
     file_name(qs, "q", hour, seq, "run", name);
     return qsrun_write(qs->dir, name, hour, b, out, err);
@@ -900,7 +950,7 @@ static int write_runs(struct qs *qs, uint64_t seq, struct written *wr,
     int64_t *hours = NULL;
     struct kv *kv = malloc(total * sizeof *kv);
     struct kv *tmp = malloc(total * sizeof *tmp);
-    uint64_t *count = malloc(RADIX_PASSES * RADIX_BUCKETS * sizeof *count);
+    uint64_t *count = malloc(2 * RADIX_PASSES * RADIX_BUCKETS * sizeof *count);
     struct qsrun_builder b = {0};
     int rc = 0;
     if (memtable_hours(qs, 0, &hours, &n_hours) != 0 || !kv || !tmp || !count ||
@@ -908,7 +958,7 @@ static int write_runs(struct qs *qs, uint64_t seq, struct written *wr,
         !(wr->runs = calloc(n_hours, sizeof *wr->runs)))
         rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory flushing queries");
     for (size_t h = 0; rc == 0 && h < n_hours; h++) {
-        rc = flush_hour(qs, hours[h], kv, tmp, count, &b, seq,
+        rc = flush_hour(qs, hours[h], kv, tmp, total, count, &b, seq,
                         &wr->runs[wr->n_runs].run, err);
         if (rc == 0)
             wr->runs[wr->n_runs++].hour = hours[h];
