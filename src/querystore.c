@@ -524,9 +524,12 @@ void qs_close(struct qs *qs)
 {
     if (!qs)
         return;
-    if (qs->merge.active) { /* not adopted: its file is garbage */
+    if (qs->merge.active) { /* not adopted: its file is garbage, gone */
         atomic_store(&qs->merge.stop, 1);
         merge_end(&qs->merge);
+        char path[FS_PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", qs->dir, qs->merge.name);
+        unlink(path);
     }
     for (size_t i = 0; i < qs->n_parts; i++)
         partition_free(&qs->parts[i]);

@@ -20,7 +20,7 @@
  * sharder.h) — runs are read-only then, so workers never share mutable
  * state. qs_checkpoint(), qs_load() and qs_close() run with no worker
  * active. The merge thread reads runs and writes its own (see
- * querystore.c, MERGES); qs_close() stops it.
+ * querystore.c, MERGES); qs_close() stops it and deletes its file.
  *
  * Errors: 0 or a negative CTRD_E* code (calls that take err fill it);
  * CTRD_ENOTFOUND when a query or file is not there, never for a failure.

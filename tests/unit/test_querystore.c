@@ -393,7 +393,8 @@ static char *print_files(const struct qs *qs)
 
 /* The merge that the 4th checkpoint starts: its file is in no manifest
  * but qs_print_files() names it (so no garbage removal takes it) until
- * the next checkpoint adopts it; a store closed first stops it. */
+ * the next checkpoint adopts it; a store closed first stops it and
+ * deletes the file. */
 static void test_merge_in_progress(void)
 {
     for (int close_first = 0; close_first <= 1; close_first++) {
@@ -414,7 +415,10 @@ static void test_merge_in_progress(void)
         CHECK(manifest && count_lines(manifest, "run", H0) == 4 &&
               !datadir_names_file(manifest, name));
         if (close_first) {
-            qs_close(qs); /* stops the merge; its file (if any) is garbage */
+            qs_close(qs); /* stops the merge and deletes its file */
+            char path[600];
+            snprintf(path, sizeof path, "%s/%s", tmp_dir, name);
+            CHECK(access(path, F_OK) != 0);
         } else if (qs) {
             wait_merge(qs);
             free(manifest);
