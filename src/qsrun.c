@@ -17,6 +17,7 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define RUN_MAGIC "CTRDRUN2"
 #define RUN_MAGIC_FORMAT1 "CTRDRUN1"
@@ -174,8 +175,8 @@ static const char *run_layout(struct qsrun *r, uint64_t len, size_t *at)
     if (file_hour != r->hour)
         return "partition hour differs from the MANIFEST's";
     *at = RUN_N_AT;
-    if (bloom_bytes % BLOOM_BLOCK_BYTES || r->n > len || r->n_slots > len ||
-        r->n_dict > len || bloom_bytes > len ||
+    if (bloom_bytes % BLOOM_BLOCK_BYTES || bloom_bytes == 0 || r->n > len ||
+        r->n_slots > len || r->n_dict > len || bloom_bytes > len ||
         run_bytes(bloom_bytes, r->n, r->n_dict, r->n_slots) != len)
         return "section sizes do not add up to the file's";
     run_sections(r, bloom_bytes);
@@ -384,28 +385,15 @@ static int run_map_written(const char *dir, const struct qs_file *file,
     return rc;
 }
 
-/* What a RUN FILE's content is made of, for put_run(). */
-struct run_content {
-    unsigned char header[RUN_HEADER_BYTES];
-    const struct run_body *body;
-    int *put_rc;
-};
-
-static void put_run(struct fs_writer *w, const void *ctx)
-{
-    const struct run_content *c = ctx;
-    fs_writer_put(w, c->header, sizeof c->header);
-    fs_writer_put(w, c->body->bloom, c->body->bloom_bytes);
-    *c->put_rc = c->body->put(w, c->body->ctx);
-}
-
 static void put_u64(unsigned char *at, uint64_t v)
 {
     memcpy(at, &v, 8);
 }
 
 /* Writes body as dir/name, a new run of the hour, and maps it; frees the
- * body's Bloom filter and sparse index (or gives the index to the run). */
+ * body's Bloom filter and sparse index (or gives the index to the run).
+ * When the body's put() fails (a merge stopped), the file is removed
+ * unsealed and unsynced. */
 static int run_write(const char *dir, const char *name, int64_t hour,
                      struct run_body *body, struct qsrun **out, char *err)
 {
@@ -413,18 +401,31 @@ static int run_write(const char *dir, const char *name, int64_t hour,
     char path[FS_PATH_MAX];
     snprintf(file.name, sizeof file.name, "%s", name);
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    int put_rc = 0;
-    struct run_content c = {.body = body, .put_rc = &put_rc};
-    memcpy(c.header + RUN_MAGIC_AT, RUN_MAGIC, 8);
-    put_u64(c.header + RUN_N_AT, body->n);
-    put_u64(c.header + RUN_N_SLOTS_AT, body->n_slots);
-    put_u64(c.header + RUN_BLOOM_BYTES_AT, body->bloom_bytes);
-    put_u64(c.header + RUN_HOUR_AT, (uint64_t)hour);
-    put_u64(c.header + RUN_N_DICT_AT, body->n_dict);
-    int rc = fs_write_file(path, FS_SEALED, put_run, &c, &file.seal, err);
-    if (rc == 0 && put_rc != 0)
-        rc = ctrd_fail(err, put_rc, "%s: not written whole: %s", path,
-                       ctrd_strerror(put_rc));
+    unsigned char header[RUN_HEADER_BYTES] = {0};
+    memcpy(header + RUN_MAGIC_AT, RUN_MAGIC, 8);
+    put_u64(header + RUN_N_AT, body->n);
+    put_u64(header + RUN_N_SLOTS_AT, body->n_slots);
+    put_u64(header + RUN_BLOOM_BYTES_AT, body->bloom_bytes);
+    put_u64(header + RUN_HOUR_AT, (uint64_t)hour);
+    put_u64(header + RUN_N_DICT_AT, body->n_dict);
+    struct fs_writer *w = malloc(sizeof *w);
+    int rc = w ? fs_writer_open(w, path, FS_SEALED, err)
+               : ctrd_fail(err, CTRD_ENOMEM, "out of memory writing %s", path);
+    if (rc == 0) {
+        fs_writer_put(w, header, sizeof header);
+        fs_writer_put(w, body->bloom, body->bloom_bytes);
+        int put_rc = body->put(w, body->ctx);
+        if (put_rc == 0) {
+            rc = fs_writer_seal(w, &file.seal, err);
+        } else {
+            char ignored[CTRD_ERR_LEN];
+            fs_writer_close(w, 0, ignored);
+            unlink(path);
+            rc = ctrd_fail(err, put_rc, "%s: not written: %s", path,
+                           ctrd_strerror(put_rc));
+        }
+    }
+    free(w);
     if (rc == 0)
         rc = run_map_written(dir, &file, hour, body, out, err);
     free(body->bloom);
@@ -627,14 +628,15 @@ static void stage_put(struct stage *st, const void *p, size_t len)
 }
 
 /* Puts one section of the merged run, going through the runs' queries in
- * key order once. 0, or CTRD_EAGAIN (the section cut short) once *stop
- * is set. */
+ * key order once. 0, CTRD_EAGAIN (the section cut short) once *stop is
+ * set, or CTRD_ECORRUPT when two runs hold one id (the run would not
+ * load again). */
 static int put_merged_section(struct stage *st, const struct merged *m,
                               enum merged_section what)
 {
     const uint64_t *a[QSRUN_MERGE_MAX];
     uint64_t len[QSRUN_MERGE_MAX], pos[QSRUN_MERGE_MAX] = {0};
-    uint64_t q = 0, slot = 0;
+    uint64_t q = 0, slot = 0, last = 0;
     for (size_t r = 0; r < m->n_runs; r++) {
         a[r] = m->runs[r]->keys;
         len[r] = m->runs[r]->n;
@@ -647,6 +649,9 @@ static int put_merged_section(struct stage *st, const struct merged *m,
         uint64_t k = pos[best]++;
         const struct qsrun_entry *e = &r->entries[k];
         if (what == MERGED_KEYS) {
+            if (q > 0 && r->keys[k] <= last)
+                return CTRD_ECORRUPT; /* inputs share an id */
+            last = r->keys[k];
             if (q % SPARSE_STRIDE == 0)
                 m->sparse[q / SPARSE_STRIDE] = r->keys[k];
             stage_put(st, &r->keys[k], 8);

@@ -118,7 +118,8 @@ int qsrun_merge_fits(struct qsrun *const *runs, size_t n);
  * streamed from the inputs (three passes over them in key order), so a
  * merge holds its Bloom filter, sparse index and dictionary in RAM, not
  * its run. CTRD_EINVAL when they do not fit (qsrun_merge_fits()),
- * CTRD_EAGAIN (the file unfinished) once *stop is set. */
+ * CTRD_ECORRUPT when two of them hold one id, CTRD_EAGAIN once *stop is
+ * set; on any failure no file is left. */
 int qsrun_merge(const char *dir, const char *name, int64_t hour,
                 struct qsrun *const *runs, size_t n, const atomic_int *stop,
                 struct qsrun **out, char *err);

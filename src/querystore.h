@@ -93,9 +93,10 @@ int qs_too_old(const struct qs *qs, int64_t time_ms);
  * failed is dropped and counted in the stats), writes the memtables as
  * runs, drops partitions older than horizon_ms, starts the next merge if
  * runs are due for one, and prints the manifest lines that describe the
- * whole store to manifest (each partition's runs before its marks). Merges run on a thread of the
- * store's own while the workers go on; the file of the one in progress is
- * in no manifest line (qs_print_files() names it). A failed write leaves
+ * whole store to manifest (each partition's runs before its marks).
+ * Merges run on a thread of the store's own while the workers go on; the
+ * file of the one in progress is in no manifest line (qs_print_files()
+ * names it). A failed write leaves
  * the store holding what it held (perhaps with fewer runs, merged), so a
  * later checkpoint can try again; only after CTRD_ENOMEM is it unusable. */
 int qs_checkpoint(struct qs *qs, uint64_t seq, int64_t horizon_ms,

@@ -974,11 +974,21 @@ static void test_merge_dictionaries(void)
     if (!runs[0] || !runs[1] || !runs[2] || !runs[3])
         goto done;
     CHECK_EQ_I64(qsrun_merge_fits(runs, RUNS), 1);
-    atomic_int stop = 1; /* a merge stopped writes no run */
+    atomic_int stop = 1; /* a merge stopped leaves no file */
+    char path[600];
+    snprintf(path, sizeof path, "%s/stopped.run", tmp_dir);
     CHECK_EQ_I64(qsrun_merge(tmp_dir, "stopped.run", H0, runs, RUNS, &stop,
                              &merged, err),
                  CTRD_EAGAIN);
+    CHECK(access(path, F_OK) != 0);
     atomic_store(&stop, 0);
+    /* runs holding one id twice: refused, no file (it would not load) */
+    struct qsrun *twice[2] = {runs[0], runs[0]};
+    snprintf(path, sizeof path, "%s/twice.run", tmp_dir);
+    CHECK_EQ_I64(
+        qsrun_merge(tmp_dir, "twice.run", H0, twice, 2, &stop, &merged, err),
+        CTRD_ECORRUPT);
+    CHECK(access(path, F_OK) != 0);
     merged = NULL;
     if (qsrun_merge(tmp_dir, "merged.run", H0, runs, RUNS, &stop, &merged,
                     err) != 0) {
