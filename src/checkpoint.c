@@ -183,8 +183,9 @@ static int write_counts(struct ckpt *c, char *err)
 {
     struct ckpt_counts *next = &c->counts_next;
     *next = c->counts_files;
-    if (!c->counts_dirty && next->snapshot.name[0])
-        return 0;
+    if (next->snapshot.name[0] &&
+        cm_delta_bytes(c->counts) == CM_FILE_HEADER_BYTES)
+        return 0; /* nothing changed since the last commit */
     int delta = counts_as_delta(c);
     struct ckpt_file *f =
         delta ? &next->deltas[next->n_deltas] : &next->snapshot;
@@ -202,7 +203,6 @@ static int write_counts(struct ckpt *c, char *err)
 static void counts_committed(struct ckpt *c)
 {
     c->counts_files = c->counts_next;
-    c->counts_dirty = 0;
     cm_mark_clean(c->counts);
 }
 

@@ -71,8 +71,6 @@ struct ckpt {
     struct qs *qs;           /* NULL when read-only */
     struct joiner **joiners; /* [n_workers]; NULL when read-only */
     int64_t max_query_ms;    /* as_of; the engine raises it; -1: empty */
-    int counts_dirty;        /* the engine sets it when counts change; cleared
-                                when a checkpoint commits */
     /* ---- */
     struct engine_config cfg; /* data_dir points into dir */
     char dir[512];

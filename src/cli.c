@@ -210,8 +210,9 @@ int cli_engine_option(const char *cmd, int c, const char *arg,
         return 0;
     case CLI_OPT_CHECKPOINT_EVERY:
         if (cli_parse_size_bytes(arg, &f->checkpoint_every) ||
-            f->checkpoint_every == 0)
-            return cli_usage(cmd, "bad size '%s'", arg);
+            f->checkpoint_every == 0 ||
+            f->checkpoint_every > CLI_CHECKPOINT_EVERY_MAX)
+            return cli_usage(cmd, "--checkpoint-every: 1 to 4G, not '%s'", arg);
         return 0;
     case CLI_OPT_THREADS:
         if (cli_parse_u64(arg, &n) || n == 0 || n > SHARD_WORKERS_MAX)

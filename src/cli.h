@@ -30,6 +30,11 @@ int cli_common_option(int c, const char *usage);
  * --data DIR, --join-window D, --click-timeout D, --checkpoint-every SIZE,
  * --threads N. Their table starts with CLI_ENGINE_OPTIONS; the loop hands
  * each option to cli_engine_option(). */
+/* The most input between checkpoints: a checkpoint's run of one hour then
+ * holds well under the 2^32 ads a run can (qsrun.h), an ad taking at
+ * least two bytes of input. */
+#define CLI_CHECKPOINT_EVERY_MAX (UINT64_C(4) << 30)
+
 struct cli_engine_flags {
     struct engine_config engine; /* data_dir, windows, retention, workers */
     uint64_t checkpoint_every;   /* bytes of input between checkpoints */

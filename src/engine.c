@@ -491,7 +491,6 @@ int engine_process(struct engine *e, enum engine_kind kind, enum rec_format fmt,
     run_phase(e, phase_join);
     pthread_rwlock_wrlock(&e->read_lock);
     run_phase(e, phase_count);
-    e->state.counts_dirty = 1;
     int rc = collect_batch(e, err);
     pthread_rwlock_unlock(&e->read_lock);
     return rc;
@@ -510,7 +509,6 @@ int engine_add_counts(struct engine *e, const struct engine_count_add *adds,
         rc = cm_add(e->state.counts, adds[i].ad_id, ids[i], adds[i].minute,
                     adds[i].impressions, adds[i].clicks);
     e->state.max_query_ms = as_of_ms;
-    e->state.counts_dirty = 1;
     pthread_rwlock_unlock(&e->read_lock);
     free(ids);
     return rc;

@@ -503,7 +503,8 @@ static int dict_build(const uint64_t *ads, uint64_t n, uint32_t *slots,
                     !(*dict = alloc_n(*n_dict, sizeof **dict))))
         rc = CTRD_ENOMEM;
     if (rc == 0) {
-        qsort(seen, *n_dict, sizeof *seen, ad_seen_cmp);
+        if (*n_dict) /* seen is NULL when there are no ads */
+            qsort(seen, *n_dict, sizeof *seen, ad_seen_cmp);
         for (uint64_t k = 0; k < *n_dict; k++) {
             (*dict)[k] = seen[k].ad;
             rank[seen[k].first] = (uint32_t)k;

@@ -102,6 +102,9 @@ expect_status cli_unknown_flag_query 2 query --data "$D" --ad 1 --bogus
 expect_status cli_bad_duration 2 ingest --data "$D" --queries "$Q" --join-window 5x
 expect_status cli_negative_duration 2 ingest --data "$D" --queries "$Q" --click-timeout -1m
 expect_status cli_bad_size 2 ingest --data "$D" --queries "$Q" --checkpoint-every 1X
+# past 4G one checkpoint's run could hold more ads than a run can (2^32)
+expect_status cli_checkpoint_every_too_big 2 ingest --data "$D" --queries "$Q" --checkpoint-every 5G
+expect_status cli_checkpoint_every_too_big_serve 2 serve --data "$D" --checkpoint-every 5G
 expect_status cli_bad_format_ingest 2 ingest --data "$D" --queries "$Q" --format xml
 expect_status cli_missing_value 2 ingest --data "$D" --queries "$Q" --report
 expect_status cli_query_no_ad 2 query --data "$D"
