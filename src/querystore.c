@@ -55,6 +55,7 @@
 #define MARK_FILES_MAX 8
 #define MERGE_FAN_IN 4
 #define ID_FILTER_MIN_KEYS (1u << 16)
+#define HUGE_PAGE_BYTES ((size_t)2 << 20)
 #define FLUSH_PREFETCH 8
 /* A merge's thread yields to the workers and to readers (its nice value
  * this much above theirs): it uses the cores they leave idle (a
@@ -292,13 +293,30 @@ static void partition_free(struct partition *p)
     free(p->mark_files);
 }
 
+/* bytes of zeroes for a filter probed at random: past a huge page, on
+ * huge pages where the kernel allows (at 4 KiB pages every probe, and
+ * every prefetch of one, missed the TLB: 30 M queries -8 % wall). */
+static uint8_t *filter_bits_new(size_t bytes)
+{
+    if (bytes < HUGE_PAGE_BYTES)
+        return calloc(1, bytes);
+    size_t len =
+        (bytes + HUGE_PAGE_BYTES - 1) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
+    uint8_t *bits = aligned_alloc(HUGE_PAGE_BYTES, len);
+    if (bits) {
+        madvise(bits, len, MADV_HUGEPAGE); /* a hint */
+        memset(bits, 0, len);
+    }
+    return bits;
+}
+
 /* A filter sized for capacity ids, or none (NULL bits) when out of
  * memory. */
 static struct id_filter id_filter_new(uint64_t capacity)
 {
     struct id_filter f = {.bytes = bloom_bytes_for(capacity),
                           .capacity = capacity};
-    f.bits = calloc(1, f.bytes);
+    f.bits = filter_bits_new(f.bytes);
     return f;
 }
 
