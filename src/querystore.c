@@ -170,19 +170,32 @@ static void file_name(struct qs *qs, const char *prefix, int64_t hour,
              (unsigned long long)seq, qs->files_written++, ext);
 }
 
-/* calloc() for a table that is probed (read) before its slots are
- * written: its pages are made present and writable up front. A page of a
- * fresh calloc'd block read first maps the shared zero page, and the
- * first write to it then costs a second fault and a TLB shootdown, an
- * interrupt to every CPU that runs another worker (costly in a VM). */
+/* Zeroed memory for a table probed at random, its pages present and
+ * writable up front: a page of a fresh block read first maps the shared
+ * zero page, and the first write to it then costs a second fault and a
+ * TLB shootdown, an interrupt to every CPU that runs another worker
+ * (costly in a VM). Past a huge page, on huge pages where the kernel
+ * allows: at 4 KiB pages every probe, and every prefetch of one, missed
+ * the TLB (the id filter's: 30 M queries -8 % wall). */
 static void *calloc_written(size_t n, size_t size)
 {
-    char *p = calloc(n, size);
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t from = ((uintptr_t)p + page - 1) & ~(page - 1);
-    uintptr_t to = ((uintptr_t)p + n * size) & ~(page - 1);
-    if (p && to > from) /* a hint: without it the faults come later */
-        madvise((void *)from, to - from, MADV_POPULATE_WRITE);
+    size_t bytes = n * size;
+    if (bytes < HUGE_PAGE_BYTES) {
+        char *p = calloc(n, size);
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        uintptr_t from = ((uintptr_t)p + page - 1) & ~(page - 1);
+        uintptr_t to = ((uintptr_t)p + bytes) & ~(page - 1);
+        if (p && to > from) /* a hint: without it the faults come later */
+            madvise((void *)from, to - from, MADV_POPULATE_WRITE);
+        return p;
+    }
+    size_t len =
+        (bytes + HUGE_PAGE_BYTES - 1) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
+    char *p = aligned_alloc(HUGE_PAGE_BYTES, len);
+    if (p) {
+        madvise(p, len, MADV_HUGEPAGE); /* a hint */
+        memset(p, 0, len);
+    }
     return p;
 }
 
@@ -293,30 +306,13 @@ static void partition_free(struct partition *p)
     free(p->mark_files);
 }
 
-/* bytes of zeroes for a filter probed at random: past a huge page, on
- * huge pages where the kernel allows (at 4 KiB pages every probe, and
- * every prefetch of one, missed the TLB: 30 M queries -8 % wall). */
-static uint8_t *filter_bits_new(size_t bytes)
-{
-    if (bytes < HUGE_PAGE_BYTES)
-        return calloc(1, bytes);
-    size_t len =
-        (bytes + HUGE_PAGE_BYTES - 1) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
-    uint8_t *bits = aligned_alloc(HUGE_PAGE_BYTES, len);
-    if (bits) {
-        madvise(bits, len, MADV_HUGEPAGE); /* a hint */
-        memset(bits, 0, len);
-    }
-    return bits;
-}
-
 /* A filter sized for capacity ids, or none (NULL bits) when out of
  * memory. */
 static struct id_filter id_filter_new(uint64_t capacity)
 {
     struct id_filter f = {.bytes = bloom_bytes_for(capacity),
                           .capacity = capacity};
-    f.bits = filter_bits_new(f.bytes);
+    f.bits = calloc_written(1, f.bytes);
     return f;
 }
 
