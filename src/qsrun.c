@@ -195,16 +195,27 @@ static int run_index(struct qsrun *r)
     return 0;
 }
 
+/* A run of the hour, file in dir (its path into path), nothing mapped
+ * yet; NULL when out of memory. */
+static struct qsrun *run_new(const char *dir, const struct qs_file *file,
+                             int64_t hour, char path[FS_PATH_MAX])
+{
+    snprintf(path, FS_PATH_MAX, "%s/%s", dir, file->name);
+    struct qsrun *r = calloc(1, sizeof *r);
+    if (r) {
+        r->file = *file;
+        r->hour = hour;
+    }
+    return r;
+}
+
 int qsrun_open(const char *dir, const struct qs_file *file, int64_t hour,
                struct qsrun **out, char *err)
 {
     char path[FS_PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", dir, file->name);
-    struct qsrun *r = calloc(1, sizeof *r);
+    struct qsrun *r = run_new(dir, file, hour, path);
     if (!r)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-    r->file = *file;
-    r->hour = hour;
     size_t at, content_len;
     const char *what;
     int rc = fs_map_sealed(path, &file->seal, &r->map, &r->map_len,
@@ -361,16 +372,13 @@ static int run_map_written(const char *dir, const struct qs_file *file,
                            struct qsrun **out, char *err)
 {
     char path[FS_PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", dir, file->name);
-    struct qsrun *r = calloc(1, sizeof *r);
+    struct qsrun *r = run_new(dir, file, hour, path);
     if (!r)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-    *r = (struct qsrun){.file = *file,
-                        .hour = hour,
-                        .n = body->n,
-                        .n_dict = body->n_dict,
-                        .n_slots = body->n_slots,
-                        .sparse = body->sparse};
+    r->n = body->n;
+    r->n_dict = body->n_dict;
+    r->n_slots = body->n_slots;
+    r->sparse = body->sparse;
     body->sparse = NULL;
     int rc = fs_map_file(path, &r->map, &r->map_len, err);
     if (rc == 0 && r->map_len != file->seal.bytes)

@@ -331,11 +331,9 @@ static void id_filter_take(struct qs *qs, const struct qsrun *r)
         id_filter_add(&qs->ids, r);
         return;
     }
-    uint64_t live = 0;
-    for (size_t i = 0; i < qs->n_parts; i++) {
-        for (size_t k = 0; k < qs->parts[i].n_runs; k++)
-            live += qsrun_queries(qs->parts[i].runs[k]);
-    }
+    struct qs_stats st;
+    qs_get_stats(qs, &st);
+    uint64_t live = st.queries_on_disk;
     struct id_filter f = id_filter_new(
         2 * live > ID_FILTER_MIN_KEYS ? 2 * live : ID_FILTER_MIN_KEYS);
     if (!f.bits) {
@@ -445,14 +443,24 @@ static size_t merge_inputs_at(const struct merge *m, const struct partition *p)
     return at;
 }
 
+/* Takes the merge's inputs out of the runs of its partition p, with
+ * in_their_place, when not NULL, where they were. */
+static void merge_take_inputs(const struct merge *m, struct partition *p,
+                              struct qsrun *in_their_place)
+{
+    size_t at = merge_inputs_at(m, p), keep = in_their_place != NULL;
+    if (in_their_place)
+        p->runs[at] = in_their_place;
+    memmove(p->runs + at + keep, p->runs + at + MERGE_FAN_IN,
+            (p->n_runs - at - MERGE_FAN_IN) * sizeof *p->runs);
+    p->n_runs -= MERGE_FAN_IN - keep;
+}
+
 /* Partition p expires while merged: the merge takes its inputs out of it
  * (the partition's other runs go with it), to free them once it ends. */
 static void merge_orphan(struct merge *m, struct partition *p)
 {
-    size_t at = merge_inputs_at(m, p);
-    memmove(p->runs + at, p->runs + at + MERGE_FAN_IN,
-            (p->n_runs - at - MERGE_FAN_IN) * sizeof *p->runs);
-    p->n_runs -= MERGE_FAN_IN;
+    merge_take_inputs(m, p, NULL);
     m->orphaned = 1;
 }
 
@@ -482,14 +490,9 @@ static void merge_adopt(struct qs *qs)
         merge_end(m);
         return;
     }
-    struct partition *p = partition_find(qs, m->hour);
-    size_t at = merge_inputs_at(m, p);
+    merge_take_inputs(m, partition_find(qs, m->hour), m->out);
     for (size_t i = 0; i < MERGE_FAN_IN; i++)
-        qsrun_free(p->runs[at + i]);
-    p->runs[at] = m->out;
-    memmove(p->runs + at + 1, p->runs + at + MERGE_FAN_IN,
-            (p->n_runs - at - MERGE_FAN_IN) * sizeof *p->runs);
-    p->n_runs -= MERGE_FAN_IN - 1;
+        qsrun_free(m->inputs[i]);
     qs->merged_bytes += qsrun_disk_bytes(m->out);
     m->out = NULL;
     merge_end(m);

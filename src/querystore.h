@@ -5,8 +5,10 @@
  * Layout. Queries are partitioned by the hour of their event time. A
  * partition is a list of immutable sorted runs on disk (format in
  * qsrun.h), each with a Bloom filter and a sparse key index in RAM, and
- * the set of its clicked (query_id, ad) pairs. New queries and new clicks
- * first go to the memtable of the worker that owns their join shard; a
+ * the set of its clicked (query_id, ad) pairs; one Bloom filter in RAM
+ * over the ids of all runs answers most lookups of a new id at once. New
+ * queries and new clicks first go to the memtable of the worker that owns
+ * their join shard; a
  * checkpoint turns the memtables into new runs and drops whole partitions
  * older than the retention horizon (expiry is deleting files), and a
  * thread of the store merges runs of similar size, four at a time, while
