@@ -47,7 +47,15 @@
  * bounds how often a bucket is rewritten.
  * The counts' changes are forgotten (cm_mark_clean) only when the MANIFEST
  * that names their file commits: after a failed checkpoint the next delta
- * covers them again. */
+ * covers them again.
+ *
+ * MEMORY (engine_config.memory_bytes; 0: unbounded; not for read-only and
+ * verifying opens, which never write): the counts keep at most half of it
+ * in RAM, spilling their cold groups to DATADIR_COUNTS_SPILL while they
+ * load and after every commit (ckpt_spill); the QueryStore's id filter and
+ * its runs' mapped pages take at most an eighth each (qs_set_budget); the
+ * memtables get the last quarter, which the engine enforces with early
+ * checkpoints (ckpt_memtables_full). */
 #include "checkpoint.h"
 
 #include "datadir.h"
@@ -323,6 +331,20 @@ int ckpt_write(struct ckpt *c, char *err)
         drop_unfinished(c);
     free(facts);
     return rc;
+}
+
+int ckpt_spill(struct ckpt *c, char *err)
+{
+    return memory_bounded(c) ? cm_spill(c->counts, counts_memory(c), err) : 0;
+}
+
+int ckpt_memtables_full(const struct ckpt *c)
+{
+    if (!memory_bounded(c))
+        return 0;
+    struct qs_stats q;
+    qs_get_stats(c->qs, &q);
+    return q.memtable_fill_bytes >= c->cfg.memory_bytes / 4;
 }
 
 /* ---- recovery ---- */
@@ -604,6 +626,24 @@ static int load_counts(struct ckpt *c, char *err)
     return rc;
 }
 
+static int memory_bounded(const struct ckpt *c)
+{
+    return c->cfg.memory_bytes && !c->cfg.readonly && !c->cfg.report;
+}
+
+static uint64_t counts_memory(const struct ckpt *c)
+{
+    return c->cfg.memory_bytes / 2;
+}
+
+/* The counts' spill file, before they load. */
+static int open_spill(struct ckpt *c, char *err)
+{
+    char path[FS_PATH_MAX];
+    file_path(c, DATADIR_COUNTS_SPILL, path);
+    return cm_spill_open(c->counts, path, counts_memory(c), err);
+}
+
 /* Opens the term dictionary and the counts the scalar facts name. */
 static int load_dictionary_and_counts(struct ckpt *c, char *err)
 {
@@ -614,6 +654,8 @@ static int load_dictionary_and_counts(struct ckpt *c, char *err)
     }
     if (rc == 0 && cm_create(&c->counts) != 0)
         rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    if (rc == 0 && memory_bounded(c))
+        rc = open_spill(c, err);
     if (rc == 0)
         rc = load_counts(c, err);
     return rc;
@@ -624,6 +666,8 @@ static int open_join_state(struct ckpt *c, char *err)
 {
     struct joiner_config jc = {c->cfg.join_window_ms, c->cfg.click_timeout_ms};
     int rc = qs_open(c->dir, c->n_workers, horizon_ms(c), &c->qs, err);
+    if (rc == 0 && memory_bounded(c))
+        qs_set_budget(c->qs, c->cfg.memory_bytes / 8, c->cfg.memory_bytes / 8);
     if (rc == 0 && !(c->joiners = calloc(c->n_workers, sizeof *c->joiners)))
         rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     for (unsigned i = 0; rc == 0 && i < c->n_workers; i++) {

@@ -96,6 +96,15 @@ void ckpt_close(struct ckpt *c);
 /* Commits the state: see engine_checkpoint(). */
 int ckpt_write(struct ckpt *c, char *err);
 
+/* Under a memory budget (checkpoint.c, MEMORY), moves the counts' cold
+ * groups past their share to the spill file (cm_spill(): its codes); with
+ * the counts to itself. 0 without a budget. */
+int ckpt_spill(struct ckpt *c, char *err);
+
+/* Whether the memtables hold their share of the memory budget (never
+ * without one): time for a checkpoint. */
+int ckpt_memtables_full(const struct ckpt *c);
+
 /* See engine_progress_get() and engine_progress_set(). */
 int ckpt_progress_get(const struct ckpt *c, const char *key, uint64_t *offset,
                       uint64_t *lines);

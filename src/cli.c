@@ -186,7 +186,8 @@ void cli_engine_defaults(struct cli_engine_flags *f)
         .engine = {.data_dir = "ctrd-data",
                    .join_window_ms = 24 * 3600000LL,
                    .click_timeout_ms = 10 * 60000LL,
-                   .retention_ms = 24 * 3600000LL + RETENTION_AFTER_WINDOW_MS},
+                   .retention_ms = 24 * 3600000LL + RETENTION_AFTER_WINDOW_MS,
+                   .memory_bytes = UINT64_C(1) << 30},
         .checkpoint_every = 256u << 20};
 }
 
@@ -213,6 +214,11 @@ int cli_engine_option(const char *cmd, int c, const char *arg,
             f->checkpoint_every == 0 ||
             f->checkpoint_every > CLI_CHECKPOINT_EVERY_MAX)
             return cli_usage(cmd, "--checkpoint-every: 1 to 4G, not '%s'", arg);
+        return 0;
+    case CLI_OPT_MEMORY:
+        if (cli_parse_size_bytes(arg, &e->memory_bytes) ||
+            e->memory_bytes < CLI_MEMORY_MIN)
+            return cli_usage(cmd, "--memory: at least 16M, not '%s'", arg);
         return 0;
     case CLI_OPT_THREADS:
         if (cli_parse_u64(arg, &n) || n == 0 || n > SHARD_WORKERS_MAX)

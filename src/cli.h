@@ -28,12 +28,14 @@ int cli_common_option(int c, const char *usage);
 
 /* The flags of the engine that ingest and serve share, with one meaning:
  * --data DIR, --join-window D, --click-timeout D, --checkpoint-every SIZE,
- * --threads N. Their table starts with CLI_ENGINE_OPTIONS; the loop hands
- * each option to cli_engine_option(). */
+ * --memory SIZE, --threads N. Their table starts with CLI_ENGINE_OPTIONS; the
+ * loop hands each option to cli_engine_option(). */
 /* The most input between checkpoints: a checkpoint's run of one hour then
  * holds well under the 2^32 ads a run can (qsrun.h), an ad taking at
  * least two bytes of input. */
 #define CLI_CHECKPOINT_EVERY_MAX (UINT64_C(4) << 30)
+/* The least --memory: the memtables' quarter must hold a batch. */
+#define CLI_MEMORY_MIN (UINT64_C(16) << 20)
 
 struct cli_engine_flags {
     struct engine_config engine; /* data_dir, windows, retention, workers */
@@ -43,18 +45,20 @@ struct cli_engine_flags {
 #define CLI_OPT_CLICK_TIMEOUT 0x7f02
 #define CLI_OPT_CHECKPOINT_EVERY 0x7f03
 #define CLI_OPT_THREADS 0x7f04
+#define CLI_OPT_MEMORY 0x7f05
 #define CLI_ENGINE_OPTIONS                                                     \
     {"data", required_argument, NULL, 'd'},                                    \
         {"join-window", required_argument, NULL, CLI_OPT_JOIN_WINDOW},         \
         {"click-timeout", required_argument, NULL, CLI_OPT_CLICK_TIMEOUT},     \
         {"checkpoint-every", required_argument, NULL,                          \
          CLI_OPT_CHECKPOINT_EVERY},                                            \
+        {"memory", required_argument, NULL, CLI_OPT_MEMORY},                   \
     {                                                                          \
         "threads", required_argument, NULL, CLI_OPT_THREADS                    \
     }
 /* The defaults: ./ctrd-data, a 24h join window (queries kept an hour
- * longer), a 10m click timeout, a checkpoint every 256M, a worker per
- * core. */
+ * longer), a 10m click timeout, a checkpoint every 256M, 1G of memory, a
+ * worker per core. */
 void cli_engine_defaults(struct cli_engine_flags *f);
 /* 0 (f set) or the usage error (2) for an engine option c; -1 for any
  * other c. */

@@ -569,7 +569,18 @@ int engine_progress_set(struct engine *e, const char *key, uint64_t offset,
 
 int engine_checkpoint(struct engine *e, char *err)
 {
-    return ckpt_write(&e->state, err);
+    int rc = ckpt_write(&e->state, err);
+    if (rc == 0) {
+        pthread_rwlock_wrlock(&e->read_lock);
+        rc = ckpt_spill(&e->state, err);
+        pthread_rwlock_unlock(&e->read_lock);
+    }
+    return rc;
+}
+
+int engine_memtables_full(const struct engine *e)
+{
+    return ckpt_memtables_full(&e->state);
 }
 
 /* ---- open, close ---- */
@@ -682,18 +693,29 @@ void engine_get_sizes(const struct engine *e, struct engine_sizes *out)
     uint64_t pending = 0;
     for (unsigned i = 0; e->state.qs && i < e->n_workers; i++)
         pending += joiner_pending_count(e->workers[i].joiner);
-    *out = (struct engine_sizes){q.partitions,
-                                 q.runs,
-                                 q.queries_on_disk,
-                                 q.disk_bytes,
-                                 q.mem_queries,
-                                 q.clicked_pairs,
-                                 cm_bucket_count(e->state.counts),
-                                 terms_count(e->state.terms),
-                                 pending,
-                                 q.merging,
-                                 q.merged_bytes,
-                                 q.merges_failed};
+    struct cm_spill_stats c;
+    cm_spill_stats(e->state.counts, &c);
+    *out =
+        (struct engine_sizes){.qs_partitions = q.partitions,
+                              .qs_runs = q.runs,
+                              .qs_queries_on_disk = q.queries_on_disk,
+                              .qs_disk_bytes = q.disk_bytes,
+                              .qs_queries_in_memory = q.mem_queries,
+                              .clicked_pairs = q.clicked_pairs,
+                              .count_buckets = cm_bucket_count(e->state.counts),
+                              .terms = terms_count(e->state.terms),
+                              .clicks_pending = pending,
+                              .qs_merging = q.merging,
+                              .qs_merged_bytes = q.merged_bytes,
+                              .qs_merges_failed = q.merges_failed,
+                              .memory_budget = e->state.cfg.memory_bytes,
+                              .mem_memtables = q.memtable_bytes,
+                              .mem_id_filter = q.filter_bytes,
+                              .mem_run_indexes = q.index_bytes,
+                              .mem_clicked_pairs = q.pairs_bytes,
+                              .mem_counts = c.resident_bytes,
+                              .counts_spilled_bytes = c.spilled_bytes,
+                              .counts_spill_file_bytes = c.file_bytes};
 }
 
 unsigned engine_workers(const struct engine *e)

@@ -58,6 +58,11 @@ struct engine_config {
     int64_t join_window_ms;   /* SPEC §2, default 24 h */
     int64_t click_timeout_ms; /* default 10 min */
     int64_t retention_ms;     /* queries kept for joins; >= join window */
+    /* RAM for the store's data, 0 for no bound (see engine.c, MEMORY):
+     * the counts past their share spill to DIR/counts.spill, the runs'
+     * pages are released, the id filter stops growing, and
+     * engine_memtables_full() asks for an early checkpoint. */
+    uint64_t memory_bytes;
     /* Verification (`ctrd verify`): when set, the directory is locked but
      * never created nor written, and each damaged or missing file is passed
      * to report (one line) and skipped instead of failing the open. The
@@ -153,8 +158,15 @@ int engine_progress_set(struct engine *e, const char *key, uint64_t offset,
  * is intact on disk, the files the attempt wrote and the engine does not
  * keep are deleted (a full disk gets back what the attempt took), and the
  * engine still holds and serves what it held, so a later checkpoint can
- * try again (but CTRD_ENOMEM: close it). */
+ * try again (but CTRD_ENOMEM: close it). Under a memory budget the counts
+ * then spill what passes their share; a spill that fails (a full disk
+ * again) fails the call the same way, though its commit stands. */
 int engine_checkpoint(struct engine *e, char *err);
+
+/* Whether the memtables fill their share of memory_bytes (never without
+ * a budget): the caller checkpoints now rather than at its usual
+ * interval. */
+int engine_memtables_full(const struct engine *e);
 
 void engine_get_stats(const struct engine *e, struct engine_stats *out);
 
@@ -164,6 +176,10 @@ struct engine_sizes {
     uint64_t qs_partitions, qs_runs, qs_queries_on_disk, qs_disk_bytes;
     uint64_t qs_queries_in_memory, clicked_pairs, count_buckets, terms;
     uint64_t clicks_pending, qs_merging, qs_merged_bytes, qs_merges_failed;
+    /* RAM by part (querystore.h, countmap.h), and the counts spilled */
+    uint64_t memory_budget; /* engine_config.memory_bytes */
+    uint64_t mem_memtables, mem_id_filter, mem_run_indexes, mem_clicked_pairs;
+    uint64_t mem_counts, counts_spilled_bytes, counts_spill_file_bytes;
 };
 void engine_get_sizes(const struct engine *e, struct engine_sizes *out);
 unsigned engine_workers(const struct engine *e);

@@ -368,7 +368,8 @@ static int ingest_input(struct ingest *g, uint32_t idx)
         if (rc == 0 && key[0] && !r.skipping)
             rc = engine_progress_set(g->e, key, before + r.pos, r.line - 1);
         g->since_checkpoint += bytes;
-        if (rc == 0 && g->since_checkpoint >= g->flags.checkpoint_every)
+        if (rc == 0 && (g->since_checkpoint >= g->flags.checkpoint_every ||
+                        engine_memtables_full(g->e)))
             rc = checkpoint(g);
         show_progress(g, in, &r, 0);
     }
@@ -496,7 +497,8 @@ static const char usage[] =
     "                   [--format ndjson|tsv] [--report FILE]\n"
     "                   [--max-reject-ratio R] [--join-window D]\n"
     "                   [--click-timeout D] [--checkpoint-every SIZE]\n"
-    "                   [--threads N] [--progress-every D] [--quiet]\n"
+    "                   [--memory SIZE] [--threads N] [--progress-every D]\n"
+    "                   [--quiet]\n"
     "\n"
     "Batch (re)processing of complete query and click logs into the store in\n"
     "DIR, on all cores. All query files are processed before the click files.\n"
@@ -533,6 +535,9 @@ static const char usage[] =
     "  --click-timeout D       how long a click waits for its query (10m)\n"
     "  --checkpoint-every SIZE commit after this much input (256M, at most\n"
     "                          4G)\n"
+    "  --memory SIZE           RAM for the counts and the query store (1G,\n"
+    "                          at least 16M): past it, cold counts spill to\n"
+    "                          DIR/counts.spill and commits come early\n"
     "  --threads N             worker threads (default: one per core)\n"
     "  --progress-every D      when stderr is not a terminal, a progress\n"
     "                          line this often (5s); on a terminal one line\n"

@@ -111,6 +111,14 @@ SIZE_GAUGE(clicks_pending)
 SIZE_GAUGE(qs_merging)
 SIZE_GAUGE(qs_merged_bytes)
 SIZE_GAUGE(qs_merges_failed)
+SIZE_GAUGE(memory_budget)
+SIZE_GAUGE(mem_memtables)
+SIZE_GAUGE(mem_id_filter)
+SIZE_GAUGE(mem_run_indexes)
+SIZE_GAUGE(mem_clicked_pairs)
+SIZE_GAUGE(mem_counts)
+SIZE_GAUGE(counts_spilled_bytes)
+SIZE_GAUGE(counts_spill_file_bytes)
 #undef SIZE_GAUGE
 
 static void publish_sizes(struct service *s)
@@ -153,10 +161,35 @@ static int create_size_metrics(struct service *s)
         {"ctrd_querystore_merges_failed",
          "Merges dropped for an error since the start (their inputs stay).",
          gauge_qs_merges_failed},
+        {"ctrd_memory_budget_bytes",
+         "--memory: RAM for the counts and the QueryStore (0: unbounded).",
+         gauge_memory_budget},
+        {"ctrd_counts_spilled_bytes",
+         "Bytes of count groups held in counts.spill instead of RAM.",
+         gauge_counts_spilled_bytes},
+        {"ctrd_counts_spill_file_bytes",
+         "Size of counts.spill (spilled groups, and garbage until it is "
+         "rewritten).",
+         gauge_counts_spill_file_bytes},
     };
+    static const struct {
+        const char *part;
+        double (*fn)(void *);
+    } parts[] = {{"part=\"memtables\"", gauge_mem_memtables},
+                 {"part=\"id_filter\"", gauge_mem_id_filter},
+                 {"part=\"run_indexes\"", gauge_mem_run_indexes},
+                 {"part=\"clicked_pairs\"", gauge_mem_clicked_pairs},
+                 {"part=\"counts\"", gauge_mem_counts}};
     for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++) {
         if (!metrics_gauge_fn(s->metrics, gauges[i].name, gauges[i].help, NULL,
                               gauges[i].fn, s))
+            return CTRD_ENOMEM;
+    }
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        if (!metrics_gauge_fn(s->metrics, "ctrd_memory_bytes",
+                              "RAM the store's data takes, by part (the run "
+                              "files' pages are the page cache's).",
+                              parts[i].part, parts[i].fn, s))
             return CTRD_ENOMEM;
     }
     return 0;
@@ -661,6 +694,7 @@ static int ingest_group(struct service *s, struct job *jobs)
 static int checkpoint_due(const struct service *s)
 {
     return s->since_checkpoint >= s->checkpoint_every ||
+           engine_memtables_full(s->engine) ||
            (s->since_checkpoint > 0 &&
             clock_wall_ms() - s->last_checkpoint_ms >= CHECKPOINT_IDLE_MS);
 }
