@@ -1,5 +1,6 @@
 /* Unit tests of adview: totals, [from, to) by query minute, every sort
- * order with ties broken by term bytes, and the JSON and CSV text. */
+ * order with ties broken by term bytes, the JSON and CSV text, and counts
+ * read from a spill file (and its damage reported). */
 #include "check.h"
 #include "adview.h"
 
@@ -287,6 +288,93 @@ static void test_partial_sort_matches_full(void)
     }
 }
 
+/* The series of ad 7 by minute over [from_ms, to_ms) as JSON text (NULL
+ * when it fails: then nothing was written). */
+static char *series_of(const struct countmap *m, int64_t from_ms, int64_t to_ms,
+                       char *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    int rc = adview_write_series(f, m, 7, from_ms, to_ms, MIN_MS, "1m", NULL,
+                                 -1, err);
+    fclose(f);
+    if (rc != 0) {
+        CHECK_EQ_U64(len, 0);
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* The buckets in a map whose cold minutes spilled: the same table and
+ * series; once the spill file is damaged, the reads that need it fail with
+ * the spill file's message, and the others go on. */
+static void test_spilled_counts(void)
+{
+    char err[CTRD_ERR_LEN], path[128];
+    struct countmap *sp;
+    snprintf(path, sizeof path, "%s/counts.spill", tmp_dir);
+    CHECK_EQ_I64(cm_create(&sp), 0);
+    CHECK_EQ_I64(cm_spill_open(sp, path, 0, err), 0);
+    for (size_t i = 0; i < sizeof buckets / sizeof buckets[0]; i++)
+        CHECK_EQ_I64(cm_add(sp, buckets[i].ad, buckets[i].term,
+                            buckets[i].minute, buckets[i].impressions,
+                            buckets[i].clicks),
+                     0);
+    cm_mark_clean(sp);
+    CHECK_EQ_I64(cm_spill(sp, 0, err), 0);
+    struct cm_spill_stats st;
+    cm_spill_stats(sp, &st);
+    CHECK(st.spilled_groups >= 4); /* ad 7's minutes 999 to 1002 */
+    /* [999, 1003) cuts its hour: the minutes are read. */
+    int64_t from = 999 * MIN_MS, to = 1003 * MIN_MS;
+    struct adview v, w;
+    CHECK_EQ_I64(
+        adview_build(cm, terms, 7, from, to, ADVIEW_TERM, 0, SIZE_MAX, &v, err),
+        0);
+    CHECK_EQ_I64(
+        adview_build(sp, terms, 7, from, to, ADVIEW_TERM, 0, SIZE_MAX, &w, err),
+        0);
+    char *want = json_of(&v, 0, 0, SIZE_MAX),
+         *got = json_of(&w, 0, 0, SIZE_MAX);
+    CHECK_EQ_STR(got, want);
+    free(want);
+    free(got);
+    adview_free(&v);
+    adview_free(&w);
+    want = series_of(cm, from, to, err);
+    got = series_of(sp, from, to, err);
+    CHECK(want && got && strcmp(want, got) == 0);
+    free(want);
+    free(got);
+
+    CHECK_EQ_I64(truncate(path, 0), 0);
+    const char *damage = "counts.spill: offset ";
+    err[0] = '\0';
+    CHECK_EQ_I64(
+        adview_build(sp, terms, 7, from, to, ADVIEW_TERM, 0, SIZE_MAX, &w, err),
+        CTRD_ECORRUPT);
+    CHECK(strncmp(err, damage, strlen(damage)) == 0 &&
+          strstr(err, ": block cut short"));
+    CHECK(w.rows == NULL);
+    uint64_t imps, clicks;
+    err[0] = '\0';
+    CHECK_EQ_I64(adview_totals(sp, 7, from, to, &imps, &clicks, err),
+                 CTRD_ECORRUPT);
+    CHECK(strncmp(err, damage, strlen(damage)) == 0);
+    err[0] = '\0';
+    CHECK(series_of(sp, from, to, err) == NULL);
+    CHECK(strncmp(err, damage, strlen(damage)) == 0);
+    /* Whole days come from the day level, in RAM; ad 8 has one minute. */
+    CHECK_EQ_I64(
+        adview_totals(sp, 7, INT64_MIN, INT64_MAX, &imps, &clicks, err), 0);
+    CHECK_EQ_U64(imps, 101);
+    CHECK_EQ_I64(adview_totals(sp, 8, from, to, &imps, &clicks, err), 0);
+    CHECK_EQ_U64(imps, 100);
+    cm_free(sp);
+}
+
 int main(void)
 {
     if (setup() != 0) {
@@ -299,6 +387,7 @@ int main(void)
     RUN(test_json);
     RUN(test_csv_and_table);
     RUN(test_partial_sort_matches_full);
+    RUN(test_spilled_counts);
     cm_free(cm);
     terms_close(terms);
     rmdir(tmp_dir);
