@@ -5,13 +5,20 @@
  * keeps its resident bytes within the budget or its hot groups; a flipped
  * bit fails the reads of that group only, naming the offset; a spill that
  * cannot write leaves the map whole; a load with a budget spills as it
- * goes and loads the same counts. */
+ * goes and loads the same counts.
+ *
+ * `test_countmap_spill --bench BUDGET_MIB FILE...` measures instead: it
+ * loads a counts chain (newest file first; BUDGET_MIB 0: no spill file),
+ * then replays its buckets in time order through cm_add, and prints the
+ * times and the resident bytes. */
 #include "check.h"
 #include "countmap.h"
 #include "testfs.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #define N_ADS 120
@@ -403,7 +410,137 @@ static void test_load_spills_as_it_goes(void)
     cm_free(loaded);
 }
 
-int main(void)
+/* ---- bench: `test_countmap_spill --bench BUDGET_MIB FILE...` ---- */
+
+/* A bucket of some ad, for replaying counts in time order. */
+struct ad_bucket {
+    uint64_t ad;
+    struct cm_bucket b;
+};
+
+struct gather {
+    struct ad_bucket *all;
+    size_t n;
+    uint64_t ad;
+};
+
+static void gather_one(void *ctx, const struct cm_bucket *b)
+{
+    struct gather *g = ctx;
+    g->all[g->n++] = (struct ad_bucket){g->ad, *b};
+}
+
+static int ad_bucket_cmp(const void *pa, const void *pb)
+{
+    const struct ad_bucket *x = pa, *y = pb;
+    if (x->b.minute != y->b.minute)
+        return x->b.minute < y->b.minute ? -1 : 1;
+    return (x->ad > y->ad) - (x->ad < y->ad);
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void print_map(const char *what, const struct countmap *cm)
+{
+    struct cm_spill_stats st;
+    struct rusage ru;
+    long size = 0, pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f || fscanf(f, "%ld %ld", &size, &pages) != 2)
+        pages = 0;
+    if (f)
+        fclose(f);
+    cm_spill_stats(cm, &st);
+    getrusage(RUSAGE_SELF, &ru);
+    printf("%s: resident %.1f MiB, spilled %" PRIu64
+           " groups (%.1f MiB), spill file %.1f MiB, process RSS %.1f MiB "
+           "(peak %.1f MiB)\n",
+           what, (double)st.resident_bytes / 1048576.0, st.spilled_groups,
+           (double)st.spilled_bytes / 1048576.0,
+           (double)st.file_bytes / 1048576.0,
+           (double)pages * (double)sysconf(_SC_PAGESIZE) / 1048576.0,
+           (double)ru.ru_maxrss / 1024.0);
+}
+
+/* A map, spilling to budget bytes when budget is not 0. */
+static struct countmap *bench_map(uint64_t budget)
+{
+    struct countmap *cm;
+    if (budget)
+        return spilling_map(budget);
+    if (cm_create(&cm) != 0)
+        exit(1);
+    return cm;
+}
+
+/* Loads a counts chain (newest file first) with the budget, then replays
+ * its buckets in time order through cm_add into a new map, with a
+ * checkpoint (cm_mark_clean, cm_spill) every twentieth of them. */
+static int bench(uint64_t budget, int n_files, char **files)
+{
+    char err[CTRD_ERR_LEN];
+    struct countmap *cm = bench_map(budget);
+    double t0 = now_s();
+    for (int i = 0; i < n_files; i++) {
+        if (cm_load(cm, files[i], NULL, UINT32_MAX, err) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+    }
+    cm_mark_clean(cm);
+    printf("load: %" PRIu64 " buckets in %.2f s\n", cm_bucket_count(cm),
+           now_s() - t0);
+    print_map("after load", cm);
+    uint64_t *ads;
+    size_t n_ads;
+    struct gather g = {malloc(cm_bucket_count(cm) * sizeof *g.all), 0, 0};
+    if (!g.all || cm_ads(cm, &ads, &n_ads) != 0)
+        return 1;
+    for (size_t i = 0; i < n_ads; i++) {
+        g.ad = ads[i];
+        if (cm_ad_scan(cm, ads[i], 0, UINT64_MAX, CM_MINUTE, gather_one, &g,
+                       err) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+    }
+    free(ads);
+    cm_free(cm);
+    qsort(g.all, g.n, sizeof *g.all, ad_bucket_cmp);
+
+    cm = bench_map(budget);
+    double spill_s = 0;
+    t0 = now_s();
+    for (size_t i = 0; i < g.n; i++) {
+        const struct ad_bucket *a = &g.all[i];
+        if (cm_add(cm, a->ad, a->b.term_id, a->b.minute, a->b.impressions,
+                   a->b.clicks) != 0)
+            return 1;
+        if (budget && (i + 1) % (g.n / 20 + 1) == 0) {
+            double t = now_s();
+            cm_mark_clean(cm);
+            if (cm_spill(cm, budget, err) != 0) {
+                fprintf(stderr, "%s\n", err);
+                return 1;
+            }
+            spill_s += now_s() - t;
+        }
+    }
+    double add_s = now_s() - t0;
+    printf("cm_add: %zu in %.2f s, %.2f M/s (of which cm_spill %.2f s)\n", g.n,
+           add_s, (double)g.n / add_s / 1e6, spill_s);
+    print_map("after adds", cm);
+    cm_free(cm);
+    free(g.all);
+    return 0;
+}
+
+int main(int argc, char **argv)
 {
     snprintf(tmp_dir, sizeof tmp_dir, "/tmp/ctrd-cmspill-XXXXXX");
     if (!mkdtemp(tmp_dir)) {
@@ -411,6 +548,11 @@ int main(void)
         return 1;
     }
     path_in_tmp(spill_path, sizeof spill_path, "counts.spill");
+    if (argc >= 4 && strcmp(argv[1], "--bench") == 0) {
+        int rc = bench(strtoull(argv[2], NULL, 10) << 20, argc - 3, argv + 3);
+        testfs_remove_tree(tmp_dir);
+        return rc;
+    }
     RUN(test_spilled_reads_as_resident);
     RUN(test_resident_within_budget);
     RUN(test_flipped_bit_is_corrupt);
