@@ -801,13 +801,10 @@ int cm_save(const struct countmap *cm, enum cm_file_kind kind, const char *path,
     if (!job.w)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory writing %s", path);
     int rc = fs_writer_open(job.w, path, FS_SEALED, err);
-    if (rc == 0 && (rc = put_counts(&job)) != 0) {
-        char ignored[CTRD_ERR_LEN];
-        fs_writer_close(job.w, 0, ignored);
-        unlink(path); /* never a sealed file short of buckets */
-    } else if (rc == 0) {
+    if (rc == 0 && (rc = put_counts(&job)) != 0)
+        fs_writer_close(job.w, 0, NULL); /* left unsealed */
+    else if (rc == 0)
         rc = fs_writer_seal(job.w, seal, err);
-    }
     free(job.buf.cells);
     free(job.w);
     return rc;

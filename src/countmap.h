@@ -117,7 +117,8 @@ uint64_t cm_bucket_count(const struct countmap *cm);
  * every bucket, or (CM_DELTA) those changed since the last
  * cm_mark_clean(); *seal identifies it. Marks nothing clean: the caller
  * does once the file is committed. A snapshot reads spilled groups back
- * one at a time; when one cannot be read, path is removed. */
+ * one at a time; when one cannot be read (see SPILL) the file is left
+ * unsealed, as a failed write leaves it. */
 int cm_save(const struct countmap *cm, enum cm_file_kind kind, const char *path,
             struct fs_seal *seal, char *err);
 
@@ -164,8 +165,9 @@ int cm_spill_open(struct countmap *cm, const char *path,
  * leaves RAM only once its block is written: on a write failure
  * (CTRD_EWRITEFAIL, e.g. disk full) the map is whole and serving, with
  * what was evicted so far. CTRD_EINVAL without a spill file. Needs the map
- * to itself; walks every group once or thrice. The engine calls it after
- * a checkpoint commits (after cm_mark_clean), under its write lock. */
+ * to itself; walks every group (spilled ones too) up to four times and
+ * writes what it evicts. The engine calls it after a checkpoint commits
+ * (after cm_mark_clean), under its write lock. */
 int cm_spill(struct countmap *cm, uint64_t max_resident_bytes, char *err);
 
 /* The heap bytes the map holds (tables, ads, groups, resident cells),

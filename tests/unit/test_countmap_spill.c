@@ -305,7 +305,6 @@ static void test_flipped_bit_is_corrupt(void)
     path_in_tmp(path, sizeof path, "snapshot.counts");
     CHECK_EQ_I64(cm_save(spilled, CM_SNAPSHOT, path, &seal, err),
                  CTRD_ECORRUPT);
-    CHECK(access(path, F_OK) != 0);
     /* The rest reads as before. */
     CHECK(scans_equal(plain, spilled, 1, 1, 60, CM_MINUTE));
     CHECK(scans_equal(plain, spilled, 2, 0, 60, CM_MINUTE));
