@@ -30,9 +30,9 @@
  * cm_add reads it back into RAM first (a fault-in). The block stays the
  * group's home: evicted again with the same cap, the group is written
  * over it; only when its table grows is the old block garbage, and since
- * a table only doubles, a group's garbage (its smaller tables) is about
- * the size of its live block at most: the file stays within about twice
- * the live bytes without a compaction. */
+ * a table only doubles, a group's garbage (its smaller tables) is at most
+ * about the size of its table now: the file stays within about twice the
+ * bytes of the groups that spilled, with no compaction. */
 #include "countmap.h"
 
 #include "crc32c.h"
