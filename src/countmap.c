@@ -182,7 +182,11 @@ int cm_spill_open(struct countmap *cm, const char *path,
     char *copy = strdup(path);
     if (!copy)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* Replaced, never truncated: a process still using the old file (one
+     * that opened the same directory) keeps its blocks. */
+    int fd = unlink(path) == 0 || errno == ENOENT
+                 ? open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)
+                 : -1;
     if (fd < 0) {
         free(copy);
         return ctrd_fail(err, CTRD_EIO, "cannot open %s: %s", path,
