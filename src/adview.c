@@ -157,16 +157,19 @@ static void sort_first(struct adview_row *rows, size_t n, size_t keep,
 int adview_build(const struct countmap *cm, const struct terms *terms,
                  uint64_t ad_id, int64_t from_ms, int64_t to_ms,
                  enum adview_sort sort, int ascending, size_t keep,
-                 struct adview *out)
+                 struct adview *out, char *err)
 {
     *out = (struct adview){.ad_id = ad_id, .from_ms = from_ms, .to_ms = to_ms};
     struct collect c = {.view = out};
-    cm_ad_scan(cm, ad_id, minute_at_or_after(from_ms),
-               minute_at_or_after(to_ms), CM_DAY, collect_bucket, &c);
+    int rc =
+        cm_ad_scan(cm, ad_id, minute_at_or_after(from_ms),
+                   minute_at_or_after(to_ms), CM_DAY, collect_bucket, &c, err);
     table_free(&c.index);
-    if (c.failed) {
+    if (rc == 0 && c.failed)
+        rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    if (rc != 0) {
         free(c.rows);
-        return CTRD_ENOMEM;
+        return rc;
     }
     struct order o = {terms, sort, ascending};
     if (c.n > 0)
@@ -292,14 +295,16 @@ static void add_totals(void *ctx, const struct cm_bucket *b)
     t->clicks += b->clicks;
 }
 
-void adview_totals(const struct countmap *cm, uint64_t ad_id, int64_t from_ms,
-                   int64_t to_ms, uint64_t *impressions, uint64_t *clicks)
+int adview_totals(const struct countmap *cm, uint64_t ad_id, int64_t from_ms,
+                  int64_t to_ms, uint64_t *impressions, uint64_t *clicks,
+                  char *err)
 {
     struct totals t = {0, 0};
-    cm_ad_scan(cm, ad_id, minute_at_or_after(from_ms),
-               minute_at_or_after(to_ms), CM_DAY, add_totals, &t);
+    int rc = cm_ad_scan(cm, ad_id, minute_at_or_after(from_ms),
+                        minute_at_or_after(to_ms), CM_DAY, add_totals, &t, err);
     *impressions = t.impressions;
     *clicks = t.clicks;
+    return rc;
 }
 
 struct point {
@@ -344,17 +349,20 @@ static void add_point(void *ctx, const struct cm_bucket *b)
 int adview_write_series(FILE *f, const struct countmap *cm, uint64_t ad_id,
                         int64_t from_ms, int64_t to_ms, int64_t step_ms,
                         const char *step_name, const uint32_t *term_id,
-                        int64_t as_of_ms)
+                        int64_t as_of_ms, char *err)
 {
     struct series s = {.step_ms = step_ms, .term_id = term_id};
     int coarsest = step_ms % 86400000 == 0  ? CM_DAY
                    : step_ms % 3600000 == 0 ? CM_HOUR
                                             : CM_MINUTE;
-    cm_ad_scan(cm, ad_id, minute_at_or_after(from_ms),
-               minute_at_or_after(to_ms), coarsest, add_point, &s);
-    if (s.failed) {
+    int rc =
+        cm_ad_scan(cm, ad_id, minute_at_or_after(from_ms),
+                   minute_at_or_after(to_ms), coarsest, add_point, &s, err);
+    if (rc == 0 && s.failed)
+        rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    if (rc != 0) {
         free(s.points);
-        return CTRD_ENOMEM;
+        return rc;
     }
     fprintf(f, "{\"ad_id\":\"%" PRIu64 "\",\"step\":\"%s\",\"from\":", ad_id,
             step_name);

@@ -5,9 +5,12 @@
  * Owns the table it builds (adview_free). Reads the countmap and the term
  * dictionary; the caller keeps both unchanged meanwhile.
  *
- * Errors: 0 or a negative CTRD_E* code (error.h): only memory can fail
- * (CTRD_ENOMEM); an ad without counts is an empty table, not an error.
- * The writers cannot fail; a write error stays in the FILE. */
+ * Errors: 0 or a negative CTRD_E* code (error.h) with err (CTRD_ERR_LEN
+ * bytes, may be NULL) saying what: CTRD_ENOMEM, or the countmap's failure
+ * to read a spilled group back (CTRD_EIO, CTRD_ECORRUPT: countmap.h,
+ * SPILL); an ad without counts is an empty table, not an error. On a
+ * failure nothing is written and nothing is left to free. The writers
+ * cannot fail; a write error stays in the FILE. */
 #ifndef CTRD_ADVIEW_H
 #define CTRD_ADVIEW_H
 
@@ -37,11 +40,11 @@ struct adview {
  * one row per term, of which the first `keep` (offset + limit of the page
  * asked for; SIZE_MAX for all) are sorted by sort (descending unless
  * ascending is set; ties by term bytes ascending). O(rows log keep).
- * 0 or CTRD_ENOMEM. */
+ * 0 or an error (see Errors). */
 int adview_build(const struct countmap *cm, const struct terms *terms,
                  uint64_t ad_id, int64_t from_ms, int64_t to_ms,
                  enum adview_sort sort, int ascending, size_t keep,
-                 struct adview *out);
+                 struct adview *out, char *err);
 void adview_free(struct adview *v);
 
 /* Writers: rows [offset, offset + limit) of the table (within the sorted
@@ -54,17 +57,20 @@ void adview_write_csv_rows(FILE *f, const struct adview *v,
 void adview_write_table(FILE *f, const struct adview *v,
                         const struct terms *terms, size_t limit);
 
-/* Impressions and clicks of ad_id over [from_ms, to_ms) (all terms). */
-void adview_totals(const struct countmap *cm, uint64_t ad_id, int64_t from_ms,
-                   int64_t to_ms, uint64_t *impressions, uint64_t *clicks);
+/* Impressions and clicks of ad_id over [from_ms, to_ms) (all terms): 0,
+ * or an error (see Errors; the totals are then short of counts: do not
+ * show them). */
+int adview_totals(const struct countmap *cm, uint64_t ad_id, int64_t from_ms,
+                  int64_t to_ms, uint64_t *impressions, uint64_t *clicks,
+                  char *err);
 
 /* Writes the series of ad_id over [from_ms, to_ms) in steps of step_ms (a
  * multiple of a minute), of one term (term_id) or all (term_id NULL), as
  * the JSON of GET /v1/ads/{id}/series; points only where there are counts,
- * ascending t. 0 or CTRD_ENOMEM. */
+ * ascending t. 0 or an error (see Errors). */
 int adview_write_series(FILE *f, const struct countmap *cm, uint64_t ad_id,
                         int64_t from_ms, int64_t to_ms, int64_t step_ms,
                         const char *step_name, const uint32_t *term_id,
-                        int64_t as_of_ms);
+                        int64_t as_of_ms, char *err);
 
 #endif

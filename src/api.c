@@ -356,7 +356,8 @@ static int parse_terms(struct api *a, struct read_req *r)
                : 0;
 }
 
-static int run_terms(struct api *a, const struct read_req *r, FILE *f)
+static int run_terms(struct api *a, const struct read_req *r, FILE *f,
+                     char *err)
 {
     struct engine *e = a->cfg.engine;
     struct adview v;
@@ -364,7 +365,7 @@ static int run_terms(struct api *a, const struct read_req *r, FILE *f)
     int rc =
         adview_build(engine_counts(e), engine_terms(e), r->id, r->range.from_ms,
                      r->range.to_ms, (enum adview_sort)r->sort, r->order,
-                     (size_t)(r->offset + r->limit), &v);
+                     (size_t)(r->offset + r->limit), &v, err);
     if (rc == 0)
         adview_write_json(f, &v, engine_terms(e), engine_as_of_ms(e),
                           (size_t)r->offset, (size_t)r->limit);
@@ -396,17 +397,18 @@ static int parse_series(struct api *a, struct read_req *r)
     return 0;
 }
 
-static int run_series(struct api *a, const struct read_req *r, FILE *f)
+static int run_series(struct api *a, const struct read_req *r, FILE *f,
+                      char *err)
 {
     struct engine *e = a->cfg.engine;
     uint32_t term_id = UINT32_MAX; /* no term has it: an empty series */
     engine_read_lock(e);
     if (r->has_term)
         terms_find(engine_terms(e), r->term, r->term_len, &term_id);
-    int rc =
-        adview_write_series(f, engine_counts(e), r->id, r->range.from_ms,
-                            r->range.to_ms, step_ms[r->step], steps[r->step],
-                            r->has_term ? &term_id : NULL, engine_as_of_ms(e));
+    int rc = adview_write_series(f, engine_counts(e), r->id, r->range.from_ms,
+                                 r->range.to_ms, step_ms[r->step],
+                                 steps[r->step], r->has_term ? &term_id : NULL,
+                                 engine_as_of_ms(e), err);
     engine_read_unlock(e);
     return rc;
 }
@@ -441,20 +443,22 @@ static void put_counts(FILE *f, uint64_t impressions, uint64_t clicks)
     putc('}', f);
 }
 
-static int run_advertiser_ads(struct api *a, const struct read_req *r, FILE *f)
+static int run_advertiser_ads(struct api *a, const struct read_req *r, FILE *f,
+                              char *err)
 {
     size_t n = 0;
     const uint64_t *ads =
         a->cfg.catalog ? catalog_ads_of(a->cfg.catalog, r->id, &n) : NULL;
     struct engine *e = a->cfg.engine;
+    int rc = 0;
     engine_read_lock(e);
     fprintf(f, "{\"advertiser_id\":\"%" PRIu64 "\",", r->id);
     put_as_of(f, e);
     fputs(",\"ads\":[", f);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && rc == 0; i++) {
         uint64_t imps, clicks;
-        adview_totals(engine_counts(e), ads[i], r->range.from_ms,
-                      r->range.to_ms, &imps, &clicks);
+        rc = adview_totals(engine_counts(e), ads[i], r->range.from_ms,
+                           r->range.to_ms, &imps, &clicks, err);
         const char *name = catalog_name(a->cfg.catalog, ads[i]);
         fprintf(f, "%s{\"ad_id\":\"%" PRIu64 "\",\"name\":", i ? "," : "",
                 ads[i]);
@@ -463,7 +467,7 @@ static int run_advertiser_ads(struct api *a, const struct read_req *r, FILE *f)
     }
     fputs("]}\n", f);
     engine_read_unlock(e);
-    return 0;
+    return rc;
 }
 
 /* GET /v1/advertisers: every advertiser of the catalog with its totals;
@@ -496,10 +500,11 @@ static int advertiser_totals_cmp(const void *pa, const void *pb)
 
 /* The catalog's advertisers (*n of them, malloc'd into *out) with their
  * totals over range: the sums of adview_totals over each one's ads. Under
- * the engine's read lock. 0 or CTRD_ENOMEM. */
+ * the engine's read lock. 0 or adview_totals' error. */
 static int advertisers_total(const struct catalog *c, const struct engine *e,
                              const struct range *range,
-                             struct advertiser_totals **out, size_t *n)
+                             struct advertiser_totals **out, size_t *n,
+                             char *err)
 {
     const uint64_t *ads;
     size_t cursor = 0, n_ads, count = 0;
@@ -510,16 +515,22 @@ static int advertisers_total(const struct catalog *c, const struct engine *e,
     if (!t)
         return CTRD_ENOMEM;
     cursor = 0;
+    int rc = 0;
     for (size_t i = 0;
-         catalog_next_advertiser(c, &cursor, &id, &ads, &n_ads) == 0; i++) {
+         rc == 0 && catalog_next_advertiser(c, &cursor, &id, &ads, &n_ads) == 0;
+         i++) {
         t[i] = (struct advertiser_totals){id, n_ads, 0, 0};
-        for (size_t k = 0; k < n_ads; k++) {
+        for (size_t k = 0; k < n_ads && rc == 0; k++) {
             uint64_t imps, clicks;
-            adview_totals(engine_counts(e), ads[k], range->from_ms,
-                          range->to_ms, &imps, &clicks);
+            rc = adview_totals(engine_counts(e), ads[k], range->from_ms,
+                               range->to_ms, &imps, &clicks, err);
             t[i].impressions += imps;
             t[i].clicks += clicks;
         }
+    }
+    if (rc != 0) {
+        free(t);
+        return rc;
     }
     qsort(t, count, sizeof *t, advertiser_totals_cmp);
     *out = t;
@@ -527,13 +538,14 @@ static int advertisers_total(const struct catalog *c, const struct engine *e,
     return 0;
 }
 
-static int run_advertisers(struct api *a, const struct read_req *r, FILE *f)
+static int run_advertisers(struct api *a, const struct read_req *r, FILE *f,
+                           char *err)
 {
     struct engine *e = a->cfg.engine;
     struct advertiser_totals *t;
     size_t n;
     engine_read_lock(e);
-    int rc = advertisers_total(a->cfg.catalog, e, &r->range, &t, &n);
+    int rc = advertisers_total(a->cfg.catalog, e, &r->range, &t, &n, err);
     if (rc == 0) {
         putc('{', f);
         put_as_of(f, e);
@@ -783,27 +795,30 @@ static void read_fail(struct read_req *r, int status, const char *message)
     r->len = r->body ? error_json(r->body, message) : 0;
 }
 
+/* Runs a read: 200 and its JSON, or 500 and what failed (memory, or the
+ * counts' spill file: countmap.h, SPILL). */
 static void run_read(struct api *a, struct read_req *r)
 {
+    char err[CTRD_ERR_LEN] = "out of memory";
     FILE *f = open_memstream(&r->body, &r->len);
     int rc = CTRD_ENOMEM;
     if (f) {
         if (r->endpoint == API_TERMS)
-            rc = run_terms(a, r, f);
+            rc = run_terms(a, r, f, err);
         else if (r->endpoint == API_SERIES)
-            rc = run_series(a, r, f);
+            rc = run_series(a, r, f, err);
         else if (r->endpoint == API_ADVERTISERS)
-            rc = run_advertisers(a, r, f);
+            rc = run_advertisers(a, r, f, err);
         else
-            rc = run_advertiser_ads(a, r, f);
-        if (fclose(f) != 0)
-            rc = CTRD_ENOMEM;
+            rc = run_advertiser_ads(a, r, f, err);
+        if (fclose(f) != 0 && rc == 0)
+            rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     }
     if (rc == 0) {
         r->status = 200;
     } else {
         free(r->body);
-        read_fail(r, 500, "out of memory");
+        read_fail(r, 500, err);
     }
 }
 

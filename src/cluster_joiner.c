@@ -280,8 +280,8 @@ static int encode_delta(const struct part *pt, char **buf, size_t *len)
     e.rc = cm_ads(pt->out, &ads, &n);
     for (size_t i = 0; i < n; i++) {
         e.ad_id = ads[i];
-        cm_ad_scan(pt->out, ads[i], 0, UINT32_MAX, CM_MINUTE, encode_bucket,
-                   &e);
+        cm_ad_scan(pt->out, ads[i], 0, UINT32_MAX, CM_MINUTE, encode_bucket, &e,
+                   NULL); /* no spill file: cannot fail */
     }
     free(ads);
     if (fclose(e.f) != 0 && e.rc == 0)

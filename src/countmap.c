@@ -19,16 +19,36 @@
  * changed bucket whole, not its increment: loading newest file first and
  * keeping a bucket's first value found gives every bucket its value of
  * the newest file that holds it, exactly, and the rollups get each bucket
- * once, with no subtraction. */
+ * once, with no subtraction.
+ *
+ * SPILL. A cold group (countmap.h: cm_spill) leaves RAM as one block of
+ * the spill file: its whole cell table, as in RAM, after a header that
+ * names it and checks it (SPILL BLOCK below). The group keeps its start,
+ * n, cap and the block's offset; cells NULL with cap > 0 says it is
+ * spilled. Readers read the block into a buffer of their own (pread; the
+ * page cache is the cache) and walk it as they walk a resident table;
+ * cm_add reads it back into RAM first (a fault-in). The block stays the
+ * group's home: evicted again with the same cap, the group is written
+ * over it; only when its table grows is the old block garbage, and since
+ * a table only doubles, a group's garbage (its smaller tables) is at most
+ * about the size of its table now: the file stays within about twice the
+ * bytes of the groups that spilled, with no compaction. */
 #include "countmap.h"
 
+#include "crc32c.h"
 #include "fsutil.h"
 #include "grow.h"
 #include "hash.h"
 #include "sharder.h"
 
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #define CNT_MAGIC "CTRDCNT1"
 
@@ -40,14 +60,44 @@ struct term_cell {
 };
 _Static_assert(offsetof(struct term_cell, term_plus1) == 0,
                "a cell's first word is its key: nonzero iff live");
+_Static_assert(sizeof(struct term_cell) == 24, "SPILL BLOCK: 24-byte cells");
+
+/* SPILL BLOCK: a spilled group in the spill file, little-endian:
+ *   offset  size    field
+ *   0       4       CRC-32C of the bytes from offset 4 to the block's end
+ *   4       4       cap: cells that follow (the group's table size)
+ *   8       8       ad_id
+ *   16      4       level (CM_MINUTE, CM_HOUR, CM_DAY)
+ *   20      4       start of the group (units of its level)
+ *   24      24 cap  the cell table as in RAM (struct term_cell; empty
+ *                   cells zero; `changed` 0: only clean groups spill)
+ * Blocks start where the previous block ended; the file is scratch,
+ * truncated at cm_spill_open() and never read by another process. */
+enum spill_block_layout {
+    SPILL_CRC = 0,
+    SPILL_CAP = 4,
+    SPILL_AD = 8,
+    SPILL_LEVEL = 16,
+    SPILL_START = 20,
+    SPILL_HEADER_BYTES = 24
+};
+_Static_assert(SPILL_HEADER_BYTES == SPILL_START + 4,
+               "SPILL BLOCK: the header ends with the 4-byte start");
+
+/* The spill_off of a group that has no block. */
+#define SPILL_NONE UINT64_MAX
 
 /* The term cells of one time group: minute, hour or day `start` (in units
- * of its level). */
+ * of its level). Resident: cells holds cap cells. Spilled: cells NULL,
+ * cap > 0, the block at spill_off holds them. */
 struct minute_counts {
     uint32_t start;
     uint32_t n, cap;  /* cap: a power of two, 0 before the first cell */
     uint32_t changed; /* minute level: cells with `changed` set */
     struct term_cell *cells;
+    uint64_t spill_off; /* its block (kept while resident: written over
+                           when spilled again with the same cap), or
+                           SPILL_NONE */
 };
 
 struct level {
@@ -66,21 +116,33 @@ struct ad_counts {
     struct level levels[CM_LEVELS];
 };
 
+/* A shard's figures change only under its own cm_add() (or with the map
+ * to oneself), so shards counting on different threads share none. */
 struct shard {
     struct ad_counts **ads; /* open addressing by ad_id; NULL = empty */
     uint32_t cap, used;
     uint64_t buckets;
     uint64_t changed_ads, changed_buckets; /* since cm_mark_clean() */
+    uint64_t resident_bytes; /* the shard's heap: table, ads, groups, cells */
+    uint64_t spilled_groups, spilled_bytes; /* groups out of RAM, blocks */
 };
 
 struct countmap {
     struct shard shards[SHARD_COUNT];
+    int spill_fd;            /* -1 before cm_spill_open() */
+    char *spill_path;        /* malloc'd */
+    const char *spill_name;  /* its last component, for messages */
+    uint64_t spill_end;      /* bytes of the spill file */
+    uint64_t load_max_bytes; /* cm_load spills beyond it; 0: never */
 };
 
 int cm_create(struct countmap **out)
 {
     *out = calloc(1, sizeof **out);
-    return *out ? 0 : CTRD_ENOMEM;
+    if (!*out)
+        return CTRD_ENOMEM;
+    (*out)->spill_fd = -1;
+    return 0;
 }
 
 static void ad_free(struct ad_counts *a)
@@ -105,7 +167,37 @@ void cm_free(struct countmap *cm)
         }
         free(sh->ads);
     }
+    if (cm->spill_fd >= 0) {
+        close(cm->spill_fd);
+        unlink(cm->spill_path);
+    }
+    free(cm->spill_path);
     free(cm);
+}
+
+int cm_spill_open(struct countmap *cm, const char *path,
+                  uint64_t load_max_resident_bytes, char *err)
+{
+    assert(cm->spill_fd < 0);
+    char *copy = strdup(path);
+    if (!copy)
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    /* Replaced, never truncated: a process still using the old file (one
+     * that opened the same directory) keeps its blocks. */
+    int fd = unlink(path) == 0 || errno == ENOENT
+                 ? open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)
+                 : -1;
+    if (fd < 0) {
+        free(copy);
+        return ctrd_fail(err, CTRD_EIO, "cannot open %s: %s", path,
+                         strerror(errno));
+    }
+    const char *slash = strrchr(copy, '/');
+    cm->spill_fd = fd;
+    cm->spill_path = copy;
+    cm->spill_name = slash ? slash + 1 : copy;
+    cm->load_max_bytes = load_max_resident_bytes;
+    return 0;
 }
 
 /* ---- tables ---- */
@@ -176,11 +268,13 @@ static uint64_t ad_slot_hash(const void *slot)
 
 static int shard_grow(struct shard *sh)
 {
+    uint32_t old_cap = sh->cap;
     struct ad_counts **ads =
         table_double(sh->ads, &sh->cap, 16, sizeof *ads, ad_slot_hash);
     if (!ads)
         return CTRD_ENOMEM;
     sh->ads = ads;
+    sh->resident_bytes += (uint64_t)(sh->cap - old_cap) * sizeof *ads;
     return 0;
 }
 
@@ -201,6 +295,7 @@ static struct ad_counts *ad_get(struct shard *sh, uint64_t ad_id)
         sh->ads[j]->ad_id = ad_id;
         sh->ads[j]->changed_from = UNCHANGED;
         sh->used++;
+        sh->resident_bytes += sizeof **sh->ads;
     }
     return sh->ads[j];
 }
@@ -221,7 +316,8 @@ static uint32_t group_lower_bound(const struct level *l, uint64_t start)
     return lo;
 }
 
-static struct minute_counts *group_get(struct level *l, uint32_t start)
+static struct minute_counts *group_get(struct shard *sh, struct level *l,
+                                       uint32_t start)
 {
     if (l->n && l->groups[l->n - 1].start == start)
         return &l->groups[l->n - 1];
@@ -231,10 +327,12 @@ static struct minute_counts *group_get(struct level *l, uint32_t start)
     size_t cap = l->cap; /* uint32_t in the struct: an ad has many */
     if (grow(&l->groups, &cap, l->n + 1, sizeof *l->groups, 4) != 0)
         return NULL;
+    sh->resident_bytes += (cap - l->cap) * sizeof *l->groups;
     l->cap = (uint32_t)cap;
     memmove(l->groups + at + 1, l->groups + at,
             (l->n - at) * sizeof *l->groups);
-    l->groups[at] = (struct minute_counts){.start = start};
+    l->groups[at] =
+        (struct minute_counts){.start = start, .spill_off = SPILL_NONE};
     l->n++;
     return &l->groups[at];
 }
@@ -242,12 +340,12 @@ static struct minute_counts *group_get(struct level *l, uint32_t start)
 /* Hot: every delta probes three of them (minute, hour, day); a 24-byte
  * cell holds the key and the counts, with no separate index. h is
  * hash_slot_u64(term_id), which the three probes share. */
-static uint32_t cell_slot(const struct minute_counts *m, uint32_t term_id,
-                          uint64_t h)
+static uint32_t cell_slot(const struct term_cell *cells, uint32_t cap,
+                          uint32_t term_id, uint64_t h)
 {
-    uint32_t mask = m->cap - 1;
+    uint32_t mask = cap - 1;
     uint32_t j = (uint32_t)h & mask;
-    while (m->cells[j].term_plus1 && m->cells[j].term_plus1 != term_id + 1)
+    while (cells[j].term_plus1 && cells[j].term_plus1 != term_id + 1)
         j = (j + 1) & mask;
     return j;
 }
@@ -258,34 +356,180 @@ static uint64_t cell_slot_hash(const void *slot)
     return hash_slot_u64(c->term_plus1 - 1);
 }
 
-static int cells_grow(struct minute_counts *m)
+static size_t cells_bytes(uint32_t cap)
 {
+    return (size_t)cap * sizeof(struct term_cell);
+}
+
+/* Doubles a resident group's table; its block (the old size) is garbage
+ * from now on. */
+static int cells_grow(struct shard *sh, struct minute_counts *m)
+{
+    uint32_t old_cap = m->cap;
     struct term_cell *cells =
         table_double(m->cells, &m->cap, 8, sizeof *cells, cell_slot_hash);
     if (!cells)
         return CTRD_ENOMEM;
     m->cells = cells;
+    m->spill_off = SPILL_NONE;
+    sh->resident_bytes += cells_bytes(m->cap) - cells_bytes(old_cap);
     return 0;
 }
 
-/* The term's cell of a group of level l (of the minute `minute`), new
- * ones zero: NULL when out of memory. *is_new says whether it was new. */
-static struct term_cell *level_cell(struct ad_counts *a, int l, uint32_t minute,
-                                    uint32_t term_id, uint64_t h,
-                                    struct minute_counts **group, int *is_new)
+/* ---- spill blocks ---- */
+
+static uint64_t block_bytes(uint32_t cap)
 {
-    struct minute_counts *m =
-        group_get(&a->levels[l], minute / level_minutes[l]);
-    if (!m || ((m->n + 1) * 4 > m->cap * 3 && cells_grow(m) != 0))
-        return NULL;
-    struct term_cell *c = &m->cells[cell_slot(m, term_id, h)];
-    *is_new = !c->term_plus1;
-    if (*is_new) {
-        c->term_plus1 = term_id + 1;
-        m->n++;
+    return SPILL_HEADER_BYTES + cells_bytes(cap);
+}
+
+static int group_spilled(const struct minute_counts *m)
+{
+    return m->cap && !m->cells;
+}
+
+/* The header of group m (level l of ad_id) but its CRC. */
+static void block_header(unsigned char *h, uint64_t ad_id, int l,
+                         const struct minute_counts *m)
+{
+    uint32_t level = (uint32_t)l;
+    memcpy(h + SPILL_CAP, &m->cap, 4);
+    memcpy(h + SPILL_AD, &ad_id, 8);
+    memcpy(h + SPILL_LEVEL, &level, 4);
+    memcpy(h + SPILL_START, &m->start, 4);
+}
+
+static uint32_t block_crc(const unsigned char *h, const struct term_cell *cells,
+                          uint32_t cap)
+{
+    uint32_t crc = crc32c(0, h + SPILL_CAP, SPILL_HEADER_BYTES - SPILL_CAP);
+    return crc32c(crc, cells, cells_bytes(cap));
+}
+
+/* Writes resident group m as a block at off: 0 or CTRD_EWRITEFAIL. */
+static int block_write(const struct countmap *cm, uint64_t ad_id, int l,
+                       const struct minute_counts *m, uint64_t off, char *err)
+{
+    unsigned char h[SPILL_HEADER_BYTES];
+    block_header(h, ad_id, l, m);
+    uint32_t crc = block_crc(h, m->cells, m->cap);
+    memcpy(h + SPILL_CRC, &crc, 4);
+    struct iovec iov[2] = {{h, sizeof h}, {m->cells, cells_bytes(m->cap)}};
+    ssize_t n = pwritev(cm->spill_fd, iov, 2, (off_t)off);
+    if (n == (ssize_t)block_bytes(m->cap))
+        return 0;
+    return ctrd_fail(err, CTRD_EWRITEFAIL,
+                     "%s: offset %" PRIu64 ": cannot write: %s", cm->spill_name,
+                     off, n < 0 ? strerror(errno) : "short");
+}
+
+/* Reads spilled group m's cells into cells (cap of them), checking the
+ * block: 0, CTRD_EIO or CTRD_ECORRUPT. */
+static int block_read(const struct countmap *cm, uint64_t ad_id, int l,
+                      const struct minute_counts *m, struct term_cell *cells,
+                      char *err)
+{
+    unsigned char h[SPILL_HEADER_BYTES], want[SPILL_HEADER_BYTES];
+    struct iovec iov[2] = {{h, sizeof h}, {cells, cells_bytes(m->cap)}};
+    ssize_t n = preadv(cm->spill_fd, iov, 2, (off_t)m->spill_off);
+    if (n < 0)
+        return ctrd_fail(err, CTRD_EIO, "%s: offset %" PRIu64 ": %s",
+                         cm->spill_name, m->spill_off, strerror(errno));
+    uint32_t crc;
+    memcpy(&crc, h + SPILL_CRC, 4);
+    block_header(want, ad_id, l, m);
+    const char *what = n != (ssize_t)block_bytes(m->cap) ? "block cut short"
+                       : crc != block_crc(h, cells, m->cap)
+                           ? "checksum mismatch"
+                       : memcmp(h + SPILL_CAP, want + SPILL_CAP,
+                                SPILL_HEADER_BYTES - SPILL_CAP)
+                           ? "block of another group"
+                           : NULL;
+    if (!what)
+        return 0;
+    return ctrd_fail(err, CTRD_ECORRUPT, "%s: offset %" PRIu64 ": %s",
+                     cm->spill_name, m->spill_off, what);
+}
+
+/* Writes resident, clean group m (level l of ad a) to its block, or to a
+ * new one at the end, then frees its cells. The group stays resident when
+ * the write fails (CTRD_EWRITEFAIL). */
+static int group_spill(struct countmap *cm, struct shard *sh,
+                       const struct ad_counts *a, int l,
+                       struct minute_counts *m, char *err)
+{
+    uint64_t off = m->spill_off != SPILL_NONE ? m->spill_off : cm->spill_end;
+    int rc = block_write(cm, a->ad_id, l, m, off, err);
+    if (rc != 0)
+        return rc;
+    if (off == cm->spill_end)
+        cm->spill_end += block_bytes(m->cap);
+    free(m->cells);
+    m->cells = NULL;
+    m->spill_off = off;
+    sh->resident_bytes -= cells_bytes(m->cap);
+    sh->spilled_groups++;
+    sh->spilled_bytes += block_bytes(m->cap);
+    return 0;
+}
+
+/* Brings spilled group m back into RAM (its block stays its home). */
+static int group_fault_in(const struct countmap *cm, struct shard *sh,
+                          uint64_t ad_id, int l, struct minute_counts *m,
+                          char *err)
+{
+    struct term_cell *cells = malloc(cells_bytes(m->cap));
+    if (!cells)
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    int rc = block_read(cm, ad_id, l, m, cells, err);
+    if (rc != 0) {
+        free(cells);
+        return rc;
     }
-    *group = m;
-    return c;
+    m->cells = cells;
+    sh->resident_bytes += cells_bytes(m->cap);
+    sh->spilled_groups--;
+    sh->spilled_bytes -= block_bytes(m->cap);
+    return 0;
+}
+
+/* A reader's cells of group m: its own, or its block read into buf (a
+ * reader never changes the map). */
+struct spill_buf {
+    struct term_cell *cells;
+    size_t cap;
+};
+
+static int group_cells(const struct countmap *cm, uint64_t ad_id, int l,
+                       const struct minute_counts *m, struct spill_buf *buf,
+                       const struct term_cell **cells, char *err)
+{
+    *cells = m->cells;
+    if (!group_spilled(m))
+        return 0;
+    if (grow(&buf->cells, &buf->cap, m->cap, sizeof *buf->cells, 8) != 0)
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory reading %s",
+                         cm->spill_name);
+    *cells = buf->cells;
+    return block_read(cm, ad_id, l, m, buf->cells, err);
+}
+
+/* ---- counting ---- */
+
+/* Group `start` of level l of ad a, resident, with room for one more
+ * cell: 0, CTRD_ENOMEM or a fault-in's error. */
+static int group_ready(const struct countmap *cm, struct shard *sh,
+                       struct ad_counts *a, int l, uint32_t start,
+                       struct minute_counts **out, char *err)
+{
+    struct minute_counts *m = group_get(sh, &a->levels[l], start);
+    if (!m)
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    int rc = group_spilled(m) ? group_fault_in(cm, sh, a->ad_id, l, m, err) : 0;
+    if (rc == 0 && (m->n + 1) * 4 > m->cap * 3 && cells_grow(sh, m) != 0)
+        rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    *out = m;
+    return rc;
 }
 
 /* Marks the minute cell c of group m of ad a changed. */
@@ -303,29 +547,41 @@ static void mark_changed(struct shard *sh, struct ad_counts *a,
     }
 }
 
-/* Adds to the bucket (term, minute) of ad a and to its rollups; with
- * only_new, a bucket the ad holds already is left as it is (loading).
- * 0 or CTRD_ENOMEM. */
+/* Adds to the bucket (term, minute) of ad a and to its rollups, or, when
+ * loading, sets a bucket the ad does not hold yet (leaving it unchanged:
+ * what is loaded is already in the files). Its three groups are made
+ * ready first, so a failure (0, CTRD_ENOMEM, a fault-in's error) changes
+ * no count. */
 _Static_assert(CM_MINUTE == 0, "the bucket is seen before its rollups");
-static int ad_add(struct shard *sh, struct ad_counts *a, uint32_t term_id,
-                  uint32_t minute, uint64_t impressions, uint64_t clicks,
-                  int only_new)
+static int ad_add(const struct countmap *cm, struct shard *sh,
+                  struct ad_counts *a, const struct cm_bucket *b, int loading,
+                  char *err)
 {
-    uint64_t h = hash_slot_u64(term_id);
+    struct minute_counts *m[CM_LEVELS];
     for (int l = 0; l < CM_LEVELS; l++) {
-        struct minute_counts *m;
-        int is_new;
-        struct term_cell *c = level_cell(a, l, minute, term_id, h, &m, &is_new);
-        if (!c)
-            return CTRD_ENOMEM;
+        int rc =
+            group_ready(cm, sh, a, l, b->minute / level_minutes[l], &m[l], err);
+        if (rc != 0)
+            return rc;
+    }
+    uint64_t h = hash_slot_u64(b->term_id);
+    for (int l = 0; l < CM_LEVELS; l++) {
+        struct term_cell *c =
+            &m[l]->cells[cell_slot(m[l]->cells, m[l]->cap, b->term_id, h)];
+        int is_new = !c->term_plus1;
+        if (is_new) {
+            c->term_plus1 = b->term_id + 1;
+            m[l]->n++;
+        }
         if (l == CM_MINUTE) {
-            if (only_new && !is_new)
+            if (loading && !is_new)
                 return 0;
             sh->buckets += (uint64_t)is_new;
-            mark_changed(sh, a, m, c);
+            if (!loading)
+                mark_changed(sh, a, m[l], c);
         }
-        c->impressions += impressions;
-        c->clicks += clicks;
+        c->impressions += b->impressions;
+        c->clicks += b->clicks;
     }
     return 0;
 }
@@ -335,71 +591,83 @@ int cm_add(struct countmap *cm, uint64_t ad_id, uint32_t term_id,
 {
     struct shard *sh = &cm->shards[sharder_count_shard(ad_id)];
     struct ad_counts *a = ad_get(sh, ad_id);
-    return a ? ad_add(sh, a, term_id, minute, impressions, clicks, 0)
-             : CTRD_ENOMEM;
+    struct cm_bucket b = {term_id, minute, impressions, clicks};
+    char err[CTRD_ERR_LEN];
+    return a ? ad_add(cm, sh, a, &b, 0, err) : CTRD_ENOMEM;
 }
 
 /* ---- reads ---- */
 
+/* A range read of one ad. */
+struct scan {
+    const struct countmap *cm;
+    const struct ad_counts *a;
+    void (*fn)(void *ctx, const struct cm_bucket *b);
+    void *ctx;
+    struct spill_buf buf;
+    char *err;
+};
+
 /* Calls fn for the groups of one level that lie inside [from, to)
  * (minutes; both multiples of the level's unit). */
-static void scan_level(const struct ad_counts *a, int l, uint64_t from,
-                       uint64_t to,
-                       void (*fn)(void *ctx, const struct cm_bucket *b),
-                       void *ctx)
+static int scan_level(struct scan *s, int l, uint64_t from, uint64_t to)
 {
-    const struct level *lv = &a->levels[l];
+    const struct level *lv = &s->a->levels[l];
     uint32_t unit = level_minutes[l];
     for (uint32_t i = group_lower_bound(lv, from / unit);
          i < lv->n && (uint64_t)lv->groups[i].start * unit < to; i++) {
         const struct minute_counts *m = &lv->groups[i];
+        const struct term_cell *cells;
+        int rc = group_cells(s->cm, s->a->ad_id, l, m, &s->buf, &cells, s->err);
+        if (rc != 0)
+            return rc;
         for (uint32_t k = 0; k < m->cap; k++) {
-            const struct term_cell *c = &m->cells[k];
+            const struct term_cell *c = &cells[k];
             if (!c->term_plus1)
                 continue;
             struct cm_bucket b = {c->term_plus1 - 1, m->start * unit,
                                   c->impressions, c->clicks};
-            fn(ctx, &b);
+            s->fn(s->ctx, &b);
         }
     }
+    return 0;
 }
 
 /* Covers [from, to) with the coarsest groups up to level l, in ascending
  * time: whole groups of level l in the middle, finer ones at the edges. */
-static void scan_range(const struct ad_counts *a, int l, uint64_t from,
-                       uint64_t to,
-                       void (*fn)(void *ctx, const struct cm_bucket *b),
-                       void *ctx)
+static int scan_range(struct scan *s, int l, uint64_t from, uint64_t to)
 {
     if (from >= to)
-        return;
+        return 0;
     uint64_t unit = level_minutes[l];
     uint64_t inner_from = (from + unit - 1) / unit * unit;
     uint64_t inner_to = to / unit * unit;
-    if (l == CM_MINUTE || inner_from >= inner_to) {
-        if (l == CM_MINUTE)
-            scan_level(a, l, from, to, fn, ctx);
-        else
-            scan_range(a, l - 1, from, to, fn, ctx);
-        return;
-    }
-    scan_range(a, l - 1, from, inner_from, fn, ctx);
-    scan_level(a, l, inner_from, inner_to, fn, ctx);
-    scan_range(a, l - 1, inner_to, to, fn, ctx);
+    if (l == CM_MINUTE)
+        return scan_level(s, l, from, to);
+    if (inner_from >= inner_to)
+        return scan_range(s, l - 1, from, to);
+    int rc = scan_range(s, l - 1, from, inner_from);
+    if (rc == 0)
+        rc = scan_level(s, l, inner_from, inner_to);
+    return rc ? rc : scan_range(s, l - 1, inner_to, to);
 }
 
-void cm_ad_scan(const struct countmap *cm, uint64_t ad_id, uint64_t from_minute,
-                uint64_t to_minute, int coarsest,
-                void (*fn)(void *ctx, const struct cm_bucket *b), void *ctx)
+int cm_ad_scan(const struct countmap *cm, uint64_t ad_id, uint64_t from_minute,
+               uint64_t to_minute, int coarsest,
+               void (*fn)(void *ctx, const struct cm_bucket *b), void *ctx,
+               char *err)
 {
-    const struct ad_counts *a =
-        ad_find(&cm->shards[sharder_count_shard(ad_id)], ad_id);
-    if (a)
-        scan_range(a, coarsest, from_minute, to_minute, fn, ctx);
+    struct scan s = {
+        cm,        ad_find(&cm->shards[sharder_count_shard(ad_id)], ad_id),
+        fn,        ctx,
+        {NULL, 0}, err};
+    int rc = s.a ? scan_range(&s, coarsest, from_minute, to_minute) : 0;
+    free(s.buf.cells);
+    return rc;
 }
 
 int cm_get(const struct countmap *cm, uint64_t ad_id, uint32_t term_id,
-           uint32_t minute, struct cm_bucket *out)
+           uint32_t minute, struct cm_bucket *out, char *err)
 {
     const struct ad_counts *a =
         ad_find(&cm->shards[sharder_count_shard(ad_id)], ad_id);
@@ -410,12 +678,20 @@ int cm_get(const struct countmap *cm, uint64_t ad_id, uint32_t term_id,
     if (i == lv->n || lv->groups[i].start != minute || !lv->groups[i].cap)
         return CTRD_ENOTFOUND;
     const struct minute_counts *m = &lv->groups[i];
-    const struct term_cell *c =
-        &m->cells[cell_slot(m, term_id, hash_slot_u64(term_id))];
-    if (!c->term_plus1)
-        return CTRD_ENOTFOUND;
-    *out = (struct cm_bucket){term_id, minute, c->impressions, c->clicks};
-    return 0;
+    struct spill_buf buf = {NULL, 0};
+    const struct term_cell *cells;
+    int rc = group_cells(cm, ad_id, CM_MINUTE, m, &buf, &cells, err);
+    if (rc == 0) {
+        const struct term_cell *c =
+            &cells[cell_slot(cells, m->cap, term_id, hash_slot_u64(term_id))];
+        if (c->term_plus1)
+            *out =
+                (struct cm_bucket){term_id, minute, c->impressions, c->clicks};
+        else
+            rc = CTRD_ENOTFOUND;
+    }
+    free(buf.cells);
+    return rc;
 }
 
 static int u64_cmp(const void *a, const void *b)
@@ -456,65 +732,86 @@ uint64_t cm_bucket_count(const struct countmap *cm)
 
 /* ---- counts files ---- */
 
-/* What a counts file being written holds. */
+/* A counts file being written. */
 struct save_job {
     const struct countmap *cm;
     enum cm_file_kind kind;
+    struct fs_writer *w;
+    struct spill_buf buf; /* a snapshot reads spilled groups one by one */
+    char *err;
 };
 
 /* Writes ad a's minute buckets as an ad of a counts file: all of them
- * (CM_SNAPSHOT) or those changed (CM_DELTA; a changed ad only). */
-static void save_ad(struct fs_writer *w, const struct ad_counts *a,
-                    enum cm_file_kind kind)
+ * (CM_SNAPSHOT) or those changed (CM_DELTA; a changed ad only; changed
+ * groups are resident). 0 or a spill read's error. */
+static int save_ad(struct save_job *job, const struct ad_counts *a)
 {
-    int delta = kind == CM_DELTA;
+    int delta = job->kind == CM_DELTA;
     const struct level *lv = &a->levels[CM_MINUTE];
     uint32_t first = delta ? group_lower_bound(lv, a->changed_from) : 0;
     uint64_t n = 0;
     for (uint32_t i = first; i < lv->n; i++)
         n += delta ? lv->groups[i].changed : lv->groups[i].n;
-    fs_writer_put(w, &a->ad_id, 8);
-    fs_writer_put(w, &n, 8);
+    fs_writer_put(job->w, &a->ad_id, 8);
+    fs_writer_put(job->w, &n, 8);
     for (uint32_t i = first; i < lv->n; i++) {
         const struct minute_counts *m = &lv->groups[i];
+        const struct term_cell *cells;
         if (delta && !m->changed)
             continue;
+        int rc = group_cells(job->cm, a->ad_id, CM_MINUTE, m, &job->buf, &cells,
+                             job->err);
+        if (rc != 0)
+            return rc;
         for (uint32_t k = 0; k < m->cap; k++) {
-            const struct term_cell *c = &m->cells[k];
+            const struct term_cell *c = &cells[k];
             if (!c->term_plus1 || (delta && !c->changed))
                 continue;
             struct cm_bucket b = {c->term_plus1 - 1, m->start, c->impressions,
                                   c->clicks};
-            fs_writer_put(w, &b, sizeof b);
+            fs_writer_put(job->w, &b, sizeof b);
         }
     }
+    return 0;
 }
 
-static void put_counts(struct fs_writer *w, const void *ctx)
+static int put_counts(struct save_job *job)
 {
-    const struct save_job *job = ctx;
     int delta = job->kind == CM_DELTA;
     uint64_t n_ads = 0;
     for (unsigned s = 0; s < SHARD_COUNT; s++)
         n_ads +=
             delta ? job->cm->shards[s].changed_ads : job->cm->shards[s].used;
-    fs_writer_put(w, CNT_MAGIC, 8);
-    fs_writer_put(w, &n_ads, 8);
+    fs_writer_put(job->w, CNT_MAGIC, 8);
+    fs_writer_put(job->w, &n_ads, 8);
     for (unsigned s = 0; s < SHARD_COUNT; s++) {
         const struct shard *sh = &job->cm->shards[s];
         for (uint32_t i = 0; i < sh->cap; i++) {
             const struct ad_counts *a = sh->ads[i];
-            if (a && (!delta || a->changed_from != UNCHANGED))
-                save_ad(w, a, job->kind);
+            int rc = a && (!delta || a->changed_from != UNCHANGED)
+                         ? save_ad(job, a)
+                         : 0;
+            if (rc != 0)
+                return rc;
         }
     }
+    return 0;
 }
 
 int cm_save(const struct countmap *cm, enum cm_file_kind kind, const char *path,
             struct fs_seal *seal, char *err)
 {
-    struct save_job job = {cm, kind};
-    return fs_write_file(path, FS_SEALED, put_counts, &job, seal, err);
+    struct save_job job = {cm, kind, malloc(sizeof *job.w), {NULL, 0}, err};
+    if (!job.w)
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory writing %s", path);
+    int rc = fs_writer_open(job.w, path, FS_SEALED, err);
+    if (rc == 0 && (rc = put_counts(&job)) != 0)
+        fs_writer_close(job.w, 0, NULL); /* left unsealed */
+    else if (rc == 0)
+        rc = fs_writer_seal(job.w, seal, err);
+    free(job.buf.cells);
+    free(job.w);
+    return rc;
 }
 
 uint64_t cm_delta_bytes(const struct countmap *cm)
@@ -554,6 +851,137 @@ void cm_mark_clean(struct countmap *cm)
     }
 }
 
+/* ---- eviction ---- */
+
+/* cm_spill() evicts the oldest cold groups first without sorting them (a
+ * sort of every resident group would cost memory in proportion to what is
+ * held): one walk finds the cold groups' span of time, a second sums
+ * their bytes in EVICT_BINS slices of that span, and eviction takes the
+ * slices from the oldest, the last one only as far as needed. */
+#define EVICT_BINS 256u
+
+struct evict {
+    struct countmap *cm;
+    uint64_t max_bytes, resident; /* the budget; the bytes held now */
+    uint64_t first, last;         /* minutes of the oldest, newest cold */
+    uint64_t bins[EVICT_BINS];    /* cold bytes per slice of the span */
+    uint32_t below, part;         /* evict slices < below; part: while
+                                     over the budget */
+    char *err;
+};
+
+typedef int cold_fn(struct evict *ev, struct shard *sh,
+                    const struct ad_counts *a, int l, struct minute_counts *m);
+
+/* Calls fn for every cold group: resident, not its ad's newest of its
+ * level, and (minute level) unchanged since cm_mark_clean(). */
+static int for_each_cold(struct evict *ev, cold_fn *fn)
+{
+    for (unsigned s = 0; s < SHARD_COUNT; s++) {
+        struct shard *sh = &ev->cm->shards[s];
+        for (uint32_t i = 0; i < sh->cap; i++) {
+            struct ad_counts *a = sh->ads[i];
+            for (int l = 0; a && l < CM_LEVELS; l++) {
+                struct level *lv = &a->levels[l];
+                for (uint32_t g = 0; g + 1 < lv->n; g++) {
+                    struct minute_counts *m = &lv->groups[g];
+                    int rc = !m->cells || m->changed ? 0 : fn(ev, sh, a, l, m);
+                    if (rc != 0)
+                        return rc;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static uint64_t group_minute(int l, const struct minute_counts *m)
+{
+    return (uint64_t)m->start * level_minutes[l];
+}
+
+static uint32_t evict_bin(const struct evict *ev, int l,
+                          const struct minute_counts *m)
+{
+    return (uint32_t)((group_minute(l, m) - ev->first) * EVICT_BINS /
+                      (ev->last - ev->first + 1));
+}
+
+static int cold_span(struct evict *ev, struct shard *sh,
+                     const struct ad_counts *a, int l, struct minute_counts *m)
+{
+    (void)sh, (void)a;
+    uint64_t minute = group_minute(l, m);
+    ev->first = minute < ev->first ? minute : ev->first;
+    ev->last = minute > ev->last ? minute : ev->last;
+    return 0;
+}
+
+static int cold_sum(struct evict *ev, struct shard *sh,
+                    const struct ad_counts *a, int l, struct minute_counts *m)
+{
+    (void)sh, (void)a;
+    ev->bins[evict_bin(ev, l, m)] += cells_bytes(m->cap);
+    return 0;
+}
+
+static int cold_evict(struct evict *ev, struct shard *sh,
+                      const struct ad_counts *a, int l, struct minute_counts *m)
+{
+    uint32_t bin = evict_bin(ev, l, m);
+    if (bin >= ev->below && (bin != ev->part || ev->resident <= ev->max_bytes))
+        return 0;
+    uint64_t bytes = cells_bytes(m->cap);
+    int rc = group_spill(ev->cm, sh, a, l, m, ev->err);
+    ev->resident -= rc == 0 ? bytes : 0;
+    return rc;
+}
+
+int cm_spill(struct countmap *cm, uint64_t max_resident_bytes, char *err)
+{
+    if (cm->spill_fd < 0)
+        return ctrd_fail(err, CTRD_EINVAL, "cm_spill: no spill file");
+    struct evict ev = {.cm = cm,
+                       .max_bytes = max_resident_bytes,
+                       .resident = cm_resident_bytes(cm),
+                       .first = UINT64_MAX,
+                       .part = EVICT_BINS,
+                       .err = err};
+    if (ev.resident <= ev.max_bytes)
+        return 0;
+    for_each_cold(&ev, cold_span);
+    if (ev.first > ev.last)
+        return 0; /* nothing cold */
+    for_each_cold(&ev, cold_sum);
+    uint64_t need = ev.resident - ev.max_bytes, sum = 0;
+    while (ev.below < EVICT_BINS && sum + ev.bins[ev.below] < need)
+        sum += ev.bins[ev.below++];
+    int rc = for_each_cold(&ev, cold_evict); /* the slices wholly needed */
+    ev.part = ev.below;
+    ev.below = 0;
+    return rc ? rc : for_each_cold(&ev, cold_evict); /* the last, in part */
+}
+
+uint64_t cm_resident_bytes(const struct countmap *cm)
+{
+    uint64_t bytes = sizeof *cm;
+    for (unsigned s = 0; s < SHARD_COUNT; s++)
+        bytes += cm->shards[s].resident_bytes;
+    return bytes;
+}
+
+void cm_spill_stats(const struct countmap *cm, struct cm_spill_stats *out)
+{
+    *out = (struct cm_spill_stats){.resident_bytes = cm_resident_bytes(cm),
+                                   .file_bytes = cm->spill_end};
+    for (unsigned s = 0; s < SHARD_COUNT; s++) {
+        out->spilled_groups += cm->shards[s].spilled_groups;
+        out->spilled_bytes += cm->shards[s].spilled_bytes;
+    }
+}
+
+/* ---- loading ---- */
+
 /* What is wrong with a bucket, or NULL. */
 static const char *bucket_fault(const struct cm_bucket *b, uint32_t n_terms)
 {
@@ -562,6 +990,14 @@ static const char *bucket_fault(const struct cm_bucket *b, uint32_t n_terms)
     if (b->clicks > b->impressions)
         return "more clicks than impressions";
     return NULL;
+}
+
+/* Whether cm_load should spill now: a quarter over its budget, so that
+ * it walks the groups once per quarter of the budget loaded. */
+static int load_over_budget(const struct countmap *cm)
+{
+    return cm->load_max_bytes &&
+           cm_resident_bytes(cm) > cm->load_max_bytes + cm->load_max_bytes / 4;
 }
 
 int cm_load(struct countmap *cm, const char *path, const struct fs_seal *seal,
@@ -575,6 +1011,7 @@ int cm_load(struct countmap *cm, const char *path, const struct fs_seal *seal,
     const unsigned char *base = map, *p = base, *end = base + len;
     const char *what = "not a counts file";
     uint64_t n_ads;
+    int failed = 0; /* a failure other than the file's damage */
     rc = CTRD_ECORRUPT;
     if (len < CM_FILE_HEADER_BYTES || memcmp(p, CNT_MAGIC, 8) != 0)
         goto done;
@@ -598,20 +1035,22 @@ int cm_load(struct countmap *cm, const char *path, const struct fs_seal *seal,
             memcpy(&b, p, sizeof b);
             if ((what = bucket_fault(&b, n_terms)) != NULL)
                 goto done;
-            if (!a || ad_add(sh, a, b.term_id, b.minute, b.impressions,
-                             b.clicks, 1) != 0) {
-                rc = CTRD_ENOMEM;
+            failed = a ? ad_add(cm, sh, a, &b, 1, err)
+                       : ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+            if (failed)
                 goto done;
-            }
         }
+        if (load_over_budget(cm) &&
+            (failed = cm_spill(cm, cm->load_max_bytes, err)) != 0)
+            goto done;
     }
     what = "bytes after the last ad";
     if (p == end)
         rc = 0;
 done:
     fs_unmap(map, map_len);
-    if (rc == CTRD_ENOMEM)
-        return ctrd_fail(err, rc, "out of memory loading %s", path);
+    if (failed) /* err says what: memory, or the spill file */
+        return failed;
     if (rc == CTRD_ECORRUPT)
         return ctrd_fail(err, rc, "%s: offset %zu: %s", path,
                          (size_t)(p - base), what);

@@ -5,9 +5,20 @@
  *
  * Owns all buckets. Counts only grow. The map is split into SHARD_COUNT
  * count shards by sharder_count_shard(ad_id): cm_add() for ads of
- * different shards may run on different threads at once; everything else
- * needs the map to itself. The map knows which buckets changed since the
- * last cm_mark_clean(), so that a checkpoint writes only those.
+ * different shards may run on different threads at once; the readers
+ * (cm_ad_scan, cm_get, cm_ads, cm_bucket_count, cm_save, cm_delta_bytes,
+ * cm_resident_bytes, cm_spill_stats) may run at once with each other but
+ * not with a writer; everything else needs the map to itself. The map
+ * knows which buckets changed since the last cm_mark_clean(), so that a
+ * checkpoint writes only those.
+ *
+ * SPILL: with a spill file (cm_spill_open), cm_spill() moves cold time
+ * groups out of RAM into it, and every reader sees exactly the buckets it
+ * would see without: a reader reads a spilled group's block into a buffer
+ * of its own (so reads can fail: CTRD_EIO, or CTRD_ECORRUPT when a block's
+ * checksum or identity is wrong, err "counts.spill: offset N: ..."), and
+ * cm_add() reads it back into RAM first. The spill file is scratch: the
+ * durable counts are the counts files; nothing reads it after a restart.
  *
  * COUNTS FILE: the content of a sealed file (fsutil.h: a checksum trailer
  * follows), little-endian:
@@ -71,7 +82,9 @@ int cm_create(struct countmap **out);
 void cm_free(struct countmap *cm);
 
 /* Adds to the bucket (ad, term, minute); term_id < UINT32_MAX (as terms
- * hands out). 0 or CTRD_ENOMEM. */
+ * hands out). 0 or CTRD_ENOMEM, or, when the bucket's group (or its hour
+ * or day) was spilled and cannot be read back, CTRD_EIO or CTRD_ECORRUPT;
+ * a failed add changes no count. */
 int cm_add(struct countmap *cm, uint64_t ad_id, uint32_t term_id,
            uint32_t minute, uint64_t impressions, uint64_t clicks);
 
@@ -83,14 +96,17 @@ enum { CM_MINUTE, CM_HOUR, CM_DAY, CM_LEVELS };
  * coarsest (CM_MINUTE, CM_HOUR or CM_DAY) allows whole hours or days
  * inside the range to come as one bucket each (b->minute is then the
  * first minute of that hour or day): a caller that only sums uses CM_DAY,
- * an hourly series CM_HOUR, the exact buckets CM_MINUTE. */
-void cm_ad_scan(const struct countmap *cm, uint64_t ad_id, uint64_t from_minute,
-                uint64_t to_minute, int coarsest,
-                void (*fn)(void *ctx, const struct cm_bucket *b), void *ctx);
+ * an hourly series CM_HOUR, the exact buckets CM_MINUTE. 0 (an ad without
+ * counts included), or a spill read's failure (see SPILL; also
+ * CTRD_ENOMEM) after fn saw the buckets before the group that failed. */
+int cm_ad_scan(const struct countmap *cm, uint64_t ad_id, uint64_t from_minute,
+               uint64_t to_minute, int coarsest,
+               void (*fn)(void *ctx, const struct cm_bucket *b), void *ctx,
+               char *err);
 
-/* One bucket: 0 and *out, or CTRD_ENOTFOUND. */
+/* One bucket: 0 and *out, CTRD_ENOTFOUND, or a spill read's failure. */
 int cm_get(const struct countmap *cm, uint64_t ad_id, uint32_t term_id,
-           uint32_t minute, struct cm_bucket *out);
+           uint32_t minute, struct cm_bucket *out, char *err);
 
 /* Every counted ad id, ascending, in a malloc'd array the caller frees. */
 int cm_ads(const struct countmap *cm, uint64_t **ads, size_t *n);
@@ -100,7 +116,9 @@ uint64_t cm_bucket_count(const struct countmap *cm);
 /* Writes a counts file of the kind to path as a sealed file (fsync'd):
  * every bucket, or (CM_DELTA) those changed since the last
  * cm_mark_clean(); *seal identifies it. Marks nothing clean: the caller
- * does once the file is committed. */
+ * does once the file is committed. A snapshot reads spilled groups back
+ * one at a time; when one cannot be read (see SPILL) the file is left
+ * unsealed, as a failed write leaves it. */
 int cm_save(const struct countmap *cm, enum cm_file_kind kind, const char *path,
             struct fs_seal *seal, char *err);
 
@@ -116,10 +134,57 @@ void cm_mark_clean(struct countmap *cm);
  * checking the file's checksums (and size and fingerprint against seal),
  * its layout, term ids below n_terms and clicks <= impressions: 0,
  * CTRD_ENOTFOUND, CTRD_ECORRUPT (err names file, offset and what),
- * CTRD_ENOMEM. A chain loads into a new map newest file first (the
- * snapshot last), each bucket then taking the counts of the newest file
- * that holds it; then cm_mark_clean(). */
+ * CTRD_ENOMEM, or a spill file's failure (err names it). A chain loads
+ * into a new map newest file first (the snapshot last), each bucket then
+ * taking the counts of the newest file that holds it; then
+ * cm_mark_clean(). Loaded buckets are not changed ones (they are in the
+ * files already), so they may spill at once: with a spill file opened
+ * with a load budget, cm_load calls cm_spill(budget) whenever the map
+ * holds a quarter more, and the load's peak stays near 1.25 x budget plus
+ * the newest group of each ad and level. A bucket of an older file whose
+ * group has spilled reads that group back (to see whether it holds the
+ * bucket), so a chain with many deltas re-reads groups. */
 int cm_load(struct countmap *cm, const char *path, const struct fs_seal *seal,
             uint32_t n_terms, char *err);
+
+/* ---- spill ---- */
+
+/* Creates the spill file at path, which the map owns from now on
+ * (cm_free closes and removes it); once per map, before any cm_spill() or
+ * a cm_load() that should spill. A file already at path is replaced, not
+ * truncated: a process still using it keeps reading its own. Only the
+ * process that holds the data directory should spill into it (a second
+ * one would take the name, and remove it when done).
+ * load_max_resident_bytes: the budget of cm_load (0: it never spills). 0,
+ * CTRD_EIO, CTRD_ENOMEM. The engine calls it on a new map before loading
+ * the chain. */
+int cm_spill_open(struct countmap *cm, const char *path,
+                  uint64_t load_max_resident_bytes, char *err);
+
+/* Moves cold groups into the spill file, oldest first, until the map's
+ * resident bytes are at most max_resident_bytes or no group is cold. Cold:
+ * not its ad's newest group of its level (the hot one), and at the minute
+ * level unchanged since cm_mark_clean() (so a delta never reads the spill
+ * file); hour and day groups are derived and go whenever cold. A group
+ * leaves RAM only once its block is written: on a write failure
+ * (CTRD_EWRITEFAIL, e.g. disk full) the map is whole and serving, with
+ * what was evicted so far. CTRD_EINVAL without a spill file. Needs the map
+ * to itself; walks every group (spilled ones too) up to four times and
+ * writes what it evicts. The engine calls it after a checkpoint commits
+ * (after cm_mark_clean), under its write lock. */
+int cm_spill(struct countmap *cm, uint64_t max_resident_bytes, char *err);
+
+/* The heap bytes the map holds (tables, ads, groups, resident cells),
+ * kept as they change: O(shards). */
+uint64_t cm_resident_bytes(const struct countmap *cm);
+
+struct cm_spill_stats {
+    uint64_t resident_bytes; /* cm_resident_bytes() */
+    uint64_t spilled_groups; /* groups whose cells are in the spill file */
+    uint64_t spilled_bytes;  /* their blocks */
+    uint64_t file_bytes;     /* the spill file: blocks of spilled groups,
+                                blocks kept for groups read back, garbage */
+};
+void cm_spill_stats(const struct countmap *cm, struct cm_spill_stats *out);
 
 #endif

@@ -76,19 +76,20 @@ static void write_ad(const struct query_opts *o, const struct engine *e,
     }
 }
 
-static int run_query(const struct query_opts *o, const struct engine *e)
+static int run_query(const struct query_opts *o, const struct engine *e,
+                     char *err)
 {
     uint64_t one = o->ad_id, *ads = &one;
     size_t n_ads = 1;
     if (o->all && cm_ads(engine_counts(e), &ads, &n_ads) != 0)
-        return CTRD_ENOMEM;
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     if (o->format == FMT_CSV)
         fputs("ad_id,term,impressions,clicks,ctr\n", stdout);
     int rc = 0;
     for (size_t i = 0; i < n_ads && rc == 0; i++) {
         struct adview v;
         rc = adview_build(engine_counts(e), engine_terms(e), ads[i], o->from_ms,
-                          o->to_ms, o->sort, o->ascending, o->limit, &v);
+                          o->to_ms, o->sort, o->ascending, o->limit, &v, err);
         if (rc == 0)
             write_ad(o, e, &v);
         adview_free(&v);
@@ -212,9 +213,7 @@ int query_command(int argc, char **argv)
     for (int i = 0; i < OPEN_ATTEMPTS && rc == CTRD_ENOTFOUND; i++)
         rc = engine_open(&q.cfg, &e, err);
     if (rc == 0)
-        rc = run_query(&q.o, e);
-    if (rc != 0 && e)
-        snprintf(err, sizeof err, "%s", ctrd_strerror(rc));
+        rc = run_query(&q.o, e, err);
     engine_close(e);
     if (rc != 0) {
         fprintf(stderr, "ctrd query: %s\n", err);

@@ -56,9 +56,9 @@ static int refresh(struct sse *s, struct subscription *sub, int force)
     for (size_t i = 0; i < sub->n && rc == 0; i++) {
         struct watched *w = &sub->ads[i];
         uint64_t imps, clicks;
-        adview_totals(engine_counts(s->engine), w->ad_id, INT64_MIN, INT64_MAX,
-                      &imps, &clicks);
-        if (!force && imps == w->impressions && clicks == w->clicks)
+        if (adview_totals(engine_counts(s->engine), w->ad_id, INT64_MIN,
+                          INT64_MAX, &imps, &clicks, NULL) != 0 ||
+            (!force && imps == w->impressions && clicks == w->clicks))
             continue;
         w->impressions = imps;
         w->clicks = clicks;

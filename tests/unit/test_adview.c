@@ -1,5 +1,6 @@
 /* Unit tests of adview: totals, [from, to) by query minute, every sort
- * order with ties broken by term bytes, and the JSON and CSV text. */
+ * order with ties broken by term bytes, the JSON and CSV text, and counts
+ * read from a spill file (and its damage reported). */
 #include "check.h"
 #include "adview.h"
 
@@ -19,14 +20,9 @@ struct term_row {
 
 /* Terms in id order. */
 static const struct term_row term_rows[] = {
-    {"b", 1},
-    {"a", 1},
-    {"c,d\"e", 5},
-    {" lead", 5},
-    {"z", 1},
-    {"\xc3\xa9", 2}, /* é: sorts after ASCII */
-    {"ab", 2},
-    {"q\"\\\x01", 4},
+    {"b", 1},     {"a", 1},         {"c,d\"e", 5},
+    {" lead", 5}, {"z", 1},         {"\xc3\xa9", 2}, /* é: sorts after ASCII */
+    {"ab", 2},    {"q\"\\\x01", 4},
 };
 enum { B, A, CDE, LEAD, Z, E_ACUTE, AB, ESC };
 
@@ -36,10 +32,10 @@ static const struct {
     uint32_t term, minute;
     uint64_t impressions, clicks;
 } buckets[] = {
-    {7, B, 1000, 10, 1},   {7, B, 1001, 10, 2},   {7, A, 1000, 20, 3},
-    {7, CDE, 1002, 10, 3}, {7, LEAD, 999, 5, 0},  {7, Z, 1001, 40, 1},
-    {7, E_ACUTE, 1000, 5, 0}, {7, AB, 1003, 1, 1}, {8, A, 1000, 100, 50},
-    {9, A, 1000, 2, 1},    {9, A, 1001, 1, 0},    {9, ESC, 1000, 1, 0},
+    {7, B, 1000, 10, 1},      {7, B, 1001, 10, 2},  {7, A, 1000, 20, 3},
+    {7, CDE, 1002, 10, 3},    {7, LEAD, 999, 5, 0}, {7, Z, 1001, 40, 1},
+    {7, E_ACUTE, 1000, 5, 0}, {7, AB, 1003, 1, 1},  {8, A, 1000, 100, 50},
+    {9, A, 1000, 2, 1},       {9, A, 1001, 1, 0},   {9, ESC, 1000, 1, 0},
 };
 
 static int setup(void)
@@ -84,8 +80,9 @@ static void check_order(const struct adview *v, const int *want, size_t n,
 static void test_totals_and_rows(void)
 {
     struct adview v;
-    CHECK_EQ_I64(adview_build(cm, terms, 7, INT64_MIN, INT64_MAX,
-                              ADVIEW_TERM, 1, SIZE_MAX, &v), 0);
+    CHECK_EQ_I64(adview_build(cm, terms, 7, INT64_MIN, INT64_MAX, ADVIEW_TERM,
+                              1, SIZE_MAX, &v, NULL),
+                 0);
     CHECK_EQ_U64(v.ad_id, 7);
     CHECK_EQ_U64(v.impressions, 20 + 20 + 10 + 5 + 40 + 5 + 1);
     CHECK_EQ_U64(v.clicks, 3 + 3 + 3 + 0 + 1 + 0 + 1);
@@ -100,7 +97,8 @@ static void test_totals_and_rows(void)
     adview_free(&v); /* twice is harmless */
     /* An ad never counted: an empty table. */
     CHECK_EQ_I64(adview_build(cm, terms, 12345, INT64_MIN, INT64_MAX,
-                              ADVIEW_IMPRESSIONS, 0, SIZE_MAX, &v), 0);
+                              ADVIEW_IMPRESSIONS, 0, SIZE_MAX, &v, NULL),
+                 0);
     CHECK_EQ_U64(v.n_rows, 0);
     CHECK_EQ_U64(v.impressions, 0);
     CHECK_EQ_U64(v.clicks, 0);
@@ -113,8 +111,8 @@ static void test_range(void)
         int64_t from, to;
         uint64_t impressions, clicks, rows;
     } rows[] = {
-        {1000 * MIN_MS, 1002 * MIN_MS, 85, 7, 4},  /* minutes 1000, 1001 */
-        {1000 * MIN_MS + 1, 1002 * MIN_MS, 50, 3, 2}, /* 1001 only */
+        {1000 * MIN_MS, 1002 * MIN_MS, 85, 7, 4},      /* minutes 1000, 1001 */
+        {1000 * MIN_MS + 1, 1002 * MIN_MS, 50, 3, 2},  /* 1001 only */
         {1000 * MIN_MS, 1002 * MIN_MS + 1, 95, 10, 5}, /* and 1002 */
         {999 * MIN_MS, 1000 * MIN_MS, 5, 0, 1},
         {INT64_MIN, 1000 * MIN_MS, 5, 0, 1},
@@ -126,11 +124,13 @@ static void test_range(void)
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         struct adview v;
         CHECK_EQ_I64(adview_build(cm, terms, 7, rows[i].from, rows[i].to,
-                                  ADVIEW_IMPRESSIONS, 0, SIZE_MAX, &v), 0);
+                                  ADVIEW_IMPRESSIONS, 0, SIZE_MAX, &v, NULL),
+                     0);
         if (v.impressions != rows[i].impressions ||
             v.clicks != rows[i].clicks || v.n_rows != rows[i].rows)
             CHECK_FAIL_AT("range %zu: %llu/%llu in %zu rows, want %llu/%llu "
-                          "in %llu", i, (unsigned long long)v.impressions,
+                          "in %llu",
+                          i, (unsigned long long)v.impressions,
                           (unsigned long long)v.clicks, v.n_rows,
                           (unsigned long long)rows[i].impressions,
                           (unsigned long long)rows[i].clicks,
@@ -149,9 +149,13 @@ static void test_sort_orders(void)
         int want[7];
         const char *what;
     } rows[] = {
-        {ADVIEW_IMPRESSIONS, 0, {Z, A, B, CDE, LEAD, E_ACUTE, AB},
+        {ADVIEW_IMPRESSIONS,
+         0,
+         {Z, A, B, CDE, LEAD, E_ACUTE, AB},
          "impressions desc"},
-        {ADVIEW_IMPRESSIONS, 1, {AB, LEAD, E_ACUTE, CDE, A, B, Z},
+        {ADVIEW_IMPRESSIONS,
+         1,
+         {AB, LEAD, E_ACUTE, CDE, A, B, Z},
          "impressions asc"},
         {ADVIEW_CLICKS, 0, {A, B, CDE, AB, Z, LEAD, E_ACUTE}, "clicks desc"},
         {ADVIEW_CLICKS, 1, {LEAD, E_ACUTE, AB, Z, A, B, CDE}, "clicks asc"},
@@ -163,7 +167,9 @@ static void test_sort_orders(void)
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         struct adview v;
         CHECK_EQ_I64(adview_build(cm, terms, 7, INT64_MIN, INT64_MAX,
-                                  rows[i].sort, rows[i].ascending, SIZE_MAX, &v), 0);
+                                  rows[i].sort, rows[i].ascending, SIZE_MAX, &v,
+                                  NULL),
+                     0);
         check_order(&v, rows[i].want, 7, rows[i].what);
         adview_free(&v);
     }
@@ -185,7 +191,8 @@ static void test_json(void)
 {
     struct adview v;
     CHECK_EQ_I64(adview_build(cm, terms, 9, INT64_MIN, INT64_MAX,
-                              ADVIEW_IMPRESSIONS, 0, SIZE_MAX, &v), 0);
+                              ADVIEW_IMPRESSIONS, 0, SIZE_MAX, &v, NULL),
+                 0);
     char *all = json_of(&v, 123, 0, SIZE_MAX);
     CHECK_EQ_STR(all,
                  "{\"ad_id\":\"9\",\"from\":null,\"to\":null,\"as_of\":123,"
@@ -211,13 +218,13 @@ static void test_json(void)
     adview_free(&v);
     /* A range and a 64-bit ad id; nothing counted: ctr 0. */
     CHECK_EQ_I64(adview_build(cm, terms, UINT64_MAX, 60000000, 120000000,
-                              ADVIEW_CTR, 0, SIZE_MAX, &v), 0);
+                              ADVIEW_CTR, 0, SIZE_MAX, &v, NULL),
+                 0);
     char *none = json_of(&v, 0, 0, 100);
-    CHECK_EQ_STR(none,
-                 "{\"ad_id\":\"18446744073709551615\",\"from\":60000000,"
-                 "\"to\":120000000,\"as_of\":0,\"total_terms\":0,"
-                 "\"totals\":{\"impressions\":0,\"clicks\":0,"
-                 "\"ctr\":0.000000},\"terms\":[]}\n");
+    CHECK_EQ_STR(none, "{\"ad_id\":\"18446744073709551615\",\"from\":60000000,"
+                       "\"to\":120000000,\"as_of\":0,\"total_terms\":0,"
+                       "\"totals\":{\"impressions\":0,\"clicks\":0,"
+                       "\"ctr\":0.000000},\"terms\":[]}\n");
     free(none);
     adview_free(&v);
 }
@@ -225,8 +232,9 @@ static void test_json(void)
 static void test_csv_and_table(void)
 {
     struct adview v;
-    CHECK_EQ_I64(adview_build(cm, terms, 7, INT64_MIN, INT64_MAX,
-                              ADVIEW_TERM, 1, SIZE_MAX, &v), 0);
+    CHECK_EQ_I64(adview_build(cm, terms, 7, INT64_MIN, INT64_MAX, ADVIEW_TERM,
+                              1, SIZE_MAX, &v, NULL),
+                 0);
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -241,7 +249,8 @@ static void test_csv_and_table(void)
     free(text);
     adview_free(&v);
     CHECK_EQ_I64(adview_build(cm, terms, 9, INT64_MIN, INT64_MAX,
-                              ADVIEW_IMPRESSIONS, 0, SIZE_MAX, &v), 0);
+                              ADVIEW_IMPRESSIONS, 0, SIZE_MAX, &v, NULL),
+                 0);
     text = NULL;
     f = open_memstream(&text, &len);
     adview_write_table(f, &v, terms, 1);
@@ -262,9 +271,11 @@ static void test_partial_sort_matches_full(void)
             for (size_t keep = 0; keep <= 8; keep++) {
                 struct adview full, page;
                 CHECK_EQ_I64(adview_build(cm, terms, 7, INT64_MIN, INT64_MAX,
-                                          sort, asc, SIZE_MAX, &full), 0);
+                                          sort, asc, SIZE_MAX, &full, NULL),
+                             0);
                 CHECK_EQ_I64(adview_build(cm, terms, 7, INT64_MIN, INT64_MAX,
-                                          sort, asc, keep, &page), 0);
+                                          sort, asc, keep, &page, NULL),
+                             0);
                 CHECK_EQ_U64(page.n_rows, full.n_rows);
                 CHECK_EQ_U64(page.n_sorted,
                              keep < full.n_rows ? keep : full.n_rows);
@@ -275,6 +286,93 @@ static void test_partial_sort_matches_full(void)
             }
         }
     }
+}
+
+/* The series of ad 7 by minute over [from_ms, to_ms) as JSON text (NULL
+ * when it fails: then nothing was written). */
+static char *series_of(const struct countmap *m, int64_t from_ms, int64_t to_ms,
+                       char *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    int rc = adview_write_series(f, m, 7, from_ms, to_ms, MIN_MS, "1m", NULL,
+                                 -1, err);
+    fclose(f);
+    if (rc != 0) {
+        CHECK_EQ_U64(len, 0);
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* The buckets in a map whose cold minutes spilled: the same table and
+ * series; once the spill file is damaged, the reads that need it fail with
+ * the spill file's message, and the others go on. */
+static void test_spilled_counts(void)
+{
+    char err[CTRD_ERR_LEN], path[128];
+    struct countmap *sp;
+    snprintf(path, sizeof path, "%s/counts.spill", tmp_dir);
+    CHECK_EQ_I64(cm_create(&sp), 0);
+    CHECK_EQ_I64(cm_spill_open(sp, path, 0, err), 0);
+    for (size_t i = 0; i < sizeof buckets / sizeof buckets[0]; i++)
+        CHECK_EQ_I64(cm_add(sp, buckets[i].ad, buckets[i].term,
+                            buckets[i].minute, buckets[i].impressions,
+                            buckets[i].clicks),
+                     0);
+    cm_mark_clean(sp);
+    CHECK_EQ_I64(cm_spill(sp, 0, err), 0);
+    struct cm_spill_stats st;
+    cm_spill_stats(sp, &st);
+    CHECK(st.spilled_groups >= 4); /* ad 7's minutes 999 to 1002 */
+    /* [999, 1003) cuts its hour: the minutes are read. */
+    int64_t from = 999 * MIN_MS, to = 1003 * MIN_MS;
+    struct adview v, w;
+    CHECK_EQ_I64(
+        adview_build(cm, terms, 7, from, to, ADVIEW_TERM, 0, SIZE_MAX, &v, err),
+        0);
+    CHECK_EQ_I64(
+        adview_build(sp, terms, 7, from, to, ADVIEW_TERM, 0, SIZE_MAX, &w, err),
+        0);
+    char *want = json_of(&v, 0, 0, SIZE_MAX),
+         *got = json_of(&w, 0, 0, SIZE_MAX);
+    CHECK_EQ_STR(got, want);
+    free(want);
+    free(got);
+    adview_free(&v);
+    adview_free(&w);
+    want = series_of(cm, from, to, err);
+    got = series_of(sp, from, to, err);
+    CHECK(want && got && strcmp(want, got) == 0);
+    free(want);
+    free(got);
+
+    CHECK_EQ_I64(truncate(path, 0), 0);
+    const char *damage = "counts.spill: offset ";
+    err[0] = '\0';
+    CHECK_EQ_I64(
+        adview_build(sp, terms, 7, from, to, ADVIEW_TERM, 0, SIZE_MAX, &w, err),
+        CTRD_ECORRUPT);
+    CHECK(strncmp(err, damage, strlen(damage)) == 0 &&
+          strstr(err, ": block cut short"));
+    CHECK(w.rows == NULL);
+    uint64_t imps, clicks;
+    err[0] = '\0';
+    CHECK_EQ_I64(adview_totals(sp, 7, from, to, &imps, &clicks, err),
+                 CTRD_ECORRUPT);
+    CHECK(strncmp(err, damage, strlen(damage)) == 0);
+    err[0] = '\0';
+    CHECK(series_of(sp, from, to, err) == NULL);
+    CHECK(strncmp(err, damage, strlen(damage)) == 0);
+    /* Whole days come from the day level, in RAM; ad 8 has one minute. */
+    CHECK_EQ_I64(
+        adview_totals(sp, 7, INT64_MIN, INT64_MAX, &imps, &clicks, err), 0);
+    CHECK_EQ_U64(imps, 101);
+    CHECK_EQ_I64(adview_totals(sp, 8, from, to, &imps, &clicks, err), 0);
+    CHECK_EQ_U64(imps, 100);
+    cm_free(sp);
 }
 
 int main(void)
@@ -289,6 +387,7 @@ int main(void)
     RUN(test_json);
     RUN(test_csv_and_table);
     RUN(test_partial_sort_matches_full);
+    RUN(test_spilled_counts);
     cm_free(cm);
     terms_close(terms);
     rmdir(tmp_dir);

@@ -34,7 +34,7 @@ static const struct cm_bucket *find_bucket(const struct countmap *cm,
                                            uint32_t minute)
 {
     static struct cm_bucket b;
-    int rc = cm_get(cm, ad, term, minute, &b);
+    int rc = cm_get(cm, ad, term, minute, &b, NULL);
     if (rc != 0 && rc != CTRD_ENOTFOUND)
         CHECK_FAIL_AT("cm_get: %d", rc);
     if (rc == 0 && (b.term_id != term || b.minute != minute))
@@ -61,7 +61,7 @@ static size_t scan_ad(const struct countmap *cm, uint64_t ad, uint64_t from,
                       uint64_t to, struct scan *s)
 {
     s->n = 0;
-    cm_ad_scan(cm, ad, from, to, CM_MINUTE, scan_one, s);
+    CHECK_EQ_I64(cm_ad_scan(cm, ad, from, to, CM_MINUTE, scan_one, s, NULL), 0);
     return s->n;
 }
 
@@ -203,7 +203,7 @@ static void compare_one(void *ctx, const struct cm_bucket *b)
 {
     struct compare *c = ctx;
     struct cm_bucket o;
-    if (cm_get(c->other, c->ad, b->term_id, b->minute, &o) != 0 ||
+    if (cm_get(c->other, c->ad, b->term_id, b->minute, &o, NULL) != 0 ||
         o.impressions != b->impressions || o.clicks != b->clicks)
         c->same = 0;
 }
@@ -219,7 +219,9 @@ static int maps_equal(const struct countmap *a, const struct countmap *b)
     for (size_t i = 0; c.same && i < n_a; i++) {
         c.same = ads_a[i] == ads_b[i];
         c.ad = ads_a[i];
-        cm_ad_scan(a, ads_a[i], 0, UINT64_MAX, CM_MINUTE, compare_one, &c);
+        CHECK_EQ_I64(cm_ad_scan(a, ads_a[i], 0, UINT64_MAX, CM_MINUTE,
+                                compare_one, &c, NULL),
+                     0);
     }
     free(ads_a);
     free(ads_b);
@@ -513,15 +515,23 @@ static void test_rollups_match_minutes(void)
         seed = seed * 6364136223846793005u + 1442695040888963407u;
         uint64_t from = (seed >> 10) % (4 * 1440), len = (seed >> 40) % 3000;
         struct rollup_sums fine = {0}, coarse = {0};
-        cm_ad_scan(cm, 9, from, from + len, CM_MINUTE, add_rollup, &fine);
-        cm_ad_scan(cm, 9, from, from + len, CM_DAY, add_rollup, &coarse);
+        CHECK_EQ_I64(cm_ad_scan(cm, 9, from, from + len, CM_MINUTE, add_rollup,
+                                &fine, NULL),
+                     0);
+        CHECK_EQ_I64(cm_ad_scan(cm, 9, from, from + len, CM_DAY, add_rollup,
+                                &coarse, NULL),
+                     0);
         CHECK_EQ_U64(coarse.impressions[0], fine.impressions[0]);
         CHECK_EQ_U64(coarse.clicks[0], fine.clicks[0]);
     }
     struct rollup_sums hourly_fine = {.step_minutes = 60};
     struct rollup_sums hourly = {.step_minutes = 60};
-    cm_ad_scan(cm, 9, 1440, 4 * 1440, CM_MINUTE, add_rollup, &hourly_fine);
-    cm_ad_scan(cm, 9, 1440, 4 * 1440, CM_HOUR, add_rollup, &hourly);
+    CHECK_EQ_I64(cm_ad_scan(cm, 9, 1440, 4 * 1440, CM_MINUTE, add_rollup,
+                            &hourly_fine, NULL),
+                 0);
+    CHECK_EQ_I64(
+        cm_ad_scan(cm, 9, 1440, 4 * 1440, CM_HOUR, add_rollup, &hourly, NULL),
+        0);
     for (int h = 0; h < 3 * 24; h++) {
         CHECK_EQ_U64(hourly.impressions[h], hourly_fine.impressions[h]);
         CHECK_EQ_U64(hourly.clicks[h], hourly_fine.clicks[h]);

@@ -112,7 +112,9 @@ static char *dump(const struct engine *e)
         return NULL;
     for (size_t i = 0; i < n_ads; i++) {
         d.ad = ads[i];
-        cm_ad_scan(cm, ads[i], 0, UINT64_MAX, CM_MINUTE, dump_bucket, &d);
+        CHECK_EQ_I64(cm_ad_scan(cm, ads[i], 0, UINT64_MAX, CM_MINUTE,
+                                dump_bucket, &d, NULL),
+                     0);
     }
     if (d.n != cm_bucket_count(cm))
         CHECK_FAIL_AT("scans found %zu buckets, cm_bucket_count %llu", d.n,
