@@ -234,6 +234,38 @@ int fs_read_file(const char *path, char **data, size_t *len, char *err)
     return 0;
 }
 
+/* Maps len bytes of fd read-only one page past a FS_FOLIO_MAX boundary,
+ * so that no folio of that size fits a page table of the mapping: Linux
+ * 6.18 maps a page-cache folio whole on a read fault when it fits one,
+ * and a file written in big pieces (a run) is held in 2 MiB folios, so
+ * one byte read mapped 2 MiB; one page off, a read maps the kernel's
+ * fault-around window (64 KiB by default) and the process's RSS follows
+ * what it reads (10 random bytes of a 70 MB run: 1.5 MiB each aligned,
+ * 70 KiB each so). The room is reserved first and the file mapped over
+ * it, so no other thread's mapping can take it meanwhile. */
+static void *map_off_folio(int fd, size_t len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t span = len + FS_FOLIO_MAX + page;
+    char *room = mmap(NULL, span, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (room == MAP_FAILED)
+        return MAP_FAILED;
+    char *at = (char *)(((uintptr_t)room + FS_FOLIO_MAX - 1) &
+                        ~(uintptr_t)(FS_FOLIO_MAX - 1)) +
+               page;
+    char *end = at + ((len + page - 1) & ~(page - 1));
+    void *m = mmap(at, len, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
+    if (m == MAP_FAILED) {
+        munmap(room, span);
+        return MAP_FAILED;
+    }
+    munmap(room, (size_t)(at - room));
+    if (end < room + span)
+        munmap(end, (size_t)(room + span - end));
+    return m;
+}
+
 int fs_map_file(const char *path, void **map, size_t *len, char *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -248,7 +280,7 @@ int fs_map_file(const char *path, void **map, size_t *len, char *err)
     *len = (size_t)st.st_size;
     *map = NULL;
     if (st.st_size > 0) {
-        void *m = mmap(NULL, *len, PROT_READ, MAP_SHARED, fd, 0);
+        void *m = map_off_folio(fd, *len);
         if (m == MAP_FAILED) {
             int rc = fail_errno(err, "cannot map", path);
             close(fd);
@@ -264,6 +296,15 @@ void fs_unmap(void *map, size_t len)
 {
     if (map)
         munmap(map, len);
+}
+
+void fs_map_release(const void *map, size_t map_len, size_t off, size_t len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t end = off + len < map_len ? off + len : map_len;
+    size_t from = off & ~(page - 1), to = (end + page - 1) & ~(page - 1);
+    if (map && to > from)
+        madvise((char *)map + from, to - from, MADV_DONTNEED);
 }
 
 /* Checks the trailer of a mapped sealed file; *content_len on success. */

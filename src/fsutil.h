@@ -109,10 +109,27 @@ int fs_fsync_dir(const char *dir, char *err);
  * frees. CTRD_ENOTFOUND when it does not exist. */
 int fs_read_file(const char *path, char **data, size_t *len, char *err);
 
+/* The largest page-cache folio: a PMD's 2 MiB on x86-64. */
+#define FS_FOLIO_MAX ((size_t)2 << 20)
+
 /* Maps a whole file read-only (*map NULL for an empty file); undo with
- * fs_unmap(). CTRD_ENOTFOUND when it does not exist. */
+ * fs_unmap(). A read maps about the page read into the process's RSS,
+ * not a whole large folio (the mapping starts a page past a FS_FOLIO_MAX
+ * boundary: see fsutil.c). CTRD_ENOTFOUND when it does not exist. */
 int fs_map_file(const char *path, void **map, size_t *len, char *err);
 void fs_unmap(void *map, size_t len);
+
+/* Drops the pages of [off, off + len) of a read-only mapping of map_len
+ * bytes (widened to whole pages) from the process, not from the page
+ * cache: the next read of them maps them again, a minor fault while they
+ * are cached. Safe while other threads read the mapping: on a read-only
+ * MAP_SHARED file mapping MADV_DONTNEED only removes page-table entries
+ * (madvise(2): later accesses "succeed" and repopulate "from the
+ * up-to-date contents of the underlying mapped file"; the kernel does it
+ * under the mmap lock held for reading, as a page fault does, so a read
+ * that races it faults the page in again and sees the same bytes). A
+ * hint: errors are ignored. */
+void fs_map_release(const void *map, size_t map_len, size_t off, size_t len);
 
 /* The next line of a text file read into buf[*pos..len), without its LF
  * and one CR before it, NUL-terminated in place (buf needs len + 1 bytes,

@@ -31,6 +31,8 @@ enum run_header {
     RUN_HEADER_BYTES = 64
 };
 #define SPARSE_STRIDE 64
+_Static_assert(SPARSE_STRIDE * 8 <= QSRUN_FAULT_BYTES,
+               "a stride of keys spans at most two fault windows");
 #define MERGE_STOP_EVERY 65536 /* queries merged between looks at stop */
 
 struct qsrun {
@@ -258,12 +260,36 @@ static uint64_t run_search(const struct qsrun *r, uint64_t query_id)
     return b;
 }
 
+/* The bytes of the QSRUN_FAULT_BYTES windows of the file that [p, p +
+ * len), a range of r's mapping, spans. */
+static uint64_t fault_bytes(const struct qsrun *r, const void *p, size_t len)
+{
+    uint64_t at = run_offset(r, p);
+    uint64_t from = at / QSRUN_FAULT_BYTES;
+    uint64_t to = (at + len + QSRUN_FAULT_BYTES - 1) / QSRUN_FAULT_BYTES;
+    return (to - from) * QSRUN_FAULT_BYTES;
+}
+
+/* What a lookup that found the query whose entry is e may have mapped
+ * past the keys: its entry and the next, its slots, and a window of the
+ * dictionary an ad (or the whole dictionary, when smaller). */
+static uint64_t found_fault_bytes(const struct qsrun *r,
+                                  const struct qsrun_entry *e, uint32_t n_ads)
+{
+    uint64_t dict = fault_bytes(r, r->dict, r->n_dict * 8);
+    uint64_t ads = (uint64_t)n_ads * QSRUN_FAULT_BYTES;
+    return fault_bytes(r, e, 2 * sizeof *e) +
+           fault_bytes(r, r->slots + e->slot, (size_t)n_ads * 4) +
+           (ads < dict ? ads : dict);
+}
+
 int qsrun_find(const struct qsrun *r, uint64_t query_id, uint64_t *ads_buf,
-               struct qs_query *out)
+               struct qs_query *out, uint64_t *mapped_bytes)
 {
     if (!bloom_may_contain(r->bloom, r->bloom_bytes, hash_u64(query_id)))
         return CTRD_ENOTFOUND;
     uint64_t k = run_search(r, query_id);
+    *mapped_bytes += 2 * QSRUN_FAULT_BYTES; /* the stride of keys searched */
     if (k >= r->n || r->keys[k] != query_id)
         return CTRD_ENOTFOUND;
     const struct qsrun_entry *e = &r->entries[k];
@@ -272,6 +298,7 @@ int qsrun_find(const struct qsrun *r, uint64_t query_id, uint64_t *ads_buf,
     assert(n_ads <= REC_ADS_MAX);
     for (uint32_t i = 0; i < n_ads; i++)
         ads_buf[i] = r->dict[slots[i]];
+    *mapped_bytes += found_fault_bytes(r, e, n_ads);
     *out =
         (struct qs_query){query_id, r->hour * QS_PARTITION_MS + e->ms_in_hour,
                           e->term_id, n_ads, ads_buf};
@@ -296,6 +323,33 @@ const uint64_t *qsrun_keys(const struct qsrun *r)
 uint64_t qsrun_disk_bytes(const struct qsrun *r)
 {
     return r->map_len;
+}
+
+uint64_t qsrun_ram_bytes(const struct qsrun *r)
+{
+    return (r->n + SPARSE_STRIDE - 1) / SPARSE_STRIDE * sizeof *r->sparse;
+}
+
+uint64_t qsrun_bloom_mapped_max(const struct qsrun *r)
+{
+    return fault_bytes(r, r->bloom, r->bloom_bytes);
+}
+
+/* Releases the pages of the QSRUN_FAULT_BYTES windows of r's mapping
+ * that lie whole in [from, to): the window `to` is in stays, as the
+ * next read in it would map it all again. */
+static void run_release_before(const struct qsrun *r, const void *from,
+                               const void *to)
+{
+    size_t at = run_offset(r, from);
+    size_t end = run_offset(r, to) / QSRUN_FAULT_BYTES * QSRUN_FAULT_BYTES;
+    if (end > at)
+        fs_map_release(r->map, r->map_len, at, end - at);
+}
+
+void qsrun_release(const struct qsrun *r)
+{
+    fs_map_release(r->map, r->map_len, 0, r->map_len);
 }
 
 /* ---- writing ---- */
@@ -614,6 +668,7 @@ struct merged {
     const uint64_t *dict;
     uint64_t n_dict, n_slots;
     const atomic_int *stop;
+    int release;      /* the inputs' pages behind the reads */
     uint64_t *sparse; /* filled as the keys go by */
 };
 
@@ -636,8 +691,28 @@ static void stage_put(struct stage *st, const void *p, size_t len)
     st->used += len;
 }
 
+/* Releases, when the merge does, what a section has read of the inputs
+ * behind their cursors pos (the keys, else the entries, and for the slots
+ * their slots too), but the window each cursor is in (see
+ * run_release_before()); qsrun_merge() releases the rest at the end. */
+static void release_read(const struct merged *m, enum merged_section what,
+                         const uint64_t *pos)
+{
+    for (size_t r = 0; m->release && r < m->n_runs; r++) {
+        const struct qsrun *in = m->runs[r];
+        if (what == MERGED_KEYS)
+            run_release_before(in, in->keys, &in->keys[pos[r]]);
+        else
+            run_release_before(in, in->entries, &in->entries[pos[r]]);
+        if (what == MERGED_SLOTS)
+            run_release_before(in, in->slots,
+                               &in->slots[in->entries[pos[r]].slot]);
+    }
+}
+
 /* Puts one section of the merged run, going through the runs' queries in
- * key order once. 0, CTRD_EAGAIN (the section cut short) once *stop is
+ * key order once (releasing the inputs' pages behind, see
+ * release_read()). 0, CTRD_EAGAIN (the section cut short) once *stop is
  * set, or CTRD_ECORRUPT when two runs hold one id (the run would not
  * load again). */
 static int put_merged_section(struct stage *st, const struct merged *m,
@@ -652,8 +727,11 @@ static int put_merged_section(struct stage *st, const struct merged *m,
     }
     size_t best;
     for (; (best = least_next(a, len, pos, m->n_runs)) < m->n_runs; q++) {
-        if (q % MERGE_STOP_EVERY == 0 && atomic_load(m->stop))
-            return CTRD_EAGAIN;
+        if (q % MERGE_STOP_EVERY == 0) {
+            release_read(m, what, pos);
+            if (atomic_load(m->stop))
+                return CTRD_EAGAIN;
+        }
         const struct qsrun *r = m->runs[best];
         uint64_t k = pos[best]++;
         const struct qsrun_entry *e = &r->entries[k];
@@ -709,8 +787,8 @@ static int put_merged(struct fs_writer *w, const void *ctx)
 }
 
 int qsrun_merge(const char *dir, const char *name, int64_t hour,
-                struct qsrun *const *runs, size_t n, const atomic_int *stop,
-                struct qsrun **out, char *err)
+                struct qsrun *const *runs, size_t n, int release,
+                const atomic_int *stop, struct qsrun **out, char *err)
 {
     assert(n <= QSRUN_MERGE_MAX);
     if (!qsrun_merge_fits(runs, n))
@@ -720,7 +798,11 @@ int qsrun_merge(const char *dir, const char *name, int64_t hour,
                          dir, name, (unsigned long long)QSRUN_SLOTS_MAX);
     uint64_t all_dicts = 0;
     uint32_t *maps[QSRUN_MERGE_MAX] = {0};
-    struct merged m = {.runs = runs, .n_runs = n, .maps = maps, .stop = stop};
+    struct merged m = {.runs = runs,
+                       .n_runs = n,
+                       .maps = maps,
+                       .stop = stop,
+                       .release = release};
     struct run_body body = {.put = put_merged, .ctx = &m};
     for (size_t r = 0; r < n; r++) {
         body.n += runs[r]->n;
@@ -737,9 +819,12 @@ int qsrun_merge(const char *dir, const char *name, int64_t hour,
         m.n_dict = body.n_dict = dict_union(runs, n, dict, maps);
         m.dict = dict;
         m.sparse = body.sparse;
-        for (size_t r = 0; r < n; r++)
+        for (size_t r = 0; r < n; r++) {
             bloom_add_keys(body.bloom, body.bloom_bytes, runs[r]->keys,
                            runs[r]->n);
+            if (release) /* what the merge read of it: keys, dictionary */
+                qsrun_release(runs[r]);
+        }
         rc = run_write(dir, name, hour, &body, out, err);
     } else {
         free(body.bloom);
@@ -747,6 +832,8 @@ int qsrun_merge(const char *dir, const char *name, int64_t hour,
         rc = ctrd_fail(err, CTRD_ENOMEM,
                        "out of memory merging runs into %s/%s", dir, name);
     }
+    for (size_t r = 0; release && r < n; r++) /* what the sections left */
+        qsrun_release(runs[r]);
     for (size_t r = 0; r < n; r++)
         free(maps[r]);
     free(dict);

@@ -44,8 +44,16 @@
  * Errors: 0 or a negative CTRD_E* code (calls that take err fill it);
  * CTRD_ENOTFOUND when a query is not in the run, or a file is missing.
  *
+ * PAGES. A run's mapping is file-backed: the pages a process has read
+ * stay in its RSS until released (qsrun_release(), or a merge's inputs
+ * behind its reads); they stay in the page cache all the same. The
+ * lookups say how much they may have mapped, in QSRUN_FAULT_BYTES
+ * windows, so that the caller can release the pages before they pass a
+ * budget.
+ *
  * Threads: a run is read-only once open: any number of threads may look
- * up queries in it; opening, writing and freeing are the caller's alone. */
+ * up queries in it, and release its pages meanwhile; opening, writing and
+ * freeing are the caller's alone. */
 #ifndef CTRD_QSRUN_H
 #define CTRD_QSRUN_H
 
@@ -59,6 +67,13 @@
 #define QSRUN_MERGE_MAX 8
 /* The most ad slots a run holds: its entries index them with u32s. */
 #define QSRUN_SLOTS_MAX UINT32_MAX
+/* The most of a run's mapping one read may map into the process: a page
+ * fault maps the cached pages around it (fault-around, 64 KiB) or the
+ * whole page-cache folio it is in, when that fits a page table; a folio
+ * is aligned in the file and at most FS_FOLIO_MAX (fs_map_file() keeps
+ * those of that size from fitting, not smaller ones). The unit of what
+ * reads may have mapped, in windows aligned in the file. */
+#define QSRUN_FAULT_BYTES ((uint64_t)FS_FOLIO_MAX)
 
 /* A file of the store as its MANIFEST line names it. */
 struct qs_file {
@@ -117,22 +132,37 @@ int qsrun_merge_fits(struct qsrun *const *runs, size_t n);
  * QSRUN_MERGE_MAX) into dir/name, a new run, and opens it. The output is
  * streamed from the inputs (three passes over them in key order), so a
  * merge holds its Bloom filter, sparse index and dictionary in RAM, not
- * its run. CTRD_EINVAL when they do not fit (qsrun_merge_fits()),
- * CTRD_ECORRUPT when two of them hold one id, CTRD_EAGAIN once *stop is
- * set; on any failure no file is left. */
+ * its run; with release set it also releases the inputs' pages behind
+ * its reads, so that it holds a few MiB of each mapped, not the inputs.
+ * CTRD_EINVAL when they do not fit (qsrun_merge_fits()), CTRD_ECORRUPT
+ * when two of them hold one id, CTRD_EAGAIN once *stop is set; on any
+ * failure no file is left. */
 int qsrun_merge(const char *dir, const char *name, int64_t hour,
-                struct qsrun *const *runs, size_t n, const atomic_int *stop,
-                struct qsrun **out, char *err);
+                struct qsrun *const *runs, size_t n, int release,
+                const atomic_int *stop, struct qsrun **out, char *err);
 
 /* 0 and the query, its ads decoded into ads_buf (room for REC_ADS_MAX:
- * out->ads points there), or CTRD_ENOTFOUND. */
+ * out->ads points there), or CTRD_ENOTFOUND. The lookup reads one
+ * QSRUN_FAULT_BYTES window of the Bloom filter, and when that lets the
+ * id through it adds to *mapped_bytes the most it may have mapped of the
+ * rest of the run (the windows it read). */
 int qsrun_find(const struct qsrun *r, uint64_t query_id, uint64_t *ads_buf,
-               struct qs_query *out);
+               struct qs_query *out, uint64_t *mapped_bytes);
+
+/* Releases every page of the run's mapping from the process
+ * (fs_map_release(): safe while other threads look up queries in it). */
+void qsrun_release(const struct qsrun *r);
 
 const struct qs_file *qsrun_file(const struct qsrun *r);
 uint64_t qsrun_queries(const struct qsrun *r);
 /* Its qsrun_queries() query ids, ascending (in the mapped file). */
 const uint64_t *qsrun_keys(const struct qsrun *r);
 uint64_t qsrun_disk_bytes(const struct qsrun *r);
+/* What the run holds in RAM: its sparse index (its Bloom filter and
+ * dictionary are read from the mapping). */
+uint64_t qsrun_ram_bytes(const struct qsrun *r);
+/* The most that lookups can map of its Bloom filter: the
+ * QSRUN_FAULT_BYTES windows the filter spans. */
+uint64_t qsrun_bloom_mapped_max(const struct qsrun *r);
 
 #endif

@@ -24,7 +24,37 @@
  * It may hold more (ids of runs since expired: they only add false
  * positives, each then checked against the runs); it is rebuilt from the
  * runs, at twice their ids, when it holds more ids than it was sized for.
- * It changes only when runs are added (checkpoints, loading).
+ * It changes only when runs are added (checkpoints, loading). Under a
+ * budget it never takes more than filter_max_bytes: past that it keeps
+ * its size (sized still for twice the live ids, so rebuilt as often, to
+ * drop expired ones) and its false-positive rate rises. At b bits per id
+ * it holds that rate is about (1 - e^(-7/b))^7 (BLOOM_PROBES = 7; the
+ * 512-bit blocks add a little): 1 % at 10 bits, 14 % at 5, 64 % at 2.5,
+ * 97 % at 1.25. Lookups stay exact: a positive probes the runs (and so
+ * maps more of them: see RUN PAGES).
+ *
+ * RUN PAGES. Runs are mapped files (qsrun.h, PAGES): a page that a
+ * lookup, a load or a merge reads stays in the process's RSS until it is
+ * released. Under a budget (qs_set_budget()) the store releases them so
+ * that the runs hold about run_page_bytes mapped at most: a run once
+ * loaded (its checks and the id filter read all of it; a run just written
+ * is mapped unread), a partition's runs once a marks file is checked
+ * against them, a merge's inputs behind its reads, every run at every
+ * checkpoint, and every run when lookups have mapped half the budget.
+ * Each worker tells that itself, in qs_get(): it counts what its lookups
+ * may have mapped (qsrun.h, fault windows: a window of a run's Bloom
+ * filter per run probed, at most bloom_mapped_max in all, and those
+ * qsrun_find() reports); when that passes its share of half the budget,
+ * run_page_bytes / 2 / n_workers, it looks at what the process has
+ * mapped of files (RssFile; the count is a worst case, 2 MiB a read,
+ * where a read maps 64 KiB or so) and releases every run when that is
+ * more than half the budget above rss_base, what it was after the last
+ * release. So the runs hold at most half the budget at a look and the
+ * shares' half more in between, and a merge a window of each input. A
+ * release is safe while the other workers and the merge read the runs
+ * (fs_map_release()), which do not change between checkpoints. Without
+ * /proc/self/statm a worker releases every run each time its count
+ * passes its share.
  *
  * MERGES run beside the workers, on a thread of their own, one at a time:
  * a checkpoint picks the runs to merge and starts the thread; the merged
@@ -33,8 +63,9 @@
  * immutable). A partition that expires while merged hands the merge its
  * inputs, and the merge is dropped. A merge that fails is dropped too
  * (and counted): its inputs hold the same queries. The merge thread reads
- * only its input runs and writes and maps only its own file; no other
- * state is shared with it but the flags `done` and `stop`. */
+ * (and releases the pages of) only its input runs and writes and maps
+ * only its own file; no other state is shared with it but the flags
+ * `done` and `stop`. */
 #include "querystore.h"
 
 #include "bloom.h"
@@ -45,6 +76,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +149,10 @@ struct memtable {
     uint64_t n_ads;
     size_t cap_ads;
     struct pairset marks; /* value: partition hour */
+    /* What this worker's lookups may have mapped of the runs' Bloom
+     * filters and of the rest of them since their pages were last
+     * released (see RUN PAGES). */
+    uint64_t bloom_mapped, run_mapped;
     /* qs_get()'s decode buffer: the ads of a query found in a run */
     uint64_t found_ads[REC_ADS_MAX];
 };
@@ -130,6 +166,7 @@ struct merge {
     int active;   /* started and not yet adopted */
     int orphaned; /* its partition expired: the merge owns its inputs */
     int threaded;
+    int release; /* the inputs' pages behind its reads (RUN PAGES) */
     pthread_t thread;
     atomic_int done, stop;
     const char *dir;
@@ -152,8 +189,13 @@ struct qs {
     char dir[512];
     unsigned n_workers;
     struct id_filter ids;
-    int64_t horizon_hour;    /* partitions below it are gone */
-    struct partition *parts; /* ascending hour */
+    uint64_t filter_max_bytes; /* 0: unbounded */
+    uint64_t run_page_bytes;   /* 0: unbounded (no page released) */
+    uint64_t bloom_mapped_max; /* sum of the runs' qsrun_bloom_mapped_max() */
+    int statm_fd;              /* /proc/self/statm under a budget, or -1 */
+    _Atomic uint64_t rss_base; /* rss_file_bytes() after the last release */
+    int64_t horizon_hour;      /* partitions below it are gone */
+    struct partition *parts;   /* ascending hour */
     size_t n_parts, cap_parts;
     unsigned files_written; /* per checkpoint, for unique names */
     struct merge merge;
@@ -306,11 +348,27 @@ static void partition_free(struct partition *p)
     free(p->mark_files);
 }
 
-/* A filter sized for capacity ids, or none (NULL bits) when out of
- * memory. */
-static struct id_filter id_filter_new(uint64_t capacity)
+/* The size of the ID FILTER for capacity ids: bloom_bytes_for() them,
+ * at most max_bytes unless 0, and past a huge page a whole number of them
+ * (calloc_written() allocates that: the filter uses all it takes). */
+static size_t id_filter_bytes(uint64_t capacity, uint64_t max_bytes)
 {
-    struct id_filter f = {.bytes = bloom_bytes_for(capacity),
+    size_t bytes = bloom_bytes_for(capacity);
+    if (bytes > HUGE_PAGE_BYTES)
+        bytes =
+            (bytes + HUGE_PAGE_BYTES - 1) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
+    if (max_bytes == 0 || bytes <= max_bytes)
+        return bytes;
+    size_t unit =
+        max_bytes >= HUGE_PAGE_BYTES ? HUGE_PAGE_BYTES : BLOOM_BLOCK_BYTES;
+    return max_bytes >= unit ? max_bytes / unit * unit : BLOOM_BLOCK_BYTES;
+}
+
+/* A filter sized for capacity ids (in at most max_bytes, unless 0), or
+ * none (NULL bits) when out of memory. */
+static struct id_filter id_filter_new(uint64_t capacity, uint64_t max_bytes)
+{
+    struct id_filter f = {.bytes = id_filter_bytes(capacity, max_bytes),
                           .capacity = capacity};
     f.bits = calloc_written(1, f.bytes);
     return f;
@@ -335,7 +393,8 @@ static void id_filter_take(struct qs *qs, const struct qsrun *r)
     qs_get_stats(qs, &st);
     uint64_t live = st.queries_on_disk;
     struct id_filter f = id_filter_new(
-        2 * live > ID_FILTER_MIN_KEYS ? 2 * live : ID_FILTER_MIN_KEYS);
+        2 * live > ID_FILTER_MIN_KEYS ? 2 * live : ID_FILTER_MIN_KEYS,
+        qs->filter_max_bytes);
     if (!f.bits) {
         id_filter_add(&qs->ids, r);
         return;
@@ -355,7 +414,90 @@ static int partition_add_run(struct qs *qs, struct partition *p,
         return CTRD_ENOMEM;
     p->runs[p->n_runs++] = r;
     id_filter_take(qs, r);
+    qs->bloom_mapped_max += qsrun_bloom_mapped_max(r);
     return 0;
+}
+
+/* ---- run pages ---- */
+
+/* Releases the pages of partition p's runs (see RUN PAGES). */
+static void partition_release(const struct partition *p)
+{
+    for (size_t r = 0; r < p->n_runs; r++)
+        qsrun_release(p->runs[r]);
+}
+
+/* The bytes of files the process has mapped (RssFile + RssShmem,
+ * /proc/self/statm's third field), or UINT64_MAX when unknown. */
+static uint64_t rss_file_bytes(int statm_fd)
+{
+    char buf[128];
+    ssize_t n = statm_fd >= 0 ? pread(statm_fd, buf, sizeof buf - 1, 0) : -1;
+    unsigned long long size, resident, shared;
+    if (n <= 0)
+        return UINT64_MAX;
+    buf[n] = '\0';
+    if (sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3)
+        return UINT64_MAX;
+    return shared * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Notes what the process holds mapped right after a release. */
+static void note_released(struct qs *qs)
+{
+    atomic_store(&qs->rss_base, rss_file_bytes(qs->statm_fd));
+}
+
+/* Releases the pages of every run: any thread, between checkpoints. */
+static void release_runs(struct qs *qs)
+{
+    for (size_t i = 0; i < qs->n_parts; i++)
+        partition_release(&qs->parts[i]);
+    note_released(qs);
+}
+
+/* At a checkpoint, under a budget: releases the pages of every run and
+ * starts every worker's count again; bloom_mapped_max anew, for the runs
+ * that merges and expiry took away. */
+static void release_all(struct qs *qs)
+{
+    if (!qs->run_page_bytes)
+        return;
+    release_runs(qs);
+    qs->bloom_mapped_max = 0;
+    for (size_t i = 0; i < qs->n_parts; i++) {
+        for (size_t r = 0; r < qs->parts[i].n_runs; r++)
+            qs->bloom_mapped_max +=
+                qsrun_bloom_mapped_max(qs->parts[i].runs[r]);
+    }
+    for (unsigned w = 0; w < qs->n_workers; w++)
+        qs->mem[w].bloom_mapped = qs->mem[w].run_mapped = 0;
+}
+
+/* What worker m's lookups may have mapped of the runs since it last
+ * released them. */
+static uint64_t worker_mapped(const struct qs *qs, const struct memtable *m)
+{
+    uint64_t bloom = m->bloom_mapped < qs->bloom_mapped_max
+                         ? m->bloom_mapped
+                         : qs->bloom_mapped_max;
+    return bloom + m->run_mapped;
+}
+
+/* Worker m's lookups may have mapped more than its share: it releases
+ * the pages of every run if the process holds more than half the budget
+ * mapped above rss_base (the slow path of qs_get()). */
+static __attribute__((noinline)) void worker_check(struct qs *qs,
+                                                   struct memtable *m)
+{
+    m->bloom_mapped = m->run_mapped = 0;
+    uint64_t rss = rss_file_bytes(qs->statm_fd);
+    uint64_t base = atomic_load(&qs->rss_base);
+    if (rss != UINT64_MAX && base != UINT64_MAX && rss < base)
+        atomic_store(&qs->rss_base, rss); /* other files were unmapped */
+    else if (rss == UINT64_MAX || base == UINT64_MAX ||
+             rss - base > qs->run_page_bytes / 2)
+        release_runs(qs);
 }
 
 static int partition_add_mark_file(struct partition *p,
@@ -391,7 +533,7 @@ static struct qsrun **partition_merge_group(const struct partition *p)
 static void merge_run(struct merge *m)
 {
     m->rc = qsrun_merge(m->dir, m->name, m->hour, m->inputs, MERGE_FAN_IN,
-                        &m->stop, &m->out, m->err);
+                        m->release, &m->stop, &m->out, m->err);
     atomic_store(&m->done, 1);
 }
 
@@ -413,7 +555,10 @@ static void merge_spawn(struct qs *qs, int64_t hour, struct qsrun *const *group,
                         uint64_t seq)
 {
     struct merge *m = &qs->merge;
-    *m = (struct merge){.active = 1, .dir = qs->dir, .hour = hour};
+    *m = (struct merge){.active = 1,
+                        .release = qs->run_page_bytes != 0,
+                        .dir = qs->dir,
+                        .hour = hour};
     memcpy(m->inputs, group, sizeof m->inputs);
     file_name(qs, "q", hour, seq, "run", m->name);
     m->threaded = pthread_create(&m->thread, NULL, merge_thread, m) == 0;
@@ -508,7 +653,8 @@ int qs_open(const char *dir, unsigned n_workers, int64_t horizon_ms,
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     snprintf(qs->dir, sizeof qs->dir, "%s", dir);
     qs->n_workers = n_workers;
-    qs->ids = id_filter_new(ID_FILTER_MIN_KEYS);
+    qs->statm_fd = -1;
+    qs->ids = id_filter_new(ID_FILTER_MIN_KEYS, 0);
     if (!qs->ids.bits) {
         free(qs);
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
@@ -516,6 +662,22 @@ int qs_open(const char *dir, unsigned n_workers, int64_t horizon_ms,
     qs->horizon_hour = horizon_ms / QS_PARTITION_MS;
     *out = qs;
     return 0;
+}
+
+void qs_set_budget(struct qs *qs, uint64_t run_page_bytes,
+                   uint64_t filter_bytes)
+{
+    assert(qs->n_parts == 0);
+    qs->run_page_bytes = run_page_bytes;
+    qs->filter_max_bytes = filter_bytes;
+    if (run_page_bytes && qs->statm_fd < 0) /* else worker_check() releases */
+        qs->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    note_released(qs);
+    struct id_filter f = id_filter_new(qs->ids.capacity, filter_bytes);
+    if (f.bits) { /* else the one it has, empty as well */
+        free(qs->ids.bits);
+        qs->ids = f;
+    }
 }
 
 /* Empties a memtable but keeps its memory for the next interval. */
@@ -554,17 +716,21 @@ void qs_close(struct qs *qs)
     for (unsigned w = 0; w < qs->n_workers; w++)
         memtable_clear(&qs->mem[w]);
     free(qs->ids.bits);
+    if (qs->statm_fd >= 0)
+        close(qs->statm_fd);
     free(qs);
 }
 
-/* Whether the partition's runs hold query_id with ad_id among its ads. */
+/* Whether the partition's runs hold query_id with ad_id among its ads;
+ * adds what the lookups may have mapped to *mapped_bytes. */
 static int partition_showed(const struct partition *p, uint64_t query_id,
-                            uint64_t ad_id)
+                            uint64_t ad_id, uint64_t *mapped_bytes)
 {
     struct qs_query q;
     uint64_t ads[REC_ADS_MAX];
     for (size_t i = 0; i < p->n_runs; i++) {
-        if (qsrun_find(p->runs[i], query_id, ads, &q) != 0)
+        *mapped_bytes += QSRUN_FAULT_BYTES; /* its Bloom filter's */
+        if (qsrun_find(p->runs[i], query_id, ads, &q, mapped_bytes) != 0)
             continue;
         for (uint32_t a = 0; a < q.n_ads; a++) {
             if (q.ads[a] == ad_id)
@@ -588,6 +754,7 @@ static int load_marks(struct qs *qs, struct partition *p,
         return rc;
     const struct mark_pair *pairs = map;
     size_t n = len / sizeof *pairs;
+    uint64_t mapped = 0;
     if (len % sizeof *pairs)
         rc = ctrd_fail(err, CTRD_ECORRUPT,
                        "%s: offset %zu: a pair cut "
@@ -596,7 +763,11 @@ static int load_marks(struct qs *qs, struct partition *p,
     for (size_t i = 0; rc == 0 && i < n; i++) {
         struct mark_pair m;
         memcpy(&m, &pairs[i], sizeof m);
-        if (!partition_showed(p, m.query_id, m.ad_id))
+        if (qs->run_page_bytes && mapped > qs->run_page_bytes) {
+            partition_release(p);
+            mapped = 0;
+        }
+        if (!partition_showed(p, m.query_id, m.ad_id, &mapped))
             rc = ctrd_fail(err, CTRD_ECORRUPT,
                            "%s: offset %zu: pair "
                            "(query %llu, ad %llu) names no query of the "
@@ -608,6 +779,10 @@ static int load_marks(struct qs *qs, struct partition *p,
             rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory loading %s", path);
     }
     fs_unmap(map, map_len);
+    if (qs->run_page_bytes) {
+        partition_release(p);
+        note_released(qs);
+    }
     if (rc == 0 && partition_add_mark_file(p, file) != 0)
         rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     return rc;
@@ -631,7 +806,11 @@ int qs_load(struct qs *qs, const char *kind, int64_t hour, const char *file,
     int rc = qsrun_open(qs->dir, &f, hour, &r, err);
     if (rc == 0 && partition_add_run(qs, p, r) != 0) {
         qsrun_free(r);
-        rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    }
+    if (rc == 0 && qs->run_page_bytes) { /* read by the checks, id filter */
+        qsrun_release(r);
+        note_released(qs);
     }
     return rc;
 }
@@ -664,6 +843,23 @@ void qs_prefetch(const struct qs *qs, unsigned worker, uint64_t query_id)
     bloom_prefetch(qs->ids.bits, qs->ids.bytes, hash_u64(query_id));
 }
 
+/* Looks query_id up in the runs, newest first, counting in worker m what
+ * the lookups may have mapped. */
+static int runs_find(const struct qs *qs, struct memtable *m, uint64_t query_id,
+                     struct qs_query *out)
+{
+    for (size_t i = qs->n_parts; i-- > 0;) {
+        const struct partition *p = &qs->parts[i];
+        for (size_t r = p->n_runs; r-- > 0;) {
+            m->bloom_mapped += QSRUN_FAULT_BYTES;
+            if (qsrun_find(p->runs[r], query_id, m->found_ads, out,
+                           &m->run_mapped) == 0)
+                return 0;
+        }
+    }
+    return CTRD_ENOTFOUND;
+}
+
 int qs_get(struct qs *qs, unsigned worker, uint64_t query_id,
            struct qs_query *out)
 {
@@ -679,14 +875,11 @@ int qs_get(struct qs *qs, unsigned worker, uint64_t query_id,
     }
     if (!bloom_may_contain(qs->ids.bits, qs->ids.bytes, hash_u64(query_id)))
         return CTRD_ENOTFOUND;
-    for (size_t i = qs->n_parts; i-- > 0;) {
-        const struct partition *p = &qs->parts[i];
-        for (size_t r = p->n_runs; r-- > 0;) {
-            if (qsrun_find(p->runs[r], query_id, m->found_ads, out) == 0)
-                return 0;
-        }
-    }
-    return CTRD_ENOTFOUND;
+    int rc = runs_find(qs, m, query_id, out);
+    if (qs->run_page_bytes &&
+        worker_mapped(qs, m) > qs->run_page_bytes / 2 / qs->n_workers)
+        worker_check(qs, m);
+    return rc;
 }
 
 static void mem_slot_set(struct memtable *m, uint64_t query_id, uint64_t i)
@@ -1149,6 +1342,7 @@ int qs_checkpoint(struct qs *qs, uint64_t seq, int64_t horizon_ms,
         return rc;
     drop_expired(qs, horizon_ms);
     merge_start(qs, seq);
+    release_all(qs);
     print_store(qs, manifest);
     return 0;
 }
@@ -1161,22 +1355,49 @@ void qs_print_files(const struct qs *qs, FILE *manifest)
         fprintf(manifest, "merging %lld %s\n", (long long)m->hour, m->name);
 }
 
+static uint64_t pairset_bytes(const struct pairset *s)
+{
+    return s->cap * sizeof *s->slots;
+}
+
+/* What memtable m allocated. */
+static uint64_t memtable_bytes(const struct memtable *m)
+{
+    uint64_t slots = m->slots ? m->slot_mask + 1 : 0;
+    return slots * sizeof *m->slots + m->cap * sizeof *m->entries +
+           m->cap_ads * sizeof *m->ads + pairset_bytes(&m->marks);
+}
+
+/* What memtable m's content takes: its entries, two table slots each
+ * (mem_grow()'s load), its ads and its clicked pairs. */
+static uint64_t memtable_fill_bytes(const struct memtable *m)
+{
+    return m->n * (sizeof *m->entries + 2 * sizeof *m->slots) +
+           m->n_ads * sizeof *m->ads + pairset_bytes(&m->marks);
+}
+
 void qs_get_stats(const struct qs *qs, struct qs_stats *out)
 {
     *out = (struct qs_stats){.partitions = qs->n_parts,
                              .merging = qs->merge.active &&
                                         !atomic_load(&qs->merge.done),
                              .merged_bytes = qs->merged_bytes,
-                             .merges_failed = qs->merges_failed};
+                             .merges_failed = qs->merges_failed,
+                             .filter_bytes = qs->ids.bytes};
     for (size_t i = 0; i < qs->n_parts; i++) {
         const struct partition *p = &qs->parts[i];
         out->runs += p->n_runs;
         out->clicked_pairs += p->marks.used;
+        out->pairs_bytes += pairset_bytes(&p->marks);
         for (size_t r = 0; r < p->n_runs; r++) {
             out->queries_on_disk += qsrun_queries(p->runs[r]);
             out->disk_bytes += qsrun_disk_bytes(p->runs[r]);
+            out->index_bytes += qsrun_ram_bytes(p->runs[r]);
         }
     }
-    for (unsigned w = 0; w < qs->n_workers; w++)
+    for (unsigned w = 0; w < qs->n_workers; w++) {
         out->mem_queries += qs->mem[w].n;
+        out->memtable_bytes += memtable_bytes(&qs->mem[w]);
+        out->memtable_fill_bytes += memtable_fill_bytes(&qs->mem[w]);
+    }
 }

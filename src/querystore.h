@@ -20,9 +20,11 @@
  * Threads: between checkpoints, worker w calls qs_get/qs_put/qs_mark_clicked
  * with its own w only, and only for query_ids of its own join shards (see
  * sharder.h) — runs are read-only then, so workers never share mutable
- * state. qs_checkpoint(), qs_load() and qs_close() run with no worker
- * active. The merge thread reads runs and writes its own (see
- * querystore.c, MERGES); qs_close() stops it and deletes its file.
+ * state (under a budget a worker's qs_get() may release every run's
+ * pages, which the others go on reading: see querystore.c, RUN PAGES).
+ * qs_checkpoint(), qs_load() and qs_close() run with no worker active. The
+ * merge thread reads runs and writes its own (see querystore.c, MERGES);
+ * qs_close() stops it and deletes its file.
  *
  * Errors: 0 or a negative CTRD_E* code (calls that take err fill it);
  * CTRD_ENOTFOUND when a query or file is not there, never for a failure.
@@ -58,6 +60,17 @@ struct qs_query {
 int qs_open(const char *dir, unsigned n_workers, int64_t horizon_ms,
             struct qs **out, char *err);
 void qs_close(struct qs *qs);
+
+/* Bounds what the store holds in RAM (0: unbounded, as without the
+ * call); call it after qs_open(), before qs_load(). run_page_bytes: the
+ * most the run files' mappings hold in the process's RSS (pages read by
+ * loads, lookups and merges are released before they pass it: see
+ * querystore.c, RUN PAGES). filter_bytes: the most the Bloom filter over
+ * every stored id takes; past it the filter keeps its size and lets more
+ * ids through to the runs (lookups stay exact; see querystore.c, ID
+ * FILTER). */
+void qs_set_budget(struct qs *qs, uint64_t run_page_bytes,
+                   uint64_t filter_bytes);
 
 /* Restores one manifest line written by qs_checkpoint() ("run HOUR FILE
  * BYTES CRC" or "marks HOUR FILE BYTES CRC", given as its words), checking
@@ -111,13 +124,27 @@ int qs_checkpoint(struct qs *qs, uint64_t seq, int64_t horizon_ms,
  * store's kinds (datadir.h) that no committed manifest names is garbage. */
 void qs_print_files(const struct qs *qs, FILE *manifest);
 
+/* What the store holds; the *_bytes of RAM are as allocated, by part
+ * (the run files' mappings are not counted: their pages are the page
+ * cache's, at most run_page_bytes of them mapped under a budget). */
 struct qs_stats {
     uint64_t partitions, runs, queries_on_disk, disk_bytes, mem_queries;
     uint64_t clicked_pairs;
     uint64_t merging;       /* 1 while a merge runs */
     uint64_t merged_bytes;  /* written by the merges adopted so far */
     uint64_t merges_failed; /* merges dropped for an error */
+    /* the memtables' tables, entries, ads and clicked pairs; kept
+     * (emptied) by a checkpoint for the next interval */
+    uint64_t memtable_bytes;
+    /* what the queries and clicks since the last checkpoint take of
+     * memtable_bytes (as much again at most is room to grow): 0 right
+     * after a checkpoint, the figure to checkpoint early on */
+    uint64_t memtable_fill_bytes;
+    uint64_t filter_bytes; /* the Bloom filter over every stored id */
+    uint64_t index_bytes;  /* the runs' sparse indexes */
+    uint64_t pairs_bytes;  /* the partitions' clicked pairs */
 };
+/* O(runs + workers); with no worker active (the memtables are theirs). */
 void qs_get_stats(const struct qs *qs, struct qs_stats *out);
 
 #endif

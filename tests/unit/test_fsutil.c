@@ -1,12 +1,16 @@
 /* Unit tests of fsutil's sealed files: the trailer's byte table, round
  * trips of every size around the block size, every flipped bit and every
  * cut found (with the file and offset named), the size and fingerprint a
- * MANIFEST recorded checked, a missing file told apart. */
+ * MANIFEST recorded checked, a missing file told apart; and of its maps:
+ * a read maps about its page, not a whole large folio, and releasing a
+ * mapping drops its pages from the RSS while other threads read the same
+ * bytes through it. */
 #include "check.h"
 #include "crc32c.h"
 #include "fsutil.h"
 #include "testfs.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -159,6 +163,115 @@ static void test_damage_found(void)
     free(content);
 }
 
+/* The bytes of files the process has mapped: /proc/self/statm's third
+ * field. */
+static uint64_t rss_file_bytes(void)
+{
+    unsigned long long size, resident, shared = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f || fscanf(f, "%llu %llu %llu", &size, &resident, &shared) != 3)
+        CHECK_FAIL_AT("cannot read /proc/self/statm");
+    if (f)
+        fclose(f);
+    return shared * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+#define BIG_BYTES ((size_t)16 << 20)
+
+/* A file of BIG_BYTES written in one piece (the page cache may hold it in
+ * large folios) and mapped; *sum: the sum of its bytes. */
+static unsigned char *map_big(size_t *len, uint64_t *sum)
+{
+    char path[128], err[CTRD_ERR_LEN];
+    path_of(path, sizeof path, "big");
+    unsigned char *content = malloc(BIG_BYTES);
+    *sum = 0;
+    for (size_t i = 0; content && i < BIG_BYTES; i++) {
+        content[i] = (unsigned char)(i * 7 + i / 4093);
+        *sum += content[i];
+    }
+    void *map = NULL;
+    if (!content || fs_replace_file(tmp_dir, "big", content, BIG_BYTES, err) ||
+        fs_map_file(path, &map, len, err) != 0)
+        CHECK_FAIL_AT("big file: %s", err);
+    free(content);
+    return map;
+}
+
+/* A read of a byte maps a fault-around window or a small folio, never a
+ * whole FS_FOLIO_MAX one (Linux 6.18 mapped 2 MiB a read at a 2 MiB
+ * aligned address). */
+static void test_map_read_maps_little(void)
+{
+    size_t len;
+    uint64_t sum;
+    unsigned char *map = map_big(&len, &sum);
+    if (!map)
+        return;
+    uint64_t before = rss_file_bytes();
+    volatile unsigned char byte = 0;
+    for (size_t i = 1; i <= 6; i++) /* one in each 2 MiB, mid-way */
+        byte ^= map[i * FS_FOLIO_MAX + FS_FOLIO_MAX / 2];
+    uint64_t each = (rss_file_bytes() - before) / 6;
+    printf("  a byte read maps %llu KiB\n", (unsigned long long)each / 1024);
+    CHECK(each <= FS_FOLIO_MAX / 4);
+    fs_unmap(map, len);
+}
+
+struct reader {
+    const unsigned char *map;
+    size_t len;
+    uint64_t want;
+    unsigned passes, wrong;
+    volatile int done;
+};
+
+static void *read_passes(void *arg)
+{
+    struct reader *r = arg;
+    for (unsigned p = 0; p < r->passes; p++) {
+        uint64_t sum = 0;
+        for (size_t i = 0; i < r->len; i++)
+            sum += r->map[i];
+        r->wrong += sum != r->want;
+    }
+    r->done = 1;
+    return NULL;
+}
+
+/* Releasing a mapping over and over while another thread reads it whole
+ * changes no byte it reads, and leaves the pages out of the RSS. */
+static void test_release_while_reading(void)
+{
+    struct reader r = {.passes = 20};
+    r.map = map_big(&r.len, &r.want);
+    if (!r.map)
+        return;
+    uint64_t before = rss_file_bytes();
+    pthread_t t;
+    CHECK_EQ_I64(pthread_create(&t, NULL, read_passes, &r), 0);
+    unsigned releases = 0;
+    for (; !r.done; releases++)
+        fs_map_release(r.map, r.len, (releases % 3) * (r.len / 3), r.len / 3);
+    pthread_join(t, NULL);
+    CHECK_EQ_U64(r.wrong, 0);
+    CHECK(releases > 20);
+    uint64_t read = rss_file_bytes();
+    fs_map_release(r.map, r.len, 0, r.len);
+    uint64_t released = rss_file_bytes();
+    printf("  %u releases; mapped %llu KiB after a pass, %llu KiB after a "
+           "release\n",
+           releases, (unsigned long long)(read - before) / 1024,
+           (unsigned long long)(released - before) / 1024);
+    struct reader once = {r.map, r.len, r.want, 1, 0, 0};
+    read_passes(&once);
+    CHECK_EQ_U64(once.wrong, 0);
+    CHECK(rss_file_bytes() > before + BIG_BYTES / 2);
+    fs_map_release(r.map, r.len, 0, r.len);
+    CHECK(rss_file_bytes() < before + BIG_BYTES / 16);
+    fs_unmap((void *)r.map, r.len);
+}
+
 int main(void)
 {
     snprintf(tmp_dir, sizeof tmp_dir, "/tmp/ctrd-fsutil-XXXXXX");
@@ -167,6 +280,8 @@ int main(void)
     RUN(test_trailer_format);
     RUN(test_round_trips);
     RUN(test_damage_found);
+    RUN(test_map_read_maps_little);
+    RUN(test_release_while_reading);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_dir);
     return check_done() | (system(cmd) != 0);
