@@ -95,6 +95,40 @@ static void file_path(const struct ckpt *c, const char *file,
     snprintf(path, FS_PATH_MAX, "%s/%s", c->dir, file);
 }
 
+/* ---- memory (MEMORY above) ---- */
+
+static int memory_bounded(const struct ckpt *c)
+{
+    return c->cfg.memory_bytes && !c->cfg.readonly && !c->cfg.report;
+}
+
+static uint64_t counts_memory(const struct ckpt *c)
+{
+    return c->cfg.memory_bytes / 2;
+}
+
+/* The counts' spill file, before they load. */
+static int open_spill(struct ckpt *c, char *err)
+{
+    char path[FS_PATH_MAX];
+    file_path(c, DATADIR_COUNTS_SPILL, path);
+    return cm_spill_open(c->counts, path, counts_memory(c), err);
+}
+
+int ckpt_spill(struct ckpt *c, char *err)
+{
+    return memory_bounded(c) ? cm_spill(c->counts, counts_memory(c), err) : 0;
+}
+
+int ckpt_memtables_full(const struct ckpt *c)
+{
+    if (!memory_bounded(c))
+        return 0;
+    struct qs_stats q;
+    qs_get_stats(c->qs, &q);
+    return q.memtable_fill_bytes >= c->cfg.memory_bytes / 4;
+}
+
 /* ---- progress ---- */
 
 int ckpt_progress_get(const struct ckpt *c, const char *key, uint64_t *offset,
@@ -331,20 +365,6 @@ int ckpt_write(struct ckpt *c, char *err)
         drop_unfinished(c);
     free(facts);
     return rc;
-}
-
-int ckpt_spill(struct ckpt *c, char *err)
-{
-    return memory_bounded(c) ? cm_spill(c->counts, counts_memory(c), err) : 0;
-}
-
-int ckpt_memtables_full(const struct ckpt *c)
-{
-    if (!memory_bounded(c))
-        return 0;
-    struct qs_stats q;
-    qs_get_stats(c->qs, &q);
-    return q.memtable_fill_bytes >= c->cfg.memory_bytes / 4;
 }
 
 /* ---- recovery ---- */
@@ -624,24 +644,6 @@ static int load_counts(struct ckpt *c, char *err)
         rc = load_counts_file(c, &chain->snapshot, err);
     cm_mark_clean(c->counts);
     return rc;
-}
-
-static int memory_bounded(const struct ckpt *c)
-{
-    return c->cfg.memory_bytes && !c->cfg.readonly && !c->cfg.report;
-}
-
-static uint64_t counts_memory(const struct ckpt *c)
-{
-    return c->cfg.memory_bytes / 2;
-}
-
-/* The counts' spill file, before they load. */
-static int open_spill(struct ckpt *c, char *err)
-{
-    char path[FS_PATH_MAX];
-    file_path(c, DATADIR_COUNTS_SPILL, path);
-    return cm_spill_open(c->counts, path, counts_memory(c), err);
 }
 
 /* Opens the term dictionary and the counts the scalar facts name. */

@@ -19,7 +19,7 @@
 . "$(dirname "$0")/serve_lib.sh"
 
 G="$TMP/gen"
-ctrd gen --out "$G" --queries-per-sec 30 --duration 4h --seed 21 >/dev/null
+ctrd gen --out "$G" --queries-per-sec 15 --duration 4h --seed 21 >/dev/null
 Q="$G/queries.ndjson" C="$G/clicks.ndjson"
 half=$(($(wc -l <"$C") / 2))
 head -n "$half" "$C" >"$TMP/c1.ndjson"
@@ -50,7 +50,13 @@ done
 check memory_ingest_same_counts cmp -s "$TMP/small.counts" "$TMP/default.counts"
 rss_small=$(cat "$TMP/small.rss") rss_default=$(cat "$TMP/default.rss")
 echo "peak RSS of the ingest: --memory 16M $rss_small KiB, 1G $rss_default KiB"
-check memory_ingest_rss_lower [ "$((rss_small * 4))" -lt "$((rss_default * 3))" ]
+# (~0.7 here: the counts are about half of the unbounded run's RSS. A
+# sanitizer's shadow memory and quarantine make RSS say nothing.)
+if grep -q __asan_init "$CTRD"; then
+    echo "SKIP memory_ingest_rss_lower: a sanitizer build"
+else
+    check memory_ingest_rss_lower [ "$((rss_small * 5))" -lt "$((rss_default * 4))" ]
+fi
 
 # metric URL NAME: the value of a metric (the whole line's name part).
 metric() {
@@ -121,7 +127,17 @@ for x in snap:
         assert (x["status"], x["body"]) == (y["status"], y["body"]), "GET %s changed" % x["path"]
 print(len(bad), "reads failed naming counts.spill")' "$TMP/snap_damaged.json" "$TMP/snap_restart.json"
 check memory_damage_server_alive curl -sf -o /dev/null "$SRV_URL/healthz"
-stop_server memory_damaged_stop
+# Its last checkpoint may need the damaged groups (a snapshot of the
+# counts): then it fails naming the damage, and exits 1 with the last
+# commit intact (the restart replays the log after it).
+kill -TERM "$SRV_PID"
+wait_exit "$SRV_PID"
+if [ "$EXIT_RC" = 0 ] || { [ "$EXIT_RC" = 1 ] &&
+    grep -q "counts.spill: offset" "$TMP/small.log"; }; then
+    pass memory_damaged_stop
+else
+    fail memory_damaged_stop "exit status $EXIT_RC: $(tail -1 "$TMP/small.log")"
+fi
 start_server small "$TMP/small" --memory 16M || finish
 client snapshot "$SRV_URL" "$TMP/sample.json" "$TMP/snap_rewritten.json"
 check memory_spill_rewritten client check-snapshot "$TMP/ref.json" "$TMP/sample.json" \
