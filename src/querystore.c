@@ -400,8 +400,11 @@ static void id_filter_take(struct qs *qs, const struct qsrun *r)
         return;
     }
     for (size_t i = 0; i < qs->n_parts; i++) {
-        for (size_t k = 0; k < qs->parts[i].n_runs; k++)
+        for (size_t k = 0; k < qs->parts[i].n_runs; k++) {
             id_filter_add(&f, qs->parts[i].runs[k]);
+            if (qs->run_page_bytes) /* its keys just read: RUN PAGES */
+                qsrun_release(qs->parts[i].runs[k]);
+        }
     }
     free(qs->ids.bits);
     qs->ids = f;
