@@ -34,6 +34,10 @@ enum run_header {
 _Static_assert(SPARSE_STRIDE * 8 <= QSRUN_FAULT_BYTES,
                "a stride of keys spans at most two fault windows");
 #define MERGE_STOP_EVERY 65536 /* queries merged between looks at stop */
+/* Queries merged between releases of the inputs' pages read (a few MiB
+ * of a section of each input; each release costs the CPUs running the
+ * process's threads a TLB flush). */
+#define MERGE_RELEASE_EVERY (8 * MERGE_STOP_EVERY)
 
 struct qsrun {
     struct qs_file file;
@@ -779,11 +783,10 @@ static int put_merged_section(struct stage *st, const struct merged *m,
     }
     size_t best;
     for (; (best = least_next(a, len, pos, m->n_runs)) < m->n_runs; q++) {
-        if (q % MERGE_STOP_EVERY == 0) {
+        if (q % MERGE_RELEASE_EVERY == 0)
             release_read(m, what, pos);
-            if (atomic_load(m->stop))
-                return CTRD_EAGAIN;
-        }
+        if (q % MERGE_STOP_EVERY == 0 && atomic_load(m->stop))
+            return CTRD_EAGAIN;
         const struct qsrun *r = m->runs[best];
         uint64_t k = pos[best]++;
         const struct qsrun_entry *e = &r->entries[k];
