@@ -40,22 +40,22 @@
  * loaded (its checks and the id filter read all of it; a run just written
  * is mapped unread), a partition's runs once a marks file is checked
  * against them, a merge's inputs behind its reads, every run at every
- * checkpoint, and every run when lookups have mapped half the budget.
+ * checkpoint, and every run when lookups have mapped 3/4 of the budget.
  * Each worker tells that itself, in qs_get(): it counts what its lookups
  * may have mapped (qsrun.h, fault windows: a window of a run's Bloom
  * filter per run probed, at most bloom_mapped_max in all, and those
  * qsrun_find() reports); when that passes its share of what the budget
  * has left, (run_page_bytes - rss_excess) / n_workers, it looks at what
  * the process has mapped of files (RssFile: the count is a worst case,
- * 2 MiB a read, where a read maps 64 KiB or so): rss_excess is that
- * above rss_base, what it was after the last release, and past 3/4 of
- * the budget the worker releases every run. So the runs hold at most the
- * budget: the last look's rss_excess, and what each worker mapped since
- * its own last look, at most its share of the rest (and a merge a window
- * of each input). A release is safe while the
- * other workers and the merge read the runs (fs_map_release()), which do
- * not change between checkpoints. Without /proc/self/statm a worker
- * releases every run each time its count passes its share.
+ * 2 MiB a read, where a read maps 64 KiB or so). rss_excess is that above
+ * rss_base, what it was after the last release; past 3/4 of the budget
+ * the worker releases every run. So the runs hold at most the budget:
+ * the last look's rss_excess, and what each worker mapped since its own
+ * last look, at most its share of the rest (and a merge a window of each
+ * input). A release is safe while the other workers and the merge read
+ * the runs (fs_map_release()), which do not change between checkpoints.
+ * Without /proc/self/statm a worker releases every run each time its
+ * count passes its share.
  *
  * MERGES run beside the workers, on a thread of their own, one at a time:
  * a checkpoint picks the runs to merge and starts the thread; the merged
