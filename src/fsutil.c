@@ -344,11 +344,14 @@ static int check_trailer(const char *path, const unsigned char *p, size_t size,
     return 0;
 }
 
-/* Checks every block of the content against its CRC. */
+/* Checks every block of the content against its CRC, releasing the
+ * pages read every FS_FOLIO_MAX (the check reads them all; the caller
+ * reads again what it needs). */
 static int check_blocks(const char *path, const unsigned char *p,
                         size_t content_len, char *err)
 {
     const unsigned char *table = p + content_len;
+    size_t released = 0;
     for (size_t off = 0, i = 0; off < content_len; off += FS_BLOCK_BYTES, i++) {
         size_t n = content_len - off < FS_BLOCK_BYTES ? content_len - off
                                                       : FS_BLOCK_BYTES;
@@ -359,6 +362,10 @@ static int check_blocks(const char *path, const unsigned char *p,
                              "%s: bytes %zu..%zu fail "
                              "their checksum",
                              path, off, off + n - 1);
+        if (off + n - released >= FS_FOLIO_MAX || off + n == content_len) {
+            fs_map_release(p, content_len, released, off + n - released);
+            released = off + n;
+        }
     }
     return 0;
 }

@@ -94,7 +94,9 @@ int fs_write_file(const char *path, enum fs_mode mode, fs_put_fn *put,
 /* Maps a sealed file and checks every checksum (and, with expect, its size
  * and fingerprint): 0 with the content at *map (*content_len bytes; undo
  * with fs_unmap(*map, *map_len)), CTRD_ENOTFOUND when it does not exist,
- * CTRD_ECORRUPT with err naming the file, the offset and the damage. */
+ * CTRD_ECORRUPT with err naming the file, the offset and the damage. The
+ * check reads every page and releases them behind it (fs_map_release()),
+ * so it maps a few MiB at a time, not the file. */
 int fs_map_sealed(const char *path, const struct fs_seal *expect, void **map,
                   size_t *map_len, size_t *content_len, char *err);
 

@@ -34,6 +34,10 @@ enum run_header {
 _Static_assert(SPARSE_STRIDE * 8 <= QSRUN_FAULT_BYTES,
                "a stride of keys spans at most two fault windows");
 #define MERGE_STOP_EVERY 65536 /* queries merged between looks at stop */
+/* Queries merged between releases of the inputs' pages read (a few MiB
+ * of a section of each input; each release costs the CPUs running the
+ * process's threads a TLB flush). */
+#define MERGE_RELEASE_EVERY (8 * MERGE_STOP_EVERY)
 
 struct qsrun {
     struct qs_file file;
@@ -87,46 +91,90 @@ static void run_sections(struct qsrun *r, size_t bloom_bytes)
     r->slots = (const uint32_t *)(r->entries + r->n + 1);
 }
 
-/* The index of the first a[i] not above a[i - 1], or n when a strictly
- * increases. */
-static uint64_t increasing_until(const uint64_t *a, uint64_t n)
+static size_t run_offset(const struct qsrun *r, const void *p)
 {
-    for (uint64_t i = 1; i < n; i++) {
+    return (size_t)((const unsigned char *)p - (const unsigned char *)r->map);
+}
+
+/* A check of the items [from, to) of a section of run r: the first bad
+ * one, or to. */
+typedef uint64_t run_check_fn(const struct qsrun *r, uint64_t from,
+                              uint64_t to);
+
+/* The first a[i], i in [from, to), not above a[i - 1], or to. */
+static uint64_t increasing_until(const uint64_t *a, uint64_t from, uint64_t to)
+{
+    for (uint64_t i = from ? from : 1; i < to; i++) {
         if (a[i] <= a[i - 1])
             return i;
+    }
+    return to;
+}
+
+static uint64_t keys_until(const struct qsrun *r, uint64_t from, uint64_t to)
+{
+    return increasing_until(r->keys, from, to);
+}
+
+static uint64_t dict_until(const struct qsrun *r, uint64_t from, uint64_t to)
+{
+    return increasing_until(r->dict, from, to);
+}
+
+/* The first entry whose time is outside the hour or whose slots are not
+ * in order or too many (the next entry's slot tells), or to. */
+static uint64_t entries_until(const struct qsrun *r, uint64_t from, uint64_t to)
+{
+    const struct qsrun_entry *e = r->entries;
+    for (uint64_t i = from; i < to; i++) {
+        if (e[i].ms_in_hour >= QS_PARTITION_MS || e[i + 1].slot < e[i].slot ||
+            e[i + 1].slot - e[i].slot > REC_ADS_MAX)
+            return i;
+    }
+    return to;
+}
+
+/* The first slot beyond the dictionary, or to. */
+static uint64_t slots_until(const struct qsrun *r, uint64_t from, uint64_t to)
+{
+    for (uint64_t i = from; i < to; i++) {
+        if (r->slots[i] >= r->n_dict)
+            return i;
+    }
+    return to;
+}
+
+/* Checks the items [0, n) of the section at base, of size bytes each, a
+ * FS_FOLIO_MAX of them at a time, releasing each piece's pages once
+ * checked: a check reads every page of a run, lookups a few. The first
+ * bad item, or n. */
+static uint64_t check_released(const struct qsrun *r, run_check_fn *check,
+                               const void *base, size_t size, uint64_t n)
+{
+    uint64_t step = FS_FOLIO_MAX / size;
+    for (uint64_t from = 0; from < n; from += step) {
+        uint64_t to = n - from < step ? n : from + step;
+        uint64_t bad = check(r, from, to);
+        fs_map_release(r->map, r->map_len,
+                       run_offset(r, (const char *)base + from * size),
+                       (to - from) * size);
+        if (bad < to)
+            return bad;
     }
     return n;
 }
 
-/* The index of the first entry whose time is outside the hour or whose
- * slots are not in order or too many, or r->n + 1 when all are good (the
+/* The index of the first bad entry, or r->n + 1 when all are good (the
  * first starts at slot 0, the sentinel is at n_slots). */
 static uint64_t entries_valid_until(const struct qsrun *r)
 {
     const struct qsrun_entry *e = r->entries;
     if (e[0].slot != 0)
         return 0;
-    for (uint64_t i = 0; i < r->n; i++) {
-        if (e[i].ms_in_hour >= QS_PARTITION_MS || e[i + 1].slot < e[i].slot ||
-            e[i + 1].slot - e[i].slot > REC_ADS_MAX)
-            return i;
-    }
+    uint64_t i = check_released(r, entries_until, e, sizeof *e, r->n);
+    if (i < r->n)
+        return i;
     return e[r->n].slot == r->n_slots ? r->n + 1 : r->n;
-}
-
-/* The index of the first slot beyond the dictionary, or r->n_slots. */
-static uint64_t slots_valid_until(const struct qsrun *r)
-{
-    for (uint64_t i = 0; i < r->n_slots; i++) {
-        if (r->slots[i] >= r->n_dict)
-            return i;
-    }
-    return r->n_slots;
-}
-
-static size_t run_offset(const struct qsrun *r, const void *p)
-{
-    return (size_t)((const unsigned char *)p - (const unsigned char *)r->map);
 }
 
 /* Checks the sections of a mapped run whose sizes add up: that no lookup
@@ -136,11 +184,12 @@ static size_t run_offset(const struct qsrun *r, const void *p)
 static const char *run_sections_valid(const struct qsrun *r, size_t *at)
 {
     uint64_t i;
-    if ((i = increasing_until(r->keys, r->n)) < r->n) {
+    if ((i = check_released(r, keys_until, r->keys, 8, r->n)) < r->n) {
         *at = run_offset(r, &r->keys[i]);
         return "query ids not strictly increasing";
     }
-    if ((i = increasing_until(r->dict, r->n_dict)) < r->n_dict) {
+    if ((i = check_released(r, dict_until, r->dict, 8, r->n_dict)) <
+        r->n_dict) {
         *at = run_offset(r, &r->dict[i]);
         return "ad dictionary not strictly increasing";
     }
@@ -148,15 +197,17 @@ static const char *run_sections_valid(const struct qsrun *r, size_t *at)
         *at = run_offset(r, &r->entries[i]);
         return "an entry's time or ad slots out of range";
     }
-    if ((i = slots_valid_until(r)) < r->n_slots) {
+    if ((i = check_released(r, slots_until, r->slots, 4, r->n_slots)) <
+        r->n_slots) {
         *at = run_offset(r, &r->slots[i]);
         return "an ad slot beyond the dictionary";
     }
     return NULL;
 }
 
-/* Checks the layout of a mapped run of len content bytes and points into
- * its sections: NULL, or what is wrong with *at the offset. */
+/* Checks the header of a mapped run of len content bytes (the sizes of
+ * its sections add up) and points into its sections: NULL, or what is
+ * wrong with *at the offset. */
 static const char *run_layout(struct qsrun *r, uint64_t len, size_t *at)
 {
     const unsigned char *p = r->map;
@@ -182,10 +233,12 @@ static const char *run_layout(struct qsrun *r, uint64_t len, size_t *at)
         run_bytes(bloom_bytes, r->n, r->n_dict, r->n_slots) != len)
         return "section sizes do not add up to the file's";
     run_sections(r, bloom_bytes);
-    return run_sections_valid(r, at);
+    return NULL;
 }
 
-/* The sparse index of a run whose keys are checked. */
+/* The sparse index of a run whose sections are in place: taken before
+ * its keys are checked (a run that fails goes with it), as the checks
+ * release the pages behind them. */
 static int run_index(struct qsrun *r)
 {
     uint64_t n_sparse = (r->n + SPARSE_STRIDE - 1) / SPARSE_STRIDE;
@@ -227,6 +280,9 @@ int qsrun_open(const char *dir, const struct qs_file *file, int64_t hour,
             ctrd_fail(err, CTRD_ECORRUPT, "%s: offset %zu: %s", path, at, what);
     if (rc == 0 && run_index(r) != 0)
         rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    if (rc == 0 && (what = run_sections_valid(r, &at)) != NULL)
+        rc =
+            ctrd_fail(err, CTRD_ECORRUPT, "%s: offset %zu: %s", path, at, what);
     if (rc == 0)
         *out = r;
     else
@@ -727,11 +783,10 @@ static int put_merged_section(struct stage *st, const struct merged *m,
     }
     size_t best;
     for (; (best = least_next(a, len, pos, m->n_runs)) < m->n_runs; q++) {
-        if (q % MERGE_STOP_EVERY == 0) {
+        if (q % MERGE_RELEASE_EVERY == 0)
             release_read(m, what, pos);
-            if (atomic_load(m->stop))
-                return CTRD_EAGAIN;
-        }
+        if (q % MERGE_STOP_EVERY == 0 && atomic_load(m->stop))
+            return CTRD_EAGAIN;
         const struct qsrun *r = m->runs[best];
         uint64_t k = pos[best]++;
         const struct qsrun_entry *e = &r->entries[k];

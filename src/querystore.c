@@ -40,21 +40,22 @@
  * loaded (its checks and the id filter read all of it; a run just written
  * is mapped unread), a partition's runs once a marks file is checked
  * against them, a merge's inputs behind its reads, every run at every
- * checkpoint, and every run when lookups have mapped half the budget.
+ * checkpoint, and every run when lookups have mapped 3/4 of the budget.
  * Each worker tells that itself, in qs_get(): it counts what its lookups
  * may have mapped (qsrun.h, fault windows: a window of a run's Bloom
  * filter per run probed, at most bloom_mapped_max in all, and those
- * qsrun_find() reports); when that passes its share of half the budget,
- * run_page_bytes / 2 / n_workers, it looks at what the process has
- * mapped of files (RssFile; the count is a worst case, 2 MiB a read,
- * where a read maps 64 KiB or so) and releases every run when that is
- * more than half the budget above rss_base, what it was after the last
- * release. So the runs hold at most half the budget at a look and the
- * shares' half more in between, and a merge a window of each input. A
- * release is safe while the other workers and the merge read the runs
- * (fs_map_release()), which do not change between checkpoints. Without
- * /proc/self/statm a worker releases every run each time its count
- * passes its share.
+ * qsrun_find() reports); when that passes its share of what the budget
+ * has left, (run_page_bytes - rss_excess) / n_workers, it looks at what
+ * the process has mapped of files (RssFile: the count is a worst case,
+ * 2 MiB a read, where a read maps 64 KiB or so). rss_excess is that above
+ * rss_base, what it was after the last release; past 3/4 of the budget
+ * the worker releases every run. So the runs hold at most the budget:
+ * the last look's rss_excess, and what each worker mapped since its own
+ * last look, at most its share of the rest (and a merge a window of each
+ * input). A release is safe while the other workers and the merge read
+ * the runs (fs_map_release()), which do not change between checkpoints.
+ * Without /proc/self/statm a worker releases every run each time its
+ * count passes its share.
  *
  * MERGES run beside the workers, on a thread of their own, one at a time:
  * a checkpoint picks the runs to merge and starts the thread; the merged
@@ -189,13 +190,14 @@ struct qs {
     char dir[512];
     unsigned n_workers;
     struct id_filter ids;
-    uint64_t filter_max_bytes; /* 0: unbounded */
-    uint64_t run_page_bytes;   /* 0: unbounded (no page released) */
-    uint64_t bloom_mapped_max; /* sum of the runs' qsrun_bloom_mapped_max() */
-    int statm_fd;              /* /proc/self/statm under a budget, or -1 */
-    _Atomic uint64_t rss_base; /* rss_file_bytes() after the last release */
-    int64_t horizon_hour;      /* partitions below it are gone */
-    struct partition *parts;   /* ascending hour */
+    uint64_t filter_max_bytes;   /* 0: unbounded */
+    uint64_t run_page_bytes;     /* 0: unbounded (no page released) */
+    uint64_t bloom_mapped_max;   /* sum of the runs' qsrun_bloom_mapped_max() */
+    int statm_fd;                /* /proc/self/statm under a budget, or -1 */
+    _Atomic uint64_t rss_base;   /* rss_file_bytes() after the last release */
+    _Atomic uint64_t rss_excess; /* above rss_base at the last look */
+    int64_t horizon_hour;        /* partitions below it are gone */
+    struct partition *parts;     /* ascending hour */
     size_t n_parts, cap_parts;
     unsigned files_written; /* per checkpoint, for unique names */
     struct merge merge;
@@ -400,8 +402,11 @@ static void id_filter_take(struct qs *qs, const struct qsrun *r)
         return;
     }
     for (size_t i = 0; i < qs->n_parts; i++) {
-        for (size_t k = 0; k < qs->parts[i].n_runs; k++)
+        for (size_t k = 0; k < qs->parts[i].n_runs; k++) {
             id_filter_add(&f, qs->parts[i].runs[k]);
+            if (qs->run_page_bytes) /* its keys just read: RUN PAGES */
+                qsrun_release(qs->parts[i].runs[k]);
+        }
     }
     free(qs->ids.bits);
     qs->ids = f;
@@ -446,6 +451,7 @@ static uint64_t rss_file_bytes(int statm_fd)
 static void note_released(struct qs *qs)
 {
     atomic_store(&qs->rss_base, rss_file_bytes(qs->statm_fd));
+    atomic_store(&qs->rss_excess, 0);
 }
 
 /* Releases the pages of every run: any thread, between checkpoints. */
@@ -484,20 +490,29 @@ static uint64_t worker_mapped(const struct qs *qs, const struct memtable *m)
     return bloom + m->run_mapped;
 }
 
-/* Worker m's lookups may have mapped more than its share: it releases
- * the pages of every run if the process holds more than half the budget
- * mapped above rss_base (the slow path of qs_get()). */
+/* A worker's share of what the budget has left (see RUN PAGES). */
+static uint64_t worker_share(const struct qs *qs)
+{
+    return (qs->run_page_bytes - atomic_load(&qs->rss_excess)) / qs->n_workers;
+}
+
+/* Worker m's lookups may have mapped its share: it looks at what the
+ * process holds mapped above rss_base and releases every run past 3/4 of
+ * the budget (the slow path of qs_get()). */
 static __attribute__((noinline)) void worker_check(struct qs *qs,
                                                    struct memtable *m)
 {
     m->bloom_mapped = m->run_mapped = 0;
     uint64_t rss = rss_file_bytes(qs->statm_fd);
     uint64_t base = atomic_load(&qs->rss_base);
-    if (rss != UINT64_MAX && base != UINT64_MAX && rss < base)
-        atomic_store(&qs->rss_base, rss); /* other files were unmapped */
-    else if (rss == UINT64_MAX || base == UINT64_MAX ||
-             rss - base > qs->run_page_bytes / 2)
+    if (rss == UINT64_MAX || base == UINT64_MAX ||
+        (rss > base && rss - base > qs->run_page_bytes / 4 * 3)) {
         release_runs(qs);
+        return;
+    }
+    if (rss < base) /* other files were unmapped */
+        atomic_store(&qs->rss_base, rss);
+    atomic_store(&qs->rss_excess, rss > base ? rss - base : 0);
 }
 
 static int partition_add_mark_file(struct partition *p,
@@ -876,8 +891,7 @@ int qs_get(struct qs *qs, unsigned worker, uint64_t query_id,
     if (!bloom_may_contain(qs->ids.bits, qs->ids.bytes, hash_u64(query_id)))
         return CTRD_ENOTFOUND;
     int rc = runs_find(qs, m, query_id, out);
-    if (qs->run_page_bytes &&
-        worker_mapped(qs, m) > qs->run_page_bytes / 2 / qs->n_workers)
+    if (qs->run_page_bytes && worker_mapped(qs, m) > worker_share(qs))
         worker_check(qs, m);
     return rc;
 }
