@@ -50,12 +50,14 @@
  * covers them again.
  *
  * MEMORY (engine_config.memory_bytes; 0: unbounded; not for read-only and
- * verifying opens, which never write): the counts keep at most half of it
- * in RAM, spilling their cold groups to DATADIR_COUNTS_SPILL while they
- * load and after every commit (ckpt_spill); the QueryStore's id filter and
- * its runs' mapped pages take at most an eighth each (qs_set_budget); the
- * memtables get the last quarter, which the engine enforces with early
- * checkpoints (ckpt_memtables_full). */
+ * verifying opens, which never write), in eighths: the counts keep at
+ * most three in RAM, spilling their cold groups to a file of no name in
+ * the directory (countmap.h) while they load and after every commit
+ * (ckpt_spill); the runs' mapped pages take at most three (lookups of clicks
+ * read the runs at random: a run-page budget smaller than the runs costs a page
+ * fault a lookup), the id filter one (qs_set_budget); the memtables get the
+ * last, which the engine enforces with early checkpoints (ckpt_memtables_full:
+ * at half of it filled, as their tables grow by doubling). */
 #include "checkpoint.h"
 
 #include "datadir.h"
@@ -104,15 +106,7 @@ static int memory_bounded(const struct ckpt *c)
 
 static uint64_t counts_memory(const struct ckpt *c)
 {
-    return c->cfg.memory_bytes / 2;
-}
-
-/* The counts' spill file, before they load. */
-static int open_spill(struct ckpt *c, char *err)
-{
-    char path[FS_PATH_MAX];
-    file_path(c, DATADIR_COUNTS_SPILL, path);
-    return cm_spill_open(c->counts, path, counts_memory(c), err);
+    return c->cfg.memory_bytes / 8 * 3;
 }
 
 int ckpt_spill(struct ckpt *c, char *err)
@@ -126,7 +120,7 @@ int ckpt_memtables_full(const struct ckpt *c)
         return 0;
     struct qs_stats q;
     qs_get_stats(c->qs, &q);
-    return q.memtable_fill_bytes >= c->cfg.memory_bytes / 4;
+    return q.memtable_fill_bytes >= c->cfg.memory_bytes / 16;
 }
 
 /* ---- progress ---- */
@@ -657,7 +651,7 @@ static int load_dictionary_and_counts(struct ckpt *c, char *err)
     if (rc == 0 && cm_create(&c->counts) != 0)
         rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     if (rc == 0 && memory_bounded(c))
-        rc = open_spill(c, err);
+        rc = cm_spill_open(c->counts, c->dir, counts_memory(c), err);
     if (rc == 0)
         rc = load_counts(c, err);
     return rc;
@@ -669,7 +663,8 @@ static int open_join_state(struct ckpt *c, char *err)
     struct joiner_config jc = {c->cfg.join_window_ms, c->cfg.click_timeout_ms};
     int rc = qs_open(c->dir, c->n_workers, horizon_ms(c), &c->qs, err);
     if (rc == 0 && memory_bounded(c))
-        qs_set_budget(c->qs, c->cfg.memory_bytes / 8, c->cfg.memory_bytes / 8);
+        qs_set_budget(c->qs, c->cfg.memory_bytes / 8 * 3,
+                      c->cfg.memory_bytes / 8);
     if (rc == 0 && !(c->joiners = calloc(c->n_workers, sizeof *c->joiners)))
         rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     for (unsigned i = 0; rc == 0 && i < c->n_workers; i++) {

@@ -34,7 +34,8 @@ int cli_common_option(int c, const char *usage);
  * holds well under the 2^32 ads a run can (qsrun.h), an ad taking at
  * least two bytes of input. */
 #define CLI_CHECKPOINT_EVERY_MAX (UINT64_C(4) << 30)
-/* The least --memory: the memtables' quarter must hold a batch. */
+/* The least --memory: below it the budget's shares (checkpoint.c,
+ * MEMORY) are smaller than one batch of input. */
 #define CLI_MEMORY_MIN (UINT64_C(16) << 20)
 
 struct cli_engine_flags {

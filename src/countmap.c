@@ -45,6 +45,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -71,8 +72,8 @@ _Static_assert(sizeof(struct term_cell) == 24, "SPILL BLOCK: 24-byte cells");
  *   20      4       start of the group (units of its level)
  *   24      24 cap  the cell table as in RAM (struct term_cell; empty
  *                   cells zero; `changed` 0: only clean groups spill)
- * Blocks start where the previous block ended; the file is scratch,
- * truncated at cm_spill_open() and never read by another process. */
+ * Blocks start where the previous block ended; the file is scratch, new
+ * at cm_spill_open() and never seen by another process. */
 enum spill_block_layout {
     SPILL_CRC = 0,
     SPILL_CAP = 4,
@@ -83,6 +84,9 @@ enum spill_block_layout {
 };
 _Static_assert(SPILL_HEADER_BYTES == SPILL_START + 4,
                "SPILL BLOCK: the header ends with the 4-byte start");
+
+/* What messages call the spill file, which has no name. */
+#define SPILL_NAME "counts.spill"
 
 /* The spill_off of a group that has no block. */
 #define SPILL_NONE UINT64_MAX
@@ -130,8 +134,6 @@ struct shard {
 struct countmap {
     struct shard shards[SHARD_COUNT];
     int spill_fd;            /* -1 before cm_spill_open() */
-    char *spill_path;        /* malloc'd */
-    const char *spill_name;  /* its last component, for messages */
     uint64_t spill_end;      /* bytes of the spill file */
     uint64_t load_max_bytes; /* cm_load spills beyond it; 0: never */
 };
@@ -167,35 +169,27 @@ void cm_free(struct countmap *cm)
         }
         free(sh->ads);
     }
-    if (cm->spill_fd >= 0) {
+    if (cm->spill_fd >= 0)
         close(cm->spill_fd);
-        unlink(cm->spill_path);
-    }
-    free(cm->spill_path);
     free(cm);
 }
 
-int cm_spill_open(struct countmap *cm, const char *path,
+int cm_spill_open(struct countmap *cm, const char *dir,
                   uint64_t load_max_resident_bytes, char *err)
 {
     assert(cm->spill_fd < 0);
-    char *copy = strdup(path);
-    if (!copy)
-        return ctrd_fail(err, CTRD_ENOMEM, "out of memory");
-    /* Replaced, never truncated: a process still using the old file (one
-     * that opened the same directory) keeps its blocks. */
-    int fd = unlink(path) == 0 || errno == ENOENT
-                 ? open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)
-                 : -1;
-    if (fd < 0) {
-        free(copy);
-        return ctrd_fail(err, CTRD_EIO, "cannot open %s: %s", path,
-                         strerror(errno));
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+        char path[FS_PATH_MAX];
+        snprintf(path, sizeof path, "%s/" SPILL_NAME ".XXXXXX", dir);
+        fd = mkostemp(path, O_CLOEXEC);
+        if (fd >= 0)
+            unlink(path);
     }
-    const char *slash = strrchr(copy, '/');
+    if (fd < 0)
+        return ctrd_fail(err, CTRD_EIO, "cannot create %s in %s: %s",
+                         SPILL_NAME, dir, strerror(errno));
     cm->spill_fd = fd;
-    cm->spill_path = copy;
-    cm->spill_name = slash ? slash + 1 : copy;
     cm->load_max_bytes = load_max_resident_bytes;
     return 0;
 }
@@ -419,7 +413,7 @@ static int block_write(const struct countmap *cm, uint64_t ad_id, int l,
     if (n == (ssize_t)block_bytes(m->cap))
         return 0;
     return ctrd_fail(err, CTRD_EWRITEFAIL,
-                     "%s: offset %" PRIu64 ": cannot write: %s", cm->spill_name,
+                     "%s: offset %" PRIu64 ": cannot write: %s", SPILL_NAME,
                      off, n < 0 ? strerror(errno) : "short");
 }
 
@@ -434,7 +428,7 @@ static int block_read(const struct countmap *cm, uint64_t ad_id, int l,
     ssize_t n = preadv(cm->spill_fd, iov, 2, (off_t)m->spill_off);
     if (n < 0)
         return ctrd_fail(err, CTRD_EIO, "%s: offset %" PRIu64 ": %s",
-                         cm->spill_name, m->spill_off, strerror(errno));
+                         SPILL_NAME, m->spill_off, strerror(errno));
     uint32_t crc;
     memcpy(&crc, h + SPILL_CRC, 4);
     block_header(want, ad_id, l, m);
@@ -448,7 +442,7 @@ static int block_read(const struct countmap *cm, uint64_t ad_id, int l,
     if (!what)
         return 0;
     return ctrd_fail(err, CTRD_ECORRUPT, "%s: offset %" PRIu64 ": %s",
-                     cm->spill_name, m->spill_off, what);
+                     SPILL_NAME, m->spill_off, what);
 }
 
 /* Writes resident, clean group m (level l of ad a) to its block, or to a
@@ -509,7 +503,7 @@ static int group_cells(const struct countmap *cm, uint64_t ad_id, int l,
         return 0;
     if (grow(&buf->cells, &buf->cap, m->cap, sizeof *buf->cells, 8) != 0)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory reading %s",
-                         cm->spill_name);
+                         SPILL_NAME);
     *cells = buf->cells;
     return block_read(cm, ad_id, l, m, buf->cells, err);
 }

@@ -149,16 +149,15 @@ int cm_load(struct countmap *cm, const char *path, const struct fs_seal *seal,
 
 /* ---- spill ---- */
 
-/* Creates the spill file at path, which the map owns from now on
- * (cm_free closes and removes it); once per map, before any cm_spill() or
- * a cm_load() that should spill. A file already at path is replaced, not
- * truncated: a process still using it keeps reading its own. Only the
- * process that holds the data directory should spill into it (a second
- * one would take the name, and remove it when done).
- * load_max_resident_bytes: the budget of cm_load (0: it never spills). 0,
- * CTRD_EIO, CTRD_ENOMEM. The engine calls it on a new map before loading
- * the chain. */
-int cm_spill_open(struct countmap *cm, const char *path,
+/* Creates the spill file in the directory dir, with no name (O_TMPFILE;
+ * where the file system has none, a file unlinked at once): no other
+ * process sees it, and it goes with the map (cm_free) or the process,
+ * leaving nothing behind, even after a crash; messages call it
+ * "counts.spill". Once per map, before any cm_spill() or a cm_load() that
+ * should spill. load_max_resident_bytes: the budget of cm_load (0: it
+ * never spills). 0, CTRD_EIO, CTRD_ENOMEM. The engine calls it on a new
+ * map before loading the chain. */
+int cm_spill_open(struct countmap *cm, const char *dir,
                   uint64_t load_max_resident_bytes, char *err);
 
 /* Moves cold groups into the spill file, oldest first, until the map's

@@ -168,7 +168,7 @@ static int is_store_file(const char *name, char lead, const char *suffix)
 enum datadir_name datadir_classify(const char *name)
 {
     static const char *const fixed[] = {DATADIR_MANIFEST, "LOCK", "terms.dat",
-                                        "wal", DATADIR_COUNTS_SPILL};
+                                        "wal"};
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
         if (strcmp(name, fixed[i]) == 0)
             return DATADIR_FIXED;

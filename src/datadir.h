@@ -12,7 +12,7 @@
  *
  * Files ctrd writes, by name (<seq>: the checkpoint that wrote it, <hour>:
  * a QueryStore partition, <n>: a number within the checkpoint):
- *   MANIFEST  MANIFEST.tmp  LOCK  terms.dat  wal/  counts.spill
+ *   MANIFEST  MANIFEST.tmp  LOCK  terms.dat  wal/
  *   counts-<seq>.dat  counts-<seq>.delta  pending-<seq>.dat
  *   q<hour>-<seq>-<n>.run  m<hour>-<seq>-<n>.marks
  * Owns nothing beyond what each call returns. Any thread.
@@ -28,9 +28,6 @@
 
 #define DATADIR_MANIFEST "MANIFEST"
 #define DATADIR_MAGIC "ctrd-manifest 2"
-/* Scratch of the counts beyond their memory (countmap.h): rewritten from
- * nothing by every writer that opens the directory, never state. */
-#define DATADIR_COUNTS_SPILL "counts.spill"
 
 /* Takes the directory's lock file for this process: *fd to close to
  * release it; CTRD_EBUSY when another process holds it, CTRD_ENOTFOUND
@@ -66,7 +63,7 @@ int datadir_check_new(const char *dir, char *err);
 
 enum datadir_name {
     DATADIR_FOREIGN, /* not a name ctrd gives */
-    DATADIR_FIXED,   /* MANIFEST, LOCK, terms.dat, wal, counts.spill */
+    DATADIR_FIXED,   /* MANIFEST, LOCK, terms.dat, wal */
     DATADIR_STATE    /* a checkpoint's file, or MANIFEST.tmp */
 };
 enum datadir_name datadir_classify(const char *name);

@@ -58,8 +58,8 @@ struct engine_config {
     int64_t join_window_ms;   /* SPEC §2, default 24 h */
     int64_t click_timeout_ms; /* default 10 min */
     int64_t retention_ms;     /* queries kept for joins; >= join window */
-    /* RAM for the store's data, 0 for no bound (see engine.c, MEMORY):
-     * the counts past their share spill to DIR/counts.spill, the runs'
+    /* RAM for the store's data, 0 for no bound (checkpoint.c, MEMORY):
+     * the counts past their share spill to a scratch file, the runs'
      * pages are released, the id filter stops growing, and
      * engine_memtables_full() asks for an early checkpoint. */
     uint64_t memory_bytes;

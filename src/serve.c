@@ -165,11 +165,12 @@ static int create_size_metrics(struct service *s)
          "--memory: RAM for the counts and the QueryStore (0: unbounded).",
          gauge_memory_budget},
         {"ctrd_counts_spilled_bytes",
-         "Bytes of count groups held in counts.spill instead of RAM.",
+         "Bytes of count groups held in the spill file instead of RAM.",
          gauge_counts_spilled_bytes},
         {"ctrd_counts_spill_file_bytes",
-         "Size of counts.spill (spilled groups, and garbage until it is "
-         "rewritten).",
+         "Size of the counts' spill file (scratch, with no name in the data "
+         "directory): the spilled groups' blocks, and those left by groups "
+         "read back and grown since.",
          gauge_counts_spill_file_bytes},
     };
     static const struct {

@@ -66,9 +66,9 @@ help_names_flags ingest --data --queries --clicks --format --report --join-windo
 help_names_flags query --data --ad --all --from --to --limit --sort --order --format
 # Each command's help names every long flag its getopt table takes: the
 # flags tried here are all of them (an unknown one is exit 2).
-for spec in "ingest --data --queries --clicks --format --report --max-reject-ratio --join-window --click-timeout --checkpoint-every --threads --progress-every --quiet --help --version" \
+for spec in "ingest --data --queries --clicks --format --report --max-reject-ratio --join-window --click-timeout --checkpoint-every --memory --threads --progress-every --quiet --help --version" \
     "query --data --ad --all --from --to --limit --sort --order --format --help --version" \
-    "serve --data --listen --ads --auth --insecure --metrics-public --join-window --click-timeout --checkpoint-every --max-body --max-queue --threads --read-threads --access-log --max-connections --max-connections-per-peer --follow-queries --follow-clicks --cluster --role --name --help --version" \
+    "serve --data --listen --ads --auth --insecure --metrics-public --join-window --click-timeout --checkpoint-every --memory --max-body --max-queue --threads --read-threads --access-log --max-connections --max-connections-per-peer --follow-queries --follow-clicks --cluster --role --name --help --version" \
     "verify --data --help --version" "recover --data --truncate-wal-at-damage --help --version" \
     "demo --data --listen --queries-per-sec --seed --help --version" \
     "plan --queries-per-sec --clicks-per-sec --ads-per-query --join-window --retention --machine-cores --machine-ram --machine-disk --bench --json --help --version" \
@@ -105,6 +105,12 @@ expect_status cli_bad_size 2 ingest --data "$D" --queries "$Q" --checkpoint-ever
 # past 4G one checkpoint's run could hold more ads than a run can (2^32)
 expect_status cli_checkpoint_every_too_big 2 ingest --data "$D" --queries "$Q" --checkpoint-every 5G
 expect_status cli_checkpoint_every_too_big_serve 2 serve --data "$D" --checkpoint-every 5G
+# below 16M the shares of --memory are smaller than a batch
+expect_status cli_memory_too_small 2 ingest --data "$D" --queries "$Q" --memory 15M
+grep -q -- "--memory: at least 16M" "$TMP/err" ||
+    fail cli_memory_too_small_says "$(head -c 200 "$TMP/err")"
+expect_status cli_memory_too_small_serve 2 serve --data "$D" --memory 1K
+expect_status cli_memory_bad_size 2 ingest --data "$D" --queries "$Q" --memory lots
 expect_status cli_bad_format_ingest 2 ingest --data "$D" --queries "$Q" --format xml
 expect_status cli_missing_value 2 ingest --data "$D" --queries "$Q" --report
 expect_status cli_query_no_ad 2 query --data "$D"

@@ -3,6 +3,7 @@
  * read from a spill file (and its damage reported). */
 #include "check.h"
 #include "adview.h"
+#include "testfs.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -312,11 +313,10 @@ static char *series_of(const struct countmap *m, int64_t from_ms, int64_t to_ms,
  * the spill file's message, and the others go on. */
 static void test_spilled_counts(void)
 {
-    char err[CTRD_ERR_LEN], path[128];
+    char err[CTRD_ERR_LEN];
     struct countmap *sp;
-    snprintf(path, sizeof path, "%s/counts.spill", tmp_dir);
     CHECK_EQ_I64(cm_create(&sp), 0);
-    CHECK_EQ_I64(cm_spill_open(sp, path, 0, err), 0);
+    CHECK_EQ_I64(cm_spill_open(sp, tmp_dir, 0, err), 0);
     for (size_t i = 0; i < sizeof buckets / sizeof buckets[0]; i++)
         CHECK_EQ_I64(cm_add(sp, buckets[i].ad, buckets[i].term,
                             buckets[i].minute, buckets[i].impressions,
@@ -349,7 +349,9 @@ static void test_spilled_counts(void)
     free(want);
     free(got);
 
-    CHECK_EQ_I64(truncate(path, 0), 0);
+    int spill_fd;
+    CHECK_EQ_I64(testfs_unnamed_files(tmp_dir, &spill_fd), 1);
+    CHECK_EQ_I64(ftruncate(spill_fd, 0), 0);
     const char *damage = "counts.spill: offset ";
     err[0] = '\0';
     CHECK_EQ_I64(

@@ -15,6 +15,7 @@
 #include "countmap.h"
 #include "testfs.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -26,7 +27,6 @@
 #define N_MINUTES (3 * 1440)
 
 static char tmp_dir[64];
-static char spill_path[128];
 
 static void path_in_tmp(char *path, size_t size, const char *name)
 {
@@ -39,12 +39,12 @@ static uint64_t next_rand(uint64_t *s)
     return *s >> 33;
 }
 
-/* A map with a spill file at spill_path (load budget load_max). */
+/* A map with a spill file in tmp_dir (load budget load_max). */
 static struct countmap *spilling_map(uint64_t load_max)
 {
     struct countmap *cm;
     char err[CTRD_ERR_LEN];
-    if (cm_create(&cm) != 0 || cm_spill_open(cm, spill_path, load_max, err)) {
+    if (cm_create(&cm) != 0 || cm_spill_open(cm, tmp_dir, load_max, err)) {
         fprintf(stderr, "spilling_map: %s\n", err);
         exit(1);
     }
@@ -227,9 +227,20 @@ static void test_spilled_reads_as_resident(void)
     check_reads_equal(plain, spilled);
     check_files_equal(plain, spilled, CM_SNAPSHOT);
     check_files_equal(plain, spilled, CM_DELTA);
+    int fd;
+    CHECK_EQ_I64(testfs_unnamed_files(tmp_dir, &fd), 1);
     cm_free(plain);
     cm_free(spilled);
-    CHECK(access(spill_path, F_OK) != 0); /* cm_free removed it */
+    CHECK_EQ_I64(testfs_unnamed_files(tmp_dir, &fd),
+                 0);           /* it went with the map */
+    DIR *d = opendir(tmp_dir); /* it had no name: the directory is empty */
+    struct dirent *de;
+    int names = 0;
+    while (d && (de = readdir(d)) != NULL)
+        names += de->d_name[0] != '.';
+    CHECK(d && names == 0);
+    if (d)
+        closedir(d);
 }
 
 static void test_resident_within_budget(void)
@@ -281,7 +292,11 @@ static void test_flipped_bit_is_corrupt(void)
     for (uint32_t minute = 0; minute < 10; minute++)
         add_both(plain, spilled, 2, minute % 3, minute, 4, 1);
     checkpoint_both(plain, spilled, 0);
-    int fd = open(spill_path, O_RDWR);
+    int map_fd;
+    CHECK_EQ_I64(testfs_unnamed_files(tmp_dir, &map_fd), 1);
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", map_fd);
+    int fd = open(link, O_RDWR);
     unsigned char byte;
     CHECK(fd >= 0 && pread(fd, &byte, 1, 30) == 1);
     byte ^= 0x10;
@@ -350,8 +365,8 @@ static void test_write_failure_keeps_counts(void)
     cm_free(spilled);
 }
 
-/* A second map opening the same spill path (a second process on the same
- * directory) takes the name but leaves the first map's blocks alone. */
+/* A second map spilling into the same directory (a second process on the
+ * same directory) has a file of its own: the first map's blocks stay. */
 static void test_second_open_keeps_first(void)
 {
     struct countmap *plain, *first, *second;
@@ -566,7 +581,6 @@ int main(int argc, char **argv)
         perror("mkdtemp");
         return 1;
     }
-    path_in_tmp(spill_path, sizeof spill_path, "counts.spill");
     if (argc >= 4 && strcmp(argv[1], "--bench") == 0) {
         int rc = bench(strtoull(argv[2], NULL, 10) << 20, argc - 3, argv + 3);
         testfs_remove_tree(tmp_dir);

@@ -113,4 +113,26 @@ static inline void testfs_limit_file_size(rlim_t max_bytes)
     }
 }
 
+/* How many of this process's open files were in dir but have no name
+ * there (an O_TMPFILE, or a file unlinked while open: their links read
+ * "DIR/... (deleted)"), and in *last the descriptor of the last one. */
+static inline int testfs_unnamed_files(const char *dir, int *last)
+{
+    int n = 0;
+    for (int fd = 0; fd < 1024; fd++) {
+        char link[64], target[1024];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t len = readlink(link, target, sizeof target - 1);
+        if (len <= 0)
+            continue;
+        target[len] = '\0';
+        if (strncmp(target, dir, strlen(dir)) == 0 &&
+            strstr(target, " (deleted)")) {
+            n++;
+            *last = fd;
+        }
+    }
+    return n;
+}
+
 #endif
