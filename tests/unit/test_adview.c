@@ -349,7 +349,7 @@ static void test_spilled_counts(void)
     free(want);
     free(got);
 
-    int spill_fd;
+    int spill_fd = -1;
     CHECK_EQ_I64(testfs_unnamed_files(tmp_dir, &spill_fd), 1);
     CHECK_EQ_I64(ftruncate(spill_fd, 0), 0);
     const char *damage = "counts.spill: offset ";

@@ -227,7 +227,7 @@ static void test_spilled_reads_as_resident(void)
     check_reads_equal(plain, spilled);
     check_files_equal(plain, spilled, CM_SNAPSHOT);
     check_files_equal(plain, spilled, CM_DELTA);
-    int fd;
+    int fd = -1;
     CHECK_EQ_I64(testfs_unnamed_files(tmp_dir, &fd), 1);
     cm_free(plain);
     cm_free(spilled);
@@ -292,7 +292,7 @@ static void test_flipped_bit_is_corrupt(void)
     for (uint32_t minute = 0; minute < 10; minute++)
         add_both(plain, spilled, 2, minute % 3, minute, 4, 1);
     checkpoint_both(plain, spilled, 0);
-    int map_fd;
+    int map_fd = -1;
     CHECK_EQ_I64(testfs_unnamed_files(tmp_dir, &map_fd), 1);
     char link[64];
     snprintf(link, sizeof link, "/proc/self/fd/%d", map_fd);
