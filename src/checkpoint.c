@@ -53,11 +53,16 @@
  * verifying opens, which never write), in eighths: the counts keep at
  * most three in RAM, spilling their cold groups to a file of no name in
  * the directory (countmap.h) while they load and after every commit
- * (ckpt_spill); the runs' mapped pages take at most three (lookups of clicks
- * read the runs at random: a run-page budget smaller than the runs costs a page
- * fault a lookup), the id filter one (qs_set_budget); the memtables get the
- * last, which the engine enforces with early checkpoints (ckpt_memtables_full:
- * at half of it filled, as their tables grow by doubling). */
+ * (ckpt_spill); the runs' mapped pages take at most three (lookups of
+ * clicks read the runs at random: a run-page budget smaller than the runs
+ * costs a page fault a lookup), the id filter one (qs_set_budget); the
+ * memtables get the last. Early checkpoints (ckpt_memory_full) keep the
+ * two that grow between checkpoints in their shares: the memtables at
+ * half of theirs filled (as their tables grow by doubling), and the
+ * counts when late clicks have read so many spilled groups back that
+ * they hold a sixteenth of the budget more than their share (or than the
+ * hot groups that cannot spill, if more), which they can spill again once
+ * the checkpoint commits them. */
 #include "checkpoint.h"
 
 #include "datadir.h"
@@ -111,16 +116,25 @@ static uint64_t counts_memory(const struct ckpt *c)
 
 int ckpt_spill(struct ckpt *c, char *err)
 {
-    return memory_bounded(c) ? cm_spill(c->counts, counts_memory(c), err) : 0;
+    if (!memory_bounded(c))
+        return 0;
+    int rc = cm_spill(c->counts, counts_memory(c), err);
+    c->counts_after_spill = cm_resident_bytes(c->counts);
+    return rc;
 }
 
-int ckpt_memtables_full(const struct ckpt *c)
+int ckpt_memory_full(const struct ckpt *c)
 {
     if (!memory_bounded(c))
         return 0;
     struct qs_stats q;
     qs_get_stats(c->qs, &q);
-    return q.memtable_fill_bytes >= c->cfg.memory_bytes / 16;
+    uint64_t slack = c->cfg.memory_bytes / 16;
+    uint64_t counts_room = c->counts_after_spill > counts_memory(c)
+                               ? c->counts_after_spill
+                               : counts_memory(c);
+    return q.memtable_fill_bytes >= slack ||
+           cm_resident_bytes(c->counts) > counts_room + slack;
 }
 
 /* ---- progress ---- */

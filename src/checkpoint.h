@@ -80,6 +80,7 @@ struct ckpt {
     uint64_t seq, terms_bytes;
     struct ckpt_counts counts_files; /* the committed MANIFEST's */
     struct ckpt_counts counts_next;  /* of the checkpoint being written */
+    uint64_t counts_after_spill;     /* their resident bytes then */
     struct ckpt_input *inputs;
     size_t n_inputs, cap_inputs;
 };
@@ -101,9 +102,10 @@ int ckpt_write(struct ckpt *c, char *err);
  * the counts to itself. 0 without a budget. */
 int ckpt_spill(struct ckpt *c, char *err);
 
-/* Whether the memtables hold their share of the memory budget (never
+/* Whether the memtables, or the counts read back from their spill file,
+ * outgrow their shares of the memory budget (checkpoint.c, MEMORY; never
  * without one): time for a checkpoint. */
-int ckpt_memtables_full(const struct ckpt *c);
+int ckpt_memory_full(const struct ckpt *c);
 
 /* See engine_progress_get() and engine_progress_set(). */
 int ckpt_progress_get(const struct ckpt *c, const char *key, uint64_t *offset,

@@ -578,9 +578,9 @@ int engine_checkpoint(struct engine *e, char *err)
     return rc;
 }
 
-int engine_memtables_full(const struct engine *e)
+int engine_memory_full(const struct engine *e)
 {
-    return ckpt_memtables_full(&e->state);
+    return ckpt_memory_full(&e->state);
 }
 
 /* ---- open, close ---- */

@@ -61,7 +61,7 @@ struct engine_config {
     /* RAM for the store's data, 0 for no bound (checkpoint.c, MEMORY):
      * the counts past their share spill to a scratch file, the runs'
      * pages are released, the id filter stops growing, and
-     * engine_memtables_full() asks for an early checkpoint. */
+     * engine_memory_full() asks for an early checkpoint. */
     uint64_t memory_bytes;
     /* Verification (`ctrd verify`): when set, the directory is locked but
      * never created nor written, and each damaged or missing file is passed
@@ -163,10 +163,11 @@ int engine_progress_set(struct engine *e, const char *key, uint64_t offset,
  * again) fails the call the same way, though its commit stands. */
 int engine_checkpoint(struct engine *e, char *err);
 
-/* Whether the memtables fill their share of memory_bytes (never without
- * a budget): the caller checkpoints now rather than at its usual
- * interval. */
-int engine_memtables_full(const struct engine *e);
+/* Whether what the store took in since the last checkpoint (the
+ * memtables; counts read back from the spill file) fills its room in
+ * memory_bytes (never without a budget): the caller checkpoints now
+ * rather than at its usual interval. */
+int engine_memory_full(const struct engine *e);
 
 void engine_get_stats(const struct engine *e, struct engine_stats *out);
 

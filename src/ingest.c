@@ -369,7 +369,7 @@ static int ingest_input(struct ingest *g, uint32_t idx)
             rc = engine_progress_set(g->e, key, before + r.pos, r.line - 1);
         g->since_checkpoint += bytes;
         if (rc == 0 && (g->since_checkpoint >= g->flags.checkpoint_every ||
-                        engine_memtables_full(g->e)))
+                        engine_memory_full(g->e)))
             rc = checkpoint(g);
         show_progress(g, in, &r, 0);
     }

@@ -695,7 +695,7 @@ static int ingest_group(struct service *s, struct job *jobs)
 static int checkpoint_due(const struct service *s)
 {
     return s->since_checkpoint >= s->checkpoint_every ||
-           engine_memtables_full(s->engine) ||
+           engine_memory_full(s->engine) ||
            (s->since_checkpoint > 0 &&
             clock_wall_ms() - s->last_checkpoint_ms >= CHECKPOINT_IDLE_MS);
 }
