@@ -163,19 +163,6 @@ static void test_damage_found(void)
     free(content);
 }
 
-/* The bytes of files the process has mapped: /proc/self/statm's third
- * field. */
-static uint64_t rss_file_bytes(void)
-{
-    unsigned long long size, resident, shared = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f || fscanf(f, "%llu %llu %llu", &size, &resident, &shared) != 3)
-        CHECK_FAIL_AT("cannot read /proc/self/statm");
-    if (f)
-        fclose(f);
-    return shared * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 #define BIG_BYTES ((size_t)16 << 20)
 
 /* A file of BIG_BYTES written in one piece (the page cache may hold it in
@@ -208,11 +195,11 @@ static void test_map_read_maps_little(void)
     unsigned char *map = map_big(&len, &sum);
     if (!map)
         return;
-    uint64_t before = rss_file_bytes();
+    uint64_t before = testfs_rss_file_bytes();
     volatile unsigned char byte = 0;
     for (size_t i = 1; i <= 6; i++) /* one in each 2 MiB, mid-way */
         byte ^= map[i * FS_FOLIO_MAX + FS_FOLIO_MAX / 2];
-    uint64_t each = (rss_file_bytes() - before) / 6;
+    uint64_t each = (testfs_rss_file_bytes() - before) / 6;
     printf("  a byte read maps %llu KiB\n", (unsigned long long)each / 1024);
     CHECK(each <= FS_FOLIO_MAX / 4);
     fs_unmap(map, len);
@@ -226,11 +213,11 @@ static void test_sealed_check_releases(void)
     path_of(path, sizeof path, "sealed-big");
     unsigned char *content = malloc(BIG_BYTES);
     struct fs_seal seal = write_pattern(path, BIG_BYTES, content);
-    uint64_t before = rss_file_bytes();
+    uint64_t before = testfs_rss_file_bytes();
     void *map;
     size_t map_len, len;
     CHECK_EQ_I64(fs_map_sealed(path, &seal, &map, &map_len, &len, err), 0);
-    uint64_t checked = rss_file_bytes() - before;
+    uint64_t checked = testfs_rss_file_bytes() - before;
     printf("  checked %zu MiB: %llu KiB mapped\n", len >> 20,
            (unsigned long long)checked / 1024);
     CHECK(checked < BIG_BYTES / 8);
@@ -268,7 +255,7 @@ static void test_release_while_reading(void)
     r.map = map_big(&r.len, &r.want);
     if (!r.map)
         return;
-    uint64_t before = rss_file_bytes();
+    uint64_t before = testfs_rss_file_bytes();
     pthread_t t;
     CHECK_EQ_I64(pthread_create(&t, NULL, read_passes, &r), 0);
     unsigned releases = 0;
@@ -277,9 +264,9 @@ static void test_release_while_reading(void)
     pthread_join(t, NULL);
     CHECK_EQ_U64(r.wrong, 0);
     CHECK(releases > 20);
-    uint64_t read = rss_file_bytes();
+    uint64_t read = testfs_rss_file_bytes();
     fs_map_release(r.map, r.len, 0, r.len);
-    uint64_t released = rss_file_bytes();
+    uint64_t released = testfs_rss_file_bytes();
     printf("  %u releases; mapped %llu KiB after a pass, %llu KiB after a "
            "release\n",
            releases, (unsigned long long)(read - before) / 1024,
@@ -287,9 +274,9 @@ static void test_release_while_reading(void)
     struct reader once = {r.map, r.len, r.want, 1, 0, 0};
     read_passes(&once);
     CHECK_EQ_U64(once.wrong, 0);
-    CHECK(rss_file_bytes() > before + BIG_BYTES / 2);
+    CHECK(testfs_rss_file_bytes() > before + BIG_BYTES / 2);
     fs_map_release(r.map, r.len, 0, r.len);
-    CHECK(rss_file_bytes() < before + BIG_BYTES / 16);
+    CHECK(testfs_rss_file_bytes() < before + BIG_BYTES / 16);
     fs_unmap((void *)r.map, r.len);
 }
 

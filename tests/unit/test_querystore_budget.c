@@ -19,19 +19,6 @@
 
 static char tmp_dir[64];
 
-/* The file-backed pages the process has mapped (RssFile + RssShmem), in
- * bytes: /proc/self/statm's third field. */
-static uint64_t rss_file_bytes(void)
-{
-    unsigned long long size, resident, shared = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f || fscanf(f, "%llu %llu %llu", &size, &resident, &shared) != 3)
-        CHECK_FAIL_AT("cannot read /proc/self/statm");
-    if (f)
-        fclose(f);
-    return shared * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 /* An empty directory of its own under tmp_dir. */
 static void sub_dir(char *dir, size_t len, const char *name)
 {
@@ -262,14 +249,14 @@ static void rss_after_load_and_lookups(const char *dir, const char *manifest,
                                        uint64_t run_page_bytes,
                                        uint64_t *loaded, uint64_t *looked_up)
 {
-    uint64_t before = rss_file_bytes();
+    uint64_t before = testfs_rss_file_bytes();
     struct qs *qs = reload(dir, manifest, 1, run_page_bytes, 0);
-    *loaded = rss_file_bytes() - before;
+    *loaded = testfs_rss_file_bytes() - before;
     unsigned missing = 0;
     for (uint64_t k = 0; qs && k < 900000; k += 9)
         missing += !stored_ok(qs, 1, k);
     CHECK_EQ_U64(missing, 0);
-    *looked_up = rss_file_bytes() - before;
+    *looked_up = testfs_rss_file_bytes() - before;
     qs_close(qs);
 }
 
@@ -334,13 +321,13 @@ static void test_rss_of_merge(void)
         qsrun_free(written);
     }
     qsrun_builder_free(&b);
-    uint64_t base = rss_file_bytes(), inputs = 0;
+    uint64_t base = testfs_rss_file_bytes(), inputs = 0;
     for (uint64_t r = 0; r < RUNS; r++) {
         if (qsrun_open(dir, &files[r], H0, &runs[r], err) != 0)
             CHECK_FAIL_AT("qsrun_open: %s", err);
         inputs += files[r].seal.bytes;
     }
-    uint64_t opened = rss_file_bytes() - base;
+    uint64_t opened = testfs_rss_file_bytes() - base;
     printf("  %llu MiB of runs opened: %llu KiB mapped\n",
            (unsigned long long)(inputs / MIB),
            (unsigned long long)(opened / 1024));
@@ -352,7 +339,7 @@ static void test_rss_of_merge(void)
         if (qsrun_merge(dir, name, H0, runs, RUNS, release, &stop, &merged,
                         err) != 0)
             CHECK_FAIL_AT("qsrun_merge: %s", err);
-        uint64_t after = rss_file_bytes() - base;
+        uint64_t after = testfs_rss_file_bytes() - base;
         printf("  merge, release %d: %llu KiB mapped after\n", release,
                (unsigned long long)(after / 1024));
         if (release)

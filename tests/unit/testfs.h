@@ -135,4 +135,17 @@ static inline int testfs_unnamed_files(const char *dir, int *last)
     return n;
 }
 
+/* The file-backed pages the process has mapped (RssFile + RssShmem), in
+ * bytes: /proc/self/statm's third field. */
+static inline uint64_t testfs_rss_file_bytes(void)
+{
+    unsigned long long size, resident, shared = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f || fscanf(f, "%llu %llu %llu", &size, &resident, &shared) != 3)
+        CHECK_FAIL_AT("cannot read /proc/self/statm");
+    if (f)
+        fclose(f);
+    return shared * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
 #endif
