@@ -71,6 +71,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,17 +110,45 @@ static int memory_bounded(const struct ckpt *c)
     return c->cfg.memory_bytes && !c->cfg.readonly && !c->cfg.report;
 }
 
-static uint64_t counts_memory(const struct ckpt *c)
+/* The shares of the budget, in eighths (MEMORY above). */
+enum {
+    COUNTS_EIGHTHS = 3,
+    RUN_PAGES_EIGHTHS = 3,
+    ID_FILTER_EIGHTHS = 1,
+    MEMTABLES_EIGHTHS = 1
+};
+_Static_assert(COUNTS_EIGHTHS + RUN_PAGES_EIGHTHS + ID_FILTER_EIGHTHS +
+                       MEMTABLES_EIGHTHS ==
+                   8,
+               "the shares make the budget");
+
+static uint64_t memory_share(const struct ckpt *c, unsigned eighths)
 {
-    return c->cfg.memory_bytes / 8 * 3;
+    return c->cfg.memory_bytes / 8 * eighths;
+}
+
+/* What the memtables, and the counts read back, may grow by between
+ * checkpoints: half the memtables' share. */
+static uint64_t growth_room(const struct ckpt *c)
+{
+    return memory_share(c, MEMTABLES_EIGHTHS) / 2;
+}
+
+/* After the counts spilled (or loaded): what they hold then is where
+ * their growth is measured from, and the heap gives back what they
+ * freed. */
+static void counts_settled(struct ckpt *c)
+{
+    c->counts_after_spill = cm_resident_bytes(c->counts);
+    malloc_trim(0);
 }
 
 int ckpt_spill(struct ckpt *c, char *err)
 {
     if (!memory_bounded(c))
         return 0;
-    int rc = cm_spill(c->counts, counts_memory(c), err);
-    c->counts_after_spill = cm_resident_bytes(c->counts);
+    int rc = cm_spill(c->counts, memory_share(c, COUNTS_EIGHTHS), err);
+    counts_settled(c);
     return rc;
 }
 
@@ -129,12 +158,11 @@ int ckpt_memory_full(const struct ckpt *c)
         return 0;
     struct qs_stats q;
     qs_get_stats(c->qs, &q);
-    uint64_t slack = c->cfg.memory_bytes / 16;
-    uint64_t counts_room = c->counts_after_spill > counts_memory(c)
-                               ? c->counts_after_spill
-                               : counts_memory(c);
-    return q.memtable_fill_bytes >= slack ||
-           cm_resident_bytes(c->counts) > counts_room + slack;
+    uint64_t counts = memory_share(c, COUNTS_EIGHTHS);
+    if (c->counts_after_spill > counts)
+        counts = c->counts_after_spill; /* the hot groups: they cannot go */
+    return q.memtable_fill_bytes >= growth_room(c) ||
+           cm_resident_bytes(c->counts) > counts + growth_room(c);
 }
 
 /* ---- progress ---- */
@@ -651,6 +679,8 @@ static int load_counts(struct ckpt *c, char *err)
     if (rc == 0 && chain->snapshot.name[0])
         rc = load_counts_file(c, &chain->snapshot, err);
     cm_mark_clean(c->counts);
+    if (rc == 0 && memory_bounded(c))
+        counts_settled(c);
     return rc;
 }
 
@@ -665,7 +695,8 @@ static int load_dictionary_and_counts(struct ckpt *c, char *err)
     if (rc == 0 && cm_create(&c->counts) != 0)
         rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     if (rc == 0 && memory_bounded(c))
-        rc = cm_spill_open(c->counts, c->dir, counts_memory(c), err);
+        rc = cm_spill_open(c->counts, c->dir, memory_share(c, COUNTS_EIGHTHS),
+                           err);
     if (rc == 0)
         rc = load_counts(c, err);
     return rc;
@@ -677,8 +708,8 @@ static int open_join_state(struct ckpt *c, char *err)
     struct joiner_config jc = {c->cfg.join_window_ms, c->cfg.click_timeout_ms};
     int rc = qs_open(c->dir, c->n_workers, horizon_ms(c), &c->qs, err);
     if (rc == 0 && memory_bounded(c))
-        qs_set_budget(c->qs, c->cfg.memory_bytes / 8 * 3,
-                      c->cfg.memory_bytes / 8);
+        qs_set_budget(c->qs, memory_share(c, RUN_PAGES_EIGHTHS),
+                      memory_share(c, ID_FILTER_EIGHTHS));
     if (rc == 0 && !(c->joiners = calloc(c->n_workers, sizeof *c->joiners)))
         rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory");
     for (unsigned i = 0; rc == 0 && i < c->n_workers; i++) {

@@ -174,7 +174,7 @@ static int emit(void *ctx, const struct count_delta *d)
     terms_get(pt->terms, d->term_id, &term_len);
     pt->out_bytes += CLUSTER_DELTA_ENTRY + term_len;
     return cm_add(pt->out, d->ad_id, d->term_id, d->minute, !d->is_click,
-                  d->is_click != 0);
+                  d->is_click != 0, NULL);
 }
 
 static void reject(void *ctx, enum rec_reason reason, struct join_src src)

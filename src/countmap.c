@@ -63,7 +63,8 @@ _Static_assert(offsetof(struct term_cell, term_plus1) == 0,
                "a cell's first word is its key: nonzero iff live");
 _Static_assert(sizeof(struct term_cell) == 24, "SPILL BLOCK: 24-byte cells");
 
-/* SPILL BLOCK: a spilled group in the spill file, little-endian:
+/* SPILL BLOCK: a spilled group in the spill file, in host byte order
+ * (the file never leaves the process):
  *   offset  size    field
  *   0       4       CRC-32C of the bytes from offset 4 to the block's end
  *   4       4       cap: cells that follow (the group's table size)
@@ -136,6 +137,7 @@ struct countmap {
     int spill_fd;            /* -1 before cm_spill_open() */
     uint64_t spill_end;      /* bytes of the spill file */
     uint64_t load_max_bytes; /* cm_load spills beyond it; 0: never */
+    uint64_t load_floor;     /* resident after cm_load's last spill */
 };
 
 int cm_create(struct countmap **out)
@@ -581,13 +583,13 @@ static int ad_add(const struct countmap *cm, struct shard *sh,
 }
 
 int cm_add(struct countmap *cm, uint64_t ad_id, uint32_t term_id,
-           uint32_t minute, uint64_t impressions, uint64_t clicks)
+           uint32_t minute, uint64_t impressions, uint64_t clicks, char *err)
 {
     struct shard *sh = &cm->shards[sharder_count_shard(ad_id)];
     struct ad_counts *a = ad_get(sh, ad_id);
     struct cm_bucket b = {term_id, minute, impressions, clicks};
-    char err[CTRD_ERR_LEN];
-    return a ? ad_add(cm, sh, a, &b, 0, err) : CTRD_ENOMEM;
+    return a ? ad_add(cm, sh, a, &b, 0, err)
+             : ctrd_fail(err, CTRD_ENOMEM, "out of memory");
 }
 
 /* ---- reads ---- */
@@ -986,12 +988,30 @@ static const char *bucket_fault(const struct cm_bucket *b, uint32_t n_terms)
     return NULL;
 }
 
-/* Whether cm_load should spill now: a quarter over its budget, so that
- * it walks the groups once per quarter of the budget loaded. */
+/* Whether cm_load should spill now: a quarter of its budget over the
+ * budget, or over what its last spill left if more (what cannot spill:
+ * the hot groups, the tables), so that it walks the groups once per
+ * quarter of the budget loaded. */
 static int load_over_budget(const struct countmap *cm)
 {
+    uint64_t room = cm->load_floor > cm->load_max_bytes ? cm->load_floor
+                                                        : cm->load_max_bytes;
     return cm->load_max_bytes &&
-           cm_resident_bytes(cm) > cm->load_max_bytes + cm->load_max_bytes / 4;
+           cm_resident_bytes(cm) > room + cm->load_max_bytes / 4;
+}
+
+/* cm_load's spill. One that cannot write (a full disk) ends the load's
+ * spilling, not the load: the counts are whole, and the checkpoints try
+ * again. */
+static int load_spill(struct countmap *cm, char *err)
+{
+    int rc = cm_spill(cm, cm->load_max_bytes, err);
+    if (rc == CTRD_EWRITEFAIL) {
+        cm->load_max_bytes = 0;
+        return 0;
+    }
+    cm->load_floor = cm_resident_bytes(cm);
+    return rc;
 }
 
 int cm_load(struct countmap *cm, const char *path, const struct fs_seal *seal,
@@ -1005,7 +1025,8 @@ int cm_load(struct countmap *cm, const char *path, const struct fs_seal *seal,
     const unsigned char *base = map, *p = base, *end = base + len;
     const char *what = "not a counts file";
     uint64_t n_ads;
-    int failed = 0; /* a failure other than the file's damage */
+    int failed = 0;      /* a failure other than the file's damage */
+    size_t released = 0; /* the mapping's pages before it are let go */
     rc = CTRD_ECORRUPT;
     if (len < CM_FILE_HEADER_BYTES || memcmp(p, CNT_MAGIC, 8) != 0)
         goto done;
@@ -1034,9 +1055,13 @@ int cm_load(struct countmap *cm, const char *path, const struct fs_seal *seal,
             if (failed)
                 goto done;
         }
-        if (load_over_budget(cm) &&
-            (failed = cm_spill(cm, cm->load_max_bytes, err)) != 0)
+        if (load_over_budget(cm) && (failed = load_spill(cm, err)) != 0)
             goto done;
+        if ((size_t)(p - base) - released >= FS_FOLIO_MAX) {
+            fs_map_release(map, map_len, released,
+                           (size_t)(p - base) - released);
+            released = (size_t)(p - base);
+        }
     }
     what = "bytes after the last ad";
     if (p == end)

@@ -83,10 +83,10 @@ void cm_free(struct countmap *cm);
 
 /* Adds to the bucket (ad, term, minute); term_id < UINT32_MAX (as terms
  * hands out). 0 or CTRD_ENOMEM, or, when the bucket's group (or its hour
- * or day) was spilled and cannot be read back, CTRD_EIO or CTRD_ECORRUPT;
- * a failed add changes no count. */
+ * or day) was spilled and cannot be read back, CTRD_EIO or CTRD_ECORRUPT
+ * (err says which block); a failed add changes no count. */
 int cm_add(struct countmap *cm, uint64_t ad_id, uint32_t term_id,
-           uint32_t minute, uint64_t impressions, uint64_t clicks);
+           uint32_t minute, uint64_t impressions, uint64_t clicks, char *err);
 
 /* Time levels of the counts: the buckets, and rollups per hour and day. */
 enum { CM_MINUTE, CM_HOUR, CM_DAY, CM_LEVELS };
@@ -140,8 +140,11 @@ void cm_mark_clean(struct countmap *cm);
  * cm_mark_clean(). Loaded buckets are not changed ones (they are in the
  * files already), so they may spill at once: with a spill file opened
  * with a load budget, cm_load calls cm_spill(budget) whenever the map
- * holds a quarter more, and the load's peak stays near 1.25 x budget plus
- * the newest group of each ad and level. A bucket of an older file whose
+ * holds a quarter of it more than the budget (or than what the last spill
+ * left, when what cannot spill is more), and the load's peak stays near
+ * 1.25 x budget plus the newest group of each ad and level; the file's
+ * pages are let go as it is read. A spill that cannot write (a full disk)
+ * ends the spilling of the load, not the load. A bucket of an older file whose
  * group has spilled reads that group back (to see whether it holds the
  * bucket), so a chain with many deltas re-reads groups. */
 int cm_load(struct countmap *cm, const char *path, const struct fs_seal *seal,
@@ -155,7 +158,7 @@ int cm_load(struct countmap *cm, const char *path, const struct fs_seal *seal,
  * leaving nothing behind, even after a crash; messages call it
  * "counts.spill". Once per map, before any cm_spill() or a cm_load() that
  * should spill. load_max_resident_bytes: the budget of cm_load (0: it
- * never spills). 0, CTRD_EIO, CTRD_ENOMEM. The engine calls it on a new
+ * never spills). 0 or CTRD_EIO. The engine calls it on a new
  * map before loading the chain. */
 int cm_spill_open(struct countmap *cm, const char *dir,
                   uint64_t load_max_resident_bytes, char *err);

@@ -87,6 +87,7 @@ struct worker {
     struct engine_reject samples[ENGINE_REJECT_SAMPLES];
     size_t n_samples;
     int rc;
+    char err[CTRD_ERR_LEN]; /* what failed, when the count phase set rc */
 };
 
 typedef void phase_fn(struct engine *e, struct worker *w);
@@ -435,7 +436,7 @@ static void phase_count(struct engine *e, struct worker *w)
         size_t n = b->len / sizeof *d;
         for (size_t i = 0; i < n && w->rc == 0; i++)
             w->rc = cm_add(e->state.counts, d[i].ad_id, d[i].term_id,
-                           d[i].minute, d[i].impressions, d[i].clicks);
+                           d[i].minute, d[i].impressions, d[i].clicks, w->err);
     }
 }
 
@@ -443,11 +444,14 @@ static void phase_count(struct engine *e, struct worker *w)
 static int collect_batch(struct engine *e, char *err)
 {
     int rc = 0;
+    const char *why = NULL;
     struct engine_stats *s = &e->stats;
     for (unsigned i = 0; i < e->n_workers; i++) {
         struct worker *w = &e->workers[i];
-        if (w->rc && !rc)
+        if (w->rc && !rc) {
             rc = w->rc;
+            why = w->err[0] ? w->err : ctrd_strerror(rc);
+        }
         w->rc = 0;
         *(e->kind == ENGINE_QUERIES ? &s->query_lines : &s->click_lines) +=
             w->lines;
@@ -469,8 +473,10 @@ static int collect_batch(struct engine *e, char *err)
         }
     }
     if (rc != 0)
-        return ctrd_fail(err, rc, "processing failed: %s", ctrd_strerror(rc));
-    return 0;
+        rc = ctrd_fail(err, rc, "processing failed: %s", why);
+    for (unsigned i = 0; i < e->n_workers; i++)
+        e->workers[i].err[0] = '\0';
+    return rc;
 }
 
 int engine_process(struct engine *e, enum engine_kind kind, enum rec_format fmt,
@@ -497,17 +503,19 @@ int engine_process(struct engine *e, enum engine_kind kind, enum rec_format fmt,
 }
 
 int engine_add_counts(struct engine *e, const struct engine_count_add *adds,
-                      size_t n, int64_t as_of_ms)
+                      size_t n, int64_t as_of_ms, char *err)
 {
     uint32_t *ids = malloc((n ? n : 1) * sizeof *ids);
-    int rc = ids ? 0 : CTRD_ENOMEM;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = terms_intern(e->state.terms, adds[i].term, adds[i].term_len,
-                          &ids[i]);
+    int rc = ids ? 0 : ctrd_fail(err, CTRD_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if ((rc = terms_intern(e->state.terms, adds[i].term, adds[i].term_len,
+                               &ids[i])) != 0)
+            rc = ctrd_fail(err, rc, "out of memory");
+    }
     pthread_rwlock_wrlock(&e->read_lock);
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = cm_add(e->state.counts, adds[i].ad_id, ids[i], adds[i].minute,
-                    adds[i].impressions, adds[i].clicks);
+                    adds[i].impressions, adds[i].clicks, err);
     e->state.max_query_ms = as_of_ms;
     pthread_rwlock_unlock(&e->read_lock);
     free(ids);

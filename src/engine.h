@@ -113,15 +113,19 @@ void engine_close(struct engine *e);
 
 /* Parses, joins and counts n chunks of one kind of input. now_ms is the
  * processing time (clicks wait by it). A negative code means memory ran
- * out mid-way: the engine must be closed without a checkpoint. */
+ * out mid-way, or a count spilled to the scratch file could not be read
+ * back (its damage; err says which): the engine must be closed without a
+ * checkpoint (a restart spills anew from the committed counts). */
 int engine_process(struct engine *e, enum engine_kind kind, enum rec_format fmt,
                    const struct engine_chunk *chunks, unsigned n,
                    int64_t now_ms, char *err);
 
 /* Count increments made elsewhere (distributed mode: a joiner's deltas,
  * cluster.h), added to the counts as one step under the write lock; as_of
- * becomes as_of_ms (the caller's lower bound: it may go down). 0 or
- * CTRD_ENOMEM (then close the engine without a checkpoint). */
+ * becomes as_of_ms (the caller's lower bound: it may go down). 0, or
+ * CTRD_ENOMEM or a spilled count that cannot be read back (countmap.h,
+ * cm_add), err saying which: then close the engine without a
+ * checkpoint. */
 struct engine_count_add {
     uint64_t ad_id;
     const char *term;
@@ -130,7 +134,7 @@ struct engine_count_add {
     uint64_t impressions, clicks;
 };
 int engine_add_counts(struct engine *e, const struct engine_count_add *adds,
-                      size_t n, int64_t as_of_ms);
+                      size_t n, int64_t as_of_ms, char *err);
 
 /* Splits a buffer of whole lines into up to one chunk per worker and
  * processes them (see engine_process); lines are numbered from 1. */

@@ -485,7 +485,7 @@ static int apply_delta(struct service *s, natsMsg *m)
             e.ad_id, e.term, e.term_len, e.minute, e.impressions, e.clicks};
     rc = n == d.n_entries && at == d.len
              ? engine_add_counts(s->engine, adds, n,
-                                 as_of_after(f, p, d.as_of_ms))
+                                 as_of_after(f, p, d.as_of_ms), s->err)
              : ctrd_fail(s->err, CTRD_ECORRUPT,
                          "delta of partition %u: "
                          "bad entries",

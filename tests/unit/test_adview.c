@@ -54,7 +54,7 @@ static int setup(void)
     }
     for (size_t i = 0; i < sizeof buckets / sizeof buckets[0]; i++) {
         if (cm_add(cm, buckets[i].ad, buckets[i].term, buckets[i].minute,
-                   buckets[i].impressions, buckets[i].clicks) != 0)
+                   buckets[i].impressions, buckets[i].clicks, NULL) != 0)
             return -1;
     }
     return 0;
@@ -320,7 +320,7 @@ static void test_spilled_counts(void)
     for (size_t i = 0; i < sizeof buckets / sizeof buckets[0]; i++)
         CHECK_EQ_I64(cm_add(sp, buckets[i].ad, buckets[i].term,
                             buckets[i].minute, buckets[i].impressions,
-                            buckets[i].clicks),
+                            buckets[i].clicks, NULL),
                      0);
     cm_mark_clean(sp);
     CHECK_EQ_I64(cm_spill(sp, 0, err), 0);

@@ -69,13 +69,13 @@ static void test_add_accumulates(void)
 {
     struct countmap *cm;
     CHECK_EQ_I64(cm_create(&cm), 0);
-    CHECK_EQ_I64(cm_add(cm, 7, 1, 100, 1, 0), 0);
-    CHECK_EQ_I64(cm_add(cm, 7, 1, 100, 1, 0), 0);
-    CHECK_EQ_I64(cm_add(cm, 7, 1, 100, 0, 1), 0);
-    CHECK_EQ_I64(cm_add(cm, 7, 1, 101, 5, 2), 0); /* other minute */
-    CHECK_EQ_I64(cm_add(cm, 7, 2, 100, 3, 0), 0); /* other term */
-    CHECK_EQ_I64(cm_add(cm, 8, 1, 100, 4, 4), 0); /* other ad */
-    CHECK_EQ_I64(cm_add(cm, 0, 0, 0, 1, 0), 0);   /* ad 0 is valid */
+    CHECK_EQ_I64(cm_add(cm, 7, 1, 100, 1, 0, NULL), 0);
+    CHECK_EQ_I64(cm_add(cm, 7, 1, 100, 1, 0, NULL), 0);
+    CHECK_EQ_I64(cm_add(cm, 7, 1, 100, 0, 1, NULL), 0);
+    CHECK_EQ_I64(cm_add(cm, 7, 1, 101, 5, 2, NULL), 0); /* other minute */
+    CHECK_EQ_I64(cm_add(cm, 7, 2, 100, 3, 0, NULL), 0); /* other term */
+    CHECK_EQ_I64(cm_add(cm, 8, 1, 100, 4, 4, NULL), 0); /* other ad */
+    CHECK_EQ_I64(cm_add(cm, 0, 0, 0, 1, 0, NULL), 0);   /* ad 0 is valid */
     static struct scan sc;
     CHECK_EQ_U64(scan_ad(cm, 7, 0, UINT64_MAX, &sc), 3);
     const struct cm_bucket *b = find_bucket(cm, 7, 1, 100);
@@ -104,7 +104,7 @@ static void fill_big(struct countmap *cm)
     for (uint64_t ad = 1; ad <= 3000; ad++) {
         uint64_t id = ad * UINT64_C(0x9e3779b97f4a7c15); /* spread ids */
         for (uint32_t k = 0; k < (ad % 7 == 0 ? 300 : 3); k++)
-            cm_add(cm, id, k % 17, 1000 + k, ad + k, k % 3);
+            cm_add(cm, id, k % 17, 1000 + k, ad + k, k % 3, NULL);
     }
 }
 
@@ -144,8 +144,8 @@ static void test_scan_range(void)
     static const uint32_t minutes[] = {1005, 1000, 1003,      1000,
                                        1001, 7,    UINT32_MAX};
     for (size_t i = 0; i < sizeof minutes / sizeof minutes[0]; i++) {
-        cm_add(cm, 42, (uint32_t)i, minutes[i], 1, 0);
-        cm_add(cm, 43, 0, minutes[i] / 2, 1, 0); /* another ad */
+        cm_add(cm, 42, (uint32_t)i, minutes[i], 1, 0, NULL);
+        cm_add(cm, 43, 0, minutes[i] / 2, 1, 0, NULL); /* another ad */
     }
     static struct scan sc;
     static const struct {
@@ -235,7 +235,7 @@ static void test_save_load_round_trip(void)
     CHECK_EQ_I64(cm_create(&cm), 0);
     fill_big(cm);
     /* The largest ids: terms hands out ids below UINT32_MAX. */
-    cm_add(cm, UINT64_MAX, UINT32_MAX - 1, UINT32_MAX, UINT64_MAX - 1, 7);
+    cm_add(cm, UINT64_MAX, UINT32_MAX - 1, UINT32_MAX, UINT64_MAX - 1, 7, NULL);
     path_in_tmp(path, sizeof path, "counts-1.dat");
     struct fs_seal seal;
     CHECK_EQ_I64(cm_save(cm, CM_SNAPSHOT, path, &seal, err), 0);
@@ -251,7 +251,7 @@ static void test_save_load_round_trip(void)
      * differs. */
     CHECK_EQ_I64(cm_load(back, path, &seal, UINT32_MAX, err), 0);
     CHECK(maps_equal(cm, back) && maps_equal(back, cm));
-    cm_add(cm, UINT64_MAX - 1, 0, 0, 0, 0); /* not in back */
+    cm_add(cm, UINT64_MAX - 1, 0, 0, 0, 0, NULL); /* not in back */
     CHECK(!maps_equal(cm, back));
     cm_free(back);
     /* An empty map round-trips too. */
@@ -289,8 +289,8 @@ static void test_damaged_files(void)
     char path[128], bad[128], err[CTRD_ERR_LEN];
     struct countmap *cm;
     CHECK_EQ_I64(cm_create(&cm), 0);
-    cm_add(cm, 1, 1, 1, 1, 1);
-    cm_add(cm, 2, 1, 1, 1, 1);
+    cm_add(cm, 1, 1, 1, 1, 1, NULL);
+    cm_add(cm, 2, 1, 1, 1, 1, NULL);
     path_in_tmp(path, sizeof path, "good.dat");
     path_in_tmp(bad, sizeof bad, "bad.dat");
     struct fs_seal seal;
@@ -432,7 +432,8 @@ static void add_random(struct countmap *cm, uint64_t *seed, uint32_t minute,
         if ((r >> 22) % 500 == 0)
             m = (r >> 31) & 1 ? UINT32_MAX : 0;
         uint64_t impressions = 1 + (r >> 32) % 3;
-        cm_add(cm, ad, (uint32_t)(r >> 40) % 40, m, impressions, (r >> 50) % 2);
+        cm_add(cm, ad, (uint32_t)(r >> 40) % 40, m, impressions, (r >> 50) % 2,
+               NULL);
     }
 }
 
@@ -465,9 +466,9 @@ static void test_delta_chain_exact(void)
             CHECK_FAIL_AT("a chain of %zu files loads differently", ch.n);
     }
     /* A few adds make a small delta: only their buckets. */
-    cm_add(cm, 5, 1, 2000, 1, 0);
-    cm_add(cm, 5, 1, 2000, 1, 1);
-    cm_add(cm, 6, 2, 900, 2, 0); /* late */
+    cm_add(cm, 5, 1, 2000, 1, 0, NULL);
+    cm_add(cm, 5, 1, 2000, 1, 1, NULL);
+    cm_add(cm, 6, 2, 900, 2, 0, NULL); /* late */
     CHECK_EQ_U64(cm_delta_bytes(cm),
                  CM_FILE_HEADER_BYTES + 2 * (CM_AD_HEADER_BYTES + 24));
     chain_save(cm, &ch);
@@ -509,7 +510,7 @@ static void test_rollups_match_minutes(void)
         seed = seed * 6364136223846793005u + 1442695040888963407u;
         uint32_t minute = 1440 + (uint32_t)((seed >> 20) % (3 * 1440));
         uint32_t term = (uint32_t)((seed >> 40) % 50);
-        CHECK_EQ_I64(cm_add(cm, 9, term, minute, 3, (seed >> 60) & 1), 0);
+        CHECK_EQ_I64(cm_add(cm, 9, term, minute, 3, (seed >> 60) & 1, NULL), 0);
     }
     for (int r = 0; r < 200; r++) {
         seed = seed * 6364136223846793005u + 1442695040888963407u;

@@ -56,8 +56,8 @@ static void add_both(struct countmap *a, struct countmap *b, uint64_t ad,
                      uint32_t term, uint32_t minute, uint64_t imps,
                      uint64_t clicks)
 {
-    CHECK_EQ_I64(cm_add(a, ad, term, minute, imps, clicks), 0);
-    CHECK_EQ_I64(cm_add(b, ad, term, minute, imps, clicks), 0);
+    CHECK_EQ_I64(cm_add(a, ad, term, minute, imps, clicks, NULL), 0);
+    CHECK_EQ_I64(cm_add(b, ad, term, minute, imps, clicks, NULL), 0);
 }
 
 /* A checkpoint of both maps: marked clean, then b spills to max_bytes. */
@@ -314,7 +314,9 @@ static void test_flipped_bit_is_corrupt(void)
     CHECK_EQ_STR(err, want);
     /* A count for that minute cannot read its group back: no count
      * changes, and the map goes on. */
-    CHECK_EQ_I64(cm_add(spilled, 1, 0, 0, 1, 0), CTRD_ECORRUPT);
+    err[0] = '\0';
+    CHECK_EQ_I64(cm_add(spilled, 1, 0, 0, 1, 0, err), CTRD_ECORRUPT);
+    CHECK_EQ_STR(err, want);
     char path[128];
     struct fs_seal seal;
     path_in_tmp(path, sizeof path, "snapshot.counts");
@@ -409,7 +411,7 @@ static void test_load_spills_as_it_goes(void)
         for (int k = 0; k < 12; k++)
             CHECK_EQ_I64(cm_add(plain, next_rand(&seed) % N_ADS,
                                 (uint32_t)(next_rand(&seed) % N_TERMS), minute,
-                                2, 1),
+                                2, 1, NULL),
                          0);
     seals[0] = save_chain_file(plain, 0, CM_SNAPSHOT, paths[0]);
     /* Two deltas: new minutes, and late counts on old ones. */
@@ -418,7 +420,7 @@ static void test_load_spills_as_it_goes(void)
             CHECK_EQ_I64(cm_add(plain, next_rand(&seed) % N_ADS,
                                 (uint32_t)(next_rand(&seed) % N_TERMS),
                                 (uint32_t)(next_rand(&seed) % (N_MINUTES + 60)),
-                                1, 0),
+                                1, 0, NULL),
                          0);
         seals[d] = save_chain_file(plain, d, CM_DELTA, paths[d]);
     }
@@ -553,7 +555,7 @@ static int bench(uint64_t budget, int n_files, char **files)
     for (size_t i = 0; i < g.n; i++) {
         const struct ad_bucket *a = &g.all[i];
         if (cm_add(cm, a->ad, a->b.term_id, a->b.minute, a->b.impressions,
-                   a->b.clicks) != 0)
+                   a->b.clicks, NULL) != 0)
             return 1;
         if (budget && (i + 1) % (g.n / 20 + 1) == 0) {
             double t = now_s();
