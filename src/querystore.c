@@ -499,20 +499,28 @@ static uint64_t worker_share(const struct qs *qs)
 /* Worker m's lookups may have mapped its share: it looks at what the
  * process holds mapped above rss_base and releases every run past 3/4 of
  * the budget (the slow path of qs_get()). */
+/* Whether the process holds more than 3/4 of the budget mapped above
+ * rss_base (or cannot tell); else notes how much above it in
+ * rss_excess. */
+static int runs_mapped_over(struct qs *qs)
+{
+    uint64_t rss = rss_file_bytes(qs->statm_fd);
+    uint64_t base = atomic_load(&qs->rss_base);
+    if (rss == UINT64_MAX || base == UINT64_MAX ||
+        (rss > base && rss - base > qs->run_page_bytes / 4 * 3))
+        return 1;
+    if (rss < base) /* other files were unmapped */
+        atomic_store(&qs->rss_base, rss);
+    atomic_store(&qs->rss_excess, rss > base ? rss - base : 0);
+    return 0;
+}
+
 static __attribute__((noinline)) void worker_check(struct qs *qs,
                                                    struct memtable *m)
 {
     m->bloom_mapped = m->run_mapped = 0;
-    uint64_t rss = rss_file_bytes(qs->statm_fd);
-    uint64_t base = atomic_load(&qs->rss_base);
-    if (rss == UINT64_MAX || base == UINT64_MAX ||
-        (rss > base && rss - base > qs->run_page_bytes / 4 * 3)) {
+    if (runs_mapped_over(qs))
         release_runs(qs);
-        return;
-    }
-    if (rss < base) /* other files were unmapped */
-        atomic_store(&qs->rss_base, rss);
-    atomic_store(&qs->rss_excess, rss > base ? rss - base : 0);
 }
 
 static int partition_add_mark_file(struct partition *p,
@@ -756,6 +764,35 @@ static int partition_showed(const struct partition *p, uint64_t query_id,
     return 0;
 }
 
+/* A marks file's pair and where it is in the file. */
+struct marked {
+    struct mark_pair pair;
+    size_t at; /* its index */
+};
+
+static int marked_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const struct marked *)a)->pair.query_id;
+    uint64_t y = ((const struct marked *)b)->pair.query_id;
+    return (x > y) - (x < y);
+}
+
+/* The n pairs at map by query_id (malloc'd), so that checking them walks
+ * each run in order, each page of it mapped once; NULL when out of
+ * memory. */
+static struct marked *sorted_marks(const void *map, size_t n)
+{
+    struct marked *pairs = malloc((n ? n : 1) * sizeof *pairs);
+    for (size_t i = 0; pairs && i < n; i++) {
+        memcpy(&pairs[i].pair, (const char *)map + i * sizeof pairs[i].pair,
+               sizeof pairs[i].pair);
+        pairs[i].at = i;
+    }
+    if (pairs)
+        qsort(pairs, n, sizeof *pairs, marked_cmp);
+    return pairs;
+}
+
 /* Loads a marks file of partition p, whose runs are loaded. */
 static int load_marks(struct qs *qs, struct partition *p,
                       const struct qs_file *file, char *err)
@@ -767,32 +804,38 @@ static int load_marks(struct qs *qs, struct partition *p,
     int rc = fs_map_sealed(path, &file->seal, &map, &map_len, &len, err);
     if (rc != 0)
         return rc;
-    const struct mark_pair *pairs = map;
-    size_t n = len / sizeof *pairs;
+    size_t n = len / sizeof(struct mark_pair);
+    struct marked *pairs = sorted_marks(map, n);
     uint64_t mapped = 0;
-    if (len % sizeof *pairs)
+    if (len % sizeof(struct mark_pair))
         rc = ctrd_fail(err, CTRD_ECORRUPT,
                        "%s: offset %zu: a pair cut "
                        "short",
-                       path, n * sizeof *pairs);
+                       path, n * sizeof(struct mark_pair));
+    else if (!pairs && n)
+        rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory loading %s", path);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        struct mark_pair m;
-        memcpy(&m, &pairs[i], sizeof m);
-        if (qs->run_page_bytes && mapped > qs->run_page_bytes) {
-            partition_release(p);
+        struct mark_pair m = pairs[i].pair;
+        if (qs->run_page_bytes && mapped > qs->run_page_bytes / 4) {
             mapped = 0;
+            if (runs_mapped_over(qs)) {
+                partition_release(p);
+                note_released(qs);
+            }
         }
         if (!partition_showed(p, m.query_id, m.ad_id, &mapped))
             rc = ctrd_fail(err, CTRD_ECORRUPT,
                            "%s: offset %zu: pair "
                            "(query %llu, ad %llu) names no query of the "
                            "partition's runs that showed that ad",
-                           path, i * sizeof m, (unsigned long long)m.query_id,
+                           path, pairs[i].at * sizeof m,
+                           (unsigned long long)m.query_id,
                            (unsigned long long)m.ad_id);
         else if (!pairset_find(&p->marks, m.query_id, m.ad_id) &&
                  pairset_add(&p->marks, m.query_id, m.ad_id, 0) != 0)
             rc = ctrd_fail(err, CTRD_ENOMEM, "out of memory loading %s", path);
     }
+    free(pairs);
     fs_unmap(map, map_len);
     if (qs->run_page_bytes) {
         partition_release(p);
