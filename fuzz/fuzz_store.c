@@ -173,7 +173,8 @@ static void fuzz_counts(const uint8_t *data, size_t size)
         struct bucket_check c = {0};
         REQUIRE(cm_ads(cm, &ads, &n) == 0);
         for (size_t i = 0; i < n; i++)
-            cm_ad_scan(cm, ads[i], 0, UINT64_MAX, CM_DAY, check_bucket, &c);
+            REQUIRE(cm_ad_scan(cm, ads[i], 0, UINT64_MAX, CM_DAY, check_bucket,
+                               &c, err) == 0);
         REQUIRE(!c.bad);
         free(ads);
     } else {
