@@ -209,11 +209,12 @@ static int put_pending_record(void *ctx, const struct pending_click *p)
     return 0;
 }
 
-static void put_pending(struct fs_writer *w, const void *ctx)
+static int put_pending(struct fs_writer *w, void *ctx)
 {
     const struct ckpt *c = ctx;
     for (unsigned i = 0; i < c->n_workers; i++)
         joiner_foreach_pending(c->joiners[i], put_pending_record, w);
+    return 0;
 }
 
 static void print_file(FILE *m, const char *kind, const char *file,

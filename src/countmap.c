@@ -732,7 +732,7 @@ uint64_t cm_bucket_count(const struct countmap *cm)
 struct save_job {
     const struct countmap *cm;
     enum cm_file_kind kind;
-    struct fs_writer *w;
+    struct fs_writer *w;  /* put_counts()'s */
     struct spill_buf buf; /* a snapshot reads spilled groups one by one */
     char *err;
 };
@@ -771,8 +771,10 @@ static int save_ad(struct save_job *job, const struct ad_counts *a)
     return 0;
 }
 
-static int put_counts(struct save_job *job)
+static int put_counts(struct fs_writer *w, void *ctx)
 {
+    struct save_job *job = ctx;
+    job->w = w;
     int delta = job->kind == CM_DELTA;
     uint64_t n_ads = 0;
     for (unsigned s = 0; s < SHARD_COUNT; s++)
@@ -797,16 +799,9 @@ static int put_counts(struct save_job *job)
 int cm_save(const struct countmap *cm, enum cm_file_kind kind, const char *path,
             struct fs_seal *seal, char *err)
 {
-    struct save_job job = {cm, kind, malloc(sizeof *job.w), {NULL, 0}, err};
-    if (!job.w)
-        return ctrd_fail(err, CTRD_ENOMEM, "out of memory writing %s", path);
-    int rc = fs_writer_open(job.w, path, FS_SEALED, err);
-    if (rc == 0 && (rc = put_counts(&job)) != 0)
-        fs_writer_close(job.w, 0, NULL); /* left unsealed */
-    else if (rc == 0)
-        rc = fs_writer_seal(job.w, seal, err);
+    struct save_job job = {.cm = cm, .kind = kind, .err = err};
+    int rc = fs_write_file(path, FS_SEALED, put_counts, &job, seal, err);
     free(job.buf.cells);
-    free(job.w);
     return rc;
 }
 

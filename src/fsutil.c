@@ -172,14 +172,17 @@ int fs_fsync_dir(const char *dir, char *err)
 }
 
 int fs_write_file(const char *path, enum fs_mode mode, fs_put_fn *put,
-                  const void *ctx, struct fs_seal *seal, char *err)
+                  void *ctx, struct fs_seal *seal, char *err)
 {
     struct fs_writer *w = malloc(sizeof *w);
     if (!w)
         return ctrd_fail(err, CTRD_ENOMEM, "out of memory writing %s", path);
     int rc = fs_writer_open(w, path, mode, err);
-    if (rc == 0) {
-        put(w, ctx);
+    int put_rc = rc == 0 ? put(w, ctx) : 0;
+    if (put_rc != 0) {
+        fs_writer_close(w, 0, NULL); /* left unsealed */
+        rc = put_rc;
+    } else if (rc == 0) {
         rc = mode == FS_SEALED ? fs_writer_seal(w, seal, err)
                                : fs_writer_close(w, 1, err);
     }
@@ -192,10 +195,11 @@ struct bytes_view {
     size_t len;
 };
 
-static void put_bytes(struct fs_writer *w, const void *ctx)
+static int put_bytes(struct fs_writer *w, void *ctx)
 {
     const struct bytes_view *b = ctx;
     fs_writer_put(w, b->data, b->len);
+    return 0;
 }
 
 int fs_replace_file(const char *dir, const char *name, const void *data,

@@ -86,10 +86,13 @@ int fs_writer_seal(struct fs_writer *w, struct fs_seal *seal, char *err);
 /* Writes the file at path whole, the one way to write a file in one go:
  * opens it in mode, lets put() give its content with fs_writer_put(), then
  * seals it (FS_SEALED: *seal identifies it) or flushes and fsyncs it
- * (seal unused, may be NULL). */
-typedef void fs_put_fn(struct fs_writer *w, const void *ctx);
+ * (seal unused, may be NULL). put() returns 0, or a negative code when it
+ * cannot give the content, having said why in an err of its own (through
+ * ctx): the file is then closed unsealed and unsynced, garbage for the
+ * caller to delete, and that code returned. */
+typedef int fs_put_fn(struct fs_writer *w, void *ctx);
 int fs_write_file(const char *path, enum fs_mode mode, fs_put_fn *put,
-                  const void *ctx, struct fs_seal *seal, char *err);
+                  void *ctx, struct fs_seal *seal, char *err);
 
 /* Maps a sealed file and checks every checksum (and, with expect, its size
  * and fingerprint): 0 with the content at *map (*content_len bytes; undo

@@ -508,10 +508,30 @@ static void put_u64(unsigned char *at, uint64_t v)
     memcpy(at, &v, 8);
 }
 
+/* What put_run() writes: a run's header, its Bloom filter, its body. */
+struct run_put {
+    const unsigned char *header;
+    const struct run_body *body;
+    const char *path;
+    char *err;
+    int started; /* the file was created */
+};
+
+static int put_run(struct fs_writer *w, void *ctx)
+{
+    struct run_put *r = ctx;
+    r->started = 1;
+    fs_writer_put(w, r->header, RUN_HEADER_BYTES);
+    fs_writer_put(w, r->body->bloom, r->body->bloom_bytes);
+    int rc = r->body->put(w, r->body->ctx);
+    return rc ? ctrd_fail(r->err, rc, "%s: not written: %s", r->path,
+                          ctrd_strerror(rc))
+              : 0;
+}
+
 /* Writes body as dir/name, a new run of the hour, and maps it; frees the
  * body's Bloom filter and sparse index (or gives the index to the run).
- * When the body's put() fails (a merge stopped), the file is removed
- * unsealed and unsynced. */
+ * A file that fails (a merge stopped, a full disk) is removed. */
 static int run_write(const char *dir, const char *name, int64_t hour,
                      struct run_body *body, struct qsrun **out, char *err)
 {
@@ -526,26 +546,12 @@ static int run_write(const char *dir, const char *name, int64_t hour,
     put_u64(header + RUN_BLOOM_BYTES_AT, body->bloom_bytes);
     put_u64(header + RUN_HOUR_AT, (uint64_t)hour);
     put_u64(header + RUN_N_DICT_AT, body->n_dict);
-    struct fs_writer *w = malloc(sizeof *w);
-    int rc = w ? fs_writer_open(w, path, FS_SEALED, err)
-               : ctrd_fail(err, CTRD_ENOMEM, "out of memory writing %s", path);
-    if (rc == 0) {
-        fs_writer_put(w, header, sizeof header);
-        fs_writer_put(w, body->bloom, body->bloom_bytes);
-        int put_rc = body->put(w, body->ctx);
-        if (put_rc == 0) {
-            rc = fs_writer_seal(w, &file.seal, err);
-        } else {
-            char ignored[CTRD_ERR_LEN];
-            fs_writer_close(w, 0, ignored);
-            unlink(path);
-            rc = ctrd_fail(err, put_rc, "%s: not written: %s", path,
-                           ctrd_strerror(put_rc));
-        }
-    }
-    free(w);
+    struct run_put r = {header, body, path, err, 0};
+    int rc = fs_write_file(path, FS_SEALED, put_run, &r, &file.seal, err);
     if (rc == 0)
         rc = run_map_written(dir, &file, hour, body, out, err);
+    if (rc != 0 && r.started)
+        unlink(path);
     free(body->bloom);
     free(body->sparse);
     return rc;

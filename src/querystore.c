@@ -1254,7 +1254,7 @@ struct marks_content {
     const struct partition *p; /* its pairs first; NULL: none */
 };
 
-static void put_marks(struct fs_writer *w, const void *ctx)
+static int put_marks(struct fs_writer *w, void *ctx)
 {
     const struct marks_content *c = ctx;
     for (uint64_t i = 0; c->p && i < c->p->marks.cap; i++) {
@@ -1268,6 +1268,7 @@ static void put_marks(struct fs_writer *w, const void *ctx)
                 put_pair(w, &m->slots[i]);
         }
     }
+    return 0;
 }
 
 /* Writes a marks file of the hour: the memtable pairs of the hour, and
