@@ -1172,11 +1172,12 @@ static int flush_hour(struct qs *qs, int64_t hour, struct kv *kv,
                 continue;
             int high = (int)(e->query_id >> 63);
             struct kv x = {e->query_id, (uint64_t)w << 32 | i};
-            if (high)
+            if (high) {
                 kv[total - ++n[1]] = x;
-            else
+            } else {
                 kv[n[0]++] = x;
-            ads_low += high ? 0 : e->n_ads;
+                ads_low += e->n_ads;
+            }
         }
     }
     struct flush_half h[2] = {
@@ -1188,7 +1189,7 @@ static int flush_hour(struct qs *qs, int64_t hour, struct kv *kv,
     qsrun_builder_reset(&h[1].b);
     h[1].b.keys += n[0];
     h[1].b.entries += n[0];
-    h[1].b.ads += ads_low;
+    h[1].b.n_ads = ads_low; /* its ads (and slots) follow the first's */
     pthread_t t;
     int threaded = pthread_create(&t, NULL, flush_half_run, &h[1]) == 0;
     flush_half_run(&h[0]);
@@ -1196,10 +1197,8 @@ static int flush_hour(struct qs *qs, int64_t hour, struct kv *kv,
         pthread_join(t, NULL);
     else
         flush_half_run(&h[1]);
-    for (uint64_t i = 0; i < n[1]; i++) /* its slots follow the first's */
-        h[1].b.entries[i].slot += (uint32_t)ads_low;
     b->n = n[0] + n[1];
-    b->n_ads = ads_low + h[1].b.n_ads;
+    b->n_ads = h[1].b.n_ads;
     char name[QS_NAME_MAX];
     file_name(qs, "q", hour, seq, "run", name);
     return qsrun_write(qs->dir, name, hour, b, out, err);
