@@ -608,6 +608,14 @@ static void writes_fail(struct service *s, struct job *group)
 /* Waits (until stopped) and tries to write again: the log rolled back to
  * its last sync, then a checkpoint. Success opens ingest again; failure
  * doubles the wait. Returns non-zero only when out of memory. */
+/* Whether a failed checkpoint is the disk's, which a later try may get
+ * past: not when memory ran out, nor when the counts' scratch file is
+ * damaged (countmap.h, SPILL), which only a restart (spilling anew) mends. */
+static int disk_failure(int rc)
+{
+    return rc != 0 && rc != CTRD_ENOMEM && rc != CTRD_ECORRUPT;
+}
+
 static int retry_writes(struct service *s)
 {
     pthread_mutex_lock(&s->mu);
@@ -622,7 +630,7 @@ static int retry_writes(struct service *s)
     int rc = wal_rollback(s->wal, s->err);
     if (rc == 0)
         rc = checkpoint(s);
-    if (rc == CTRD_ENOMEM)
+    if (rc != 0 && !disk_failure(rc))
         return rc;
     pthread_mutex_lock(&s->mu);
     if (rc == 0)
@@ -774,8 +782,7 @@ static void *ingest_main(void *arg)
         if (jobs)
             rc = s->cluster ? serve_cluster_ingest(s, jobs)
                             : ingest_group(s, jobs);
-        if (rc == 0 && checkpoint_due(s) && (rc = checkpoint(s)) != 0 &&
-            rc != CTRD_ENOMEM) {
+        if (rc == 0 && checkpoint_due(s) && disk_failure(rc = checkpoint(s))) {
             writes_fail(s, NULL);
             rc = 0;
         }
