@@ -135,12 +135,10 @@ static uint64_t growth_room(const struct ckpt *c)
 }
 
 /* After the counts spilled (or loaded): what they hold then is where
- * their growth is measured from, and the heap gives back what they
- * freed. */
+ * their growth is measured from. */
 static void counts_settled(struct ckpt *c)
 {
     c->counts_after_spill = cm_resident_bytes(c->counts);
-    malloc_trim(0);
 }
 
 int ckpt_spill(struct ckpt *c, char *err)
@@ -680,8 +678,10 @@ static int load_counts(struct ckpt *c, char *err)
     if (rc == 0 && chain->snapshot.name[0])
         rc = load_counts_file(c, &chain->snapshot, err);
     cm_mark_clean(c->counts);
-    if (rc == 0 && memory_bounded(c))
+    if (rc == 0 && memory_bounded(c)) {
         counts_settled(c);
+        malloc_trim(0); /* what the spills freed */
+    }
     return rc;
 }
 

@@ -20,6 +20,7 @@
 #include "hash.h"
 #include "sharder.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -583,6 +584,8 @@ int engine_checkpoint(struct engine *e, char *err)
         rc = ckpt_spill(&e->state, err);
         pthread_rwlock_unlock(&e->read_lock);
     }
+    if (e->state.cfg.memory_bytes)
+        malloc_trim(0); /* what the spill freed, the readers going on */
     return rc;
 }
 
