@@ -1,5 +1,6 @@
-/* bloom: a blocked Bloom filter over 64-bit hashes, the RAM part of the
- * QueryStore's index ("is this query_id possibly in this run?").
+/* bloom: a blocked Bloom filter over 64-bit hashes, the QueryStore's
+ * "is this query_id possibly here?": in each run (read from its mapping)
+ * and in RAM over the ids of every run (querystore.c, ID FILTER).
  *
  * One 64-byte block per key (one cache miss per probe), BLOOM_PROBES bits
  * set inside it; about 1 % false positives at BLOOM_BITS_PER_KEY. The bit

@@ -16,7 +16,10 @@
  * it and never changed after; a failed ckpt_write() leaves the committed
  * MANIFEST and the files it names intact, and the state in memory usable
  * for another try. Opening changes nothing on disk but for a new
- * directory's first MANIFEST.
+ * directory's first MANIFEST. Under a memory budget (checkpoint.c,
+ * MEMORY) the counts also keep a scratch file in the directory, with no
+ * name there (countmap.h, SPILL): read back by this process alone, never
+ * part of the state, gone with the process.
  *
  * Errors: functions return 0 or a negative CTRD_E* code and fill err;
  * CTRD_ENOTFOUND means what is looked up is absent (a read-only open of a

@@ -654,9 +654,11 @@ int cm_ad_scan(const struct countmap *cm, uint64_t ad_id, uint64_t from_minute,
                char *err)
 {
     struct scan s = {
-        cm,        ad_find(&cm->shards[sharder_count_shard(ad_id)], ad_id),
-        fn,        ctx,
-        {NULL, 0}, err};
+        .cm = cm,
+        .a = ad_find(&cm->shards[sharder_count_shard(ad_id)], ad_id),
+        .fn = fn,
+        .ctx = ctx,
+        .err = err};
     int rc = s.a ? scan_range(&s, coarsest, from_minute, to_minute) : 0;
     free(s.buf.cells);
     return rc;

@@ -3,7 +3,8 @@
  * or series over a time range reads only that ad's minutes in the range,
  * and counting (time mostly increasing) works in a small, hot part of RAM.
  *
- * Owns all buckets. Counts only grow. The map is split into SHARD_COUNT
+ * Owns all buckets, and the spill file once opened (SPILL). Counts only
+ * grow. The map is split into SHARD_COUNT
  * count shards by sharder_count_shard(ad_id): cm_add() for ads of
  * different shards may run on different threads at once; the readers
  * (cm_ad_scan, cm_get, cm_ads, cm_bucket_count, cm_save, cm_delta_bytes,

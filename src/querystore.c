@@ -88,7 +88,7 @@
 #define MARK_FILES_MAX 8
 #define MERGE_FAN_IN 4
 #define ID_FILTER_MIN_KEYS (1u << 16)
-#define HUGE_PAGE_BYTES ((size_t)2 << 20)
+#define HUGE_PAGE_BYTES FS_FOLIO_MAX /* a PMD's 2 MiB */
 #define FLUSH_PREFETCH 8
 /* A merge's thread yields to the workers and to readers (its nice value
  * this much above theirs): it uses the cores they leave idle (a
@@ -496,9 +496,6 @@ static uint64_t worker_share(const struct qs *qs)
     return (qs->run_page_bytes - atomic_load(&qs->rss_excess)) / qs->n_workers;
 }
 
-/* Worker m's lookups may have mapped its share: it looks at what the
- * process holds mapped above rss_base and releases every run past 3/4 of
- * the budget (the slow path of qs_get()). */
 /* Whether the process holds more than 3/4 of the budget mapped above
  * rss_base (or cannot tell); else notes how much above it in
  * rss_excess. */
@@ -515,6 +512,9 @@ static int runs_mapped_over(struct qs *qs)
     return 0;
 }
 
+/* Worker m's lookups may have mapped its share: it looks at what the
+ * process holds mapped above rss_base and releases every run past 3/4 of
+ * the budget (the slow path of qs_get()). */
 static __attribute__((noinline)) void worker_check(struct qs *qs,
                                                    struct memtable *m)
 {

@@ -4,24 +4,24 @@
  *
  * Layout. Queries are partitioned by the hour of their event time. A
  * partition is a list of immutable sorted runs on disk (format in
- * qsrun.h), each with a Bloom filter and a sparse key index in RAM, and
- * the set of its clicked (query_id, ad) pairs; one Bloom filter in RAM
- * over the ids of all runs answers most lookups of a new id at once. New
- * queries and new clicks first go to the memtable of the worker that owns
- * their join shard; a
- * checkpoint turns the memtables into new runs and drops whole partitions
- * older than the retention horizon (expiry is deleting files), and a
- * thread of the store merges runs of similar size, four at a time, while
- * the workers go on, so a partition keeps O(log n) of them.
+ * qsrun.h), each mapped with its Bloom filter and with a sparse key index
+ * in RAM, and the set of its clicked (query_id, ad) pairs; one Bloom
+ * filter in RAM over the ids of all runs answers most lookups of a new id
+ * at once. New queries and new clicks first go to the memtable of the
+ * worker that owns their join shard; a checkpoint turns the memtables into new
+ * runs and drops whole partitions older than the retention horizon (expiry is
+ * deleting files), and a thread of the store merges runs of similar size, four
+ * at a time, while the workers go on, so a partition keeps O(log n) of them.
  *
  * Invariants: a query_id is stored at most once (callers qs_get() before
  * qs_put()); query_id > 0; a clicked pair refers to a stored query.
  *
  * Threads: between checkpoints, worker w calls qs_get/qs_put/qs_mark_clicked
  * with its own w only, and only for query_ids of its own join shards (see
- * sharder.h) — runs are read-only then, so workers never share mutable
- * state (under a budget a worker's qs_get() may release every run's
- * pages, which the others go on reading: see querystore.c, RUN PAGES).
+ * sharder.h) — runs are read-only then, so workers share no mutable
+ * state but, under a budget, the atomics that say what the runs hold
+ * mapped: a worker's qs_get() may release every run's pages, which the
+ * others go on reading (see querystore.c, RUN PAGES).
  * qs_checkpoint(), qs_load() and qs_close() run with no worker active. The
  * merge thread reads runs and writes its own (see querystore.c, MERGES);
  * qs_close() stops it and deletes its file.

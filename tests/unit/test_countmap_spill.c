@@ -367,26 +367,6 @@ static void test_write_failure_keeps_counts(void)
     cm_free(spilled);
 }
 
-/* A second map spilling into the same directory (a second process on the
- * same directory) has a file of its own: the first map's blocks stay. */
-static void test_second_open_keeps_first(void)
-{
-    struct countmap *plain, *first, *second;
-    CHECK_EQ_I64(cm_create(&plain), 0);
-    first = spilling_map(0);
-    for (uint32_t minute = 0; minute < 50; minute++)
-        add_both(plain, first, minute % 4, minute % 5, minute, 3, 1);
-    checkpoint_both(plain, first, 0);
-    second = spilling_map(0);
-    for (uint64_t ad = 0; ad < 4; ad++)
-        CHECK(scans_equal(plain, first, ad, 0, UINT64_MAX, CM_MINUTE));
-    cm_free(second);
-    for (uint64_t ad = 0; ad < 4; ad++)
-        CHECK(scans_equal(plain, first, ad, 0, UINT64_MAX, CM_MINUTE));
-    cm_free(plain);
-    cm_free(first);
-}
-
 /* Saves cm's changes (or all of it) as file i of a chain. */
 static struct fs_seal save_chain_file(struct countmap *cm, int i,
                                       enum cm_file_kind kind, char *path)
@@ -592,7 +572,6 @@ int main(int argc, char **argv)
     RUN(test_resident_within_budget);
     RUN(test_flipped_bit_is_corrupt);
     RUN(test_write_failure_keeps_counts);
-    RUN(test_second_open_keeps_first);
     RUN(test_load_spills_as_it_goes);
     testfs_remove_tree(tmp_dir);
     return check_done();

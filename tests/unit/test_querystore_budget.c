@@ -5,6 +5,7 @@
  * really leave the process's RSS (loads, lookups, merges) with a budget
  * and stay without; and the stats of what the store holds in RAM. */
 #include "check.h"
+#include "hash.h"
 #include "qsrun.h"
 #include "querystore.h"
 #include "testfs.h"
@@ -42,20 +43,11 @@ static struct qs *open_qs(const char *dir, unsigned workers,
     return qs;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= UINT64_C(0xff51afd7ed558ccd);
-    x ^= x >> 33;
-    x *= UINT64_C(0xc4ceb9fe1a85ec53);
-    return x ^ (x >> 33);
-}
-
 /* Query k of the tests: a scattered id, 1..6 ads, a time in hour H0 or
  * the next. */
 static struct rec_query query_k(uint64_t k)
 {
-    uint64_t id = mix64(k) | 1;
+    uint64_t id = hash_u64(k) | 1;
     struct rec_query q = {.query_id = id,
                           .time_ms = (H0 + (int64_t)(k % 2)) * HOUR +
                                      (int64_t)(k % 1000)};
@@ -153,7 +145,7 @@ static unsigned count_differences(struct qs *a, struct qs *b, unsigned workers,
 {
     unsigned wrong = 0;
     for (uint64_t k = 0; k < n; k += 3) {
-        uint64_t id = mix64(k) | 1, absent = mix64(k + n) & ~UINT64_C(1);
+        uint64_t id = hash_u64(k) | 1, absent = hash_u64(k + n) & ~UINT64_C(1);
         wrong += !same_answer(a, b, (unsigned)(id % workers), id);
         wrong += !same_answer(a, b, (unsigned)(absent % workers), absent);
     }
@@ -227,7 +219,7 @@ static void test_filter_cap(void)
     for (uint64_t k = 0; qs && k < CKPTS * PER; k++) {
         struct qs_query q;
         wrong += !stored_ok(qs, WORKERS, k);
-        wrong += qs_get(qs, 0, mix64(k + CKPTS * PER) & ~UINT64_C(1), &q) !=
+        wrong += qs_get(qs, 0, hash_u64(k + CKPTS * PER) & ~UINT64_C(1), &q) !=
                  CTRD_ENOTFOUND;
     }
     CHECK_EQ_U64(wrong, 0);
